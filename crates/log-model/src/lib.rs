@@ -1,0 +1,24 @@
+//! Wire types of the log aggregator: what a shipped log looks like, how it is
+//! validated, and what a search or patterns request asks for. Pure: no IO.
+//!
+//! # Layout
+//! - [`level`]: the five levels and the aliases shippers send.
+//! - [`log`]: parsing and validating one incoming log ([`parse_log`]) into a
+//!   [`NewLog`], and the [`StoredLog`] that the WAL and the stores keep.
+//! - [`limits`]: size limits applied at ingest.
+//! - [`search`]: search and patterns requests, and the query language's AST.
+//! - [`error`]: [`FieldError`], a rejection that names the field and the reason.
+
+pub mod error;
+pub mod level;
+pub mod limits;
+pub mod log;
+pub mod search;
+
+pub use error::FieldError;
+pub use level::Level;
+pub use limits::Limits;
+pub use log::{parse_log, NewLog, StoredLog};
+pub use search::{
+    PatternsQuery, PatternsRequest, SearchQuery, SearchRequest, TextClause, TextQuery,
+};

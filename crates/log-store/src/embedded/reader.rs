@@ -1,0 +1,241 @@
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use chrono::NaiveDate;
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::AllQuery;
+use tantivy::schema::Value;
+use tantivy::{DocAddress, Index, IndexReader, Order, ReloadPolicy, Searcher, TantivyDocument};
+use tracing::{debug, warn};
+
+use log_model::{PatternsQuery, SearchQuery, StoredLog};
+
+use super::collector::{merge_groups, Groups, PatternCollector};
+use super::query::{compile, Filters};
+use super::schema::{build_schema, register_tokenizers, Fields};
+use super::{index_root, list_partitions, partition_dir};
+use crate::model::rank_patterns;
+use crate::{BoxFuture, LogReader, PatternsPage, SearchPage, StoreError};
+
+struct Partition {
+    index: Index,
+    reader: IndexReader,
+}
+
+/// Reads the day partitions of a data directory; cheap to clone.
+#[derive(Clone)]
+pub struct EmbeddedReader {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    root: PathBuf,
+    fields: Fields,
+    partitions: RwLock<BTreeMap<NaiveDate, Arc<Partition>>>,
+}
+
+impl EmbeddedReader {
+    pub fn open(data_dir: &Path) -> Self {
+        let (_, fields) = build_schema();
+        EmbeddedReader {
+            inner: Arc::new(Inner {
+                root: index_root(data_dir),
+                fields,
+                partitions: RwLock::new(BTreeMap::new()),
+            }),
+        }
+    }
+
+    /// Makes the latest commits visible now (the writer calls this in the
+    /// same process; other processes see commits within about 500 ms).
+    pub fn reload(&self) {
+        let partitions = self.inner.partitions.read().expect("lock");
+        for (day, p) in partitions.iter() {
+            if let Err(error) = p.reader.reload() {
+                warn!(%day, %error, "partition reload failed");
+            }
+        }
+    }
+
+    /// Opens the partitions created since the last call, forgets deleted ones,
+    /// and returns those of `[first, last]` (all when unbounded), newest first.
+    fn partitions(
+        &self,
+        first: Option<NaiveDate>,
+        last: Option<NaiveDate>,
+    ) -> Result<Vec<(NaiveDate, Arc<Partition>)>, StoreError> {
+        let inner = &self.inner;
+        let on_disk = list_partitions(&inner.root).map_err(|e| StoreError::io(&inner.root, e))?;
+        let known: Vec<NaiveDate> = inner.partitions.read().expect("lock").keys().copied().collect();
+        if known != on_disk {
+            let mut partitions = inner.partitions.write().expect("lock");
+            partitions.retain(|day, _| on_disk.contains(day));
+            for day in &on_disk {
+                if partitions.contains_key(day) {
+                    continue;
+                }
+                match open_partition(&partition_dir(&inner.root, *day)) {
+                    Ok(p) => {
+                        debug!(%day, "partition opened for reading");
+                        partitions.insert(*day, Arc::new(p));
+                    }
+                    // Being created by the writer right now: next request.
+                    Err(error) => warn!(%day, %error, "partition not readable yet"),
+                }
+            }
+        }
+        let partitions = inner.partitions.read().expect("lock");
+        Ok(partitions
+            .iter()
+            .rev()
+            .filter(|(day, _)| first.is_none_or(|f| **day >= f) && last.is_none_or(|l| **day <= l))
+            .map(|(day, p)| (*day, p.clone()))
+            .collect())
+    }
+
+    fn search_blocking(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
+        let fields = &self.inner.fields;
+        let filters = Filters {
+            text: q.text.as_ref(),
+            levels: &q.levels,
+            source: q.source.as_deref(),
+            service: q.service.as_deref(),
+            start: q.start,
+            end: q.end,
+        };
+        // The end is exclusive: a query ending at midnight does not open the next day.
+        let last_day = q
+            .end
+            .map(|e| (e - chrono::Duration::microseconds(1)).date_naive());
+        let partitions = self.partitions(q.start.map(|s| s.date_naive()), last_day)?;
+        let mut total: u64 = 0;
+        let mut skip = q.offset;
+        let mut need = q.limit;
+        let mut logs = Vec::with_capacity(q.limit);
+        // Partitions are disjoint days, newest first: page through them in order.
+        for (_, partition) in partitions {
+            let searcher = partition.reader.searcher();
+            let mut analyzer = partition.index.tokenizer_for_field(fields.message)?;
+            let query = compile(fields, &mut analyzer, &filters);
+            let count = searcher.search(&query, &Count)? as u64;
+            total += count;
+            if need == 0 || count == 0 {
+                continue;
+            }
+            if skip as u64 >= count {
+                skip -= count as usize;
+                continue;
+            }
+            let top = TopDocs::with_limit(need)
+                .and_offset(skip)
+                .order_by_fast_field::<i64>("ts", Order::Desc);
+            let hits = searcher.search(&query, &top)?;
+            skip = 0;
+            need -= hits.len().min(need);
+            for (_, address) in hits {
+                logs.push(load_log(&searcher, fields, address)?);
+            }
+        }
+        Ok(SearchPage {
+            logs,
+            total_count: total,
+        })
+    }
+
+    fn patterns_blocking(&self, q: &PatternsQuery) -> Result<PatternsPage, StoreError> {
+        let fields = &self.inner.fields;
+        let filters = Filters {
+            text: None,
+            levels: &q.levels,
+            source: q.source.as_deref(),
+            service: q.service.as_deref(),
+            start: Some(q.start),
+            end: Some(q.end),
+        };
+        let last_day = (q.end - chrono::Duration::microseconds(1)).date_naive();
+        let partitions = self.partitions(Some(q.start.date_naive()), Some(last_day))?;
+        let mut fruits: Vec<Groups> = Vec::new();
+        for (_, partition) in partitions {
+            let searcher = partition.reader.searcher();
+            let mut analyzer = partition.index.tokenizer_for_field(fields.message)?;
+            let query = compile(fields, &mut analyzer, &filters);
+            fruits.push(searcher.search(&query, &PatternCollector)?);
+        }
+        let groups = merge_groups(fruits);
+        let total_logs = groups.values().map(|g| g.count).sum();
+        Ok(PatternsPage {
+            patterns: rank_patterns(groups.into_values().collect(), q.limit),
+            total_logs,
+        })
+    }
+
+    /// Every stored log's id, with repeats (for consistency checks and tests).
+    pub fn scan_ids(&self) -> Result<Vec<String>, StoreError> {
+        let fields = &self.inner.fields;
+        let mut ids = Vec::new();
+        for (_, partition) in self.partitions(None, None)? {
+            partition.reader.reload()?;
+            let searcher = partition.reader.searcher();
+            let all = searcher.search(&AllQuery, &tantivy::collector::DocSetCollector)?;
+            for address in all {
+                ids.push(load_log(&searcher, fields, address)?.id);
+            }
+        }
+        Ok(ids)
+    }
+}
+
+fn open_partition(dir: &Path) -> tantivy::Result<Partition> {
+    let index = Index::open_in_dir(dir)?;
+    register_tokenizers(&index);
+    let reader = index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::OnCommitWithDelay)
+        .try_into()?;
+    Ok(Partition { index, reader })
+}
+
+fn load_log(searcher: &Searcher, fields: &Fields, address: DocAddress) -> Result<StoredLog, StoreError> {
+    let doc: TantivyDocument = searcher.doc(address)?;
+    let json = doc
+        .get_first(fields.doc)
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| StoreError::Corrupt(format!("document {address:?} has no stored body")))?;
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl LogReader for EmbeddedReader {
+    fn search(&self, query: SearchQuery) -> BoxFuture<'_, Result<SearchPage, StoreError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || this.search_blocking(&query))
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("search task failed: {e}")))?
+        })
+    }
+
+    fn patterns(&self, query: PatternsQuery) -> BoxFuture<'_, Result<PatternsPage, StoreError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || this.patterns_blocking(&query))
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("patterns task failed: {e}")))?
+        })
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let root = &this.inner.root;
+            match std::fs::metadata(root) {
+                Ok(m) if m.is_dir() => Ok(()),
+                Ok(_) => Err(StoreError::Unavailable(format!("{} is not a directory", root.display()))),
+                // No log written yet: an empty store answers empty results.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(StoreError::io(root, e)),
+            }
+        })
+    }
+}
+

@@ -1,0 +1,229 @@
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use tantivy::directory::MmapDirectory;
+use tantivy::{Index, IndexWriter, TantivyDocument};
+use tracing::{debug, info};
+
+use log_model::StoredLog;
+
+use super::schema::{build_schema, register_tokenizers, to_document, Fields};
+use super::{index_root, list_partitions, partition_dir};
+use crate::{LogWriter, StoreError, WriteOutcome};
+
+/// How the embedded writer uses memory and disk.
+#[derive(Debug, Clone)]
+pub struct EmbeddedSettings {
+    /// tantivy indexing heap per open partition (at least 15 MB per thread).
+    pub heap_bytes: usize,
+    /// Indexing threads per open partition.
+    pub threads: usize,
+    /// Partitions whose whole day is older than this are deleted.
+    pub retention: chrono::Duration,
+    /// A partition not written for this long is closed after a commit
+    /// (today's stays open), so that backfills do not hold many heaps.
+    pub idle_close: Duration,
+}
+
+impl Default for EmbeddedSettings {
+    fn default() -> Self {
+        EmbeddedSettings {
+            heap_bytes: 64 << 20,
+            threads: 1,
+            retention: chrono::Duration::days(7),
+            idle_close: Duration::from_secs(60),
+        }
+    }
+}
+
+struct OpenPartition {
+    writer: IndexWriter,
+    /// The WAL position this partition's last commit contains.
+    committed: u64,
+    dirty: bool,
+    last_write: Instant,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Checkpoint {
+    position: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CommitPayload {
+    wal_position: u64,
+}
+
+/// Writes logs into day partitions; see the module docs for the invariant.
+pub struct EmbeddedWriter {
+    root: PathBuf,
+    settings: EmbeddedSettings,
+    fields: Fields,
+    schema: tantivy::schema::Schema,
+    open: BTreeMap<NaiveDate, OpenPartition>,
+    /// Every partition contains every record up to here.
+    checkpoint: u64,
+    /// End of the last record given to `write`.
+    written_position: u64,
+}
+
+impl EmbeddedWriter {
+    pub fn open(data_dir: &Path, settings: EmbeddedSettings) -> Result<Self, StoreError> {
+        let root = index_root(data_dir);
+        fs::create_dir_all(&root).map_err(|e| StoreError::io(&root, e))?;
+        let checkpoint = read_checkpoint(&root)?;
+        let (schema, fields) = build_schema();
+        info!(root = %root.display(), checkpoint, "embedded store opened");
+        Ok(EmbeddedWriter {
+            root,
+            settings,
+            fields,
+            schema,
+            open: BTreeMap::new(),
+            checkpoint,
+            written_position: checkpoint,
+        })
+    }
+
+    fn partition(&mut self, day: NaiveDate) -> Result<&mut OpenPartition, StoreError> {
+        if !self.open.contains_key(&day) {
+            let dir = partition_dir(&self.root, day);
+            fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+            let directory = MmapDirectory::open(&dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot open {}: {e}", dir.display()))
+            })?;
+            let index = Index::open_or_create(directory, self.schema.clone())?;
+            register_tokenizers(&index);
+            let committed = index
+                .load_metas()?
+                .payload
+                .and_then(|p| serde_json::from_str::<CommitPayload>(&p).ok())
+                .map_or(0, |p| p.wal_position);
+            let writer = index.writer_with_num_threads(self.settings.threads, self.settings.heap_bytes)?;
+            debug!(%day, committed, "partition opened for writing");
+            self.open.insert(
+                day,
+                OpenPartition {
+                    writer,
+                    committed,
+                    dirty: false,
+                    last_write: Instant::now(),
+                },
+            );
+        }
+        Ok(self.open.get_mut(&day).expect("just inserted"))
+    }
+}
+
+impl LogWriter for EmbeddedWriter {
+    fn committed_position(&self) -> u64 {
+        self.checkpoint
+    }
+
+    fn write(&mut self, logs: &[StoredLog], end_position: u64) -> Result<WriteOutcome, StoreError> {
+        let mut outcome = WriteOutcome::default();
+        let oldest_kept = oldest_kept_day(Utc::now(), self.settings.retention);
+        let fields = self.fields;
+        for log in logs {
+            let day = log.timestamp.date_naive();
+            if day < oldest_kept {
+                outcome.expired += 1;
+                continue;
+            }
+            let partition = self.partition(day)?;
+            if end_position <= partition.committed {
+                outcome.duplicates += 1;
+                continue;
+            }
+            let doc: TantivyDocument = to_document(&fields, log);
+            partition.writer.add_document(doc)?;
+            partition.dirty = true;
+            partition.last_write = Instant::now();
+            outcome.written += 1;
+        }
+        self.written_position = self.written_position.max(end_position);
+        Ok(outcome)
+    }
+
+    fn commit(&mut self) -> Result<u64, StoreError> {
+        let position = self.written_position;
+        if position == self.checkpoint {
+            return Ok(position);
+        }
+        let payload = serde_json::to_string(&CommitPayload {
+            wal_position: position,
+        })
+        .expect("payload serialises");
+        for partition in self.open.values_mut().filter(|p| p.dirty) {
+            let mut prepared = partition.writer.prepare_commit()?;
+            prepared.set_payload(&payload);
+            prepared.commit()?;
+            partition.committed = position;
+            partition.dirty = false;
+        }
+        write_checkpoint(&self.root, position)?;
+        self.checkpoint = position;
+        // Close partitions nobody writes to any more (today's stays open).
+        let today = Utc::now().date_naive();
+        let idle = self.settings.idle_close;
+        self.open
+            .retain(|day, p| *day >= today || p.last_write.elapsed() < idle);
+        Ok(position)
+    }
+
+    fn apply_retention(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let oldest_kept = oldest_kept_day(now, self.settings.retention);
+        let days = list_partitions(&self.root).map_err(|e| StoreError::io(&self.root, e))?;
+        let mut dropped = 0;
+        for day in days.into_iter().filter(|d| *d < oldest_kept) {
+            self.open.remove(&day);
+            let dir = partition_dir(&self.root, day);
+            fs::remove_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+            info!(%day, "partition past retention deleted");
+            dropped += 1;
+        }
+        Ok(dropped)
+    }
+}
+
+/// The first day whose partition is kept: a day is deleted once all of it is
+/// older than `now - retention`.
+pub fn oldest_kept_day(now: DateTime<Utc>, retention: chrono::Duration) -> NaiveDate {
+    (now - retention).date_naive()
+}
+
+fn checkpoint_path(root: &Path) -> PathBuf {
+    root.join("checkpoint")
+}
+
+fn read_checkpoint(root: &Path) -> Result<u64, StoreError> {
+    let path = checkpoint_path(root);
+    match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice::<Checkpoint>(&bytes)
+            .map(|c| c.position)
+            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display()))),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(err) => Err(StoreError::io(&path, err)),
+    }
+}
+
+/// Writes the checkpoint atomically: temp file, fsync, rename, fsync dir.
+fn write_checkpoint(root: &Path, position: u64) -> Result<(), StoreError> {
+    let path = checkpoint_path(root);
+    let tmp = root.join("checkpoint.tmp");
+    let body = serde_json::to_vec(&Checkpoint { position }).expect("checkpoint serialises");
+    let io = |e| StoreError::io(&tmp, e);
+    let mut file = fs::File::create(&tmp).map_err(io)?;
+    file.write_all(&body).map_err(io)?;
+    file.sync_data().map_err(io)?;
+    fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
+    fs::File::open(root)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io(root, e))?;
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! How logs sit at rest. One write trait ([`LogWriter`]), used by ingestd's
+//! indexer, and one read trait ([`LogReader`]), used by queryd; each backend
+//! implements both.
+//!
+//! # Layout
+//! - [`embedded`]: tantivy indexes on local disk, one per UTC day.
+//! - [`model`]: what reads return: search pages and pattern groups.
+//!
+//! **Invariant:** a writer records, with the logs it commits, the WAL
+//! position they came from; [`LogWriter::committed_position`] is where WAL
+//! replay starts after a restart, and a replayed log that the store already
+//! holds is not stored again.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use log_model::{PatternsQuery, SearchQuery, StoredLog};
+
+pub mod embedded;
+pub mod model;
+
+pub use model::{PatternGroup, PatternsPage, SearchPage};
+
+/// A future boxed so that readers can sit behind `dyn LogReader`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("index error: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    #[error("io error on {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("corrupt stored document: {0}")]
+    Corrupt(String),
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.as_ref().display().to_string(),
+            source,
+        }
+    }
+}
+
+/// What one [`LogWriter::write`] call did with its logs.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Added to the store (searchable after the next commit).
+    pub written: usize,
+    /// Already in the store from an earlier run (a replay); not added again.
+    pub duplicates: usize,
+    /// Older than the retention window by the time they reached the store;
+    /// counted, not stored.
+    pub expired: usize,
+}
+
+/// The write side of a backend. Calls come from one thread, in WAL order;
+/// they may block.
+pub trait LogWriter: Send {
+    /// The WAL position up to which every log is durably in the store. Replay
+    /// starts here.
+    fn committed_position(&self) -> u64;
+
+    /// Adds the logs of one WAL record; `end_position` is the WAL position
+    /// just past that record.
+    fn write(&mut self, logs: &[StoredLog], end_position: u64) -> Result<WriteOutcome, StoreError>;
+
+    /// Makes every written log durable and searchable; returns the new
+    /// committed position.
+    fn commit(&mut self) -> Result<u64, StoreError>;
+
+    /// Deletes what is older than the retention window; returns how many
+    /// partitions were dropped.
+    fn apply_retention(&mut self, now: chrono::DateTime<chrono::Utc>) -> Result<usize, StoreError>;
+}
+
+/// The read side of a backend. Both backends answer the same requests with
+/// the same semantics.
+pub trait LogReader: Send + Sync {
+    fn search(&self, query: SearchQuery) -> BoxFuture<'_, Result<SearchPage, StoreError>>;
+    fn patterns(&self, query: PatternsQuery) -> BoxFuture<'_, Result<PatternsPage, StoreError>>;
+    /// Whether the store can answer (for `/ready`).
+    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+}
