@@ -1,1 +1,121 @@
+//! ingestd: services ship logs over HTTP; ingestd validates them, makes them
+//! durable in a write-ahead log, acknowledges, and indexes them.
+//!
+//! # Layout
+//! - [`config`]: flags and environment variables.
+//! - [`api`]: the HTTP handlers (parse, validate, enrich, append, ack).
+//! - [`wal`]: the write-ahead log with group commit.
+//! - [`indexer`]: WAL reader -> store writer -> commit -> WAL GC.
+//! - [`metrics`]: the `ingestd_*` Prometheus metrics.
+//!
+//! [`run`] wires them as the pipeline of DESIGN.md:
+//! `HTTP -> validate -> enrich -> WAL append (fsync) -> 202 -> indexer -> store -> checkpoint -> WAL GC`.
 
+pub mod api;
+pub mod config;
+pub mod indexer;
+pub mod metrics;
+pub mod wal;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use log_store::embedded::{EmbeddedSettings, EmbeddedWriter};
+use log_store::LogWriter;
+use tracing::info;
+
+pub use config::{Cli, IngestArgs, StoreArgs};
+pub use indexer::CommitHook;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Wal(#[from] wal::WalError),
+    #[error(transparent)]
+    Store(#[from] log_store::StoreError),
+    #[error("http server: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// Serves the ingest API on `listener` until `shutdown` resolves; then stops
+/// accepting, finishes the requests in flight, indexes and commits what the
+/// WAL holds, and returns. `on_commit` runs after each store commit.
+pub async fn run(
+    listener: TcpListener,
+    store: StoreArgs,
+    args: IngestArgs,
+    on_commit: Option<CommitHook>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let retention = chrono::Duration::days(i64::from(store.retention_days));
+    let settings = EmbeddedSettings {
+        heap_bytes: (args.index_heap_mb as usize) << 20,
+        threads: args.index_threads as usize,
+        retention,
+        ..EmbeddedSettings::default()
+    };
+    let data_dir = store.data_dir.clone();
+    let open_writer: indexer::WriterFactory = Box::new(move || {
+        EmbeddedWriter::open(&data_dir, settings.clone()).map(|w| Box::new(w) as Box<dyn LogWriter>)
+    });
+    // The store says where its data ends; the WAL replays from there.
+    let committed = open_writer()?.committed_position();
+    let wal = wal::Wal::open(&store.data_dir.join("wal"), args.wal_segment_bytes, committed)?;
+    let metrics = metrics::Metrics::new()?;
+    let indexer = indexer::Indexer::spawn(
+        wal.clone(),
+        open_writer,
+        indexer::IndexerConfig {
+            commit_interval: Duration::from_millis(args.commit_interval_ms),
+            read_bytes: 8 << 20,
+            retention_check: Duration::from_secs(600),
+            dead_letter_dir: store.data_dir.join("deadletter"),
+        },
+        metrics.clone(),
+        on_commit,
+    )?;
+    let state = web::Data::new(api::AppState {
+        wal: wal.clone(),
+        indexer: indexer.status.clone(),
+        metrics: metrics.clone(),
+        limits: args.limits(),
+        max_body_bytes: args.max_body_bytes,
+        max_batch_len: args.max_batch_len,
+        wal_max_bytes: args.wal_max_bytes,
+        retention,
+    });
+    let http_metrics = web::Data::new(metrics.http.clone());
+    let address = listener.local_addr()?;
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(http_metrics.clone())
+            .app_data(svc_kit::error::query_config())
+            .wrap(from_fn(svc_kit::metrics::track))
+            .configure(api::configure)
+            .default_service(web::to(svc_kit::error::not_found))
+    })
+    .disable_signals()
+    .shutdown_timeout(30);
+    if let Some(workers) = args.ingest_workers {
+        server = server.workers(workers);
+    }
+    let server = server.listen(listener)?.run();
+    info!(%address, data_dir = %store.data_dir.display(), "ingestd listening");
+    let handle = server.handle();
+    let serving = tokio::spawn(server);
+    shutdown.await;
+    info!("ingestd stopping: no new requests, finishing those in flight");
+    handle.stop(true).await;
+    let _ = serving.await;
+    wal.close();
+    let drain = tokio::task::spawn_blocking(move || indexer.drain_and_stop());
+    let _ = drain.await;
+    info!("ingestd stopped");
+    Ok(())
+}

@@ -1,1 +1,59 @@
-fn main() {}
+//! The all-in-one single-node binary: ingestd and queryd in one process, on
+//! the embedded store. Commits made by the ingest side are visible to the
+//! query side at once (the readers reload on each commit).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use clap::Parser;
+use tokio::sync::watch;
+
+#[derive(Debug, Parser)]
+#[command(name = "logagg", version, about = "Log aggregator, all in one: ingest and query on the embedded store")]
+struct Cli {
+    #[command(flatten)]
+    store: ingestd::StoreArgs,
+    #[command(flatten)]
+    ingest: ingestd::IngestArgs,
+    #[command(flatten)]
+    query: queryd::QueryArgs,
+}
+
+#[actix_web::main]
+async fn main() -> std::process::ExitCode {
+    svc_kit::telemetry::init();
+    let cli = Cli::parse();
+    let bind = |addr| {
+        TcpListener::bind(addr).map_err(|error| tracing::error!(%error, %addr, "cannot listen"))
+    };
+    let (Ok(ingest_listener), Ok(query_listener)) = (bind(cli.ingest.ingest_addr), bind(cli.query.query_addr)) else {
+        return std::process::ExitCode::FAILURE;
+    };
+    let reader = queryd::open_store(&cli.store.data_dir);
+    let reload = reader.clone();
+    let on_commit: ingestd::CommitHook = Arc::new(move || reload.reload());
+
+    // One signal stops both: queryd first (it holds no data), then ingestd drains.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let wait_stop = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let query = queryd::run(query_listener, Arc::new(reader), cli.query, wait_stop(stop_rx.clone()));
+    let ingest = ingestd::run(ingest_listener, cli.store, cli.ingest, Some(on_commit), async move {
+        svc_kit::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let (ingest_result, query_result) = tokio::join!(ingest, query);
+    match (ingest_result, query_result) {
+        (Ok(()), Ok(())) => std::process::ExitCode::SUCCESS,
+        (ingest, query) => {
+            if let Err(error) = ingest {
+                tracing::error!(%error, "ingestd failed");
+            }
+            if let Err(error) = query {
+                tracing::error!(%error, "queryd failed");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,90 @@
+//! queryd: SREs search the stored logs and see their error patterns.
+//!
+//! # Layout
+//! - [`api`]: `POST/GET /logs/search`, `GET /logs/patterns` and the service routes.
+//! - [`metrics`]: the `queryd_*` Prometheus metrics.
+//!
+//! The backend is a [`log_store::LogReader`]; [`open_store`] picks it from
+//! the configuration (the embedded store for now).
 
+pub mod api;
+pub mod metrics;
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use clap::Args;
+use log_store::embedded::EmbeddedReader;
+use log_store::LogReader;
+use tracing::info;
+
+/// queryd's own settings.
+#[derive(Debug, Clone, Args)]
+pub struct QueryArgs {
+    /// Address of the query API.
+    #[arg(long, env = "QUERY_ADDR", default_value = "0.0.0.0:8081")]
+    pub query_addr: SocketAddr,
+
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "QUERY_WORKERS")]
+    pub query_workers: Option<usize>,
+}
+
+/// Command line of the `queryd` binary.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "queryd", version, about = "Log search and error patterns")]
+pub struct Cli {
+    /// Where ingestd keeps the embedded indexes.
+    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    pub data_dir: std::path::PathBuf,
+    #[command(flatten)]
+    pub query: QueryArgs,
+}
+
+/// The embedded store's reader over `data_dir`.
+pub fn open_store(data_dir: &std::path::Path) -> EmbeddedReader {
+    EmbeddedReader::open(data_dir)
+}
+
+/// Serves the query API on `listener` until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    store: Arc<dyn LogReader>,
+    args: QueryArgs,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), std::io::Error> {
+    let metrics = metrics::Metrics::new().map_err(std::io::Error::other)?;
+    let state = web::Data::new(api::AppState {
+        store,
+        metrics: metrics.clone(),
+    });
+    let http_metrics = web::Data::new(metrics.http.clone());
+    let address = listener.local_addr()?;
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(http_metrics.clone())
+            .app_data(svc_kit::error::json_config(1 << 20))
+            .app_data(svc_kit::error::query_config())
+            .wrap(from_fn(svc_kit::metrics::track))
+            .configure(api::configure)
+            .default_service(web::to(svc_kit::error::not_found))
+    })
+    .disable_signals()
+    .shutdown_timeout(10);
+    if let Some(workers) = args.query_workers {
+        server = server.workers(workers);
+    }
+    let server = server.listen(listener)?.run();
+    info!(%address, "queryd listening");
+    let handle = server.handle();
+    let serving = tokio::spawn(server);
+    shutdown.await;
+    handle.stop(true).await;
+    let _ = serving.await;
+    info!("queryd stopped");
+    Ok(())
+}

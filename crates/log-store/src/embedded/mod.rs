@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 
 pub use reader::EmbeddedReader;
-pub use writer::{EmbeddedSettings, EmbeddedWriter};
+pub use writer::{oldest_kept_day, EmbeddedSettings, EmbeddedWriter};
 
 const PARTITION_FORMAT: &str = "%Y-%m-%d";
 

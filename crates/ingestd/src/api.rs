@@ -1,0 +1,444 @@
+//! The ingest API: `POST /logs/ingest`, `POST /logs/batch-ingest`, and the
+//! service routes. Handlers parse and validate (log-model), enrich (id,
+//! received_at, pattern), append to the WAL and answer once it is durable.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tracing::{debug, error};
+
+use log_model::{parse_log, FieldError, Limits, NewLog, StoredLog};
+use svc_kit::ApiError;
+
+use crate::indexer::IndexerStatus;
+use crate::metrics::Metrics;
+use crate::wal::Wal;
+
+/// What every handler shares.
+pub struct AppState {
+    pub wal: Wal,
+    pub indexer: IndexerStatus,
+    pub metrics: Metrics,
+    pub limits: Limits,
+    pub max_body_bytes: usize,
+    pub max_batch_len: usize,
+    pub wal_max_bytes: u64,
+    pub retention: chrono::Duration,
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/logs/ingest", web::post().to(ingest_one))
+        .route("/logs/batch-ingest", web::post().to(ingest_batch))
+        .route("/", web::get().to(status))
+        .route("/health", web::get().to(health))
+        .route("/ready", web::get().to(ready))
+        .route("/metrics", web::get().to(metrics));
+}
+
+#[derive(Debug, Deserialize)]
+pub struct IngestParams {
+    /// `wait_for`: answer once the logs are searchable.
+    refresh: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ItemError {
+    index: usize,
+    field: String,
+    reason: String,
+}
+
+#[derive(Debug, Serialize)]
+struct IngestResponse {
+    success: bool,
+    message: String,
+    correlation_id: String,
+    accepted: usize,
+    rejected: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ids: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<ItemError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    searchable: Option<bool>,
+}
+
+enum BodyKind {
+    Json,
+    NdJson,
+}
+
+fn correlation_id(req: &HttpRequest) -> String {
+    ["x-correlation-id", "x-request-id"]
+        .iter()
+        .find_map(|h| req.headers().get(*h).and_then(|v| v.to_str().ok()))
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// JSON (or no content type, as curl -d sends none useful), or NDJSON.
+fn body_kind(req: &HttpRequest, state: &AppState) -> Result<BodyKind, ApiError> {
+    let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
+        return Ok(BodyKind::Json);
+    };
+    let mime = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match mime.as_str() {
+        "application/json" | "text/json" => Ok(BodyKind::Json),
+        m if m.ends_with("+json") => Ok(BodyKind::Json),
+        "application/x-ndjson" | "application/ndjson" | "application/jsonlines"
+        | "application/x-jsonlines" => Ok(BodyKind::NdJson),
+        _ => {
+            state.metrics.reject("unsupported_media_type", 1);
+            Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!(
+                    "content type {mime:?} is not supported; send application/json (or application/x-ndjson to /logs/batch-ingest)"
+                ),
+            ))
+        }
+    }
+}
+
+/// Reads the body, refusing (413) past the limit without buffering it all.
+async fn read_body(req: &HttpRequest, mut payload: web::Payload, state: &AppState) -> Result<web::BytesMut, ApiError> {
+    let limit = state.max_body_bytes;
+    let too_large = |len: Option<usize>| {
+        state.metrics.reject("body_too_large", 1);
+        let detail = match len {
+            Some(len) => format!("body is {len} bytes; the limit is {limit} bytes"),
+            None => format!("body is over the limit of {limit} bytes"),
+        };
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", detail)
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(len) = declared.filter(|len| *len > limit) {
+        return Err(too_large(Some(len)));
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request("invalid_body", format!("reading the body failed: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large(None));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    state.metrics.bytes_received.inc_by(body.len() as u64);
+    Ok(body)
+}
+
+fn malformed(e: &serde_json::Error) -> String {
+    format!("malformed JSON: {e}")
+}
+
+impl AppState {
+    fn validate(&self, value: Value, now: DateTime<Utc>) -> Result<NewLog, FieldError> {
+        let log = parse_log(value, &self.limits, now)?;
+        let oldest = log_store::embedded::oldest_kept_day(now, self.retention);
+        if log.timestamp.date_naive() < oldest {
+            return Err(FieldError::new(
+                "timestamp",
+                "too_old",
+                format!(
+                    "is older than the retention window of {} days",
+                    self.retention.num_days()
+                ),
+            ));
+        }
+        Ok(log)
+    }
+
+    /// Enriches, appends to the WAL and waits for durability (and, when
+    /// asked, for searchability). Returns the ids and whether they are searchable.
+    async fn store(&self, logs: Vec<NewLog>, now: DateTime<Utc>, wait: bool) -> Result<(Vec<String>, Option<bool>), ApiError> {
+        let count = logs.len() as u64;
+        let stored: Vec<StoredLog> = logs.into_iter().map(|log| enrich(log, now)).collect();
+        let ids: Vec<String> = stored.iter().map(|l| l.id.clone()).collect();
+        let payload = serde_json::to_vec(&stored).map_err(|e| ApiError::internal(e.to_string()))?;
+        let committed = self.indexer.committed.load(Ordering::Acquire);
+        let backlog = self.wal.durable_end().saturating_sub(committed);
+        if backlog + payload.len() as u64 > self.wal_max_bytes {
+            self.metrics.reject("wal_full", count);
+            return Err(ApiError {
+                retry_after_secs: Some(1),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "wal_full",
+                    format!(
+                        "{backlog} bytes wait to be indexed (the cap is {}); retry later",
+                        self.wal_max_bytes
+                    ),
+                )
+            });
+        }
+        let pos = match self.wal.append(payload).await {
+            Ok(pos) => pos,
+            Err(e) => {
+                self.metrics.reject("wal_error", count);
+                error!(error = %e, "wal append failed");
+                return Err(ApiError::unavailable(format!("logs not stored: {e}"), 1));
+            }
+        };
+        self.metrics.logs_accepted.inc_by(count);
+        let searchable = if wait {
+            let mut rx = self.indexer.searchable.clone();
+            let reached = tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|p| *p >= pos.end)).await;
+            Some(matches!(reached, Ok(Ok(_))))
+        } else {
+            None
+        };
+        Ok((ids, searchable))
+    }
+}
+
+fn enrich(log: NewLog, now: DateTime<Utc>) -> StoredLog {
+    let pattern = log_patterns::pattern_of(&log.message);
+    StoredLog {
+        id: uuid::Uuid::now_v7().to_string(),
+        timestamp: log.timestamp,
+        level: log.level,
+        message: log.message,
+        source: log.source,
+        service: log.service,
+        trace_id: log.trace_id,
+        span_id: log.span_id,
+        metadata: log.metadata,
+        received_at: now,
+        pattern_id: pattern.pattern_id,
+        template: pattern.template,
+    }
+}
+
+fn wants_refresh(params: &IngestParams) -> Result<bool, ApiError> {
+    match params.refresh.as_deref() {
+        None | Some("false") => Ok(false),
+        Some("wait_for") | Some("true") | Some("") => Ok(true),
+        Some(other) => Err(ApiError {
+            field: Some("refresh".into()),
+            ..ApiError::bad_request(
+                "invalid_query",
+                format!("refresh={other:?} is not supported; use refresh=wait_for"),
+            )
+        }),
+    }
+}
+
+/// `POST /logs/ingest`: one log.
+async fn ingest_one(
+    req: HttpRequest,
+    payload: web::Payload,
+    params: web::Query<IngestParams>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let correlation_id = correlation_id(&req);
+    let wait = wants_refresh(&params)?;
+    if let BodyKind::NdJson = body_kind(&req, &state)? {
+        state.metrics.reject("unsupported_media_type", 1);
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "/logs/ingest takes one JSON object; send NDJSON to /logs/batch-ingest",
+        ));
+    }
+    let body = read_body(&req, payload, &state).await?;
+    state.metrics.logs_received.inc();
+    let value: Value = serde_json::from_slice(&body).map_err(|e| {
+        state.metrics.reject("invalid_json", 1);
+        ApiError::bad_request("invalid_json", malformed(&e))
+    })?;
+    let now = Utc::now();
+    let log = state.validate(value, now).map_err(|e| {
+        state.metrics.reject(e.kind, 1);
+        ApiError::invalid_field(e.field, e.reason)
+    })?;
+    let (ids, searchable) = state.store(vec![log], now, wait).await?;
+    debug!(%correlation_id, "log accepted");
+    Ok(HttpResponse::Accepted().json(IngestResponse {
+        success: true,
+        message: "log accepted".into(),
+        correlation_id,
+        accepted: 1,
+        rejected: 0,
+        id: ids.into_iter().next(),
+        ids: Vec::new(),
+        errors: Vec::new(),
+        searchable,
+    }))
+}
+
+/// `POST /logs/batch-ingest`: a JSON array (or `{"logs": [...]}`), or NDJSON.
+async fn ingest_batch(
+    req: HttpRequest,
+    payload: web::Payload,
+    params: web::Query<IngestParams>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let correlation_id = correlation_id(&req);
+    let wait = wants_refresh(&params)?;
+    let kind = body_kind(&req, &state)?;
+    let body = read_body(&req, payload, &state).await?;
+    // Each item is a parsed value, or the reason its line is not JSON.
+    let items: Vec<Result<Value, String>> = match kind {
+        BodyKind::Json => match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Array(items)) => items.into_iter().map(Ok).collect(),
+            Ok(Value::Object(mut obj)) if matches!(obj.get("logs"), Some(Value::Array(_))) => {
+                match obj.remove("logs") {
+                    Some(Value::Array(items)) => items.into_iter().map(Ok).collect(),
+                    _ => unreachable!("checked above"),
+                }
+            }
+            Ok(_) => {
+                state.metrics.reject("invalid_json", 1);
+                return Err(ApiError::bad_request(
+                    "invalid_body",
+                    "expected a JSON array of logs (or NDJSON with Content-Type: application/x-ndjson)",
+                ));
+            }
+            Err(e) => {
+                state.metrics.reject("invalid_json", 1);
+                return Err(ApiError::bad_request("invalid_json", malformed(&e)));
+            }
+        },
+        BodyKind::NdJson => body[..]
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+            .map(|line| serde_json::from_slice::<Value>(line).map_err(|e| malformed(&e)))
+            .collect(),
+    };
+    if items.is_empty() {
+        return Err(ApiError::bad_request("empty_batch", "the batch holds no logs"));
+    }
+    state.metrics.logs_received.inc_by(items.len() as u64);
+    if items.len() > state.max_batch_len {
+        state.metrics.reject("batch_too_long", items.len() as u64);
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_long",
+            format!(
+                "the batch holds {} logs; the limit is {}; split it",
+                items.len(),
+                state.max_batch_len
+            ),
+        ));
+    }
+    let now = Utc::now();
+    let total = items.len();
+    let mut valid = Vec::with_capacity(total);
+    let mut errors = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        let result = item
+            .map_err(|reason| FieldError::new("", "invalid_json", reason))
+            .and_then(|value| state.validate(value, now));
+        match result {
+            Ok(log) => valid.push(log),
+            Err(e) => {
+                state.metrics.reject(e.kind, 1);
+                errors.push(ItemError {
+                    index,
+                    field: e.field,
+                    reason: e.reason,
+                });
+            }
+        }
+    }
+    let rejected = errors.len();
+    if valid.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_batch",
+            format!("none of the {total} logs is valid"),
+        )
+        .with_extra("accepted", json!(0))
+        .with_extra("rejected", json!(rejected))
+        .with_extra("errors", serde_json::to_value(&errors).unwrap_or_default()));
+    }
+    let accepted = valid.len();
+    let (ids, searchable) = state.store(valid, now, wait).await?;
+    let message = if rejected == 0 {
+        format!("{accepted} logs accepted")
+    } else {
+        format!("{accepted} logs accepted, {rejected} rejected")
+    };
+    debug!(%correlation_id, accepted, rejected, "batch accepted");
+    Ok(HttpResponse::Accepted().json(IngestResponse {
+        success: true,
+        message,
+        correlation_id,
+        accepted,
+        rejected,
+        id: None,
+        ids,
+        errors,
+        searchable,
+    }))
+}
+
+async fn status(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "service": "ingestd",
+        "version": env!("CARGO_PKG_VERSION"),
+        "status": "running",
+        "wal_position": state.wal.durable_end(),
+        "committed_position": state.indexer.committed.load(Ordering::Acquire),
+        "endpoints": ["POST /logs/ingest", "POST /logs/batch-ingest", "GET /health", "GET /ready", "GET /metrics"],
+    }))
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "healthy", "service": "ingestd"}))
+}
+
+/// Ready when the WAL takes writes, is below its cap, and the store works.
+async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let committed = state.indexer.committed.load(Ordering::Acquire);
+    let backlog = state.wal.durable_end().saturating_sub(committed);
+    let mut problems = Vec::new();
+    if state.wal.is_closed() {
+        problems.push("wal is closed".to_string());
+    }
+    if backlog >= state.wal_max_bytes {
+        problems.push(format!("wal backlog {backlog} bytes is at its cap {}", state.wal_max_bytes));
+    }
+    if !state.indexer.healthy.load(Ordering::Acquire) {
+        problems.push("store writes are failing".to_string());
+    }
+    let body = json!({
+        "ready": problems.is_empty(),
+        "wal_backlog_bytes": backlog,
+        "wal_max_bytes": state.wal_max_bytes,
+        "problems": problems,
+    });
+    if problems.is_empty() {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let committed = state.indexer.committed.load(Ordering::Acquire);
+    state.metrics.refresh_wal(&state.wal, committed);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.http.render())
+}

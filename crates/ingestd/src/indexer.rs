@@ -1,0 +1,244 @@
+//! The stage after the ack: WAL reader -> store writer -> commit -> WAL GC.
+//! Runs on its own thread, since the store's writer blocks.
+//!
+//! **Invariant:** the WAL is read from the store's committed position, so
+//! after a restart every acknowledged log is written again unless the store
+//! already holds it; segments are deleted only below a committed position.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use log_model::StoredLog;
+use log_store::{LogWriter, StoreError};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::metrics::Metrics;
+use crate::wal::{Record, Wal};
+
+/// Opens (or reopens, after an error) the store's writer.
+pub type WriterFactory = Box<dyn Fn() -> Result<Box<dyn LogWriter>, StoreError> + Send>;
+
+/// Called after each commit, before waiting requests are answered (the
+/// all-in-one process reloads its readers here).
+pub type CommitHook = Arc<dyn Fn() + Send + Sync>;
+
+pub struct IndexerConfig {
+    pub commit_interval: Duration,
+    /// Bytes of WAL read per step.
+    pub read_bytes: usize,
+    pub retention_check: Duration,
+    pub dead_letter_dir: PathBuf,
+}
+
+/// What the HTTP side sees of the indexer.
+#[derive(Clone)]
+pub struct IndexerStatus {
+    /// The committed (searchable) WAL position.
+    pub committed: Arc<AtomicU64>,
+    /// False while the store fails.
+    pub healthy: Arc<AtomicBool>,
+    pub searchable: watch::Receiver<u64>,
+}
+
+pub struct Indexer {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    pub status: IndexerStatus,
+}
+
+impl Indexer {
+    pub fn spawn(
+        wal: Wal,
+        open_writer: WriterFactory,
+        config: IndexerConfig,
+        metrics: Metrics,
+        on_commit: Option<CommitHook>,
+    ) -> Result<Indexer, StoreError> {
+        let writer = open_writer()?;
+        let committed_at_start = writer.committed_position();
+        let (searchable_tx, searchable) = watch::channel(committed_at_start);
+        let status = IndexerStatus {
+            committed: Arc::new(AtomicU64::new(committed_at_start)),
+            healthy: Arc::new(AtomicBool::new(true)),
+            searchable,
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut worker = Worker {
+            wal,
+            open_writer,
+            config,
+            metrics,
+            on_commit,
+            searchable_tx,
+            status: status.clone(),
+            stop: stop.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("indexer".into())
+            .spawn(move || worker.run(writer))
+            .map_err(|e| StoreError::Unavailable(format!("spawning the indexer: {e}")))?;
+        Ok(Indexer {
+            stop,
+            thread: Some(thread),
+            status,
+        })
+    }
+
+    /// Indexes and commits everything in the WAL, then stops. Close the WAL
+    /// first so that nothing more arrives.
+    pub fn drain_and_stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Worker {
+    wal: Wal,
+    open_writer: WriterFactory,
+    config: IndexerConfig,
+    metrics: Metrics,
+    on_commit: Option<CommitHook>,
+    searchable_tx: watch::Sender<u64>,
+    status: IndexerStatus,
+    stop: Arc<AtomicBool>,
+}
+
+impl Worker {
+    fn run(&mut self, mut writer: Box<dyn LogWriter>) {
+        loop {
+            match self.index_until_stopped(writer.as_mut()) {
+                Ok(()) => return,
+                Err(error) => {
+                    self.metrics.store_errors.inc();
+                    self.status.healthy.store(false, Ordering::Release);
+                    error!(%error, "indexing failed; reopening the store and replaying from its commit");
+                    if self.stop.load(Ordering::Acquire) && self.wal.is_closed() {
+                        // Nothing acknowledged is lost: the WAL keeps it for the next start.
+                        error!("stopping with logs still in the wal; they are indexed at next start");
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                    drop(writer);
+                    writer = loop {
+                        match (self.open_writer)() {
+                            Ok(w) => break w,
+                            Err(error) => {
+                                error!(%error, "store still failing");
+                                std::thread::sleep(Duration::from_secs(1));
+                            }
+                        }
+                    };
+                }
+            }
+        }
+    }
+
+    fn index_until_stopped(&mut self, writer: &mut dyn LogWriter) -> Result<(), StoreError> {
+        let mut reader = self.wal.reader(writer.committed_position());
+        let mut last_commit = Instant::now();
+        let mut last_retention: Option<Instant> = None;
+        // Append time of the oldest record read but not committed.
+        let mut oldest_pending: Option<i64> = None;
+        loop {
+            if last_retention.is_none_or(|t| t.elapsed() >= self.config.retention_check) {
+                let dropped = writer.apply_retention(Utc::now())?;
+                if dropped > 0 {
+                    self.after_commit(writer.committed_position());
+                }
+                last_retention = Some(Instant::now());
+            }
+            let records = reader
+                .read(self.config.read_bytes)
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            for record in &records {
+                oldest_pending.get_or_insert(record.appended_at_micros);
+                self.write_record(writer, record)?;
+            }
+            let pending = reader.position() > writer.committed_position();
+            let stopping = self.stop.load(Ordering::Acquire);
+            if pending && (stopping || last_commit.elapsed() >= self.config.commit_interval) {
+                let position = writer.commit()?;
+                self.metrics.index_commits.inc();
+                self.after_commit(position);
+                if let Err(error) = self.wal.collect_garbage(position) {
+                    warn!(%error, "wal garbage collection failed");
+                }
+                oldest_pending = None;
+                last_commit = Instant::now();
+            }
+            self.status.healthy.store(true, Ordering::Release);
+            let lag = oldest_pending.map_or(0.0, |t| (Utc::now().timestamp_micros() - t).max(0) as f64 / 1e6);
+            self.metrics.indexing_lag_seconds.set(lag);
+            if !records.is_empty() {
+                continue;
+            }
+            if stopping && self.wal.is_closed() && reader.position() >= self.wal.durable_end() && !pending {
+                info!(position = reader.position(), "indexer drained");
+                return Ok(());
+            }
+            let wait = if pending {
+                self.config
+                    .commit_interval
+                    .saturating_sub(last_commit.elapsed())
+                    .min(Duration::from_millis(100))
+            } else {
+                Duration::from_millis(100)
+            };
+            self.wal.wait_beyond(reader.position(), wait.max(Duration::from_millis(1)));
+        }
+    }
+
+    fn write_record(&self, writer: &mut dyn LogWriter, record: &Record) -> Result<(), StoreError> {
+        let logs: Vec<StoredLog> = match serde_json::from_slice(&record.payload) {
+            Ok(logs) => logs,
+            Err(error) => {
+                // Cannot happen for records this version wrote; keep it rather than lose it.
+                error!(%error, position = record.pos.start, "undecodable wal record dead-lettered");
+                self.dead_letter(record);
+                return Ok(());
+            }
+        };
+        let outcome = writer.write(&logs, record.pos.end)?;
+        self.metrics.logs_indexed.inc_by(outcome.written as u64);
+        self.metrics.logs_duplicate.inc_by(outcome.duplicates as u64);
+        self.metrics.logs_expired.inc_by(outcome.expired as u64);
+        if outcome.expired > 0 {
+            warn!(expired = outcome.expired, "logs past retention when indexed were not stored");
+        }
+        Ok(())
+    }
+
+    fn dead_letter(&self, record: &Record) {
+        self.metrics.logs_dead_lettered.inc();
+        let dir = &self.config.dead_letter_dir;
+        let result = std::fs::create_dir_all(dir).and_then(|()| {
+            let mut file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("wal-records.bin"))?;
+            file.write_all(&(record.payload.len() as u64).to_le_bytes())?;
+            file.write_all(&record.payload)?;
+            file.sync_data()
+        });
+        if let Err(error) = result {
+            error!(%error, "dead-letter write failed");
+        }
+    }
+
+    fn after_commit(&self, position: u64) {
+        if let Some(hook) = &self.on_commit {
+            hook();
+        }
+        self.status.committed.store(position, Ordering::Release);
+        let _ = self.searchable_tx.send(position);
+    }
+}

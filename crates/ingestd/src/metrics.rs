@@ -1,0 +1,93 @@
+use prometheus::{Counter, Gauge, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use svc_kit::HttpMetrics;
+
+/// ingestd's metrics, all under the `ingestd_` prefix.
+#[derive(Clone)]
+pub struct Metrics {
+    pub http: HttpMetrics,
+    pub logs_received: IntCounter,
+    pub logs_accepted: IntCounter,
+    pub logs_rejected: IntCounterVec,
+    pub bytes_received: IntCounter,
+    pub wal_bytes: IntGauge,
+    pub wal_backlog_bytes: IntGauge,
+    pub wal_fsyncs: IntCounter,
+    pub wal_fsync_seconds: Counter,
+    pub logs_indexed: IntCounter,
+    pub logs_duplicate: IntCounter,
+    pub logs_expired: IntCounter,
+    pub logs_dead_lettered: IntCounter,
+    pub index_commits: IntCounter,
+    pub store_errors: IntCounter,
+    pub indexing_lag_seconds: Gauge,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> prometheus::Result<IntCounter> {
+    let c = IntCounter::new(name, help)?;
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+impl Metrics {
+    pub fn new() -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let http = HttpMetrics::new("ingestd", registry.clone())?;
+        let logs_rejected = IntCounterVec::new(
+            Opts::new("ingestd_logs_rejected_total", "Logs refused, by reason"),
+            &["reason"],
+        )?;
+        registry.register(Box::new(logs_rejected.clone()))?;
+        let gauge = |name: &str, help: &str| -> prometheus::Result<IntGauge> {
+            let g = IntGauge::new(name, help)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let fgauge = |name: &str, help: &str| -> prometheus::Result<Gauge> {
+            let g = Gauge::new(name, help)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        Ok(Metrics {
+            logs_received: counter(&registry, "ingestd_logs_received_total", "Logs received in requests, valid or not")?,
+            logs_accepted: counter(&registry, "ingestd_logs_accepted_total", "Logs made durable in the WAL and acknowledged")?,
+            logs_rejected,
+            bytes_received: counter(&registry, "ingestd_received_bytes_total", "Request body bytes received on ingest routes")?,
+            wal_bytes: gauge("ingestd_wal_bytes", "Bytes of WAL on disk")?,
+            wal_backlog_bytes: gauge("ingestd_wal_backlog_bytes", "WAL bytes acknowledged but not yet committed to the store")?,
+            wal_fsyncs: counter(&registry, "ingestd_wal_fsyncs_total", "WAL fsyncs (one per group commit)")?,
+            wal_fsync_seconds: {
+                let c = Counter::new("ingestd_wal_fsync_seconds_total", "Time spent writing and fsyncing the WAL")?;
+                registry.register(Box::new(c.clone()))?;
+                c
+            },
+            logs_indexed: counter(&registry, "ingestd_logs_indexed_total", "Logs written to the store")?,
+            logs_duplicate: counter(&registry, "ingestd_logs_duplicate_total", "Replayed logs the store already held (not stored twice)")?,
+            logs_expired: counter(&registry, "ingestd_logs_expired_total", "Logs past retention when they reached the store (not stored)")?,
+            logs_dead_lettered: counter(&registry, "ingestd_logs_dead_lettered_total", "WAL records the store could not take, kept under data/deadletter")?,
+            index_commits: counter(&registry, "ingestd_index_commits_total", "Store commits")?,
+            store_errors: counter(&registry, "ingestd_store_errors_total", "Store write or commit failures (retried)")?,
+            indexing_lag_seconds: fgauge("ingestd_indexing_lag_seconds", "Age of the oldest acknowledged log not yet searchable (0 when none)")?,
+            http,
+        })
+    }
+
+    /// Brings the WAL figures up to date (called on each scrape).
+    pub fn refresh_wal(&self, wal: &crate::wal::Wal, committed: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let end = wal.durable_end();
+        self.wal_bytes.set((end - wal.start()) as i64);
+        self.wal_backlog_bytes.set(end.saturating_sub(committed) as i64);
+        let stats = wal.stats();
+        let fsyncs = stats.fsyncs.load(Relaxed);
+        self.wal_fsyncs.inc_by(fsyncs.saturating_sub(self.wal_fsyncs.get()));
+        let seconds = stats.fsync_micros_total.load(Relaxed) as f64 / 1e6;
+        let seen = self.wal_fsync_seconds.get();
+        if seconds > seen {
+            self.wal_fsync_seconds.inc_by(seconds - seen);
+        }
+    }
+
+    pub fn reject(&self, reason: &str, count: u64) {
+        self.logs_rejected.with_label_values(&[reason]).inc_by(count);
+    }
+}

@@ -1,0 +1,114 @@
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use serde_json::json;
+use tracing::error;
+
+use log_model::{FieldError, PatternsRequest, SearchQuery, SearchRequest};
+use log_store::{LogReader, StoreError};
+use svc_kit::ApiError;
+
+use crate::metrics::Metrics;
+
+pub struct AppState {
+    pub store: Arc<dyn LogReader>,
+    pub metrics: Metrics,
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/logs/search", web::post().to(search_post))
+        .route("/logs/search", web::get().to(search_get))
+        .route("/logs/patterns", web::get().to(patterns))
+        .route("/", web::get().to(status))
+        .route("/health", web::get().to(health))
+        .route("/ready", web::get().to(ready))
+        .route("/metrics", web::get().to(svc_kit::metrics::metrics_handler));
+}
+
+fn invalid(e: FieldError) -> ApiError {
+    ApiError::invalid_field(e.field, e.reason)
+}
+
+fn store_failed(state: &AppState, kind: &str, e: StoreError) -> ApiError {
+    state.metrics.store_errors.with_label_values(&[kind]).inc();
+    error!(error = %e, kind, "store request failed");
+    ApiError::unavailable(format!("the store could not answer: {e}"), 1)
+}
+
+async fn search_post(state: web::Data<AppState>, body: web::Json<SearchRequest>) -> Result<HttpResponse, ApiError> {
+    search(&state, body.into_inner().into_query().map_err(invalid)?).await
+}
+
+async fn search_get(state: web::Data<AppState>, params: web::Query<SearchRequest>) -> Result<HttpResponse, ApiError> {
+    search(&state, params.into_inner().into_query().map_err(invalid)?).await
+}
+
+/// Answers `{"logs": [...], "total_count": N, "took_ms": F}`, newest first.
+async fn search(state: &AppState, query: SearchQuery) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let page = state
+        .store
+        .search(query)
+        .await
+        .map_err(|e| store_failed(state, "search", e))?;
+    let took = started.elapsed();
+    state
+        .metrics
+        .store_seconds
+        .with_label_values(&["search"])
+        .observe(took.as_secs_f64());
+    state.metrics.hits_returned.inc_by(page.logs.len() as u64);
+    Ok(HttpResponse::Ok().json(json!({
+        "logs": page.logs,
+        "total_count": page.total_count,
+        "took_ms": took.as_secs_f64() * 1000.0,
+    })))
+}
+
+/// `GET /logs/patterns?hours=24`: the window's ERROR and CRITICAL logs
+/// grouped by template, most frequent first.
+async fn patterns(state: web::Data<AppState>, params: web::Query<PatternsRequest>) -> Result<HttpResponse, ApiError> {
+    let query = params.into_inner().into_query(Utc::now()).map_err(invalid)?;
+    let (start, end) = (query.start, query.end);
+    let started = Instant::now();
+    let page = state
+        .store
+        .patterns(query)
+        .await
+        .map_err(|e| store_failed(&state, "patterns", e))?;
+    let took = started.elapsed();
+    state
+        .metrics
+        .store_seconds
+        .with_label_values(&["patterns"])
+        .observe(took.as_secs_f64());
+    Ok(HttpResponse::Ok().json(json!({
+        "patterns": page.patterns,
+        "total_logs": page.total_logs,
+        "start_time": start,
+        "end_time": end,
+        "took_ms": took.as_secs_f64() * 1000.0,
+    })))
+}
+
+async fn status() -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "service": "queryd",
+        "version": env!("CARGO_PKG_VERSION"),
+        "status": "running",
+        "endpoints": ["POST /logs/search", "GET /logs/search", "GET /logs/patterns", "GET /health", "GET /ready", "GET /metrics"],
+    }))
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "healthy", "service": "queryd"}))
+}
+
+async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    match state.store.check().await {
+        Ok(()) => HttpResponse::Ok().json(json!({"ready": true})),
+        Err(e) => HttpResponse::ServiceUnavailable().json(json!({"ready": false, "problems": [e.to_string()]})),
+    }
+}

@@ -1,0 +1,39 @@
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+use svc_kit::metrics::LATENCY_BUCKETS;
+use svc_kit::HttpMetrics;
+
+/// queryd's metrics, all under the `queryd_` prefix.
+#[derive(Clone)]
+pub struct Metrics {
+    pub http: HttpMetrics,
+    /// Time spent in the store per kind of request (`search`, `patterns`).
+    pub store_seconds: HistogramVec,
+    pub hits_returned: IntCounter,
+    pub store_errors: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let http = HttpMetrics::new("queryd", registry.clone())?;
+        let store_seconds = HistogramVec::new(
+            HistogramOpts::new("queryd_store_request_duration_seconds", "Time the store took to answer, by kind")
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            &["kind"],
+        )?;
+        let hits_returned = IntCounter::new("queryd_search_hits_returned_total", "Logs returned by searches")?;
+        let store_errors = IntCounterVec::new(
+            Opts::new("queryd_store_errors_total", "Store failures, by kind of request"),
+            &["kind"],
+        )?;
+        registry.register(Box::new(store_seconds.clone()))?;
+        registry.register(Box::new(hits_returned.clone()))?;
+        registry.register(Box::new(store_errors.clone()))?;
+        Ok(Metrics {
+            http,
+            store_seconds,
+            hits_returned,
+            store_errors,
+        })
+    }
+}
