@@ -30,6 +30,8 @@ pub struct AppState {
     pub max_batch_len: usize,
     pub wal_max_bytes: u64,
     pub retention: chrono::Duration,
+    /// Set when ingest refuses for the WAL cap, cleared by the next append.
+    pub at_cap: std::sync::atomic::AtomicBool,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -101,7 +103,9 @@ fn body_kind(req: &HttpRequest, state: &AppState) -> Result<BodyKind, ApiError> 
     match mime.as_str() {
         "application/json" | "text/json" => Ok(BodyKind::Json),
         m if m.ends_with("+json") => Ok(BodyKind::Json),
-        "application/x-ndjson" | "application/ndjson" | "application/jsonlines"
+        "application/x-ndjson"
+        | "application/ndjson"
+        | "application/jsonlines"
         | "application/x-jsonlines" => Ok(BodyKind::NdJson),
         _ => {
             state.metrics.reject("unsupported_media_type", 1);
@@ -117,7 +121,11 @@ fn body_kind(req: &HttpRequest, state: &AppState) -> Result<BodyKind, ApiError> 
 }
 
 /// Reads the body, refusing (413) past the limit without buffering it all.
-async fn read_body(req: &HttpRequest, mut payload: web::Payload, state: &AppState) -> Result<web::BytesMut, ApiError> {
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    state: &AppState,
+) -> Result<web::BytesMut, ApiError> {
     let limit = state.max_body_bytes;
     let too_large = |len: Option<usize>| {
         state.metrics.reject("body_too_large", 1);
@@ -137,7 +145,9 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, state: &AppStat
     }
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request("invalid_body", format!("reading the body failed: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request("invalid_body", format!("reading the body failed: {e}"))
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(too_large(None));
         }
@@ -170,7 +180,12 @@ impl AppState {
 
     /// Enriches, appends to the WAL and waits for durability (and, when
     /// asked, for searchability). Returns the ids and whether they are searchable.
-    async fn store(&self, logs: Vec<NewLog>, now: DateTime<Utc>, wait: bool) -> Result<(Vec<String>, Option<bool>), ApiError> {
+    async fn store(
+        &self,
+        logs: Vec<NewLog>,
+        now: DateTime<Utc>,
+        wait: bool,
+    ) -> Result<(Vec<String>, Option<bool>), ApiError> {
         let count = logs.len() as u64;
         let stored: Vec<StoredLog> = logs.into_iter().map(|log| enrich(log, now)).collect();
         let ids: Vec<String> = stored.iter().map(|l| l.id.clone()).collect();
@@ -178,6 +193,7 @@ impl AppState {
         let committed = self.indexer.committed.load(Ordering::Acquire);
         let backlog = self.wal.durable_end().saturating_sub(committed);
         if backlog + payload.len() as u64 > self.wal_max_bytes {
+            self.at_cap.store(true, Ordering::Release);
             self.metrics.reject("wal_full", count);
             return Err(ApiError {
                 retry_after_secs: Some(1),
@@ -199,10 +215,12 @@ impl AppState {
                 return Err(ApiError::unavailable(format!("logs not stored: {e}"), 1));
             }
         };
+        self.at_cap.store(false, Ordering::Release);
         self.metrics.logs_accepted.inc_by(count);
         let searchable = if wait {
             let mut rx = self.indexer.searchable.clone();
-            let reached = tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|p| *p >= pos.end)).await;
+            let reached =
+                tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|p| *p >= pos.end)).await;
             Some(matches!(reached, Ok(Ok(_))))
         } else {
             None
@@ -326,7 +344,10 @@ async fn ingest_batch(
             .collect(),
     };
     if items.is_empty() {
-        return Err(ApiError::bad_request("empty_batch", "the batch holds no logs"));
+        return Err(ApiError::bad_request(
+            "empty_batch",
+            "the batch holds no logs",
+        ));
     }
     state.metrics.logs_received.inc_by(items.len() as u64);
     if items.len() > state.max_batch_len {
@@ -416,8 +437,11 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
     if state.wal.is_closed() {
         problems.push("wal is closed".to_string());
     }
-    if backlog >= state.wal_max_bytes {
-        problems.push(format!("wal backlog {backlog} bytes is at its cap {}", state.wal_max_bytes));
+    if backlog >= state.wal_max_bytes || state.at_cap.load(Ordering::Acquire) {
+        problems.push(format!(
+            "wal backlog of {backlog} bytes is at its cap of {} bytes",
+            state.wal_max_bytes
+        ));
     }
     if !state.indexer.healthy.load(Ordering::Acquire) {
         problems.push("store writes are failing".to_string());

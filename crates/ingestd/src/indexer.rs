@@ -123,7 +123,9 @@ impl Worker {
                     error!(%error, "indexing failed; reopening the store and replaying from its commit");
                     if self.stop.load(Ordering::Acquire) && self.wal.is_closed() {
                         // Nothing acknowledged is lost: the WAL keeps it for the next start.
-                        error!("stopping with logs still in the wal; they are indexed at next start");
+                        error!(
+                            "stopping with logs still in the wal; they are indexed at next start"
+                        );
                         return;
                     }
                     std::thread::sleep(Duration::from_secs(1));
@@ -176,12 +178,18 @@ impl Worker {
                 last_commit = Instant::now();
             }
             self.status.healthy.store(true, Ordering::Release);
-            let lag = oldest_pending.map_or(0.0, |t| (Utc::now().timestamp_micros() - t).max(0) as f64 / 1e6);
+            let lag = oldest_pending.map_or(0.0, |t| {
+                (Utc::now().timestamp_micros() - t).max(0) as f64 / 1e6
+            });
             self.metrics.indexing_lag_seconds.set(lag);
             if !records.is_empty() {
                 continue;
             }
-            if stopping && self.wal.is_closed() && reader.position() >= self.wal.durable_end() && !pending {
+            if stopping
+                && self.wal.is_closed()
+                && reader.position() >= self.wal.durable_end()
+                && !pending
+            {
                 info!(position = reader.position(), "indexer drained");
                 return Ok(());
             }
@@ -193,7 +201,8 @@ impl Worker {
             } else {
                 Duration::from_millis(100)
             };
-            self.wal.wait_beyond(reader.position(), wait.max(Duration::from_millis(1)));
+            self.wal
+                .wait_beyond(reader.position(), wait.max(Duration::from_millis(1)));
         }
     }
 
@@ -209,10 +218,15 @@ impl Worker {
         };
         let outcome = writer.write(&logs, record.pos.end)?;
         self.metrics.logs_indexed.inc_by(outcome.written as u64);
-        self.metrics.logs_duplicate.inc_by(outcome.duplicates as u64);
+        self.metrics
+            .logs_duplicate
+            .inc_by(outcome.duplicates as u64);
         self.metrics.logs_expired.inc_by(outcome.expired as u64);
         if outcome.expired > 0 {
-            warn!(expired = outcome.expired, "logs past retention when indexed were not stored");
+            warn!(
+                expired = outcome.expired,
+                "logs past retention when indexed were not stored"
+            );
         }
         Ok(())
     }

@@ -65,7 +65,11 @@ pub async fn run(
     });
     // The store says where its data ends; the WAL replays from there.
     let committed = open_writer()?.committed_position();
-    let wal = wal::Wal::open(&store.data_dir.join("wal"), args.wal_segment_bytes, committed)?;
+    let wal = wal::Wal::open(
+        &store.data_dir.join("wal"),
+        args.wal_segment_bytes,
+        committed,
+    )?;
     let metrics = metrics::Metrics::new()?;
     let indexer = indexer::Indexer::spawn(
         wal.clone(),
@@ -88,6 +92,7 @@ pub async fn run(
         max_batch_len: args.max_batch_len,
         wal_max_bytes: args.wal_max_bytes,
         retention,
+        at_cap: Default::default(),
     });
     let http_metrics = web::Data::new(metrics.http.clone());
     let address = listener.local_addr()?;

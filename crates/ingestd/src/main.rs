@@ -13,7 +13,15 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match ingestd::run(listener, cli.store, cli.ingest, None, svc_kit::shutdown_signal()).await {
+    match ingestd::run(
+        listener,
+        cli.store,
+        cli.ingest,
+        None,
+        svc_kit::shutdown_signal(),
+    )
+    .await
+    {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "ingestd failed");

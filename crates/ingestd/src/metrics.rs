@@ -48,25 +48,70 @@ impl Metrics {
             Ok(g)
         };
         Ok(Metrics {
-            logs_received: counter(&registry, "ingestd_logs_received_total", "Logs received in requests, valid or not")?,
-            logs_accepted: counter(&registry, "ingestd_logs_accepted_total", "Logs made durable in the WAL and acknowledged")?,
+            logs_received: counter(
+                &registry,
+                "ingestd_logs_received_total",
+                "Logs received in requests, valid or not",
+            )?,
+            logs_accepted: counter(
+                &registry,
+                "ingestd_logs_accepted_total",
+                "Logs made durable in the WAL and acknowledged",
+            )?,
             logs_rejected,
-            bytes_received: counter(&registry, "ingestd_received_bytes_total", "Request body bytes received on ingest routes")?,
+            bytes_received: counter(
+                &registry,
+                "ingestd_received_bytes_total",
+                "Request body bytes received on ingest routes",
+            )?,
             wal_bytes: gauge("ingestd_wal_bytes", "Bytes of WAL on disk")?,
-            wal_backlog_bytes: gauge("ingestd_wal_backlog_bytes", "WAL bytes acknowledged but not yet committed to the store")?,
-            wal_fsyncs: counter(&registry, "ingestd_wal_fsyncs_total", "WAL fsyncs (one per group commit)")?,
+            wal_backlog_bytes: gauge(
+                "ingestd_wal_backlog_bytes",
+                "WAL bytes acknowledged but not yet committed to the store",
+            )?,
+            wal_fsyncs: counter(
+                &registry,
+                "ingestd_wal_fsyncs_total",
+                "WAL fsyncs (one per group commit)",
+            )?,
             wal_fsync_seconds: {
-                let c = Counter::new("ingestd_wal_fsync_seconds_total", "Time spent writing and fsyncing the WAL")?;
+                let c = Counter::new(
+                    "ingestd_wal_fsync_seconds_total",
+                    "Time spent writing and fsyncing the WAL",
+                )?;
                 registry.register(Box::new(c.clone()))?;
                 c
             },
-            logs_indexed: counter(&registry, "ingestd_logs_indexed_total", "Logs written to the store")?,
-            logs_duplicate: counter(&registry, "ingestd_logs_duplicate_total", "Replayed logs the store already held (not stored twice)")?,
-            logs_expired: counter(&registry, "ingestd_logs_expired_total", "Logs past retention when they reached the store (not stored)")?,
-            logs_dead_lettered: counter(&registry, "ingestd_logs_dead_lettered_total", "WAL records the store could not take, kept under data/deadletter")?,
+            logs_indexed: counter(
+                &registry,
+                "ingestd_logs_indexed_total",
+                "Logs written to the store",
+            )?,
+            logs_duplicate: counter(
+                &registry,
+                "ingestd_logs_duplicate_total",
+                "Replayed logs the store already held (not stored twice)",
+            )?,
+            logs_expired: counter(
+                &registry,
+                "ingestd_logs_expired_total",
+                "Logs past retention when they reached the store (not stored)",
+            )?,
+            logs_dead_lettered: counter(
+                &registry,
+                "ingestd_logs_dead_lettered_total",
+                "WAL records the store could not take, kept under data/deadletter",
+            )?,
             index_commits: counter(&registry, "ingestd_index_commits_total", "Store commits")?,
-            store_errors: counter(&registry, "ingestd_store_errors_total", "Store write or commit failures (retried)")?,
-            indexing_lag_seconds: fgauge("ingestd_indexing_lag_seconds", "Age of the oldest acknowledged log not yet searchable (0 when none)")?,
+            store_errors: counter(
+                &registry,
+                "ingestd_store_errors_total",
+                "Store write or commit failures (retried)",
+            )?,
+            indexing_lag_seconds: fgauge(
+                "ingestd_indexing_lag_seconds",
+                "Age of the oldest acknowledged log not yet searchable (0 when none)",
+            )?,
             http,
         })
     }
@@ -76,10 +121,12 @@ impl Metrics {
         use std::sync::atomic::Ordering::Relaxed;
         let end = wal.durable_end();
         self.wal_bytes.set((end - wal.start()) as i64);
-        self.wal_backlog_bytes.set(end.saturating_sub(committed) as i64);
+        self.wal_backlog_bytes
+            .set(end.saturating_sub(committed) as i64);
         let stats = wal.stats();
         let fsyncs = stats.fsyncs.load(Relaxed);
-        self.wal_fsyncs.inc_by(fsyncs.saturating_sub(self.wal_fsyncs.get()));
+        self.wal_fsyncs
+            .inc_by(fsyncs.saturating_sub(self.wal_fsyncs.get()));
         let seconds = stats.fsync_micros_total.load(Relaxed) as f64 / 1e6;
         let seen = self.wal_fsync_seconds.get();
         if seconds > seen {
@@ -88,6 +135,8 @@ impl Metrics {
     }
 
     pub fn reject(&self, reason: &str, count: u64) {
-        self.logs_rejected.with_label_values(&[reason]).inc_by(count);
+        self.logs_rejected
+            .with_label_values(&[reason])
+            .inc_by(count);
     }
 }

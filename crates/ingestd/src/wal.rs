@@ -103,7 +103,10 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>, WalError> {
         let entry = entry.map_err(|e| io_err(dir.display(), e))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if let Some(base) = name.strip_suffix(".wal").and_then(|n| n.parse::<u64>().ok()) {
+        if let Some(base) = name
+            .strip_suffix(".wal")
+            .and_then(|n| n.parse::<u64>().ok())
+        {
             bases.push(base);
         }
     }
@@ -132,7 +135,11 @@ fn encode_header(payload: &[u8], appended_at: i64, out: &mut Vec<u8>) {
 
 /// Reads the record at `offset` of `file`; `None` when it is incomplete or
 /// fails its checksum (a torn tail).
-fn read_record_at(file: &File, offset: u64, file_len: u64) -> std::io::Result<Option<(i64, Vec<u8>)>> {
+fn read_record_at(
+    file: &File,
+    offset: u64,
+    file_len: u64,
+) -> std::io::Result<Option<(i64, Vec<u8>)>> {
     if offset + HEADER_LEN > file_len {
         return Ok(None);
     }
@@ -162,7 +169,10 @@ fn recover_segment(path: &Path) -> Result<u64, WalError> {
         .write(true)
         .open(path)
         .map_err(|e| io_err(path.display(), e))?;
-    let len = file.metadata().map_err(|e| io_err(path.display(), e))?.len();
+    let len = file
+        .metadata()
+        .map_err(|e| io_err(path.display(), e))?
+        .len();
     let mut offset = 0;
     while let Some((_, payload)) =
         read_record_at(&file, offset, len).map_err(|e| io_err(path.display(), e))?
@@ -171,7 +181,8 @@ fn recover_segment(path: &Path) -> Result<u64, WalError> {
     }
     if offset < len {
         warn!(segment = %path.display(), valid = offset, cut = len - offset, "torn wal tail cut off");
-        file.set_len(offset).map_err(|e| io_err(path.display(), e))?;
+        file.set_len(offset)
+            .map_err(|e| io_err(path.display(), e))?;
         file.sync_all().map_err(|e| io_err(path.display(), e))?;
     }
     Ok(offset)
@@ -219,7 +230,12 @@ impl Wal {
         });
         let (tx, rx) = mpsc::channel();
         let writer_shared = shared.clone();
-        let base = *shared.segments.lock().expect("lock").last().expect("a segment");
+        let base = *shared
+            .segments
+            .lock()
+            .expect("lock")
+            .last()
+            .expect("a segment");
         let file = OpenOptions::new()
             .append(true)
             .open(segment_path(dir, base))
@@ -341,7 +357,10 @@ fn writer_loop(
             encode_header(payload, appended_at, &mut buf);
             buf.extend_from_slice(payload);
             let next = at + HEADER_LEN + payload.len() as u64;
-            positions.push(RecordPos { start: at, end: next });
+            positions.push(RecordPos {
+                start: at,
+                end: next,
+            });
             at = next;
         }
         let started = Instant::now();
@@ -494,7 +513,10 @@ mod tests {
     use super::*;
 
     fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
     }
 
     #[test]
@@ -504,7 +526,10 @@ mod tests {
         let wal = Wal::open(dir.path(), 100, 0).unwrap();
         let mut positions = Vec::new();
         for i in 0..20 {
-            positions.push(rt.block_on(wal.append(format!("record {i}").into_bytes())).unwrap());
+            positions.push(
+                rt.block_on(wal.append(format!("record {i}").into_bytes()))
+                    .unwrap(),
+            );
         }
         // Small segments: several rolls happened.
         assert!(wal.shared.segments.lock().unwrap().len() > 3);
@@ -565,13 +590,20 @@ mod tests {
     fn a_second_process_cannot_open_the_same_wal() {
         let dir = tempfile::tempdir().unwrap();
         let _wal = Wal::open(dir.path(), 1 << 20, 0).unwrap();
-        assert!(matches!(Wal::open(dir.path(), 1 << 20, 0), Err(WalError::Locked(_))));
+        assert!(matches!(
+            Wal::open(dir.path(), 1 << 20, 0),
+            Err(WalError::Locked(_))
+        ));
     }
 
     #[test]
     fn concurrent_appends_share_fsyncs() {
         let dir = tempfile::tempdir().unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         let wal = Wal::open(dir.path(), 1 << 30, 0).unwrap();
         rt.block_on(async {
             let tasks: Vec<_> = (0..200)

@@ -141,7 +141,10 @@ mod tests {
 
     #[test]
     fn serialises_as_canonical_name() {
-        assert_eq!(serde_json::to_string(&Level::Warning).unwrap(), "\"WARNING\"");
+        assert_eq!(
+            serde_json::to_string(&Level::Warning).unwrap(),
+            "\"WARNING\""
+        );
         let parsed: Level = serde_json::from_str("\"warn\"").unwrap();
         assert_eq!(parsed, Level::Warning);
     }

@@ -116,9 +116,8 @@ pub fn parse_log(value: Value, limits: &Limits, now: DateTime<Utc>) -> Result<Ne
     };
     let timestamp = match optional_string(&mut obj, "timestamp")? {
         None => now,
-        Some(s) => parse_timestamp(&s).map_err(|reason| {
-            FieldError::new("timestamp", "invalid_timestamp", reason)
-        })?,
+        Some(s) => parse_timestamp(&s)
+            .map_err(|reason| FieldError::new("timestamp", "invalid_timestamp", reason))?,
     };
     let mut metadata = match obj.remove("metadata") {
         None | Some(Value::Null) => None,
@@ -180,7 +179,11 @@ fn check_limits(log: &NewLog, limits: &Limits) -> Result<(), FieldError> {
         )
     };
     if log.message.len() > limits.max_message_bytes {
-        return Err(too_long("message", log.message.len(), limits.max_message_bytes));
+        return Err(too_long(
+            "message",
+            log.message.len(),
+            limits.max_message_bytes,
+        ));
     }
     if log.source.len() > limits.max_name_bytes {
         return Err(too_long("source", log.source.len(), limits.max_name_bytes));
@@ -202,7 +205,9 @@ fn check_limits(log: &NewLog, limits: &Limits) -> Result<(), FieldError> {
                 ),
             ));
         }
-        let size = serde_json::to_vec(meta).map(|v| v.len()).unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(meta)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
         if size > limits.max_metadata_bytes {
             return Err(too_long("metadata", size, limits.max_metadata_bytes));
         }
@@ -221,7 +226,10 @@ fn depth_of(value: &Value) -> usize {
 fn first_error(errors: ValidationErrors) -> FieldError {
     let mut fields: Vec<_> = errors.field_errors().into_iter().collect();
     fields.sort_by_key(|(name, _)| name.to_string());
-    match fields.first().and_then(|(name, errs)| errs.first().map(|e| (name, e))) {
+    match fields
+        .first()
+        .and_then(|(name, errs)| errs.first().map(|e| (name, e)))
+    {
         Some((name, err)) => FieldError::new(
             name.to_string(),
             "invalid_field",
@@ -242,7 +250,10 @@ fn required_string(obj: &mut Map<String, Value>, field: &str) -> Result<String, 
     }
 }
 
-fn optional_string(obj: &mut Map<String, Value>, field: &str) -> Result<Option<String>, FieldError> {
+fn optional_string(
+    obj: &mut Map<String, Value>,
+    field: &str,
+) -> Result<Option<String>, FieldError> {
     match obj.remove(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -291,35 +302,110 @@ mod tests {
     fn validates_fields() {
         let ok = Ok(());
         check(json!({"message": "m", "source": "s"}), ok);
-        check(json!({"level":"ERROR","message":"Database connection failed","source":"web-server-01","service":"user-service"}), ok);
+        check(
+            json!({"level":"ERROR","message":"Database connection failed","source":"web-server-01","service":"user-service"}),
+            ok,
+        );
         check(json!({"message": "m", "source": "s", "level": "warn"}), ok);
-        check(json!({"message": "m", "source": "s", "timestamp": "2024-01-15T10:30:00Z"}), ok);
-        check(json!({"message": "m", "source": "s", "timestamp": "2024-01-15T10:30:00.123+02:00"}), ok);
-        check(json!({"message": "m", "source": "s", "timestamp": "2024-01-15T10:30:00.123456"}), ok);
-        check(json!({"message": "m", "source": "s", "timestamp": null}), ok);
-        check(json!({"message": "m", "source": "s", "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7"}), ok);
-        check(json!({"message": "m", "source": "s", "metadata": {"user": {"id": 5}}}), ok);
+        check(
+            json!({"message": "m", "source": "s", "timestamp": "2024-01-15T10:30:00Z"}),
+            ok,
+        );
+        check(
+            json!({"message": "m", "source": "s", "timestamp": "2024-01-15T10:30:00.123+02:00"}),
+            ok,
+        );
+        check(
+            json!({"message": "m", "source": "s", "timestamp": "2024-01-15T10:30:00.123456"}),
+            ok,
+        );
+        check(
+            json!({"message": "m", "source": "s", "timestamp": null}),
+            ok,
+        );
+        check(
+            json!({"message": "m", "source": "s", "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7"}),
+            ok,
+        );
+        check(
+            json!({"message": "m", "source": "s", "metadata": {"user": {"id": 5}}}),
+            ok,
+        );
         check(json!({"message": "m", "source": "s", "host": "h1"}), ok);
         check(json!({"source": "s"}), Err(("message", "missing_field")));
-        check(json!({"message": null, "source": "s"}), Err(("message", "missing_field")));
-        check(json!({"message": "", "source": "s"}), Err(("message", "invalid_field")));
-        check(json!({"message": 5, "source": "s"}), Err(("message", "invalid_type")));
+        check(
+            json!({"message": null, "source": "s"}),
+            Err(("message", "missing_field")),
+        );
+        check(
+            json!({"message": "", "source": "s"}),
+            Err(("message", "invalid_field")),
+        );
+        check(
+            json!({"message": 5, "source": "s"}),
+            Err(("message", "invalid_type")),
+        );
         check(json!({"message": "m"}), Err(("source", "missing_field")));
-        check(json!({"message": "m", "source": ""}), Err(("source", "invalid_field")));
-        check(json!({"message": "m", "source": ["a"]}), Err(("source", "invalid_type")));
-        check(json!({"message": "m", "source": "s", "service": ""}), Err(("service", "invalid_field")));
-        check(json!({"message": "m", "source": "s", "level": "LOUD"}), Err(("level", "invalid_level")));
-        check(json!({"message": "m", "source": "s", "level": 3}), Err(("level", "invalid_type")));
-        check(json!({"message": "m", "source": "s", "timestamp": "yesterday"}), Err(("timestamp", "invalid_timestamp")));
-        check(json!({"message": "m", "source": "s", "timestamp": 1700000000}), Err(("timestamp", "invalid_type")));
-        check(json!({"message": "m", "source": "s", "trace_id": "abc"}), Err(("trace_id", "invalid_field")));
-        check(json!({"message": "m", "source": "s", "trace_id": "00000000000000000000000000000000"}), Err(("trace_id", "invalid_field")));
-        check(json!({"message": "m", "source": "s", "span_id": "zz f067aa0ba902b"}), Err(("span_id", "invalid_field")));
-        check(json!({"message": "m", "source": "s", "metadata": [1]}), Err(("metadata", "invalid_type")));
-        check(json!({"message": "m", "source": "s", "metadata": {"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":{"i":1}}}}}}}}}}), Err(("metadata", "too_deep")));
-        check(json!({"message": "x".repeat(40 * 1024), "source": "s"}), Err(("message", "too_large")));
-        check(json!({"message": "m", "source": "s".repeat(300)}), Err(("source", "too_large")));
-        check(json!({"message": "m", "source": "s", "metadata": {"blob": "x".repeat(20 * 1024)}}), Err(("metadata", "too_large")));
+        check(
+            json!({"message": "m", "source": ""}),
+            Err(("source", "invalid_field")),
+        );
+        check(
+            json!({"message": "m", "source": ["a"]}),
+            Err(("source", "invalid_type")),
+        );
+        check(
+            json!({"message": "m", "source": "s", "service": ""}),
+            Err(("service", "invalid_field")),
+        );
+        check(
+            json!({"message": "m", "source": "s", "level": "LOUD"}),
+            Err(("level", "invalid_level")),
+        );
+        check(
+            json!({"message": "m", "source": "s", "level": 3}),
+            Err(("level", "invalid_type")),
+        );
+        check(
+            json!({"message": "m", "source": "s", "timestamp": "yesterday"}),
+            Err(("timestamp", "invalid_timestamp")),
+        );
+        check(
+            json!({"message": "m", "source": "s", "timestamp": 1700000000}),
+            Err(("timestamp", "invalid_type")),
+        );
+        check(
+            json!({"message": "m", "source": "s", "trace_id": "abc"}),
+            Err(("trace_id", "invalid_field")),
+        );
+        check(
+            json!({"message": "m", "source": "s", "trace_id": "00000000000000000000000000000000"}),
+            Err(("trace_id", "invalid_field")),
+        );
+        check(
+            json!({"message": "m", "source": "s", "span_id": "zz f067aa0ba902b"}),
+            Err(("span_id", "invalid_field")),
+        );
+        check(
+            json!({"message": "m", "source": "s", "metadata": [1]}),
+            Err(("metadata", "invalid_type")),
+        );
+        check(
+            json!({"message": "m", "source": "s", "metadata": {"a":{"b":{"c":{"d":{"e":{"f":{"g":{"h":{"i":1}}}}}}}}}}),
+            Err(("metadata", "too_deep")),
+        );
+        check(
+            json!({"message": "x".repeat(40 * 1024), "source": "s"}),
+            Err(("message", "too_large")),
+        );
+        check(
+            json!({"message": "m", "source": "s".repeat(300)}),
+            Err(("source", "too_large")),
+        );
+        check(
+            json!({"message": "m", "source": "s", "metadata": {"blob": "x".repeat(20 * 1024)}}),
+            Err(("metadata", "too_large")),
+        );
         check(json!(["not", "an", "object"]), Err(("", "not_an_object")));
         check(json!("text"), Err(("", "not_an_object")));
     }
@@ -334,11 +420,19 @@ mod tests {
         .unwrap();
         assert_eq!(log.timestamp, now());
         assert_eq!(log.level, Level::Critical);
-        assert_eq!(log.trace_id.as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        assert_eq!(
+            log.trace_id.as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
         // An unknown field is kept in metadata, but never overwrites it.
         assert_eq!(log.metadata.unwrap()["host"], json!("kept"));
 
-        let log = parse_log(json!({"message": "m", "source": "s", "region": "eu"}), &Limits::default(), now()).unwrap();
+        let log = parse_log(
+            json!({"message": "m", "source": "s", "region": "eu"}),
+            &Limits::default(),
+            now(),
+        )
+        .unwrap();
         assert_eq!(log.level, Level::Info);
         assert_eq!(log.metadata.unwrap()["region"], json!("eu"));
     }
@@ -351,6 +445,9 @@ mod tests {
             now(),
         )
         .unwrap();
-        assert_eq!(log.timestamp, "2024-01-15T10:30:00Z".parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(
+            log.timestamp,
+            "2024-01-15T10:30:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
     }
 }

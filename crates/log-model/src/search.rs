@@ -165,7 +165,11 @@ impl SearchRequest {
 #[derive(Debug, Clone, Default, Deserialize, Validate)]
 pub struct PatternsRequest {
     /// Window ending now; ignored when `start_time` is given. Default 24.
-    #[validate(range(min = 0.001, max = 87600.0, message = "must be between 0.001 and 87600"))]
+    #[validate(range(
+        min = 0.001,
+        max = 87600.0,
+        message = "must be between 0.001 and 87600"
+    ))]
     pub hours: Option<f64>,
     pub start_time: Option<String>,
     pub end_time: Option<String>,
@@ -246,7 +250,10 @@ mod tests {
         check("error", &["error"]);
         check("Database  connection", &["Database", "connection"]);
         check("\"connection failed\"", &["\"connection failed\""]);
-        check("db \"connection   failed\" retry", &["db", "\"connection failed\"", "retry"]);
+        check(
+            "db \"connection   failed\" retry",
+            &["db", "\"connection failed\"", "retry"],
+        );
         check("\"unclosed phrase here", &["\"unclosed phrase here\""]);
         check("\"\" word", &["word"]);
         check("a\"b c\"", &["a", "\"b c\""]);
@@ -268,13 +275,47 @@ mod tests {
         .unwrap();
         assert_eq!(q.levels, vec![Level::Error]);
         assert_eq!(q.limit, 50);
-        assert_eq!(search(SearchRequest::default()).unwrap().limit, DEFAULT_LIMIT);
+        assert_eq!(
+            search(SearchRequest::default()).unwrap().limit,
+            DEFAULT_LIMIT
+        );
         let bad = |req: SearchRequest, field: &str| assert_eq!(search(req).unwrap_err(), field);
-        bad(SearchRequest { limit: Some(0), ..Default::default() }, "limit");
-        bad(SearchRequest { limit: Some(1001), ..Default::default() }, "limit");
-        bad(SearchRequest { offset: Some(9500), limit: Some(1000), ..Default::default() }, "offset");
-        bad(SearchRequest { level: Some("loud".into()), ..Default::default() }, "level");
-        bad(SearchRequest { start_time: Some("noon".into()), ..Default::default() }, "start_time");
+        bad(
+            SearchRequest {
+                limit: Some(0),
+                ..Default::default()
+            },
+            "limit",
+        );
+        bad(
+            SearchRequest {
+                limit: Some(1001),
+                ..Default::default()
+            },
+            "limit",
+        );
+        bad(
+            SearchRequest {
+                offset: Some(9500),
+                limit: Some(1000),
+                ..Default::default()
+            },
+            "offset",
+        );
+        bad(
+            SearchRequest {
+                level: Some("loud".into()),
+                ..Default::default()
+            },
+            "level",
+        );
+        bad(
+            SearchRequest {
+                start_time: Some("noon".into()),
+                ..Default::default()
+            },
+            "start_time",
+        );
         bad(
             SearchRequest {
                 start_time: Some("2024-01-02T00:00:00Z".into()),
@@ -292,9 +333,19 @@ mod tests {
         assert_eq!(q.end, now);
         assert_eq!(q.start, now - Duration::hours(24));
         assert_eq!(q.levels, vec![Level::Error, Level::Critical]);
-        let q = PatternsRequest { hours: Some(1.5), ..Default::default() }.into_query(now).unwrap();
+        let q = PatternsRequest {
+            hours: Some(1.5),
+            ..Default::default()
+        }
+        .into_query(now)
+        .unwrap();
         assert_eq!(q.start, now - Duration::minutes(90));
-        let err = PatternsRequest { hours: Some(0.0), ..Default::default() }.into_query(now).unwrap_err();
+        let err = PatternsRequest {
+            hours: Some(0.0),
+            ..Default::default()
+        }
+        .into_query(now)
+        .unwrap_err();
         assert_eq!(err.field, "hours");
     }
 }

@@ -59,11 +59,11 @@ pub fn template_of(message: &str) -> String {
             if let Some(close) = rest[1..].find(first as char) {
                 let after = &rest[close + 2..];
                 // Only a quote that ends a word closes the string (not "don't").
-                if after.is_empty() || after.starts_with(|c: char| c.is_whitespace() || is_trailing_punct(c)) {
+                if after.is_empty()
+                    || after.starts_with(|c: char| c.is_whitespace() || is_trailing_punct(c))
+                {
                     out.push_str(WILDCARD);
-                    let end = after
-                        .find(char::is_whitespace)
-                        .unwrap_or(after.len());
+                    let end = after.find(char::is_whitespace).unwrap_or(after.len());
                     out.push_str(&after[..end]);
                     rest = after[end..].trim_start();
                     continue;
@@ -82,7 +82,10 @@ fn is_leading_punct(c: char) -> bool {
 }
 
 fn is_trailing_punct(c: char) -> bool {
-    matches!(c, ')' | ']' | '}' | '>' | '"' | '\'' | '`' | ',' | ';' | ':' | '.' | '!' | '?')
+    matches!(
+        c,
+        ')' | ']' | '}' | '>' | '"' | '\'' | '`' | ',' | ';' | ':' | '.' | '!' | '?'
+    )
 }
 
 /// Masks one whitespace-free word, keeping surrounding punctuation.
@@ -139,7 +142,9 @@ fn is_key_value_with_word_value(core: &str) -> bool {
             // Addresses like 10.0.0.1:8080 and ::1 are variables, not pairs.
             !key.is_empty()
                 && !key.bytes().any(|b| b.is_ascii_digit())
-                && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
         }
         None => false,
     }
@@ -156,22 +161,40 @@ mod tests {
     #[test]
     fn masks_variable_parts() {
         check("Database connection failed", "Database connection failed");
-        check("Connection to 10.0.0.12:5432 timed out after 3000ms", "Connection to <*> timed out after <*>");
+        check(
+            "Connection to 10.0.0.12:5432 timed out after 3000ms",
+            "Connection to <*> timed out after <*>",
+        );
         check("user 42 logged in", "user <*> logged in");
-        check("request took 1.25s (limit 2s)", "request took <*> (limit <*>)");
+        check(
+            "request took 1.25s (limit 2s)",
+            "request took <*> (limit <*>)",
+        );
         check("temperature -3.5 degrees", "temperature <*> degrees");
         check("disk at 95% on /dev/sda1", "disk at <*> on <*>");
-        check("trace 550e8400-e29b-41d4-a716-446655440000 failed", "trace <*> failed");
-        check("pointer 0x7ffd5c3a dereferenced", "pointer <*> dereferenced");
+        check(
+            "trace 550e8400-e29b-41d4-a716-446655440000 failed",
+            "trace <*> failed",
+        );
+        check(
+            "pointer 0x7ffd5c3a dereferenced",
+            "pointer <*> dereferenced",
+        );
         check("commit deadbeef42 reverted", "commit <*> reverted");
-        check("peer fe80::1ff:fe23:4567:890a unreachable", "peer <*> unreachable");
+        check(
+            "peer fe80::1ff:fe23:4567:890a unreachable",
+            "peer <*> unreachable",
+        );
         check("file 'report final.pdf' not found", "file <*> not found");
         check("user \"alice\" denied", "user <*> denied");
         check("key 'abc', retrying", "key <*>, retrying");
         check("don't panic", "don't panic");
         check("user_id=123 status=active", "user_id=<*> status=active");
         check("port:8080 host:db", "port:<*> host:db");
-        check("Received block blk_-1608999687919862906 of size 91178", "Received block <*> of size <*>");
+        check(
+            "Received block blk_-1608999687919862906 of size 91178",
+            "Received block <*> of size <*>",
+        );
         check("  spaced   out\ttext  ", "spaced out text");
         check("[worker-3] job done", "[<*>] job done");
         check("(42)", "(<*>)");

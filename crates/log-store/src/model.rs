@@ -45,7 +45,11 @@ impl PatternGroup {
 
 /// Sorts groups by count (then id, for a stable order) and keeps `limit`.
 pub fn rank_patterns(mut groups: Vec<PatternGroup>, limit: usize) -> Vec<PatternGroup> {
-    groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.pattern_id.cmp(&b.pattern_id)));
+    groups.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.pattern_id.cmp(&b.pattern_id))
+    });
     groups.truncate(limit);
     groups
 }

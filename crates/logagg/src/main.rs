@@ -9,7 +9,11 @@ use clap::Parser;
 use tokio::sync::watch;
 
 #[derive(Debug, Parser)]
-#[command(name = "logagg", version, about = "Log aggregator, all in one: ingest and query on the embedded store")]
+#[command(
+    name = "logagg",
+    version,
+    about = "Log aggregator, all in one: ingest and query on the embedded store"
+)]
 struct Cli {
     #[command(flatten)]
     store: ingestd::StoreArgs,
@@ -26,7 +30,9 @@ async fn main() -> std::process::ExitCode {
     let bind = |addr| {
         TcpListener::bind(addr).map_err(|error| tracing::error!(%error, %addr, "cannot listen"))
     };
-    let (Ok(ingest_listener), Ok(query_listener)) = (bind(cli.ingest.ingest_addr), bind(cli.query.query_addr)) else {
+    let (Ok(ingest_listener), Ok(query_listener)) =
+        (bind(cli.ingest.ingest_addr), bind(cli.query.query_addr))
+    else {
         return std::process::ExitCode::FAILURE;
     };
     let reader = queryd::open_store(&cli.store.data_dir);
@@ -38,11 +44,22 @@ async fn main() -> std::process::ExitCode {
     let wait_stop = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let query = queryd::run(query_listener, Arc::new(reader), cli.query, wait_stop(stop_rx.clone()));
-    let ingest = ingestd::run(ingest_listener, cli.store, cli.ingest, Some(on_commit), async move {
-        svc_kit::shutdown_signal().await;
-        let _ = stop_tx.send(true);
-    });
+    let query = queryd::run(
+        query_listener,
+        Arc::new(reader),
+        cli.query,
+        wait_stop(stop_rx.clone()),
+    );
+    let ingest = ingestd::run(
+        ingest_listener,
+        cli.store,
+        cli.ingest,
+        Some(on_commit),
+        async move {
+            svc_kit::shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        },
+    );
     let (ingest_result, query_result) = tokio::join!(ingest, query);
     match (ingest_result, query_result) {
         (Ok(()), Ok(())) => std::process::ExitCode::SUCCESS,

@@ -37,11 +37,17 @@ fn store_failed(state: &AppState, kind: &str, e: StoreError) -> ApiError {
     ApiError::unavailable(format!("the store could not answer: {e}"), 1)
 }
 
-async fn search_post(state: web::Data<AppState>, body: web::Json<SearchRequest>) -> Result<HttpResponse, ApiError> {
+async fn search_post(
+    state: web::Data<AppState>,
+    body: web::Json<SearchRequest>,
+) -> Result<HttpResponse, ApiError> {
     search(&state, body.into_inner().into_query().map_err(invalid)?).await
 }
 
-async fn search_get(state: web::Data<AppState>, params: web::Query<SearchRequest>) -> Result<HttpResponse, ApiError> {
+async fn search_get(
+    state: web::Data<AppState>,
+    params: web::Query<SearchRequest>,
+) -> Result<HttpResponse, ApiError> {
     search(&state, params.into_inner().into_query().map_err(invalid)?).await
 }
 
@@ -69,8 +75,14 @@ async fn search(state: &AppState, query: SearchQuery) -> Result<HttpResponse, Ap
 
 /// `GET /logs/patterns?hours=24`: the window's ERROR and CRITICAL logs
 /// grouped by template, most frequent first.
-async fn patterns(state: web::Data<AppState>, params: web::Query<PatternsRequest>) -> Result<HttpResponse, ApiError> {
-    let query = params.into_inner().into_query(Utc::now()).map_err(invalid)?;
+async fn patterns(
+    state: web::Data<AppState>,
+    params: web::Query<PatternsRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let query = params
+        .into_inner()
+        .into_query(Utc::now())
+        .map_err(invalid)?;
     let (start, end) = (query.start, query.end);
     let started = Instant::now();
     let page = state
@@ -109,6 +121,7 @@ async fn health() -> HttpResponse {
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
     match state.store.check().await {
         Ok(()) => HttpResponse::Ok().json(json!({"ready": true})),
-        Err(e) => HttpResponse::ServiceUnavailable().json(json!({"ready": false, "problems": [e.to_string()]})),
+        Err(e) => HttpResponse::ServiceUnavailable()
+            .json(json!({"ready": false, "problems": [e.to_string()]})),
     }
 }

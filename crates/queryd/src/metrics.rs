@@ -17,13 +17,22 @@ impl Metrics {
         let registry = Registry::new();
         let http = HttpMetrics::new("queryd", registry.clone())?;
         let store_seconds = HistogramVec::new(
-            HistogramOpts::new("queryd_store_request_duration_seconds", "Time the store took to answer, by kind")
-                .buckets(LATENCY_BUCKETS.to_vec()),
+            HistogramOpts::new(
+                "queryd_store_request_duration_seconds",
+                "Time the store took to answer, by kind",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
             &["kind"],
         )?;
-        let hits_returned = IntCounter::new("queryd_search_hits_returned_total", "Logs returned by searches")?;
+        let hits_returned = IntCounter::new(
+            "queryd_search_hits_returned_total",
+            "Logs returned by searches",
+        )?;
         let store_errors = IntCounterVec::new(
-            Opts::new("queryd_store_errors_total", "Store failures, by kind of request"),
+            Opts::new(
+                "queryd_store_errors_total",
+                "Store failures, by kind of request",
+            ),
             &["kind"],
         )?;
         registry.register(Box::new(store_seconds.clone()))?;

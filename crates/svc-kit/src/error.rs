@@ -145,7 +145,10 @@ pub fn query_config() -> web::QueryConfig {
             QueryPayloadError::Deserialize(e) => e.to_string(),
             other => other.to_string(),
         };
-        let mut api = ApiError::bad_request("invalid_query", format!("invalid query parameters: {detail}"));
+        let mut api = ApiError::bad_request(
+            "invalid_query",
+            format!("invalid query parameters: {detail}"),
+        );
         let field = field_of_serde_error(&detail);
         if !field.is_empty() {
             api.field = Some(field);

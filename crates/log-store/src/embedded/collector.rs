@@ -41,7 +41,11 @@ impl Collector for PatternCollector {
     type Fruit = Groups;
     type Child = PatternSegmentCollector;
 
-    fn for_segment(&self, _: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<Self::Child> {
+    fn for_segment(
+        &self,
+        _: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<Self::Child> {
         let fast = reader.fast_fields();
         Ok(PatternSegmentCollector {
             template: fast.str("template")?,

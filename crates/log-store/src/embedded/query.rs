@@ -24,7 +24,11 @@ pub struct Filters<'a> {
     pub end: Option<DateTime<Utc>>,
 }
 
-pub fn compile(fields: &Fields, analyzer: &mut TextAnalyzer, filters: &Filters<'_>) -> Box<dyn Query> {
+pub fn compile(
+    fields: &Fields,
+    analyzer: &mut TextAnalyzer,
+    filters: &Filters<'_>,
+) -> Box<dyn Query> {
     let mut must: Vec<Box<dyn Query>> = Vec::new();
     let keyword = |field, value: &str| -> Box<dyn Query> {
         Box::new(TermQuery::new(

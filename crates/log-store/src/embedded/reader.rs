@@ -67,7 +67,13 @@ impl EmbeddedReader {
     ) -> Result<Vec<(NaiveDate, Arc<Partition>)>, StoreError> {
         let inner = &self.inner;
         let on_disk = list_partitions(&inner.root).map_err(|e| StoreError::io(&inner.root, e))?;
-        let known: Vec<NaiveDate> = inner.partitions.read().expect("lock").keys().copied().collect();
+        let known: Vec<NaiveDate> = inner
+            .partitions
+            .read()
+            .expect("lock")
+            .keys()
+            .copied()
+            .collect();
         if known != on_disk {
             let mut partitions = inner.partitions.write().expect("lock");
             partitions.retain(|day, _| on_disk.contains(day));
@@ -196,7 +202,11 @@ fn open_partition(dir: &Path) -> tantivy::Result<Partition> {
     Ok(Partition { index, reader })
 }
 
-fn load_log(searcher: &Searcher, fields: &Fields, address: DocAddress) -> Result<StoredLog, StoreError> {
+fn load_log(
+    searcher: &Searcher,
+    fields: &Fields,
+    address: DocAddress,
+) -> Result<StoredLog, StoreError> {
     let doc: TantivyDocument = searcher.doc(address)?;
     let json = doc
         .get_first(fields.doc)
@@ -230,7 +240,10 @@ impl LogReader for EmbeddedReader {
             let root = &this.inner.root;
             match std::fs::metadata(root) {
                 Ok(m) if m.is_dir() => Ok(()),
-                Ok(_) => Err(StoreError::Unavailable(format!("{} is not a directory", root.display()))),
+                Ok(_) => Err(StoreError::Unavailable(format!(
+                    "{} is not a directory",
+                    root.display()
+                ))),
                 // No log written yet: an empty store answers empty results.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                 Err(e) => Err(StoreError::io(root, e)),
@@ -238,4 +251,3 @@ impl LogReader for EmbeddedReader {
         })
     }
 }
-

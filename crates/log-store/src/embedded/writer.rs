@@ -104,7 +104,8 @@ impl EmbeddedWriter {
                 .payload
                 .and_then(|p| serde_json::from_str::<CommitPayload>(&p).ok())
                 .map_or(0, |p| p.wal_position);
-            let writer = index.writer_with_num_threads(self.settings.threads, self.settings.heap_bytes)?;
+            let writer =
+                index.writer_with_num_threads(self.settings.threads, self.settings.heap_bytes)?;
             debug!(%day, committed, "partition opened for writing");
             self.open.insert(
                 day,

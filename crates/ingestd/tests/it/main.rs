@@ -1,0 +1,6 @@
+//! Integration tests: the real services on 127.0.0.1:0, spoken to over HTTP.
+
+mod api;
+mod durability;
+mod storage;
+mod util;
