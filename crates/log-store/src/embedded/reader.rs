@@ -58,8 +58,9 @@ impl EmbeddedReader {
         }
     }
 
-    /// Opens the partitions created since the last call, forgets deleted ones,
-    /// and returns those of `[first, last]` (all when unbounded), newest first.
+    /// The partitions of `[first, last]` (all when unbounded), newest first.
+    /// Lists the days on disk (so new days appear and deleted ones go), and
+    /// opens only the days asked for: a time-bounded query touches no other.
     fn partitions(
         &self,
         first: Option<NaiveDate>,
@@ -67,37 +68,50 @@ impl EmbeddedReader {
     ) -> Result<Vec<(NaiveDate, Arc<Partition>)>, StoreError> {
         let inner = &self.inner;
         let on_disk = list_partitions(&inner.root).map_err(|e| StoreError::io(&inner.root, e))?;
-        let known: Vec<NaiveDate> = inner
+        let wanted: Vec<NaiveDate> = on_disk
+            .iter()
+            .rev()
+            .copied()
+            .filter(|day| first.is_none_or(|f| *day >= f) && last.is_none_or(|l| *day <= l))
+            .collect();
+        {
+            let partitions = inner.partitions.read().expect("lock");
+            let stale = partitions.keys().any(|d| !on_disk.contains(d));
+            if !stale && wanted.iter().all(|d| partitions.contains_key(d)) {
+                return Ok(wanted.iter().map(|d| (*d, partitions[d].clone())).collect());
+            }
+        }
+        let mut partitions = inner.partitions.write().expect("lock");
+        partitions.retain(|day, _| on_disk.contains(day));
+        let mut out = Vec::with_capacity(wanted.len());
+        for day in wanted {
+            if !partitions.contains_key(&day) {
+                match open_partition(&partition_dir(&inner.root, day)) {
+                    Ok(p) => {
+                        debug!(%day, "partition opened for reading");
+                        partitions.insert(day, Arc::new(p));
+                    }
+                    // Being created or deleted by the writer right now.
+                    Err(error) => {
+                        warn!(%day, %error, "partition not readable; skipped");
+                        continue;
+                    }
+                }
+            }
+            out.push((day, partitions[&day].clone()));
+        }
+        Ok(out)
+    }
+
+    /// The days whose partitions are open (for tests and diagnostics).
+    pub fn open_days(&self) -> Vec<NaiveDate> {
+        self.inner
             .partitions
             .read()
             .expect("lock")
             .keys()
             .copied()
-            .collect();
-        if known != on_disk {
-            let mut partitions = inner.partitions.write().expect("lock");
-            partitions.retain(|day, _| on_disk.contains(day));
-            for day in &on_disk {
-                if partitions.contains_key(day) {
-                    continue;
-                }
-                match open_partition(&partition_dir(&inner.root, *day)) {
-                    Ok(p) => {
-                        debug!(%day, "partition opened for reading");
-                        partitions.insert(*day, Arc::new(p));
-                    }
-                    // Being created by the writer right now: next request.
-                    Err(error) => warn!(%day, %error, "partition not readable yet"),
-                }
-            }
-        }
-        let partitions = inner.partitions.read().expect("lock");
-        Ok(partitions
-            .iter()
-            .rev()
-            .filter(|(day, _)| first.is_none_or(|f| **day >= f) && last.is_none_or(|l| **day <= l))
-            .map(|(day, p)| (*day, p.clone()))
-            .collect())
+            .collect()
     }
 
     fn search_blocking(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {

@@ -1,0 +1,160 @@
+//! The embedded store on its own: replay idempotence, day partitions,
+//! retention.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use log_model::{Level, SearchQuery, StoredLog};
+use log_store::embedded::{EmbeddedReader, EmbeddedSettings, EmbeddedWriter};
+use log_store::{LogReader, LogWriter};
+
+fn log(id: &str, ts: DateTime<Utc>, message: &str) -> StoredLog {
+    let pattern = log_patterns::pattern_of(message);
+    StoredLog {
+        id: id.to_string(),
+        timestamp: ts,
+        level: Level::Error,
+        message: message.to_string(),
+        source: "src".into(),
+        service: Some("svc".into()),
+        trace_id: None,
+        span_id: None,
+        metadata: None,
+        received_at: ts,
+        pattern_id: pattern.pattern_id,
+        template: pattern.template,
+    }
+}
+
+fn settings(retention_days: i64) -> EmbeddedSettings {
+    EmbeddedSettings {
+        heap_bytes: 15 << 20,
+        retention: Duration::days(retention_days),
+        ..EmbeddedSettings::default()
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn replay_after_a_lost_checkpoint_stores_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    let yesterday = now - Duration::days(1);
+    let mut w = EmbeddedWriter::open(dir.path(), settings(7)).unwrap();
+    assert_eq!(w.committed_position(), 0);
+    w.write(&[log("a", now, "first")], 100).unwrap();
+    assert_eq!(w.commit().unwrap(), 100);
+    let second = [log("b", now, "second"), log("c", yesterday, "third")];
+    w.write(&second, 250).unwrap();
+    assert_eq!(w.commit().unwrap(), 250);
+    drop(w);
+
+    // A crash after the partitions committed but before the checkpoint was
+    // written leaves the checkpoint behind: put it back to 100.
+    std::fs::write(dir.path().join("index/checkpoint"), br#"{"position":100}"#).unwrap();
+    let mut w = EmbeddedWriter::open(dir.path(), settings(7)).unwrap();
+    assert_eq!(w.committed_position(), 100);
+    // The replay of record 250: both partitions already hold it.
+    let outcome = w.write(&second, 250).unwrap();
+    assert_eq!((outcome.written, outcome.duplicates), (0, 2));
+    // A new record is written as usual.
+    let outcome = w.write(&[log("d", now, "fourth")], 300).unwrap();
+    assert_eq!(outcome.written, 1);
+    w.commit().unwrap();
+    drop(w);
+
+    let ids = EmbeddedReader::open(dir.path()).scan_ids().unwrap();
+    assert_eq!(sorted(ids), vec!["a", "b", "c", "d"]);
+}
+
+#[test]
+fn a_time_bounded_query_opens_only_its_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let today = Utc::now().date_naive();
+    let at = |days_ago: i64| {
+        (today - Duration::days(days_ago))
+            .and_hms_opt(12, 0, 0)
+            .unwrap()
+            .and_utc()
+    };
+    let mut w = EmbeddedWriter::open(dir.path(), settings(30)).unwrap();
+    w.write(
+        &[
+            log("0", at(0), "zero"),
+            log("1", at(1), "one"),
+            log("3", at(3), "three"),
+        ],
+        10,
+    )
+    .unwrap();
+    w.commit().unwrap();
+
+    let reader = EmbeddedReader::open(dir.path());
+    let day_start = at(1) - Duration::hours(12);
+    let query = SearchQuery {
+        start: Some(day_start),
+        end: Some(day_start + Duration::days(1)),
+        limit: 10,
+        ..SearchQuery::default()
+    };
+    let page = rt().block_on(reader.search(query)).unwrap();
+    assert_eq!(
+        page.logs.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+        vec!["1"]
+    );
+    let one_day: Vec<NaiveDate> = vec![(today - Duration::days(1))];
+    assert_eq!(reader.open_days(), one_day);
+
+    // Unbounded: every day, newest first.
+    let page = rt()
+        .block_on(reader.search(SearchQuery {
+            limit: 10,
+            ..SearchQuery::default()
+        }))
+        .unwrap();
+    assert_eq!(
+        page.logs.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
+        vec!["0", "1", "3"]
+    );
+    assert_eq!(reader.open_days().len(), 3);
+}
+
+#[test]
+fn retention_drops_whole_old_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    let mut w = EmbeddedWriter::open(dir.path(), settings(30)).unwrap();
+    w.write(
+        &[
+            log("new", now, "new"),
+            log("old", now - Duration::days(10), "old"),
+        ],
+        10,
+    )
+    .unwrap();
+    w.commit().unwrap();
+    drop(w);
+    let mut w = EmbeddedWriter::open(dir.path(), settings(7)).unwrap();
+    assert_eq!(w.apply_retention(now).unwrap(), 1);
+    assert_eq!(w.apply_retention(now).unwrap(), 0);
+    // A log already past retention when it reaches the store is counted, not stored.
+    let outcome = w
+        .write(&[log("late", now - Duration::days(9), "late")], 20)
+        .unwrap();
+    assert_eq!((outcome.written, outcome.expired), (0, 1));
+    w.commit().unwrap();
+    assert_eq!(
+        EmbeddedReader::open(dir.path()).scan_ids().unwrap(),
+        vec!["new"]
+    );
+}
