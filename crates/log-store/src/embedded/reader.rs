@@ -1,3 +1,4 @@
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -85,20 +86,21 @@ impl EmbeddedReader {
         partitions.retain(|day, _| on_disk.contains(day));
         let mut out = Vec::with_capacity(wanted.len());
         for day in wanted {
-            if !partitions.contains_key(&day) {
-                match open_partition(&partition_dir(&inner.root, day)) {
+            let partition = match partitions.entry(day) {
+                Entry::Occupied(e) => e.get().clone(),
+                Entry::Vacant(e) => match open_partition(&partition_dir(&inner.root, day)) {
                     Ok(p) => {
                         debug!(%day, "partition opened for reading");
-                        partitions.insert(day, Arc::new(p));
+                        e.insert(Arc::new(p)).clone()
                     }
                     // Being created or deleted by the writer right now.
                     Err(error) => {
                         warn!(%day, %error, "partition not readable; skipped");
                         continue;
                     }
-                }
-            }
-            out.push((day, partitions[&day].clone()));
+                },
+            };
+            out.push((day, partition));
         }
         Ok(out)
     }
