@@ -32,7 +32,7 @@ async fn serves_ingest_and_query_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let (ingest_port, query_port) = (free_port(), free_port());
     // Settings by environment variable, as the README's table says.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_logagg"))
+    let child = Command::new(env!("CARGO_BIN_EXE_logagg"))
         .env("DATA_DIR", dir.path())
         .env("INGEST_ADDR", format!("127.0.0.1:{ingest_port}"))
         .env("QUERY_ADDR", format!("127.0.0.1:{query_port}"))
