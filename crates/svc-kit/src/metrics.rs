@@ -35,10 +35,10 @@ impl HttpMetrics {
         let duration = HistogramVec::new(
             HistogramOpts::new(
                 format!("{prefix}_http_request_duration_seconds"),
-                "HTTP request latency, from the request's arrival to its answer",
+                "HTTP request latency, from the request's arrival to its answer, by route, method and status",
             )
             .buckets(LATENCY_BUCKETS.to_vec()),
-            &["route", "method"],
+            &["route", "method", "status"],
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
@@ -50,11 +50,12 @@ impl HttpMetrics {
     }
 
     pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        let status = status.to_string();
         self.requests
-            .with_label_values(&[route, method, &status.to_string()])
+            .with_label_values(&[route, method, &status])
             .inc();
         self.duration
-            .with_label_values(&[route, method])
+            .with_label_values(&[route, method, &status])
             .observe(seconds);
     }
 
