@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - [`embedded`]: tantivy indexes on local disk, one per UTC day.
+//! - [`elasticsearch`]: a data stream in an Elasticsearch cluster, over its REST API.
 //! - [`model`]: what reads return: search pages and pattern groups.
 //!
 //! **Invariant:** a writer records, with the logs it commits, the WAL
@@ -16,6 +17,7 @@ use std::pin::Pin;
 
 use log_model::{PatternsQuery, SearchQuery, StoredLog};
 
+pub mod elasticsearch;
 pub mod embedded;
 pub mod model;
 
@@ -79,6 +81,64 @@ pub trait LogWriter: Send {
     /// Deletes what is older than the retention window; returns how many
     /// partitions were dropped.
     fn apply_retention(&mut self, now: chrono::DateTime<chrono::Utc>) -> Result<usize, StoreError>;
+
+    /// What was settled since the last call, for backends that learn it
+    /// after `write` (Elasticsearch answers bulk requests later).
+    fn take_settled(&mut self) -> Settled {
+        Settled::default()
+    }
+}
+
+/// Fates of documents settled by a backend since the last look.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    pub delivered: u64,
+    /// Already stored (409 on create): a replay.
+    pub duplicates: u64,
+    /// Documents sent again after a per-item 429/5xx.
+    pub retried: u64,
+    pub dead_lettered_stream: u64,
+    pub dead_lettered_file: u64,
+    /// Bulk requests sent (with retries).
+    pub requests: u64,
+}
+
+/// Whether the store answers, and if not, why; shared between the writer
+/// and the readiness check.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    problem: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl Health {
+    pub fn ok(&self) {
+        *self.problem.lock().expect("lock") = None;
+    }
+
+    pub fn fail(&self, reason: impl Into<String>) {
+        *self.problem.lock().expect("lock") = Some(reason.into());
+    }
+
+    /// `None` when healthy.
+    pub fn problem(&self) -> Option<String> {
+        self.problem.lock().expect("lock").clone()
+    }
+}
+
+/// Writes a small file atomically: temp file, fsync, rename, fsync the directory.
+pub fn write_atomically(path: &std::path::Path, body: &[u8]) -> Result<(), StoreError> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let tmp = path.with_extension("tmp");
+    let io = |e| StoreError::io(&tmp, e);
+    let mut file = std::fs::File::create(&tmp).map_err(io)?;
+    file.write_all(body).map_err(io)?;
+    file.sync_data().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io(dir, e))?;
+    Ok(())
 }
 
 /// The read side of a backend. Both backends answer the same requests with

@@ -1,6 +1,5 @@
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -213,18 +212,7 @@ fn read_checkpoint(root: &Path) -> Result<u64, StoreError> {
     }
 }
 
-/// Writes the checkpoint atomically: temp file, fsync, rename, fsync dir.
 fn write_checkpoint(root: &Path, position: u64) -> Result<(), StoreError> {
-    let path = checkpoint_path(root);
-    let tmp = root.join("checkpoint.tmp");
     let body = serde_json::to_vec(&Checkpoint { position }).expect("checkpoint serialises");
-    let io = |e| StoreError::io(&tmp, e);
-    let mut file = fs::File::create(&tmp).map_err(io)?;
-    file.write_all(&body).map_err(io)?;
-    file.sync_data().map_err(io)?;
-    fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
-    fs::File::open(root)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StoreError::io(root, e))?;
-    Ok(())
+    crate::write_atomically(&checkpoint_path(root), &body)
 }

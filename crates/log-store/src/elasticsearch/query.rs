@@ -1,0 +1,99 @@
+//! Compiles search and patterns requests into the bool query DSL. User text
+//! becomes `match_phrase` clauses (one per word or quoted phrase), never
+//! `query_string`, so its syntax cannot reach Elasticsearch.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Value};
+
+use log_model::{Level, PatternsQuery, SearchQuery, TextClause, TextQuery};
+
+/// The largest number of services listed per pattern.
+pub const SERVICES_PER_PATTERN: usize = 50;
+
+fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+fn bool_query(
+    text: Option<&TextQuery>,
+    levels: &[Level],
+    source: Option<&str>,
+    service: Option<&str>,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+) -> Value {
+    let mut filter = Vec::new();
+    if !levels.is_empty() {
+        let levels: Vec<&str> = levels.iter().map(|l| l.as_str()).collect();
+        filter.push(json!({"terms": {"level": levels}}));
+    }
+    if let Some(source) = source {
+        filter.push(json!({"term": {"source": source}}));
+    }
+    if let Some(service) = service {
+        filter.push(json!({"term": {"service": service}}));
+    }
+    if start.is_some() || end.is_some() {
+        let mut range = serde_json::Map::new();
+        if let Some(s) = start {
+            range.insert("gte".into(), json!(time(s)));
+        }
+        if let Some(e) = end {
+            range.insert("lt".into(), json!(time(e)));
+        }
+        filter.push(json!({"range": {"@timestamp": range}}));
+    }
+    let must: Vec<Value> = text
+        .map(|t| {
+            t.clauses
+                .iter()
+                .map(|c| match c {
+                    TextClause::Word(w) | TextClause::Phrase(w) => json!({"match_phrase": {"message": w}}),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if filter.is_empty() && must.is_empty() {
+        return json!({"match_all": {}});
+    }
+    let mut b = serde_json::Map::new();
+    if !filter.is_empty() {
+        b.insert("filter".into(), Value::Array(filter));
+    }
+    if !must.is_empty() {
+        b.insert("must".into(), Value::Array(must));
+    }
+    json!({"bool": b})
+}
+
+/// `POST /<stream>/_search` body for a search: newest first, then by id.
+pub fn search_body(q: &SearchQuery) -> Value {
+    json!({
+        "query": bool_query(q.text.as_ref(), &q.levels, q.source.as_deref(), q.service.as_deref(), q.start, q.end),
+        "sort": [{"@timestamp": {"order": "desc"}}, {"log_id": {"order": "desc"}}],
+        "from": q.offset,
+        "size": q.limit,
+        "track_total_hits": true,
+    })
+}
+
+/// `POST /<stream>/_search` body for patterns: a terms aggregation on the
+/// pattern id with first/last seen, services and the template.
+pub fn patterns_body(q: &PatternsQuery) -> Value {
+    json!({
+        "query": bool_query(None, &q.levels, q.source.as_deref(), q.service.as_deref(), Some(q.start), Some(q.end)),
+        "size": 0,
+        "track_total_hits": true,
+        "aggs": {
+            "patterns": {
+                "terms": {"field": "pattern_id", "size": q.limit, "order": [{"_count": "desc"}, {"_key": "asc"}]},
+                "aggs": {
+                    "first_seen": {"min": {"field": "@timestamp"}},
+                    "last_seen": {"max": {"field": "@timestamp"}},
+                    "services": {"terms": {"field": "service", "size": SERVICES_PER_PATTERN}},
+                    "template": {"terms": {"field": "template", "size": 1}}
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,420 @@
+//! The Elasticsearch sink: batches documents into bulk requests (by bytes and
+//! count; the indexer's commit interval is the linger), keeps a bounded
+//! number in flight, and settles every document before its WAL position is
+//! committed.
+//!
+//! **Invariant:** the committed position (a checkpoint file next to the WAL)
+//! advances only when every document written before it is settled: stored,
+//! already there (409), or dead-lettered. Until then the WAL keeps it, and a
+//! replay re-sends it under the same `_id`.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::{Mutex, Semaphore};
+use tokio::task::JoinSet;
+use tracing::{error, warn};
+
+use log_model::StoredLog;
+
+use super::client::EsClient;
+use super::config::EsSettings;
+use super::encoder::{bulk_body, BulkDoc};
+use super::model::EsError;
+use super::retry::{backoff, decide, Decision, ItemFate};
+use super::setup;
+use crate::{Health, LogWriter, Settled, StoreError, WriteOutcome};
+
+#[derive(Default)]
+struct Counters {
+    delivered: AtomicU64,
+    duplicates: AtomicU64,
+    retried: AtomicU64,
+    dead_lettered_stream: AtomicU64,
+    dead_lettered_file: AtomicU64,
+    bulk_requests: AtomicU64,
+}
+
+struct Shared {
+    client: EsClient,
+    stream: String,
+    deadletter_stream: String,
+    retention_days: u32,
+    installed: Mutex<bool>,
+    health: Health,
+    abandon: Arc<AtomicBool>,
+    counters: Counters,
+    deadletter_file: PathBuf,
+}
+
+/// Writes logs to an Elasticsearch data stream; see the module docs.
+pub struct EsWriter {
+    rt: tokio::runtime::Runtime,
+    shared: Arc<Shared>,
+    max_bytes: usize,
+    max_docs: usize,
+    buffer: Vec<BulkDoc>,
+    buffer_bytes: usize,
+    in_flight: JoinSet<Result<(), StoreError>>,
+    permits: Arc<Semaphore>,
+    written: u64,
+    committed: u64,
+    checkpoint: PathBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Checkpoint {
+    position: u64,
+}
+
+/// Where the writer keeps its state.
+pub struct EsWriterPaths {
+    /// The committed WAL position (keep it beside the WAL it refers to).
+    pub checkpoint: PathBuf,
+    /// Last resort for documents the dead-letter stream refuses too.
+    pub deadletter_file: PathBuf,
+}
+
+impl EsWriter {
+    /// `abandon`, once set, makes pending deliveries give up (at shutdown,
+    /// after a grace period): their logs stay in the WAL for the next start.
+    pub fn open(
+        settings: &EsSettings,
+        retention_days: u32,
+        paths: EsWriterPaths,
+        health: Health,
+        abandon: Arc<AtomicBool>,
+    ) -> Result<EsWriter, StoreError> {
+        let client = EsClient::new(settings)?;
+        let committed = read_checkpoint(&paths.checkpoint)?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("es-sink")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::io("tokio runtime", e))?;
+        Ok(EsWriter {
+            rt,
+            shared: Arc::new(Shared {
+                client,
+                stream: settings.elasticsearch_data_stream.clone(),
+                deadletter_stream: settings.elasticsearch_deadletter_stream.clone(),
+                retention_days,
+                installed: Mutex::new(false),
+                health,
+                abandon,
+                counters: Counters::default(),
+                deadletter_file: paths.deadletter_file,
+            }),
+            max_bytes: settings.bulk_max_bytes,
+            max_docs: settings.bulk_max_docs.max(1),
+            buffer: Vec::new(),
+            buffer_bytes: 0,
+            in_flight: JoinSet::new(),
+            permits: Arc::new(Semaphore::new(settings.bulk_in_flight as usize)),
+            written: committed,
+            committed,
+            checkpoint: paths.checkpoint,
+        })
+    }
+
+    /// Sends the buffer as one bulk request, waiting for a free slot first.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let docs = std::mem::take(&mut self.buffer);
+        self.buffer_bytes = 0;
+        let permit = self
+            .rt
+            .block_on(self.permits.clone().acquire_owned())
+            .expect("the semaphore is never closed");
+        let shared = self.shared.clone();
+        self.in_flight.spawn_on(
+            async move {
+                let result = deliver(&shared, docs).await;
+                drop(permit);
+                result
+            },
+            self.rt.handle(),
+        );
+        // Surface a failed delivery early.
+        while let Some(done) = self.in_flight.try_join_next() {
+            flatten(done)?;
+        }
+        Ok(())
+    }
+}
+
+fn flatten(joined: Result<Result<(), StoreError>, tokio::task::JoinError>) -> Result<(), StoreError> {
+    joined.map_err(|e| StoreError::Unavailable(format!("bulk task failed: {e}")))?
+}
+
+impl LogWriter for EsWriter {
+    fn committed_position(&self) -> u64 {
+        self.committed
+    }
+
+    fn write(&mut self, logs: &[StoredLog], end_position: u64) -> Result<WriteOutcome, StoreError> {
+        for log in logs {
+            let doc = BulkDoc::from_log(log);
+            if !self.buffer.is_empty()
+                && (self.buffer_bytes + doc.encoded_len() > self.max_bytes || self.buffer.len() >= self.max_docs)
+            {
+                self.flush()?;
+            }
+            self.buffer_bytes += doc.encoded_len();
+            self.buffer.push(doc);
+        }
+        self.written = self.written.max(end_position);
+        // Counted as delivered when Elasticsearch settles them (see `take_settled`).
+        Ok(WriteOutcome::default())
+    }
+
+    fn commit(&mut self) -> Result<u64, StoreError> {
+        self.flush()?;
+        let mut first_error = None;
+        while let Some(done) = self.rt.block_on(self.in_flight.join_next()) {
+            if let Err(e) = flatten(done) {
+                first_error.get_or_insert(e);
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        if self.written != self.committed {
+            write_checkpoint(&self.checkpoint, self.written)?;
+            self.committed = self.written;
+        }
+        Ok(self.committed)
+    }
+
+    fn apply_retention(&mut self, _now: chrono::DateTime<Utc>) -> Result<usize, StoreError> {
+        // The ILM policy deletes old backing indices.
+        Ok(0)
+    }
+
+    fn take_settled(&mut self) -> Settled {
+        let c = &self.shared.counters;
+        Settled {
+            delivered: c.delivered.swap(0, Ordering::Relaxed),
+            duplicates: c.duplicates.swap(0, Ordering::Relaxed),
+            retried: c.retried.swap(0, Ordering::Relaxed),
+            dead_lettered_stream: c.dead_lettered_stream.swap(0, Ordering::Relaxed),
+            dead_lettered_file: c.dead_lettered_file.swap(0, Ordering::Relaxed),
+            requests: c.bulk_requests.swap(0, Ordering::Relaxed),
+        }
+    }
+}
+
+fn jitter() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    f64::from(nanos % 1000) / 1000.0
+}
+
+/// Sleeps, waking early when deliveries are abandoned.
+async fn pause(shared: &Shared, attempt: u32) -> Result<(), StoreError> {
+    let mut left = backoff(attempt, jitter());
+    while !left.is_zero() {
+        if shared.abandon.load(Ordering::Acquire) {
+            return Err(StoreError::Unavailable(
+                "delivery abandoned at shutdown; the logs stay in the wal".into(),
+            ));
+        }
+        let step = left.min(Duration::from_millis(100));
+        tokio::time::sleep(step).await;
+        left -= step;
+    }
+    if shared.abandon.load(Ordering::Acquire) {
+        return Err(StoreError::Unavailable(
+            "delivery abandoned at shutdown; the logs stay in the wal".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn ensure_installed(shared: &Shared) -> Result<(), StoreError> {
+    let mut installed = shared.installed.lock().await;
+    if !*installed {
+        setup::install(&shared.client, &shared.stream, &shared.deadletter_stream, shared.retention_days).await?;
+        *installed = true;
+    }
+    Ok(())
+}
+
+/// Sends `docs` until each one is settled (or deliveries are abandoned).
+async fn deliver(shared: &Shared, mut pending: Vec<BulkDoc>) -> Result<(), StoreError> {
+    let mut attempt = 0u32;
+    loop {
+        if let Err(e) = ensure_installed(shared).await {
+            warn!(error = %e, "elasticsearch setup failed; retrying");
+            shared.health.fail(e.to_string());
+            pause(shared, attempt).await?;
+            attempt += 1;
+            continue;
+        }
+        let body = bulk_body(&pending.iter().collect::<Vec<_>>());
+        shared.counters.bulk_requests.fetch_add(1, Ordering::Relaxed);
+        let decision = match shared.client.bulk(&shared.stream, body).await {
+            Ok(answer) => decide(answer.status, &answer.body, pending.len()),
+            Err(e) => Decision::RetryAll {
+                reason: e.to_string(),
+                reinstall: false,
+            },
+        };
+        match decision {
+            Decision::RetryAll { reason, reinstall } => {
+                warn!(%reason, docs = pending.len(), attempt, "bulk request failed; retrying");
+                shared.health.fail(reason);
+                if reinstall {
+                    *shared.installed.lock().await = false;
+                }
+            }
+            Decision::RejectAll { status, error } => {
+                shared.health.ok();
+                error!(status, error = ?error, docs = pending.len(), "bulk request refused; dead-lettering its documents");
+                let rejected = pending.into_iter().map(|d| (d, status, error.clone())).collect();
+                dead_letter(shared, rejected).await?;
+                return Ok(());
+            }
+            Decision::Items(fates) => {
+                shared.health.ok();
+                let mut retry = Vec::new();
+                let mut rejected = Vec::new();
+                for (doc, fate) in pending.into_iter().zip(fates) {
+                    match fate {
+                        ItemFate::Stored => {
+                            shared.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                        }
+                        ItemFate::Duplicate => {
+                            shared.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                        }
+                        ItemFate::Retry(_) => retry.push(doc),
+                        ItemFate::Reject { status, error } => rejected.push((doc, status, error)),
+                    }
+                }
+                if !rejected.is_empty() {
+                    dead_letter(shared, rejected).await?;
+                }
+                if retry.is_empty() {
+                    return Ok(());
+                }
+                shared.counters.retried.fetch_add(retry.len() as u64, Ordering::Relaxed);
+                pending = retry;
+            }
+        }
+        pause(shared, attempt).await?;
+        attempt += 1;
+    }
+}
+
+/// Stores refused documents in the dead-letter stream, or, if that refuses
+/// them too, in the dead-letter file. Retries while Elasticsearch is down.
+async fn dead_letter(shared: &Shared, rejected: Vec<(BulkDoc, u16, EsError)>) -> Result<(), StoreError> {
+    let now = Utc::now();
+    let mut pending: Vec<(BulkDoc, BulkDoc)> = rejected
+        .into_iter()
+        .map(|(doc, status, error)| {
+            let letter = json!({
+                "@timestamp": now,
+                "log_id": doc.id,
+                "status": status,
+                "error_type": error.kind,
+                "error_reason": error.reason,
+                "document": doc.source,
+            });
+            let letter = BulkDoc {
+                id: doc.id.clone(),
+                source: letter.to_string(),
+            };
+            (doc, letter)
+        })
+        .collect();
+    let mut attempt = 0;
+    loop {
+        let letters: Vec<&BulkDoc> = pending.iter().map(|(_, l)| l).collect();
+        let decision = match shared.client.bulk(&shared.deadletter_stream, bulk_body(&letters)).await {
+            Ok(answer) => decide(answer.status, &answer.body, letters.len()),
+            Err(e) => Decision::RetryAll {
+                reason: e.to_string(),
+                reinstall: false,
+            },
+        };
+        let mut retry = Vec::new();
+        match decision {
+            Decision::RetryAll { reason, .. } => {
+                warn!(%reason, "dead-letter bulk failed; retrying");
+                retry = pending;
+            }
+            Decision::RejectAll { .. } => {
+                to_file(shared, &pending)?;
+                return Ok(());
+            }
+            Decision::Items(fates) => {
+                let mut refused = Vec::new();
+                for (pair, fate) in pending.into_iter().zip(fates) {
+                    match fate {
+                        ItemFate::Stored | ItemFate::Duplicate => {
+                            shared.counters.dead_lettered_stream.fetch_add(1, Ordering::Relaxed);
+                        }
+                        ItemFate::Retry(_) => retry.push(pair),
+                        ItemFate::Reject { .. } => refused.push(pair),
+                    }
+                }
+                to_file(shared, &refused)?;
+            }
+        }
+        if retry.is_empty() {
+            return Ok(());
+        }
+        pending = retry;
+        pause(shared, attempt).await?;
+        attempt += 1;
+    }
+}
+
+fn to_file(shared: &Shared, letters: &[(BulkDoc, BulkDoc)]) -> Result<(), StoreError> {
+    if letters.is_empty() {
+        return Ok(());
+    }
+    let path = &shared.deadletter_file;
+    let io = |e| StoreError::io(path, e);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let mut file = OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+    for (_, letter) in letters {
+        file.write_all(letter.source.as_bytes()).map_err(io)?;
+        file.write_all(b"\n").map_err(io)?;
+    }
+    file.sync_data().map_err(io)?;
+    shared
+        .counters
+        .dead_lettered_file
+        .fetch_add(letters.len() as u64, Ordering::Relaxed);
+    error!(count = letters.len(), file = %path.display(), "documents refused by the dead-letter stream written to the dead-letter file");
+    Ok(())
+}
+
+fn read_checkpoint(path: &Path) -> Result<u64, StoreError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice::<Checkpoint>(&bytes)
+            .map(|c| c.position)
+            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(StoreError::io(path, e)),
+    }
+}
+
+fn write_checkpoint(path: &Path, position: u64) -> Result<(), StoreError> {
+    crate::write_atomically(path, &serde_json::to_vec(&Checkpoint { position }).expect("serialises"))
+}
