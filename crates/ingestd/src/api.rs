@@ -24,6 +24,8 @@ use crate::wal::Wal;
 pub struct AppState {
     pub wal: Wal,
     pub indexer: IndexerStatus,
+    /// The store's own health (Elasticsearch reachable).
+    pub store_health: log_store::Health,
     pub metrics: Metrics,
     pub limits: Limits,
     pub max_body_bytes: usize,
@@ -445,6 +447,9 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
     }
     if !state.indexer.healthy.load(Ordering::Acquire) {
         problems.push("store writes are failing".to_string());
+    }
+    if let Some(problem) = state.store_health.problem() {
+        problems.push(format!("store: {problem}"));
     }
     let body = json!({
         "ready": problems.is_empty(),

@@ -1,21 +1,7 @@
-use std::net::SocketAddr;
-use std::path::PathBuf;
-
 use clap::Args;
 use log_model::Limits;
-
-/// Settings shared by both services (and the all-in-one binary).
-#[derive(Debug, Clone, Args)]
-pub struct StoreArgs {
-    /// Where the WAL and the embedded indexes live.
-    #[arg(long, env = "DATA_DIR", default_value = "./data")]
-    pub data_dir: PathBuf,
-
-    /// Logs older than this many days are deleted (whole days at a time), and
-    /// older ones are refused at ingest.
-    #[arg(long, env = "RETENTION_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3650))]
-    pub retention_days: u32,
-}
+pub use log_store::StoreArgs;
+use std::net::SocketAddr;
 
 /// ingestd's settings: flags, each with an environment variable.
 #[derive(Debug, Clone, Args)]
@@ -64,6 +50,11 @@ pub struct IngestArgs {
     #[arg(long, env = "MAX_METADATA_DEPTH", default_value_t = 8)]
     pub max_metadata_depth: usize,
 
+    /// At shutdown, how long deliveries that keep failing (Elasticsearch
+    /// down) are retried before giving up; their logs stay in the WAL.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "INGEST_WORKERS")]
     pub ingest_workers: Option<usize>,
@@ -94,6 +85,7 @@ pub struct Cli {
 mod tests {
     use super::*;
     use clap::Parser;
+    use std::path::PathBuf;
 
     #[test]
     fn defaults_match_the_readme() {

@@ -168,7 +168,9 @@ impl Worker {
             let pending = reader.position() > writer.committed_position();
             let stopping = self.stop.load(Ordering::Acquire);
             if pending && (stopping || last_commit.elapsed() >= self.config.commit_interval) {
-                let position = writer.commit()?;
+                let committed = writer.commit();
+                self.metrics.settled(writer.take_settled());
+                let position = committed?;
                 self.metrics.index_commits.inc();
                 self.after_commit(position);
                 if let Err(error) = self.wal.collect_garbage(position) {
@@ -232,7 +234,10 @@ impl Worker {
     }
 
     fn dead_letter(&self, record: &Record) {
-        self.metrics.logs_dead_lettered.inc();
+        self.metrics
+            .logs_dead_lettered
+            .with_label_values(&["wal"])
+            .inc();
         let dir = &self.config.dead_letter_dir;
         let result = std::fs::create_dir_all(dir).and_then(|()| {
             let mut file = OpenOptions::new()

@@ -23,12 +23,20 @@ use std::time::Duration;
 
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use log_store::elasticsearch::{EsWriter, EsWriterPaths};
 use log_store::embedded::{EmbeddedSettings, EmbeddedWriter};
-use log_store::LogWriter;
+use log_store::{Health, LogWriter};
 use tracing::info;
 
 pub use config::{Cli, IngestArgs, StoreArgs};
 pub use indexer::CommitHook;
+
+fn lock_dir_file(lock: &wal::WalLock, name: &str) -> std::path::PathBuf {
+    lock.dir().join(name)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -53,23 +61,56 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     let retention = chrono::Duration::days(i64::from(store.retention_days));
-    let settings = EmbeddedSettings {
-        heap_bytes: (args.index_heap_mb as usize) << 20,
-        threads: args.index_threads as usize,
-        retention,
-        ..EmbeddedSettings::default()
-    };
-    let data_dir = store.data_dir.clone();
-    let open_writer: indexer::WriterFactory = Box::new(move || {
-        EmbeddedWriter::open(&data_dir, settings.clone()).map(|w| Box::new(w) as Box<dyn LogWriter>)
-    });
+    let health = Health::default();
+    // Set at shutdown after a grace period: deliveries still failing give up
+    // (their logs stay in the WAL for the next start).
+    let abandon = Arc::new(AtomicBool::new(false));
+    let (wal_lock, open_writer): (wal::WalLock, indexer::WriterFactory) =
+        if store.uses_elasticsearch() {
+            // Replicas may share one volume: each claims its own WAL directory,
+            // and keeps the Elasticsearch checkpoint beside it.
+            let lock = wal::Wal::claim_slot(&store.data_dir.join("wal"))?;
+            let paths = || EsWriterPaths {
+                checkpoint: lock_dir_file(&lock, "es-checkpoint"),
+                deadletter_file: store
+                    .data_dir
+                    .join("deadletter")
+                    .join("es-deadletter.ndjson"),
+            };
+            let (es, days, health, abandon, paths) = (
+                store.es.clone(),
+                store.retention_days,
+                health.clone(),
+                abandon.clone(),
+                paths(),
+            );
+            let factory: indexer::WriterFactory = Box::new(move || {
+                let paths = EsWriterPaths {
+                    checkpoint: paths.checkpoint.clone(),
+                    deadletter_file: paths.deadletter_file.clone(),
+                };
+                EsWriter::open(&es, days, paths, health.clone(), abandon.clone())
+                    .map(|w| Box::new(w) as Box<dyn LogWriter>)
+            });
+            (lock, factory)
+        } else {
+            let settings = EmbeddedSettings {
+                heap_bytes: (args.index_heap_mb as usize) << 20,
+                threads: args.index_threads as usize,
+                retention,
+                ..EmbeddedSettings::default()
+            };
+            let data_dir = store.data_dir.clone();
+            let factory: indexer::WriterFactory = Box::new(move || {
+                EmbeddedWriter::open(&data_dir, settings.clone())
+                    .map(|w| Box::new(w) as Box<dyn LogWriter>)
+            });
+            (wal::Wal::lock(&store.data_dir.join("wal"))?, factory)
+        };
     // The store says where its data ends; the WAL replays from there.
     let committed = open_writer()?.committed_position();
-    let wal = wal::Wal::open(
-        &store.data_dir.join("wal"),
-        args.wal_segment_bytes,
-        committed,
-    )?;
+    let wal_dir = wal_lock.dir().to_path_buf();
+    let wal = wal::Wal::open(wal_lock, args.wal_segment_bytes, committed)?;
     let metrics = metrics::Metrics::new()?;
     let indexer = indexer::Indexer::spawn(
         wal.clone(),
@@ -86,6 +127,7 @@ pub async fn run(
     let state = web::Data::new(api::AppState {
         wal: wal.clone(),
         indexer: indexer.status.clone(),
+        store_health: health.clone(),
         metrics: metrics.clone(),
         limits: args.limits(),
         max_body_bytes: args.max_body_bytes,
@@ -111,7 +153,12 @@ pub async fn run(
         server = server.workers(workers);
     }
     let server = server.listen(listener)?.run();
-    info!(%address, data_dir = %store.data_dir.display(), "ingestd listening");
+    let backend = if store.uses_elasticsearch() {
+        "elasticsearch"
+    } else {
+        "embedded"
+    };
+    info!(%address, wal = %wal_dir.display(), backend, "ingestd listening");
     let handle = server.handle();
     let serving = tokio::spawn(server);
     shutdown.await;
@@ -119,6 +166,11 @@ pub async fn run(
     handle.stop(true).await;
     let _ = serving.await;
     wal.close();
+    let grace = Duration::from_secs(args.shutdown_grace_secs);
+    std::thread::spawn(move || {
+        std::thread::sleep(grace);
+        abandon.store(true, Ordering::Release);
+    });
     let drain = tokio::task::spawn_blocking(move || indexer.drain_and_stop());
     let _ = drain.await;
     info!("ingestd stopped");

@@ -16,7 +16,9 @@ pub struct Metrics {
     pub logs_indexed: IntCounter,
     pub logs_duplicate: IntCounter,
     pub logs_expired: IntCounter,
-    pub logs_dead_lettered: IntCounter,
+    pub logs_dead_lettered: IntCounterVec,
+    pub bulk_requests: IntCounter,
+    pub bulk_retried: IntCounter,
     pub index_commits: IntCounter,
     pub store_errors: IntCounter,
     pub indexing_lag_seconds: Gauge,
@@ -97,10 +99,26 @@ impl Metrics {
                 "ingestd_logs_expired_total",
                 "Logs past retention when they reached the store (not stored)",
             )?,
-            logs_dead_lettered: counter(
+            logs_dead_lettered: {
+                let c = IntCounterVec::new(
+                    Opts::new(
+                        "ingestd_logs_dead_lettered_total",
+                        "Logs the store refused for good, by where they were kept (stream, file, wal)",
+                    ),
+                    &["place"],
+                )?;
+                registry.register(Box::new(c.clone()))?;
+                c
+            },
+            bulk_requests: counter(
                 &registry,
-                "ingestd_logs_dead_lettered_total",
-                "WAL records the store could not take, kept under data/deadletter",
+                "ingestd_bulk_requests_total",
+                "Bulk requests sent to Elasticsearch, retries included",
+            )?,
+            bulk_retried: counter(
+                &registry,
+                "ingestd_bulk_retried_total",
+                "Documents sent again after a per-item 429 or 5xx",
             )?,
             index_commits: counter(&registry, "ingestd_index_commits_total", "Store commits")?,
             store_errors: counter(
@@ -132,6 +150,20 @@ impl Metrics {
         if seconds > seen {
             self.wal_fsync_seconds.inc_by(seconds - seen);
         }
+    }
+
+    /// Counts what the store settled since the last look.
+    pub fn settled(&self, s: log_store::Settled) {
+        self.logs_indexed.inc_by(s.delivered);
+        self.logs_duplicate.inc_by(s.duplicates);
+        self.bulk_retried.inc_by(s.retried);
+        self.bulk_requests.inc_by(s.requests);
+        self.logs_dead_lettered
+            .with_label_values(&["stream"])
+            .inc_by(s.dead_lettered_stream);
+        self.logs_dead_lettered
+            .with_label_values(&["file"])
+            .inc_by(s.dead_lettered_file);
     }
 
     pub fn reject(&self, reason: &str, count: u64) {

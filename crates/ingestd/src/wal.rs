@@ -45,6 +45,19 @@ fn io_err(context: impl std::fmt::Display, err: std::io::Error) -> WalError {
     WalError::Io(format!("{context}: {err}"))
 }
 
+/// A WAL directory taken by this process (an exclusive `flock` on `LOCK`).
+#[derive(Debug)]
+pub struct WalLock {
+    file: File,
+    dir: PathBuf,
+}
+
+impl WalLock {
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
 /// Where a record sits: `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordPos {
@@ -189,20 +202,48 @@ fn recover_segment(path: &Path) -> Result<u64, WalError> {
 }
 
 impl Wal {
-    /// Opens (or creates) the WAL in `dir`. `committed` is the store's
-    /// committed position: a fresh WAL starts there.
-    pub fn open(dir: &Path, segment_bytes: u64, committed: u64) -> Result<Wal, WalError> {
+    /// Takes the WAL directory `dir` for this process (creating it).
+    pub fn lock(dir: &Path) -> Result<WalLock, WalError> {
         fs::create_dir_all(dir).map_err(|e| io_err(dir.display(), e))?;
         let lock_path = dir.join("LOCK");
-        let lock = OpenOptions::new()
+        let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
             .map_err(|e| io_err(lock_path.display(), e))?;
-        if lock.try_lock().is_err() {
+        if file.try_lock().is_err() {
             return Err(WalError::Locked(dir.display().to_string()));
         }
+        Ok(WalLock {
+            file,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Takes the first free WAL directory `base/0`, `base/1`, ...: replicas
+    /// sharing one volume each get their own WAL, and a replica that replaces
+    /// a dead one takes over its WAL (and delivers what it left).
+    pub fn claim_slot(base: &Path) -> Result<WalLock, WalError> {
+        for slot in 0..1024 {
+            match Wal::lock(&base.join(slot.to_string())) {
+                Ok(lock) => return Ok(lock),
+                Err(WalError::Locked(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(WalError::Locked(format!(
+            "{} (all 1024 slots)",
+            base.display()
+        )))
+    }
+
+    /// Opens (or creates) the WAL in the locked directory. `committed` is the
+    /// store's committed position: a fresh WAL starts there.
+    pub fn open(lock: WalLock, segment_bytes: u64, committed: u64) -> Result<Wal, WalError> {
+        let dir = lock.dir.clone();
+        let dir = dir.as_path();
+        let lock = lock.file;
         let mut segments = list_segments(dir)?;
         let end = match segments.last() {
             None => {
@@ -523,7 +564,7 @@ mod tests {
     fn appends_reads_back_and_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let rt = rt();
-        let wal = Wal::open(dir.path(), 100, 0).unwrap();
+        let wal = Wal::open(Wal::lock(dir.path()).unwrap(), 100, 0).unwrap();
         let mut positions = Vec::new();
         for i in 0..20 {
             positions.push(
@@ -551,7 +592,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         std::thread::sleep(Duration::from_millis(20));
-        let wal = Wal::open(dir.path(), 100, 0).unwrap();
+        let wal = Wal::open(Wal::lock(dir.path()).unwrap(), 100, 0).unwrap();
         assert_eq!(wal.durable_end(), positions[19].end);
         let mut reader = wal.reader(positions[12].start);
         assert_eq!(reader.read(usize::MAX).unwrap().len(), 8);
@@ -561,7 +602,7 @@ mod tests {
     fn cuts_a_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
         let rt = rt();
-        let wal = Wal::open(dir.path(), 1 << 20, 0).unwrap();
+        let wal = Wal::open(Wal::lock(dir.path()).unwrap(), 1 << 20, 0).unwrap();
         let a = rt.block_on(wal.append(b"complete".to_vec())).unwrap();
         wal.close();
         while !wal.is_closed() {
@@ -577,7 +618,7 @@ mod tests {
         file.write_all(&torn).unwrap();
         drop(file);
 
-        let wal = Wal::open(dir.path(), 1 << 20, 0).unwrap();
+        let wal = Wal::open(Wal::lock(dir.path()).unwrap(), 1 << 20, 0).unwrap();
         assert_eq!(wal.durable_end(), a.end);
         let b = rt.block_on(wal.append(b"next".to_vec())).unwrap();
         assert_eq!(b.start, a.end);
@@ -589,11 +630,16 @@ mod tests {
     #[test]
     fn a_second_process_cannot_open_the_same_wal() {
         let dir = tempfile::tempdir().unwrap();
-        let _wal = Wal::open(dir.path(), 1 << 20, 0).unwrap();
-        assert!(matches!(
-            Wal::open(dir.path(), 1 << 20, 0),
-            Err(WalError::Locked(_))
-        ));
+        let _wal = Wal::open(Wal::lock(dir.path()).unwrap(), 1 << 20, 0).unwrap();
+        assert!(matches!(Wal::lock(dir.path()), Err(WalError::Locked(_))));
+        // Replicas sharing a volume each claim their own slot.
+        let base = dir.path().join("slots");
+        let a = Wal::claim_slot(&base).unwrap();
+        let b = Wal::claim_slot(&base).unwrap();
+        assert_eq!(a.dir(), base.join("0"));
+        assert_eq!(b.dir(), base.join("1"));
+        drop(a);
+        assert_eq!(Wal::claim_slot(&base).unwrap().dir(), base.join("0"));
     }
 
     #[test]
@@ -604,7 +650,7 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let wal = Wal::open(dir.path(), 1 << 30, 0).unwrap();
+        let wal = Wal::open(Wal::lock(dir.path()).unwrap(), 1 << 30, 0).unwrap();
         rt.block_on(async {
             let tasks: Vec<_> = (0..200)
                 .map(|i| {

@@ -23,6 +23,36 @@ pub mod model;
 
 pub use model::{PatternGroup, PatternsPage, SearchPage};
 
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Settings shared by both services (and the all-in-one binary).
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Where the WAL and the embedded indexes live.
+    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Logs older than this many days are deleted (whole days at a time), and
+    /// older ones are refused at ingest.
+    #[arg(long, env = "RETENTION_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub retention_days: u32,
+
+    #[command(flatten)]
+    pub es: elasticsearch::EsSettings,
+}
+
+impl StoreArgs {
+    /// Whether logs live in Elasticsearch rather than the embedded store.
+    pub fn uses_elasticsearch(&self) -> bool {
+        self.es
+            .elasticsearch_url
+            .as_deref()
+            .is_some_and(|u| !u.trim().is_empty())
+    }
+}
+
 /// A future boxed so that readers can sit behind `dyn LogReader`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

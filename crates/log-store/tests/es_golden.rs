@@ -64,14 +64,18 @@ fn search_paging_and_sort() {
     assert_eq!(body["from"], json!(40));
     assert_eq!(body["size"], json!(20));
     assert_eq!(body["track_total_hits"], json!(true));
-    assert_eq!(body["sort"], json!([{"@timestamp": {"order": "desc"}}, {"log_id": {"order": "desc"}}]));
+    assert_eq!(
+        body["sort"],
+        json!([{"@timestamp": {"order": "desc"}}, {"log_id": {"order": "desc"}}])
+    );
     assert!(body.get("query_string").is_none());
 }
 
 #[test]
 fn patterns_compile_to_a_terms_aggregation() {
     let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
-    let req: PatternsRequest = serde_json::from_value(json!({"hours": 24.0, "service": "api", "limit": 10})).unwrap();
+    let req: PatternsRequest =
+        serde_json::from_value(json!({"hours": 24.0, "service": "api", "limit": 10})).unwrap();
     let body = patterns_body(&req.into_query(now).unwrap());
     assert_eq!(
         body,

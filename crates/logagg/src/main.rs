@@ -35,9 +35,21 @@ async fn main() -> std::process::ExitCode {
     else {
         return std::process::ExitCode::FAILURE;
     };
-    let reader = queryd::open_store(&cli.store.data_dir);
-    let reload = reader.clone();
-    let on_commit: ingestd::CommitHook = Arc::new(move || reload.reload());
+    // On the embedded store, each commit reloads the query side's readers at once.
+    let (reader, on_commit): (Arc<dyn log_store::LogReader>, Option<ingestd::CommitHook>) =
+        if cli.store.uses_elasticsearch() {
+            match queryd::open_configured_store(&cli.store) {
+                Ok(reader) => (reader, None),
+                Err(error) => {
+                    tracing::error!(%error, "cannot open the store");
+                    return std::process::ExitCode::FAILURE;
+                }
+            }
+        } else {
+            let reader = queryd::open_store(&cli.store.data_dir);
+            let reload = reader.clone();
+            (Arc::new(reader), Some(Arc::new(move || reload.reload())))
+        };
 
     // One signal stops both: queryd first (it holds no data), then ingestd drains.
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -46,7 +58,7 @@ async fn main() -> std::process::ExitCode {
     };
     let query = queryd::run(
         query_listener,
-        Arc::new(reader),
+        reader,
         cli.query,
         wait_stop(stop_rx.clone()),
     );
@@ -54,7 +66,7 @@ async fn main() -> std::process::ExitCode {
         ingest_listener,
         cli.store,
         cli.ingest,
-        Some(on_commit),
+        on_commit,
         async move {
             svc_kit::shutdown_signal().await;
             let _ = stop_tx.send(true);

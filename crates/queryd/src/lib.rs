@@ -4,8 +4,9 @@
 //! - [`api`]: `POST/GET /logs/search`, `GET /logs/patterns` and the service routes.
 //! - [`metrics`]: the `queryd_*` Prometheus metrics.
 //!
-//! The backend is a [`log_store::LogReader`]; [`open_store`] picks it from
-//! the configuration (the embedded store for now).
+//! The backend is a [`log_store::LogReader`]; [`open_configured_store`] picks it from
+//! the configuration: Elasticsearch when `ELASTICSEARCH_URL` is set, else the
+//! embedded store.
 
 pub mod api;
 pub mod metrics;
@@ -17,8 +18,9 @@ use std::sync::Arc;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use clap::Args;
+use log_store::elasticsearch::EsReader;
 use log_store::embedded::EmbeddedReader;
-use log_store::LogReader;
+use log_store::{LogReader, StoreArgs};
 use tracing::info;
 
 /// queryd's own settings.
@@ -37,9 +39,8 @@ pub struct QueryArgs {
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "queryd", version, about = "Log search and error patterns")]
 pub struct Cli {
-    /// Where ingestd keeps the embedded indexes.
-    #[arg(long, env = "DATA_DIR", default_value = "./data")]
-    pub data_dir: std::path::PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
     #[command(flatten)]
     pub query: QueryArgs,
 }
@@ -47,6 +48,18 @@ pub struct Cli {
 /// The embedded store's reader over `data_dir`.
 pub fn open_store(data_dir: &std::path::Path) -> EmbeddedReader {
     EmbeddedReader::open(data_dir)
+}
+
+/// The configured backend: Elasticsearch when its URL is set, else the
+/// embedded store under the data directory.
+pub fn open_configured_store(
+    store: &StoreArgs,
+) -> Result<Arc<dyn LogReader>, log_store::StoreError> {
+    if store.uses_elasticsearch() {
+        Ok(Arc::new(EsReader::new(&store.es)?))
+    } else {
+        Ok(Arc::new(open_store(&store.data_dir)))
+    }
 }
 
 /// Serves the query API on `listener` until `shutdown` resolves.

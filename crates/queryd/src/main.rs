@@ -1,5 +1,4 @@
 use std::net::TcpListener;
-use std::sync::Arc;
 
 use clap::Parser;
 
@@ -14,7 +13,13 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let store = Arc::new(queryd::open_store(&cli.data_dir));
+    let store = match queryd::open_configured_store(&cli.store) {
+        Ok(store) => store,
+        Err(error) => {
+            tracing::error!(%error, "cannot open the store");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     match queryd::run(listener, store, cli.query, svc_kit::shutdown_signal()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

@@ -24,7 +24,10 @@ impl Answer {
     }
 
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).chars().take(1000).collect()
+        String::from_utf8_lossy(&self.body)
+            .chars()
+            .take(1000)
+            .collect()
     }
 }
 
@@ -38,7 +41,9 @@ pub struct EsClient {
 
 impl std::fmt::Debug for EsClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EsClient").field("base", &self.base).finish()
+        f.debug_struct("EsClient")
+            .field("base", &self.base)
+            .finish()
     }
 }
 
@@ -94,7 +99,10 @@ impl EsClient {
         let http = builder
             .build()
             .map_err(|e| StoreError::Unavailable(format!("building the HTTP client: {e}")))?;
-        let basic_auth = match (&settings.elasticsearch_username, &settings.elasticsearch_api_key) {
+        let basic_auth = match (
+            &settings.elasticsearch_username,
+            &settings.elasticsearch_api_key,
+        ) {
             (Some(user), None) => Some((user.clone(), settings.elasticsearch_password.clone())),
             _ => None,
         };
@@ -138,22 +146,40 @@ impl EsClient {
         Ok(Answer { status, body })
     }
 
-    pub async fn json(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Answer, StoreError> {
+    pub async fn json(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, StoreError> {
         let body = body.map(|b| serde_json::to_vec(b).expect("json serialises"));
         self.send(method, path, body, "application/json", &[]).await
     }
 
     /// `POST /<stream>/_bulk` with the NDJSON `body`, gzip'd when configured.
     pub async fn bulk(&self, stream: &str, body: Vec<u8>) -> Result<Answer, StoreError> {
-        let path = format!("/{stream}/_bulk?filter_path=errors,items.*._id,items.*.status,items.*.error");
+        let path =
+            format!("/{stream}/_bulk?filter_path=errors,items.*._id,items.*.status,items.*.error");
         if self.gzip {
-            let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
-            encoder.write_all(&body).map_err(|e| StoreError::io("gzip", e))?;
+            let mut encoder = flate2::write::GzEncoder::new(
+                Vec::with_capacity(body.len() / 4),
+                flate2::Compression::fast(),
+            );
+            encoder
+                .write_all(&body)
+                .map_err(|e| StoreError::io("gzip", e))?;
             let gz = encoder.finish().map_err(|e| StoreError::io("gzip", e))?;
-            self.send(Method::POST, &path, Some(gz), "application/x-ndjson", &[(CONTENT_ENCODING.as_str(), "gzip".to_string())])
-                .await
+            self.send(
+                Method::POST,
+                &path,
+                Some(gz),
+                "application/x-ndjson",
+                &[(CONTENT_ENCODING.as_str(), "gzip".to_string())],
+            )
+            .await
         } else {
-            self.send(Method::POST, &path, Some(body), "application/x-ndjson", &[]).await
+            self.send(Method::POST, &path, Some(body), "application/x-ndjson", &[])
+                .await
         }
     }
 }
@@ -165,10 +191,16 @@ mod tests {
     #[test]
     fn refuses_bad_settings_clearly() {
         let mut s = EsSettings::for_url("not a url");
-        assert!(EsClient::new(&s).unwrap_err().to_string().contains("is not a URL"));
+        assert!(EsClient::new(&s)
+            .unwrap_err()
+            .to_string()
+            .contains("is not a URL"));
         s = EsSettings::for_url("https://es:9200");
         s.elasticsearch_ca_cert = Some("/nonexistent/ca.crt".into());
-        assert!(EsClient::new(&s).unwrap_err().to_string().contains("/nonexistent/ca.crt"));
+        assert!(EsClient::new(&s)
+            .unwrap_err()
+            .to_string()
+            .contains("/nonexistent/ca.crt"));
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("ca.crt");
         std::fs::write(&bad, "not a certificate").unwrap();
@@ -178,7 +210,10 @@ mod tests {
         s.elasticsearch_username = Some("elastic".into());
         s.elasticsearch_password = Some("changeme".into());
         let c = EsClient::new(&s).unwrap();
-        assert_eq!(c.basic_auth, Some(("elastic".into(), Some("changeme".into()))));
+        assert_eq!(
+            c.basic_auth,
+            Some(("elastic".into(), Some("changeme".into())))
+        );
         s.elasticsearch_api_key = Some("aWQ6a2V5".into());
         assert!(EsClient::new(&s).unwrap().basic_auth.is_none());
     }

@@ -34,7 +34,11 @@ pub struct EsSettings {
     pub elasticsearch_data_stream: String,
 
     /// Data stream for documents Elasticsearch refuses for good.
-    #[arg(long, env = "ELASTICSEARCH_DEADLETTER_STREAM", default_value = "logagg-deadletter")]
+    #[arg(
+        long,
+        env = "ELASTICSEARCH_DEADLETTER_STREAM",
+        default_value = "logagg-deadletter"
+    )]
     pub elasticsearch_deadletter_stream: String,
 
     /// Largest bulk request body. Elastic's guidance is a few MB to tens of

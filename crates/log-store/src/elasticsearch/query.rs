@@ -48,7 +48,9 @@ fn bool_query(
             t.clauses
                 .iter()
                 .map(|c| match c {
-                    TextClause::Word(w) | TextClause::Phrase(w) => json!({"match_phrase": {"message": w}}),
+                    TextClause::Word(w) | TextClause::Phrase(w) => {
+                        json!({"match_phrase": {"message": w}})
+                    }
                 })
                 .collect()
         })

@@ -33,7 +33,11 @@ impl EsReader {
     async fn search_raw(&self, body: &Value) -> Result<Option<SearchResponse>, StoreError> {
         let answer = self
             .client
-            .json(Method::POST, &format!("/{}/_search", self.stream), Some(body))
+            .json(
+                Method::POST,
+                &format!("/{}/_search", self.stream),
+                Some(body),
+            )
             .await?;
         if answer.status == 404 && answer.text().contains("index_not_found_exception") {
             return Ok(None);
@@ -57,8 +61,16 @@ fn parse_search(answer: &Answer) -> Result<SearchResponse, StoreError> {
 /// Turns a search response into a page of logs.
 pub fn search_page(response: SearchResponse) -> SearchPage {
     SearchPage {
-        total_count: response.hits.total.map_or(response.hits.hits.len() as u64, |t| t.value),
-        logs: response.hits.hits.into_iter().map(|h| h.source.into()).collect(),
+        total_count: response
+            .hits
+            .total
+            .map_or(response.hits.hits.len() as u64, |t| t.value),
+        logs: response
+            .hits
+            .hits
+            .into_iter()
+            .map(|h| h.source.into())
+            .collect(),
     }
 }
 
@@ -73,12 +85,19 @@ pub fn patterns_page(response: SearchResponse) -> Result<PatternsPage, StoreErro
     };
     let agg: PatternsAgg = serde_json::from_value(aggs["patterns"].clone())
         .map_err(|e| StoreError::Corrupt(format!("unreadable patterns aggregation: {e}")))?;
-    let time = |ms: Option<f64>| DateTime::from_timestamp_millis(ms.unwrap_or_default() as i64).unwrap_or_default();
+    let time = |ms: Option<f64>| {
+        DateTime::from_timestamp_millis(ms.unwrap_or_default() as i64).unwrap_or_default()
+    };
     let patterns = agg
         .buckets
         .into_iter()
         .map(|b| PatternGroup {
-            pattern: b.template.buckets.first().map(|t| t.key.clone()).unwrap_or_default(),
+            pattern: b
+                .template
+                .buckets
+                .first()
+                .map(|t| t.key.clone())
+                .unwrap_or_default(),
             pattern_id: b.key,
             count: b.doc_count,
             first_seen: time(b.first_seen.value),
@@ -91,7 +110,10 @@ pub fn patterns_page(response: SearchResponse) -> Result<PatternsPage, StoreErro
                 .collect::<BTreeMap<_, _>>(),
         })
         .collect();
-    Ok(PatternsPage { patterns, total_logs })
+    Ok(PatternsPage {
+        patterns,
+        total_logs,
+    })
 }
 
 impl LogReader for EsReader {
@@ -121,7 +143,10 @@ impl LogReader for EsReader {
 
     fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            let answer = self.client.json(Method::GET, "/_cluster/health", None).await?;
+            let answer = self
+                .client
+                .json(Method::GET, "/_cluster/health", None)
+                .await?;
             let status = serde_json::from_slice::<Value>(&answer.body)
                 .ok()
                 .and_then(|v| v["status"].as_str().map(str::to_string));

@@ -65,7 +65,10 @@ pub fn decide(status: u16, body: &[u8], sent: usize) -> Decision {
                 Decision::Items(vec![ItemFate::Stored; sent])
             }
             Ok(response) => Decision::RetryAll {
-                reason: format!("bulk answered {} items for {sent} documents", response.items.len()),
+                reason: format!(
+                    "bulk answered {} items for {sent} documents",
+                    response.items.len()
+                ),
                 reinstall: false,
             },
             Err(e) => Decision::RetryAll {
@@ -92,7 +95,9 @@ pub fn decide(status: u16, body: &[u8], sent: usize) -> Decision {
                 .map(|e| e.kind().to_string())
                 .unwrap_or_default();
             Decision::RetryAll {
-                reason: format!("bulk request answered {status} {kind}").trim_end().to_string(),
+                reason: format!("bulk request answered {status} {kind}")
+                    .trim_end()
+                    .to_string(),
                 // A data stream deleted under us shows up as index_not_found.
                 reinstall: kind == "index_not_found_exception",
             }
@@ -144,21 +149,39 @@ mod tests {
                     ItemFate::Reject { .. } => "reject",
                 })
                 .collect(),
-            Decision::RetryAll { reinstall: false, .. } => vec!["retry-all"],
-            Decision::RetryAll { reinstall: true, .. } => vec!["reinstall-retry-all"],
+            Decision::RetryAll {
+                reinstall: false, ..
+            } => vec!["retry-all"],
+            Decision::RetryAll {
+                reinstall: true, ..
+            } => vec!["reinstall-retry-all"],
             Decision::RejectAll { .. } => vec!["reject-all"],
         }
     }
 
     fn check(status: u16, body: &str, sent: usize, expected: &[&str]) {
-        assert_eq!(kinds(&decide(status, body.as_bytes(), sent)), expected, "{status} {body}");
+        assert_eq!(
+            kinds(&decide(status, body.as_bytes(), sent)),
+            expected,
+            "{status} {body}"
+        );
     }
 
     #[test]
     fn decides_each_documents_fate() {
         check(200, ALL_CREATED, 2, &["stored", "stored"]);
-        check(200, r#"{"errors":false}"#, 3, &["stored", "stored", "stored"]);
-        check(200, MIXED, 6, &["stored", "duplicate", "retry", "reject", "retry", "reject"]);
+        check(
+            200,
+            r#"{"errors":false}"#,
+            3,
+            &["stored", "stored", "stored"],
+        );
+        check(
+            200,
+            MIXED,
+            6,
+            &["stored", "duplicate", "retry", "reject", "retry", "reject"],
+        );
         check(200, MIXED, 5, &["retry-all"]);
         check(200, "not json", 1, &["retry-all"]);
         check(429, REJECTED_429, 6, &["retry-all"]);
@@ -172,16 +195,24 @@ mod tests {
 
     #[test]
     fn keeps_the_error_of_a_rejected_document() {
-        let Decision::Items(items) = decide(200, MIXED.as_bytes(), 6) else { panic!() };
+        let Decision::Items(items) = decide(200, MIXED.as_bytes(), 6) else {
+            panic!()
+        };
         match &items[3] {
             ItemFate::Reject { status, error } => {
                 assert_eq!(*status, 400);
                 assert_eq!(error.kind, "document_parsing_exception");
-                assert!(error.reason.as_deref().unwrap().contains("failed to parse field [level]"));
+                assert!(error
+                    .reason
+                    .as_deref()
+                    .unwrap()
+                    .contains("failed to parse field [level]"));
             }
             other => panic!("{other:?}"),
         }
-        let Decision::RejectAll { error, .. } = decide(400, MALFORMED_400.as_bytes(), 1) else { panic!() };
+        let Decision::RejectAll { error, .. } = decide(400, MALFORMED_400.as_bytes(), 1) else {
+            panic!()
+        };
         assert_eq!(error.kind, "illegal_argument_exception");
     }
 

@@ -10,15 +10,18 @@ use super::client::EsClient;
 use crate::StoreError;
 
 pub const ILM_POLICY: &str = include_str!("../../../../deploy/elasticsearch/ilm-policy.json");
-pub const INDEX_TEMPLATE: &str = include_str!("../../../../deploy/elasticsearch/index-template.json");
-pub const DEADLETTER_TEMPLATE: &str = include_str!("../../../../deploy/elasticsearch/deadletter-template.json");
+pub const INDEX_TEMPLATE: &str =
+    include_str!("../../../../deploy/elasticsearch/index-template.json");
+pub const DEADLETTER_TEMPLATE: &str =
+    include_str!("../../../../deploy/elasticsearch/deadletter-template.json");
 
 /// The ILM policy name; the templates refer to it.
 pub const POLICY_NAME: &str = "logagg-logs";
 
 /// The policy body with `retention_days` as the delete phase's `min_age`.
 pub fn ilm_policy(retention_days: u32) -> Value {
-    let mut policy: Value = serde_json::from_str(ILM_POLICY).expect("deploy/elasticsearch/ilm-policy.json is valid JSON");
+    let mut policy: Value = serde_json::from_str(ILM_POLICY)
+        .expect("deploy/elasticsearch/ilm-policy.json is valid JSON");
     policy["policy"]["phases"]["delete"]["min_age"] = Value::String(format!("{retention_days}d"));
     policy
 }
@@ -31,32 +34,61 @@ pub fn template_for(file: &str, stream: &str) -> Value {
 }
 
 fn failed(what: &str, answer: &super::client::Answer) -> StoreError {
-    StoreError::Unavailable(format!("installing {what} answered {}: {}", answer.status, answer.text()))
+    StoreError::Unavailable(format!(
+        "installing {what} answered {}: {}",
+        answer.status,
+        answer.text()
+    ))
 }
 
 /// Puts the policy and templates and creates both data streams. Safe to run
 /// on every start and from several replicas at once.
-pub async fn install(client: &EsClient, logs_stream: &str, deadletter_stream: &str, retention_days: u32) -> Result<(), StoreError> {
+pub async fn install(
+    client: &EsClient,
+    logs_stream: &str,
+    deadletter_stream: &str,
+    retention_days: u32,
+) -> Result<(), StoreError> {
     let answer = client
-        .json(Method::PUT, &format!("/_ilm/policy/{POLICY_NAME}"), Some(&ilm_policy(retention_days)))
+        .json(
+            Method::PUT,
+            &format!("/_ilm/policy/{POLICY_NAME}"),
+            Some(&ilm_policy(retention_days)),
+        )
         .await?;
     if !answer.is_success() {
         return Err(failed("the ILM policy", &answer));
     }
-    for (name, file) in [(logs_stream, INDEX_TEMPLATE), (deadletter_stream, DEADLETTER_TEMPLATE)] {
+    for (name, file) in [
+        (logs_stream, INDEX_TEMPLATE),
+        (deadletter_stream, DEADLETTER_TEMPLATE),
+    ] {
         let answer = client
-            .json(Method::PUT, &format!("/_index_template/{name}"), Some(&template_for(file, name)))
+            .json(
+                Method::PUT,
+                &format!("/_index_template/{name}"),
+                Some(&template_for(file, name)),
+            )
             .await?;
         if !answer.is_success() {
             return Err(failed("an index template", &answer));
         }
-        let answer = client.json(Method::PUT, &format!("/_data_stream/{name}"), None).await?;
-        let exists = answer.status == 400 && answer.text().contains("resource_already_exists_exception");
+        let answer = client
+            .json(Method::PUT, &format!("/_data_stream/{name}"), None)
+            .await?;
+        let exists =
+            answer.status == 400 && answer.text().contains("resource_already_exists_exception");
         if !answer.is_success() && !exists {
             return Err(failed("a data stream", &answer));
         }
     }
-    info!(base = client.base(), logs_stream, deadletter_stream, retention_days, "elasticsearch policy, templates and data streams installed");
+    info!(
+        base = client.base(),
+        logs_stream,
+        deadletter_stream,
+        retention_days,
+        "elasticsearch policy, templates and data streams installed"
+    );
     Ok(())
 }
 
@@ -69,12 +101,23 @@ mod tests {
         let policy = ilm_policy(30);
         assert_eq!(policy["policy"]["phases"]["delete"]["min_age"], "30d");
         let template = template_for(INDEX_TEMPLATE, "logagg-logs");
-        assert_eq!(template["template"]["settings"]["index.lifecycle.name"], POLICY_NAME);
+        assert_eq!(
+            template["template"]["settings"]["index.lifecycle.name"],
+            POLICY_NAME
+        );
         let props = &template["template"]["mappings"]["properties"];
         assert_eq!(props["@timestamp"]["type"], "date");
         assert_eq!(props["message"]["type"], "text");
         assert_eq!(props["metadata"]["type"], "flattened");
-        for keyword in ["log_id", "level", "source", "service", "trace_id", "span_id", "pattern_id"] {
+        for keyword in [
+            "log_id",
+            "level",
+            "source",
+            "service",
+            "trace_id",
+            "span_id",
+            "pattern_id",
+        ] {
             assert_eq!(props[keyword]["type"], "keyword", "{keyword}");
         }
         // Every field of the indexed document is mapped (the mapping is strict).
@@ -96,6 +139,9 @@ mod tests {
         for key in doc.as_object().unwrap().keys() {
             assert!(props.get(key).is_some(), "{key} is not mapped");
         }
-        assert_eq!(template_for(INDEX_TEMPLATE, "other")["index_patterns"][0], "other*");
+        assert_eq!(
+            template_for(INDEX_TEMPLATE, "other")["index_patterns"][0],
+            "other*"
+        );
     }
 }

@@ -153,7 +153,9 @@ impl EsWriter {
     }
 }
 
-fn flatten(joined: Result<Result<(), StoreError>, tokio::task::JoinError>) -> Result<(), StoreError> {
+fn flatten(
+    joined: Result<Result<(), StoreError>, tokio::task::JoinError>,
+) -> Result<(), StoreError> {
     joined.map_err(|e| StoreError::Unavailable(format!("bulk task failed: {e}")))?
 }
 
@@ -166,7 +168,8 @@ impl LogWriter for EsWriter {
         for log in logs {
             let doc = BulkDoc::from_log(log);
             if !self.buffer.is_empty()
-                && (self.buffer_bytes + doc.encoded_len() > self.max_bytes || self.buffer.len() >= self.max_docs)
+                && (self.buffer_bytes + doc.encoded_len() > self.max_bytes
+                    || self.buffer.len() >= self.max_docs)
             {
                 self.flush()?;
             }
@@ -245,7 +248,13 @@ async fn pause(shared: &Shared, attempt: u32) -> Result<(), StoreError> {
 async fn ensure_installed(shared: &Shared) -> Result<(), StoreError> {
     let mut installed = shared.installed.lock().await;
     if !*installed {
-        setup::install(&shared.client, &shared.stream, &shared.deadletter_stream, shared.retention_days).await?;
+        setup::install(
+            &shared.client,
+            &shared.stream,
+            &shared.deadletter_stream,
+            shared.retention_days,
+        )
+        .await?;
         *installed = true;
     }
     Ok(())
@@ -263,7 +272,10 @@ async fn deliver(shared: &Shared, mut pending: Vec<BulkDoc>) -> Result<(), Store
             continue;
         }
         let body = bulk_body(&pending.iter().collect::<Vec<_>>());
-        shared.counters.bulk_requests.fetch_add(1, Ordering::Relaxed);
+        shared
+            .counters
+            .bulk_requests
+            .fetch_add(1, Ordering::Relaxed);
         let decision = match shared.client.bulk(&shared.stream, body).await {
             Ok(answer) => decide(answer.status, &answer.body, pending.len()),
             Err(e) => Decision::RetryAll {
@@ -282,7 +294,10 @@ async fn deliver(shared: &Shared, mut pending: Vec<BulkDoc>) -> Result<(), Store
             Decision::RejectAll { status, error } => {
                 shared.health.ok();
                 error!(status, error = ?error, docs = pending.len(), "bulk request refused; dead-lettering its documents");
-                let rejected = pending.into_iter().map(|d| (d, status, error.clone())).collect();
+                let rejected = pending
+                    .into_iter()
+                    .map(|d| (d, status, error.clone()))
+                    .collect();
                 dead_letter(shared, rejected).await?;
                 return Ok(());
             }
@@ -308,7 +323,10 @@ async fn deliver(shared: &Shared, mut pending: Vec<BulkDoc>) -> Result<(), Store
                 if retry.is_empty() {
                     return Ok(());
                 }
-                shared.counters.retried.fetch_add(retry.len() as u64, Ordering::Relaxed);
+                shared
+                    .counters
+                    .retried
+                    .fetch_add(retry.len() as u64, Ordering::Relaxed);
                 pending = retry;
             }
         }
@@ -319,7 +337,10 @@ async fn deliver(shared: &Shared, mut pending: Vec<BulkDoc>) -> Result<(), Store
 
 /// Stores refused documents in the dead-letter stream, or, if that refuses
 /// them too, in the dead-letter file. Retries while Elasticsearch is down.
-async fn dead_letter(shared: &Shared, rejected: Vec<(BulkDoc, u16, EsError)>) -> Result<(), StoreError> {
+async fn dead_letter(
+    shared: &Shared,
+    rejected: Vec<(BulkDoc, u16, EsError)>,
+) -> Result<(), StoreError> {
     let now = Utc::now();
     let mut pending: Vec<(BulkDoc, BulkDoc)> = rejected
         .into_iter()
@@ -342,7 +363,11 @@ async fn dead_letter(shared: &Shared, rejected: Vec<(BulkDoc, u16, EsError)>) ->
     let mut attempt = 0;
     loop {
         let letters: Vec<&BulkDoc> = pending.iter().map(|(_, l)| l).collect();
-        let decision = match shared.client.bulk(&shared.deadletter_stream, bulk_body(&letters)).await {
+        let decision = match shared
+            .client
+            .bulk(&shared.deadletter_stream, bulk_body(&letters))
+            .await
+        {
             Ok(answer) => decide(answer.status, &answer.body, letters.len()),
             Err(e) => Decision::RetryAll {
                 reason: e.to_string(),
@@ -364,7 +389,10 @@ async fn dead_letter(shared: &Shared, rejected: Vec<(BulkDoc, u16, EsError)>) ->
                 for (pair, fate) in pending.into_iter().zip(fates) {
                     match fate {
                         ItemFate::Stored | ItemFate::Duplicate => {
-                            shared.counters.dead_lettered_stream.fetch_add(1, Ordering::Relaxed);
+                            shared
+                                .counters
+                                .dead_lettered_stream
+                                .fetch_add(1, Ordering::Relaxed);
                         }
                         ItemFate::Retry(_) => retry.push(pair),
                         ItemFate::Reject { .. } => refused.push(pair),
@@ -391,7 +419,11 @@ fn to_file(shared: &Shared, letters: &[(BulkDoc, BulkDoc)]) -> Result<(), StoreE
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let mut file = OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io)?;
     for (_, letter) in letters {
         file.write_all(letter.source.as_bytes()).map_err(io)?;
         file.write_all(b"\n").map_err(io)?;
@@ -416,5 +448,8 @@ fn read_checkpoint(path: &Path) -> Result<u64, StoreError> {
 }
 
 fn write_checkpoint(path: &Path, position: u64) -> Result<(), StoreError> {
-    crate::write_atomically(path, &serde_json::to_vec(&Checkpoint { position }).expect("serialises"))
+    crate::write_atomically(
+        path,
+        &serde_json::to_vec(&Checkpoint { position }).expect("serialises"),
+    )
 }
