@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::wal::{Record, Wal};
 
 /// Opens (or reopens, after an error) the store's writer.
-pub type WriterFactory = Box<dyn Fn() -> Result<Box<dyn LogWriter>, StoreError> + Send>;
+pub type WriterFactory = Box<dyn Fn() -> Result<Box<dyn LogWriter>, StoreError> + Send + Sync>;
 
 /// Called after each commit, before waiting requests are answered (the
 /// all-in-one process reloads its readers here).

@@ -108,7 +108,13 @@ pub async fn run(
             (wal::Wal::lock(&store.data_dir.join("wal"))?, factory)
         };
     // The store says where its data ends; the WAL replays from there.
-    let committed = open_writer()?.committed_position();
+    // (On a plain thread: a writer may own a runtime, which cannot be dropped here.)
+    let committed = std::thread::scope(|scope| {
+        scope
+            .spawn(|| open_writer().map(|w| w.committed_position()))
+            .join()
+            .expect("opening the store panicked")
+    })?;
     let wal_dir = wal_lock.dir().to_path_buf();
     let wal = wal::Wal::open(wal_lock, args.wal_segment_bytes, committed)?;
     let metrics = metrics::Metrics::new()?;

@@ -2,5 +2,7 @@
 
 mod api;
 mod durability;
+mod elasticsearch;
+mod fake_es;
 mod storage;
 mod util;

@@ -49,13 +49,20 @@ impl Stack {
         let query_listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let ingest = format!("http://{}", ingest_listener.local_addr().unwrap());
         let query = format!("http://{}", query_listener.local_addr().unwrap());
-        let reader = queryd::open_store(dir);
-        let reload = reader.clone();
-        let hook: ingestd::CommitHook = Arc::new(move || reload.reload());
+        // As the all-in-one binary: Elasticsearch when configured, else the
+        // embedded store with readers reloaded on each commit.
+        let (reader, hook): (Arc<dyn log_store::LogReader>, Option<ingestd::CommitHook>) =
+            if cli.store.uses_elasticsearch() {
+                (queryd::open_configured_store(&cli.store).unwrap(), None)
+            } else {
+                let reader = queryd::open_store(dir);
+                let reload = reader.clone();
+                (Arc::new(reader), Some(Arc::new(move || reload.reload())))
+            };
         let (stop_ingest, ingest_rx) = oneshot::channel::<()>();
         let (stop_query, query_rx) = oneshot::channel::<()>();
         let ingest_done = actix_web::rt::spawn(async move {
-            ingestd::run(ingest_listener, cli.store, cli.ingest, Some(hook), async {
+            ingestd::run(ingest_listener, cli.store, cli.ingest, hook, async {
                 let _ = ingest_rx.await;
             })
             .await
@@ -66,7 +73,7 @@ impl Stack {
             query_workers: Some(2),
         };
         let query_done = actix_web::rt::spawn(async move {
-            queryd::run(query_listener, Arc::new(reader), query_args, async {
+            queryd::run(query_listener, reader, query_args, async {
                 let _ = query_rx.await;
             })
             .await

@@ -1,0 +1,359 @@
+//! The Elasticsearch backend against the fake: every scenario ends with the
+//! fake's documents compared to the acknowledged ids.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::fake_es::FakeEs;
+use crate::util::*;
+
+const LOGS: &str = "logagg-logs";
+const DEADLETTER: &str = "logagg-deadletter";
+
+/// Ingests `n` logs in batches of `batch`; returns the acknowledged ids.
+async fn ingest(base: &str, n: usize, batch: usize, tag: &str) -> Vec<String> {
+    let mut acked = Vec::new();
+    for start in (0..n).step_by(batch) {
+        let logs: Vec<Value> = (start..(start + batch).min(n))
+            .map(|i| json!({"level": "ERROR", "message": format!("{tag} log {i}"), "source": "es-test", "service": "svc"}))
+            .collect();
+        let (status, body) = post(&format!("{base}/logs/batch-ingest"), &json!(logs)).await;
+        assert_eq!(status, 202, "{body}");
+        acked.extend(
+            body["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string()),
+        );
+    }
+    acked
+}
+
+fn set(ids: &[String]) -> BTreeSet<String> {
+    ids.iter().cloned().collect()
+}
+
+async fn wait_delivered(fake: &FakeEs, stream: &str, acked: &[String], timeout: Duration) {
+    let want = set(acked);
+    eventually(
+        timeout,
+        "every acknowledged log in elasticsearch",
+        || async {
+            let have: BTreeSet<String> = fake.ids(stream).into_iter().collect();
+            want.is_subset(&have).then_some(())
+        },
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn down_at_start_then_up_delivers_everything() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let s = Stack::start_with(&["--elasticsearch-url", &url, "--commit-interval-ms", "100"]).await;
+    // Ingest keeps acknowledging into the WAL while Elasticsearch is away.
+    let acked = ingest(&s.ingest, 120, 40, "early").await;
+    let problems = eventually(
+        Duration::from_secs(10),
+        "/ready to report the store",
+        || async {
+            let (status, body) = get(&format!("{}/ready", s.ingest)).await;
+            (status == 503).then_some(body["problems"].to_string())
+        },
+    )
+    .await;
+    assert!(problems.contains("store"), "{problems}");
+
+    let fake = FakeEs::start_on(port).await;
+    // Some connections dropped and slow answers on the way.
+    fake.faults(|f| {
+        f.drop_next = 2;
+        f.delay = Duration::from_millis(50);
+    });
+    wait_delivered(&fake, LOGS, &acked, Duration::from_secs(30)).await;
+    eventually(
+        Duration::from_secs(10),
+        "/ready once elasticsearch answers",
+        || async {
+            let (status, _) = get(&format!("{}/ready", s.ingest)).await;
+            (status == 200).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(fake.ids(LOGS).len(), acked.len());
+
+    // Setup happened first: policy with the retention, templates, data streams.
+    let requests = fake.requests();
+    let policy = requests
+        .iter()
+        .find(|r| r.method == "PUT" && r.path == "/_ilm/policy/logagg-logs")
+        .expect("ILM policy installed");
+    let policy: Value = serde_json::from_slice(&policy.body).unwrap();
+    assert_eq!(policy["policy"]["phases"]["delete"]["min_age"], json!("7d"));
+    assert!(requests
+        .iter()
+        .any(|r| r.method == "PUT" && r.path == "/_index_template/logagg-logs"));
+    assert!(requests
+        .iter()
+        .any(|r| r.method == "PUT" && r.path == "/_data_stream/logagg-deadletter"));
+    // Bulk requests: NDJSON, create with the log id, response trimmed.
+    let bulk = requests
+        .iter()
+        .find(|r| r.path.starts_with("/logagg-logs/_bulk"))
+        .unwrap();
+    assert!(bulk.path.contains("filter_path="), "{}", bulk.path);
+    assert_eq!(
+        bulk.headers.get("content-type").map(String::as_str),
+        Some("application/x-ndjson")
+    );
+    let first_action: Value = serde_json::from_str(
+        std::str::from_utf8(&bulk.body)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(acked.contains(&first_action["create"]["_id"].as_str().unwrap().to_string()));
+    let doc = fake.doc(LOGS, &acked[0]).unwrap();
+    assert_eq!(doc["log_id"], json!(acked[0]));
+    assert_eq!(doc["level"], json!("ERROR"));
+    assert!(doc["@timestamp"].is_string() && doc["pattern_id"].is_string());
+    s.stop().await;
+}
+
+#[actix_web::test]
+async fn item_level_429s_are_retried_alone() {
+    let fake = FakeEs::start().await;
+    fake.faults(|f| f.item_429_attempts = 2);
+    let s = Stack::start_with(&[
+        "--elasticsearch-url",
+        &fake.url,
+        "--commit-interval-ms",
+        "100",
+        "--bulk-gzip",
+    ])
+    .await;
+    let acked = ingest(&s.ingest, 200, 50, "retry").await;
+    wait_delivered(&fake, LOGS, &acked, Duration::from_secs(30)).await;
+    assert_eq!(fake.max_created_per_id(), 1);
+    // gzip'd bodies were decoded by the fake (it would have failed otherwise).
+    assert!(fake.requests().iter().any(|r| r
+        .headers
+        .get("content-encoding")
+        .is_some_and(|e| e == "gzip")));
+    let m = eventually(
+        Duration::from_secs(5),
+        "settled counts in metrics",
+        || async {
+            let m = get_text(&format!("{}/metrics", s.ingest)).await;
+            (metric(&m, "ingestd_logs_indexed_total") == Some(200.0)).then_some(m)
+        },
+    )
+    .await;
+    assert_eq!(
+        metric(&m, "ingestd_bulk_retried_total"),
+        Some(400.0),
+        "each document retried twice"
+    );
+    s.stop().await;
+}
+
+#[actix_web::test]
+async fn mapping_errors_go_to_the_dead_letter_stream_or_file() {
+    let fake = FakeEs::start().await;
+    fake.faults(|f| f.mapping_error_marker = Some("BADMAPPING".into()));
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Stack::start_in(
+        tmp.path(),
+        &[
+            "--elasticsearch-url",
+            &fake.url,
+            "--commit-interval-ms",
+            "100",
+        ],
+    )
+    .await;
+    let good = ingest(&s.ingest, 30, 30, "fine").await;
+    let bad = ingest(&s.ingest, 3, 3, "BADMAPPING").await;
+    wait_delivered(&fake, LOGS, &good, Duration::from_secs(20)).await;
+    wait_delivered(&fake, DEADLETTER, &bad, Duration::from_secs(20)).await;
+    let letter = fake.doc(DEADLETTER, &bad[0]).unwrap();
+    assert_eq!(letter["status"], json!(400));
+    assert_eq!(letter["error_type"], json!("document_parsing_exception"));
+    let original: Value = serde_json::from_str(letter["document"].as_str().unwrap()).unwrap();
+    assert_eq!(original["log_id"], json!(bad[0]));
+    assert!(fake.ids(LOGS).iter().all(|id| !bad.contains(id)));
+    // When the dead-letter stream refuses them too, they go to a file.
+    fake.faults(|f| f.deadletter_refuses = true);
+    let worse = ingest(&s.ingest, 2, 2, "BADMAPPING again").await;
+    let file = tmp.path().join("deadletter/es-deadletter.ndjson");
+    let text = eventually(Duration::from_secs(20), "the dead-letter file", || async {
+        std::fs::read_to_string(&file)
+            .ok()
+            .filter(|t| t.lines().count() == 2)
+    })
+    .await;
+    for id in &worse {
+        assert!(text.contains(id.as_str()));
+    }
+    let m = eventually(Duration::from_secs(5), "dead-letter metrics", || async {
+        let m = get_text(&format!("{}/metrics", s.ingest)).await;
+        (metric(&m, "ingestd_logs_dead_lettered_total{place=\"file\"}") == Some(2.0)).then_some(m)
+    })
+    .await;
+    assert_eq!(
+        metric(&m, "ingestd_logs_dead_lettered_total{place=\"stream\"}"),
+        Some(3.0)
+    );
+    s.stop().await;
+}
+
+#[actix_web::test]
+async fn kill_9_during_delivery_stores_no_id_twice() {
+    let fake = FakeEs::start().await;
+    // Slow answers: kills land while bulk requests are in flight.
+    fake.faults(|f| f.delay = Duration::from_millis(150));
+    let tmp = tempfile::tempdir().unwrap();
+    let flags = [
+        "--elasticsearch-url",
+        fake.url.as_str(),
+        "--commit-interval-ms",
+        "100",
+        "--bulk-max-docs",
+        "25",
+    ];
+    let mut acked = Vec::new();
+    for round in 0..3 {
+        let process = IngestProcess::spawn(tmp.path(), &flags).await;
+        acked.extend(ingest(&process.base, 150, 30, &format!("round {round}")).await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        process.kill9();
+    }
+    fake.faults(|f| f.delay = Duration::ZERO);
+    let process = IngestProcess::spawn(tmp.path(), &flags).await;
+    wait_delivered(&fake, LOGS, &acked, Duration::from_secs(30)).await;
+    assert_eq!(process.terminate(), Some(0));
+    // Every acknowledged log is there once: same ids on replay, 409 for repeats.
+    assert_eq!(set(&fake.ids(LOGS)), set(&acked));
+    assert_eq!(fake.max_created_per_id(), 1);
+    let repeats = fake
+        .state
+        .lock()
+        .unwrap()
+        .attempts
+        .values()
+        .filter(|n| **n > 1)
+        .count();
+    assert!(repeats > 0, "the kills should have caused some replays");
+}
+
+#[actix_web::test]
+async fn a_long_outage_fills_the_wal_then_drains() {
+    let fake = FakeEs::start().await;
+    fake.faults(|f| f.down = true);
+    let s = Stack::start_with(&[
+        "--elasticsearch-url",
+        &fake.url,
+        "--commit-interval-ms",
+        "100",
+        "--wal-max-bytes",
+        "60000",
+    ])
+    .await;
+    let mut acked = Vec::new();
+    let mut refused = false;
+    for round in 0..200 {
+        let logs: Vec<Value> = (0..20)
+            .map(|i| json!({"message": format!("outage {round} {i}"), "source": "t"}))
+            .collect();
+        let r = client()
+            .post(format!("{}/logs/batch-ingest", s.ingest))
+            .json(&logs)
+            .send()
+            .await
+            .unwrap();
+        match r.status().as_u16() {
+            202 => acked.extend(
+                r.json::<Value>().await.unwrap()["ids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap().to_string()),
+            ),
+            429 => {
+                assert_eq!(r.headers()["retry-after"], "1");
+                refused = true;
+                break;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(refused, "the WAL cap was never reached");
+    assert!(!acked.is_empty());
+    let (status, _) = get(&format!("{}/ready", s.ingest)).await;
+    assert_eq!(status, 503);
+    assert!(fake.ids(LOGS).is_empty());
+    // Elasticsearch comes back: the backlog drains and ingest takes logs again.
+    fake.faults(|f| f.down = false);
+    wait_delivered(&fake, LOGS, &acked, Duration::from_secs(60)).await;
+    let more = eventually(
+        Duration::from_secs(10),
+        "ingest to accept again",
+        || async {
+            let logs = json!([{"message": "after the outage", "source": "t"}]);
+            let (status, body) = post(&format!("{}/logs/batch-ingest", s.ingest), &logs).await;
+            (status == 202).then(|| body["ids"][0].as_str().unwrap().to_string())
+        },
+    )
+    .await;
+    wait_delivered(&fake, LOGS, &[more], Duration::from_secs(10)).await;
+    assert_eq!(fake.ids(LOGS).len(), acked.len() + 1);
+    s.stop().await;
+}
+
+#[actix_web::test]
+async fn queryd_reads_search_answers_from_elasticsearch() {
+    let fake = FakeEs::start().await;
+    let s = Stack::start_with(&[
+        "--elasticsearch-url",
+        &fake.url,
+        "--commit-interval-ms",
+        "100",
+    ])
+    .await;
+    let acked = ingest(&s.ingest, 3, 3, "query").await;
+    wait_delivered(&fake, LOGS, &acked, Duration::from_secs(10)).await;
+    let (status, body) = post(
+        &format!("{}/logs/search", s.query),
+        &json!({"query": "query", "limit": 10}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total_count"], json!(3));
+    let returned: BTreeSet<String> = body["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(returned, set(&acked));
+    assert!(body["logs"][0].get("template").is_none());
+    // The request queryd sent is the compiled bool query, never query_string.
+    let search = fake
+        .requests()
+        .into_iter()
+        .rfind(|r| r.path == "/logagg-logs/_search")
+        .unwrap();
+    let sent: Value = serde_json::from_slice(&search.body).unwrap();
+    assert_eq!(
+        sent["query"],
+        json!({"bool": {"must": [{"match_phrase": {"message": "query"}}]}})
+    );
+    let (status, _) = get(&format!("{}/ready", s.query)).await;
+    assert_eq!(status, 200);
+    s.stop().await;
+}

@@ -1,0 +1,330 @@
+//! A small fake Elasticsearch on 127.0.0.1: keeps documents by `_id` per data
+//! stream, answers bulk, ILM, template, data-stream, health and search
+//! requests with bodies shaped as Elasticsearch's documented responses,
+//! records every request, and can be told to fail.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+/// How the fake misbehaves.
+#[derive(Debug, Default, Clone)]
+pub struct Faults {
+    /// Every request answers 503 (cluster_block_exception).
+    pub down: bool,
+    /// The next N requests get their connection closed without an answer.
+    pub drop_next: usize,
+    /// Each bulk answer waits this long (after the request took effect).
+    pub delay: Duration,
+    /// The first N `create` attempts of each id answer an item-level 429.
+    pub item_429_attempts: u32,
+    /// Documents whose message contains this answer an item-level 400 mapping error.
+    pub mapping_error_marker: Option<String>,
+    /// The dead-letter stream refuses documents too (400).
+    pub deadletter_refuses: bool,
+}
+
+#[derive(Default)]
+pub struct State {
+    /// stream -> id -> document
+    pub docs: BTreeMap<String, BTreeMap<String, Value>>,
+    pub requests: Vec<Recorded>,
+    /// id -> create attempts
+    pub attempts: HashMap<String, u32>,
+    /// id -> 201 answers given
+    pub created: HashMap<String, u32>,
+    pub data_streams: Vec<String>,
+    pub faults: Faults,
+}
+
+#[derive(Clone)]
+pub struct FakeEs {
+    pub url: String,
+    pub state: Arc<Mutex<State>>,
+    accept: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+}
+
+impl FakeEs {
+    pub async fn start() -> FakeEs {
+        Self::start_on(0).await
+    }
+
+    pub async fn start_on(port: u16) -> FakeEs {
+        Self::serve(port, Arc::new(Mutex::new(State::default()))).await
+    }
+
+    async fn serve(port: u16, state: Arc<Mutex<State>>) -> FakeEs {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task_state = state.clone();
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let state = task_state.clone();
+                tokio::spawn(async move {
+                    let _ = serve_connection(stream, state).await;
+                });
+            }
+        });
+        FakeEs {
+            url,
+            state,
+            accept: Arc::new(Mutex::new(Some(accept))),
+        }
+    }
+
+    pub fn faults(&self, f: impl FnOnce(&mut Faults)) {
+        f(&mut self.state.lock().unwrap().faults);
+    }
+
+    /// Ids stored in `stream`.
+    pub fn ids(&self, stream: &str) -> Vec<String> {
+        let state = self.state.lock().unwrap();
+        state
+            .docs
+            .get(stream)
+            .map(|d| d.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn doc(&self, stream: &str, id: &str) -> Option<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .docs
+            .get(stream)
+            .and_then(|d| d.get(id).cloned())
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// The largest number of 201 answers any one id got (1 when nothing was stored twice).
+    pub fn max_created_per_id(&self) -> u32 {
+        self.state
+            .lock()
+            .unwrap()
+            .created
+            .values()
+            .copied()
+            .max()
+            .unwrap_or(0)
+    }
+
+    pub fn stop(&self) {
+        if let Some(task) = self.accept.lock().unwrap().take() {
+            task.abort();
+        }
+    }
+}
+
+async fn serve_connection(mut stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    loop {
+        // Read the head.
+        let head_end = loop {
+            if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break pos;
+            }
+            let mut chunk = [0u8; 8192];
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let mut lines = head.split("\r\n");
+        let mut first = lines.next().unwrap_or("").split(' ');
+        let method = first.next().unwrap_or("").to_string();
+        let path = first.next().unwrap_or("").to_string();
+        let headers: HashMap<String, String> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let len: usize = headers
+            .get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let body_start = head_end + 4;
+        while buf.len() < body_start + len {
+            let mut chunk = vec![0u8; 65536];
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let mut body = buf[body_start..body_start + len].to_vec();
+        buf.drain(..body_start + len);
+        if headers.get("content-encoding").is_some_and(|e| e == "gzip") {
+            let mut plain = Vec::new();
+            flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut plain)?;
+            body = plain;
+        }
+        let recorded = Recorded {
+            method,
+            path,
+            headers,
+            body,
+        };
+        let (drop_it, delay) = {
+            let mut s = state.lock().unwrap();
+            s.requests.push(recorded.clone());
+            let drop_it = s.faults.drop_next > 0;
+            if drop_it {
+                s.faults.drop_next -= 1;
+            }
+            let delay = if recorded.path.contains("/_bulk") {
+                s.faults.delay
+            } else {
+                Duration::ZERO
+            };
+            (drop_it, delay)
+        };
+        if drop_it {
+            return Ok(()); // closes the connection without an answer
+        }
+        // Answer (and store) first, then wait: a client that dies meanwhile
+        // never learns that its documents were stored, as with a real cluster.
+        let (status, answer) = answer(&recorded, &mut state.lock().unwrap());
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let body = answer.to_string();
+        let reason = match status {
+            200 => "OK",
+            400 => "Bad Request",
+            404 => "Not Found",
+            _ => "Service Unavailable",
+        };
+        let response = format!(
+            "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(response.as_bytes()).await?;
+    }
+}
+
+fn error_body(kind: &str, reason: &str, status: u16) -> Value {
+    json!({"error": {"root_cause": [{"type": kind, "reason": reason}], "type": kind, "reason": reason}, "status": status})
+}
+
+fn answer(req: &Recorded, s: &mut State) -> (u16, Value) {
+    if s.faults.down {
+        return (
+            503,
+            error_body(
+                "cluster_block_exception",
+                "blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / initialized];",
+                503,
+            ),
+        );
+    }
+    let path = req.path.split('?').next().unwrap_or("");
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (req.method.as_str(), parts.as_slice()) {
+        ("PUT", ["_ilm", "policy", _]) | ("PUT", ["_index_template", _]) => {
+            (200, json!({"acknowledged": true}))
+        }
+        ("PUT", ["_data_stream", name]) => {
+            if s.data_streams.iter().any(|d| d == name) {
+                (
+                    400,
+                    error_body(
+                        "resource_already_exists_exception",
+                        &format!("data_stream [{name}] already exists"),
+                        400,
+                    ),
+                )
+            } else {
+                s.data_streams.push(name.to_string());
+                (200, json!({"acknowledged": true}))
+            }
+        }
+        ("GET", ["_cluster", "health"]) => (
+            200,
+            json!({"cluster_name": "fake", "status": "green", "timed_out": false, "number_of_nodes": 1}),
+        ),
+        ("POST", [stream, "_bulk"]) => bulk(stream, &req.body, s),
+        ("POST", [stream, "_search"]) => {
+            let mut docs: Vec<Value> = s
+                .docs
+                .get(*stream)
+                .map(|d| d.values().cloned().collect())
+                .unwrap_or_default();
+            docs.sort_by(|a, b| b["@timestamp"].as_str().cmp(&a["@timestamp"].as_str()));
+            let hits: Vec<Value> = docs.iter().map(|d| json!({"_index": format!(".ds-{stream}-000001"), "_id": d["log_id"], "_score": null, "_source": d})).collect();
+            (
+                200,
+                json!({"took": 1, "timed_out": false, "hits": {"total": {"value": hits.len(), "relation": "eq"}, "max_score": null, "hits": hits}}),
+            )
+        }
+        _ => (
+            404,
+            error_body(
+                "resource_not_found_exception",
+                &format!("no handler for {} {}", req.method, req.path),
+                404,
+            ),
+        ),
+    }
+}
+
+fn bulk(stream: &str, body: &[u8], s: &mut State) -> (u16, Value) {
+    let text = String::from_utf8_lossy(body);
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let mut items = Vec::new();
+    let mut errors = false;
+    while let (Some(action), Some(source)) = (lines.next(), lines.next()) {
+        let action: Value = serde_json::from_str(action).unwrap();
+        let id = action["create"]["_id"]
+            .as_str()
+            .expect("create with _id")
+            .to_string();
+        let doc: Value = serde_json::from_str(source).unwrap();
+        let attempts = s.attempts.entry(id.clone()).or_default();
+        *attempts += 1;
+        let index = format!(".ds-{stream}-2026.11.28-000001");
+        let is_deadletter = stream.contains("deadletter");
+        let item = if !is_deadletter && *attempts <= s.faults.item_429_attempts {
+            json!({"_index": index, "_id": id, "status": 429, "error": {"type": "es_rejected_execution_exception", "reason": "rejected execution of coordinating operation"}})
+        } else if (!is_deadletter
+            && s.faults
+                .mapping_error_marker
+                .as_ref()
+                .is_some_and(|m| doc["message"].as_str().unwrap_or("").contains(m.as_str())))
+            || (is_deadletter && s.faults.deadletter_refuses)
+        {
+            json!({"_index": index, "_id": id, "status": 400, "error": {"type": "document_parsing_exception", "reason": "[1:52] failed to parse field [message] of type [text] in document with id '".to_string() + &id + "'"}})
+        } else if s.docs.get(stream).is_some_and(|d| d.contains_key(&id)) {
+            json!({"_index": index, "_id": id, "status": 409, "error": {"type": "version_conflict_engine_exception", "reason": format!("[{id}]: version conflict, document already exists (current version [1])")}})
+        } else {
+            s.docs
+                .entry(stream.to_string())
+                .or_default()
+                .insert(id.clone(), doc);
+            *s.created.entry(id.clone()).or_default() += 1;
+            json!({"_index": index, "_id": id, "_version": 1, "result": "created", "status": 201})
+        };
+        errors |= item["status"] != json!(201);
+        items.push(json!({"create": item}));
+    }
+    (200, json!({"took": 3, "errors": errors, "items": items}))
+}
