@@ -54,7 +54,6 @@ pub struct State {
 pub struct FakeEs {
     pub url: String,
     pub state: Arc<Mutex<State>>,
-    accept: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl FakeEs {
@@ -70,7 +69,7 @@ impl FakeEs {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let task_state = state.clone();
-        let accept = tokio::spawn(async move {
+        tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
@@ -126,12 +125,7 @@ impl FakeEs {
             .max()
             .unwrap_or(0)
     }
-
-    pub fn stop(&self) {
-        if let Some(task) = self.accept.lock().unwrap().take() {
-            task.abort();
-        }
-    }
+}
 }
 
 async fn serve_connection(mut stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
