@@ -126,7 +126,6 @@ impl FakeEs {
             .unwrap_or(0)
     }
 }
-}
 
 async fn serve_connection(mut stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
     let mut buf = Vec::new();
