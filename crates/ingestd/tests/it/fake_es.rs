@@ -80,11 +80,7 @@ impl FakeEs {
                 });
             }
         });
-        FakeEs {
-            url,
-            state,
-            accept: Arc::new(Mutex::new(Some(accept))),
-        }
+        FakeEs { url, state }
     }
 
     pub fn faults(&self, f: impl FnOnce(&mut Faults)) {
