@@ -1,6 +1,7 @@
 //! Integration tests: the real services on 127.0.0.1:0, spoken to over HTTP.
 
 mod api;
+mod conformance;
 mod durability;
 mod elasticsearch;
 mod fake_es;

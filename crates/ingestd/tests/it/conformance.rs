@@ -1,0 +1,225 @@
+//! One conformance suite of search and patterns cases, run against every
+//! backend available: always the embedded store; a real Elasticsearch
+//! cluster when `ELASTICSEARCH_URL` is set (each run in its own data stream).
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::util::*;
+
+fn messages(body: &Value) -> Vec<String> {
+    body["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The embedded store, or Elasticsearch at `ELASTICSEARCH_URL` (`None` when unset).
+async fn start(backend: &str, case: &str) -> Option<Stack> {
+    match backend {
+        "embedded" => Some(Stack::start().await),
+        _ => {
+            let Ok(url) = std::env::var("ELASTICSEARCH_URL") else {
+                eprintln!(
+                    "ELASTICSEARCH_URL is not set: the Elasticsearch run of {case} is skipped"
+                );
+                return None;
+            };
+            let stream = format!("logagg-conformance-{case}-{}", std::process::id());
+            Some(
+                Stack::start_with(&[
+                    "--elasticsearch-url",
+                    &url,
+                    "--elasticsearch-data-stream",
+                    &stream,
+                    "--commit-interval-ms",
+                    "100",
+                ])
+                .await,
+            )
+        }
+    }
+}
+
+/// Ingests `logs` and waits until all of them are searchable (Elasticsearch
+/// makes them visible at its next refresh).
+async fn load(s: &Stack, logs: &Value) {
+    let n = logs.as_array().unwrap().len();
+    let (status, body) = post(
+        &format!("{}/logs/batch-ingest?refresh=wait_for", s.ingest),
+        logs,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    eventually(
+        Duration::from_secs(30),
+        "the logs to be searchable",
+        || async {
+            let (_, found) = get(&format!("{}/logs/search?limit=1", s.query)).await;
+            (found["total_count"] == json!(n)).then_some(())
+        },
+    )
+    .await;
+}
+
+macro_rules! conformance {
+    ($($case:ident),*) => {
+        mod embedded {
+            $(#[actix_web::test]
+            async fn $case() {
+                let s = super::start("embedded", stringify!($case)).await.unwrap();
+                super::$case(&s).await;
+                s.stop().await;
+            })*
+        }
+        mod elasticsearch {
+            $(#[actix_web::test]
+            async fn $case() {
+                if let Some(s) = super::start("elasticsearch", stringify!($case)).await {
+                    super::$case(&s).await;
+                    s.stop().await;
+                }
+            })*
+        }
+    };
+}
+
+conformance!(search_semantics, patterns_grouping);
+
+pub async fn search_semantics(s: &Stack) {
+    let logs = json!([
+        {"level":"INFO","message":"connection failed to primary","source":"a","service":"svc-a","timestamp":"2026-11-28T01:00:00Z"},
+        {"level":"INFO","message":"Failed connection attempt","source":"b","service":"svc-b","timestamp":"2026-11-28T02:00:00Z"},
+        {"level":"ERROR","message":"CONNECTION FAILED again","source":"a","service":"svc-b","timestamp":"2026-11-28T03:00:00Z"},
+        {"level":"DEBUG","message":"user-42 logged in from 10.0.0.1","source":"c","timestamp":"2026-11-28T04:00:00Z"},
+        {"level":"WARNING","message":"user 42 logged out","source":"c","timestamp":"2026-11-28T05:00:00Z"}
+    ]);
+    load(s, &logs).await;
+    let search = |q: Value| {
+        let url = format!("{}/logs/search", s.query);
+        async move {
+            let (status, body) = post(&url, &q).await;
+            assert_eq!(status, 200, "{q}: {body}");
+            messages(&body)
+        }
+    };
+    // All words must match, in any order and case.
+    assert_eq!(
+        search(json!({"query":"failed connection"})).await,
+        vec![
+            "CONNECTION FAILED again",
+            "Failed connection attempt",
+            "connection failed to primary"
+        ]
+    );
+    // A quoted phrase keeps order and adjacency.
+    assert_eq!(
+        search(json!({"query":"\"connection failed\""})).await,
+        vec!["CONNECTION FAILED again", "connection failed to primary"]
+    );
+    assert_eq!(
+        search(json!({"query":"\"connection failed\" primary"})).await,
+        vec!["connection failed to primary"]
+    );
+    assert!(search(json!({"query":"connection missingword"}))
+        .await
+        .is_empty());
+    // A word the tokenizer splits is matched as a phrase of its parts.
+    assert_eq!(
+        search(json!({"query":"user-42"})).await,
+        vec!["user 42 logged out", "user-42 logged in from 10.0.0.1"]
+    );
+    assert_eq!(search(json!({"query":"42 user"})).await.len(), 2);
+    assert!(search(json!({"query":"\"42 user\""})).await.is_empty());
+    assert_eq!(
+        search(json!({"query":"10.0.0.1"})).await,
+        vec!["user-42 logged in from 10.0.0.1"]
+    );
+    // Filters.
+    assert_eq!(search(json!({"source":"a"})).await.len(), 2);
+    assert_eq!(search(json!({"service":"svc-b"})).await.len(), 2);
+    assert_eq!(
+        search(json!({"level":"warn"})).await,
+        vec!["user 42 logged out"]
+    );
+    assert_eq!(search(json!({"level":"DEBUG,warning"})).await.len(), 2);
+    assert_eq!(
+        search(json!({"query":"connection","level":"ERROR","service":"svc-b"})).await,
+        vec!["CONNECTION FAILED again"]
+    );
+    // Time range: start inclusive, end exclusive.
+    assert_eq!(
+        search(json!({"start_time":"2026-11-28T02:00:00Z","end_time":"2026-11-28T04:00:00Z"}))
+            .await,
+        vec!["CONNECTION FAILED again", "Failed connection attempt"]
+    );
+    // Paging: newest first, offset skips.
+    assert_eq!(
+        search(json!({"limit":2,"offset":1})).await,
+        vec!["user-42 logged in from 10.0.0.1", "CONNECTION FAILED again"]
+    );
+    let (_, body) = post(
+        &format!("{}/logs/search", s.query),
+        &json!({"limit":1,"offset":4}),
+    )
+    .await;
+    assert_eq!(body["total_count"], json!(5));
+    assert_eq!(messages(&body), vec!["connection failed to primary"]);
+}
+
+pub async fn patterns_grouping(s: &Stack) {
+    let now = chrono::Utc::now();
+    let ago = |mins: i64| (now - chrono::Duration::minutes(mins)).to_rfc3339();
+    let logs = json!([
+        {"level":"ERROR","message":"Connection to 10.0.0.1:5432 timed out after 3000ms","source":"a","service":"api","timestamp":ago(50)},
+        {"level":"ERROR","message":"Connection to 10.0.0.2:5432 timed out after 15ms","source":"a","service":"api","timestamp":ago(40)},
+        {"level":"CRITICAL","message":"Connection to 10.0.0.9:6379 timed out after 1ms","source":"b","service":"worker","timestamp":ago(30)},
+        {"level":"ERROR","message":"User 'bob' not found","source":"a","service":"api","timestamp":ago(20)},
+        {"level":"WARNING","message":"Connection to 10.0.0.3:5432 timed out after 5ms","source":"a","service":"api","timestamp":ago(10)},
+        {"level":"ERROR","message":"Connection to 10.0.0.4:5432 timed out after 7ms","source":"a","service":"api","timestamp":ago(180)}
+    ]);
+    load(s, &logs).await;
+    let (status, body) = get(&format!("{}/logs/patterns?hours=1", s.query)).await;
+    assert_eq!(status, 200, "{body}");
+    let patterns = body["patterns"].as_array().unwrap();
+    assert_eq!(patterns.len(), 2, "{body}");
+    let top = &patterns[0];
+    assert_eq!(
+        top["pattern"],
+        json!("Connection to <*> timed out after <*>")
+    );
+    assert_eq!(top["count"], json!(3));
+    assert_eq!(top["services"], json!({"api": 2, "worker": 1}));
+    let first: chrono::DateTime<chrono::Utc> = top["first_seen"].as_str().unwrap().parse().unwrap();
+    let last: chrono::DateTime<chrono::Utc> = top["last_seen"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        first.timestamp(),
+        (now - chrono::Duration::minutes(50)).timestamp()
+    );
+    assert_eq!(
+        last.timestamp(),
+        (now - chrono::Duration::minutes(30)).timestamp()
+    );
+    assert_eq!(top["pattern_id"].as_str().unwrap().len(), 16);
+    assert_eq!(patterns[1]["pattern"], json!("User <*> not found"));
+    assert_eq!(patterns[1]["count"], json!(1));
+    assert_eq!(body["total_logs"], json!(4));
+    // A wider window takes in the older log.
+    let (_, body) = get(&format!("{}/logs/patterns?hours=24", s.query)).await;
+    assert_eq!(body["patterns"][0]["count"], json!(4));
+    // The pattern id is the one stored with each log.
+    let (_, found) = get(&format!(
+        "{}/logs/search?query=timed&level=CRITICAL",
+        s.query
+    ))
+    .await;
+    assert_eq!(
+        found["logs"][0]["pattern_id"],
+        body["patterns"][0]["pattern_id"]
+    );
+    let (status, body) = get(&format!("{}/logs/patterns?hours=-1", s.query)).await;
+    assert_eq!((status, body["field"].clone()), (422, json!("hours")));
+}
