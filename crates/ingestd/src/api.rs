@@ -220,9 +220,12 @@ impl AppState {
         self.at_cap.store(false, Ordering::Release);
         self.metrics.logs_accepted.inc_by(count);
         let searchable = if wait {
+            let waiters = &self.indexer.refresh_waiters;
+            waiters.fetch_add(1, Ordering::AcqRel);
             let mut rx = self.indexer.searchable.clone();
             let reached =
                 tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|p| *p >= pos.end)).await;
+            waiters.fetch_sub(1, Ordering::AcqRel);
             Some(matches!(reached, Ok(Ok(_))))
         } else {
             None

@@ -8,7 +8,7 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -45,6 +45,8 @@ pub struct IndexerStatus {
     /// False while the store fails.
     pub healthy: Arc<AtomicBool>,
     pub searchable: watch::Receiver<u64>,
+    /// Requests waiting for their logs to be searchable (`refresh=wait_for`).
+    pub refresh_waiters: Arc<AtomicUsize>,
 }
 
 pub struct Indexer {
@@ -68,6 +70,7 @@ impl Indexer {
             committed: Arc::new(AtomicU64::new(committed_at_start)),
             healthy: Arc::new(AtomicBool::new(true)),
             searchable,
+            refresh_waiters: Arc::new(AtomicUsize::new(0)),
         };
         let stop = Arc::new(AtomicBool::new(false));
         let mut worker = Worker {
@@ -172,6 +175,11 @@ impl Worker {
                 self.metrics.settled(writer.take_settled());
                 let position = committed?;
                 self.metrics.index_commits.inc();
+                if self.status.refresh_waiters.load(Ordering::Acquire) > 0 {
+                    if let Err(error) = writer.refresh() {
+                        warn!(%error, "refresh for waiting requests failed");
+                    }
+                }
                 self.after_commit(position);
                 if let Err(error) = self.wal.collect_garbage(position) {
                     warn!(%error, "wal garbage collection failed");

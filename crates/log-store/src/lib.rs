@@ -112,6 +112,12 @@ pub trait LogWriter: Send {
     /// partitions were dropped.
     fn apply_retention(&mut self, now: chrono::DateTime<chrono::Utc>) -> Result<usize, StoreError>;
 
+    /// Makes committed logs visible to searches now, for requests that wait
+    /// for it (`?refresh=wait_for`); a no-op where a commit already does.
+    fn refresh(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// What was settled since the last call, for backends that learn it
     /// after `write` (Elasticsearch answers bulk requests later).
     fn take_settled(&mut self) -> Settled {

@@ -29,7 +29,12 @@ pub struct PatternGroup {
     pub last_seen: DateTime<Utc>,
     /// Service name to count; logs without a service are not listed.
     pub services: BTreeMap<String, u64>,
+    /// Up to [`SAMPLES`] real messages of the group, newest first.
+    pub samples: Vec<String>,
 }
+
+/// How many sample messages a pattern group carries.
+pub const SAMPLES: usize = 3;
 
 impl PatternGroup {
     /// Folds another group of the same template into this one.
@@ -39,6 +44,10 @@ impl PatternGroup {
         self.last_seen = self.last_seen.max(other.last_seen);
         for (service, count) in other.services {
             *self.services.entry(service).or_default() += count;
+        }
+        if self.samples.len() < SAMPLES {
+            let room = SAMPLES - self.samples.len();
+            self.samples.extend(other.samples.into_iter().take(room));
         }
     }
 }

@@ -93,7 +93,8 @@ fn patterns_compile_to_a_terms_aggregation() {
                     "first_seen": {"min": {"field": "@timestamp"}},
                     "last_seen": {"max": {"field": "@timestamp"}},
                     "services": {"terms": {"field": "service", "size": 50}},
-                    "template": {"terms": {"field": "template", "size": 1}}
+                    "template": {"terms": {"field": "template", "size": 1}},
+                    "samples": {"top_hits": {"size": 3, "sort": [{"@timestamp": {"order": "desc"}}], "_source": {"includes": ["message"]}}}
                 }
             }}
         })
@@ -146,7 +147,12 @@ fn parses_a_patterns_aggregation_response() {
                  "services": {"doc_count_error_upper_bound": 0, "sum_other_doc_count": 0,
                               "buckets": [{"key": "api", "doc_count": 45}, {"key": "worker", "doc_count": 5}]},
                  "template": {"doc_count_error_upper_bound": 0, "sum_other_doc_count": 0,
-                              "buckets": [{"key": "Connection to <*> timed out after <*>", "doc_count": 50}]}},
+                              "buckets": [{"key": "Connection to <*> timed out after <*>", "doc_count": 50}]},
+                 "samples": {"hits": {"total": {"value": 50, "relation": "eq"}, "max_score": null, "hits": [
+                     {"_index": ".ds-logagg-logs-2025.11.28-000001", "_id": "x1", "_score": null,
+                      "_source": {"message": "Connection to 10.0.0.7:5432 timed out after 30ms"}, "sort": [1764324000000i64]},
+                     {"_index": ".ds-logagg-logs-2025.11.28-000001", "_id": "x2", "_score": null,
+                      "_source": {"message": "Connection to 10.0.0.2:5432 timed out after 12ms"}, "sort": [1764323000000i64]}]}}},
                 {"key": "3234aa211d1e1195", "doc_count": 5,
                  "first_seen": {"value": 1764320400000.0}, "last_seen": {"value": 1764320400000.0},
                  "services": {"buckets": []},
@@ -164,7 +170,15 @@ fn parses_a_patterns_aggregation_response() {
     assert_eq!(top.first_seen.to_rfc3339(), "2025-11-28T09:00:00+00:00");
     assert_eq!(top.last_seen.to_rfc3339(), "2025-11-28T10:00:00+00:00");
     assert_eq!(top.services.get("api"), Some(&45));
+    assert_eq!(
+        top.samples,
+        vec![
+            "Connection to 10.0.0.7:5432 timed out after 30ms",
+            "Connection to 10.0.0.2:5432 timed out after 12ms"
+        ]
+    );
     assert!(page.patterns[1].services.is_empty());
+    assert!(page.patterns[1].samples.is_empty());
     // The pattern id is the hash of the template, on both backends.
     assert_eq!(log_patterns::pattern_id_of(&top.pattern), top.pattern_id);
 }

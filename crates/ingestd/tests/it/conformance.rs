@@ -203,6 +203,15 @@ pub async fn patterns_grouping(s: &Stack) {
         last.timestamp(),
         (now - chrono::Duration::minutes(30)).timestamp()
     );
+    // The newest real messages of the group.
+    assert_eq!(
+        top["samples"],
+        json!([
+            "Connection to 10.0.0.9:6379 timed out after 1ms",
+            "Connection to 10.0.0.2:5432 timed out after 15ms",
+            "Connection to 10.0.0.1:5432 timed out after 3000ms"
+        ])
+    );
     assert_eq!(top["pattern_id"].as_str().unwrap().len(), 16);
     assert_eq!(patterns[1]["pattern"], json!("User <*> not found"));
     assert_eq!(patterns[1]["count"], json!(1));
@@ -210,6 +219,11 @@ pub async fn patterns_grouping(s: &Stack) {
     // A wider window takes in the older log.
     let (_, body) = get(&format!("{}/logs/patterns?hours=24", s.query)).await;
     assert_eq!(body["patterns"][0]["count"], json!(4));
+    assert_eq!(
+        body["patterns"][0]["samples"][0],
+        json!("Connection to 10.0.0.9:6379 timed out after 1ms")
+    );
+    assert_eq!(body["patterns"][0]["samples"].as_array().unwrap().len(), 3);
     // The pattern id is the one stored with each log.
     let (_, found) = get(&format!(
         "{}/logs/search?query=timed&level=CRITICAL",

@@ -325,8 +325,27 @@ async fn queryd_reads_search_answers_from_elasticsearch() {
         "100",
     ])
     .await;
-    let acked = ingest(&s.ingest, 3, 3, "query").await;
-    wait_delivered(&fake, LOGS, &acked, Duration::from_secs(10)).await;
+    // refresh=wait_for answers once the logs are delivered and refreshed.
+    let logs: Vec<Value> = (0..3)
+        .map(|i| json!({"message": format!("query log {i}"), "source": "t"}))
+        .collect();
+    let (status, body) = post(
+        &format!("{}/logs/batch-ingest?refresh=wait_for", s.ingest),
+        &json!(logs),
+    )
+    .await;
+    assert_eq!((status, body["searchable"].clone()), (202, json!(true)));
+    let acked: Vec<String> = body["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(set(&fake.ids(LOGS)), set(&acked));
+    assert!(fake
+        .requests()
+        .iter()
+        .any(|r| r.path == "/logagg-logs/_refresh"));
     let (status, body) = post(
         &format!("{}/logs/search", s.query),
         &json!({"query": "query", "limit": 10}),

@@ -252,6 +252,10 @@ fn answer(req: &Recorded, s: &mut State) -> (u16, Value) {
             json!({"cluster_name": "fake", "status": "green", "timed_out": false, "number_of_nodes": 1}),
         ),
         ("POST", [stream, "_bulk"]) => bulk(stream, &req.body, s),
+        ("POST", [_, "_refresh"]) => (
+            200,
+            json!({"_shards": {"total": 1, "successful": 1, "failed": 0}}),
+        ),
         ("POST", [stream, "_search"]) => {
             let mut docs: Vec<Value> = s
                 .docs

@@ -159,6 +159,30 @@ pub struct PatternBucket {
     pub last_seen: MetricValue,
     pub services: TermsAgg,
     pub template: TermsAgg,
+    #[serde(default)]
+    pub samples: Option<TopHits>,
+}
+
+/// A `top_hits` aggregation of message samples.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TopHits {
+    pub hits: SampleHits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SampleHits {
+    pub hits: Vec<SampleHit>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SampleHit {
+    #[serde(rename = "_source")]
+    pub source: SampleSource,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SampleSource {
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -5,6 +5,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
+use crate::model::SAMPLES;
 use log_model::{Level, PatternsQuery, SearchQuery, TextClause, TextQuery};
 
 /// The largest number of services listed per pattern.
@@ -93,7 +94,8 @@ pub fn patterns_body(q: &PatternsQuery) -> Value {
                     "first_seen": {"min": {"field": "@timestamp"}},
                     "last_seen": {"max": {"field": "@timestamp"}},
                     "services": {"terms": {"field": "service", "size": SERVICES_PER_PATTERN}},
-                    "template": {"terms": {"field": "template", "size": 1}}
+                    "template": {"terms": {"field": "template", "size": 1}},
+                    "samples": {"top_hits": {"size": SAMPLES, "sort": [{"@timestamp": {"order": "desc"}}], "_source": {"includes": ["message"]}}}
                 }
             }
         }

@@ -108,6 +108,10 @@ pub fn patterns_page(response: SearchResponse) -> Result<PatternsPage, StoreErro
                 .into_iter()
                 .map(|s| (s.key, s.doc_count))
                 .collect::<BTreeMap<_, _>>(),
+            samples: b
+                .samples
+                .map(|s| s.hits.hits.into_iter().map(|h| h.source.message).collect())
+                .unwrap_or_default(),
         })
         .collect();
     Ok(PatternsPage {

@@ -199,6 +199,22 @@ impl LogWriter for EsWriter {
         Ok(self.committed)
     }
 
+    fn refresh(&mut self) -> Result<(), StoreError> {
+        let path = format!("/{}/_refresh", self.shared.stream);
+        let answer =
+            self.rt
+                .block_on(self.shared.client.json(reqwest::Method::POST, &path, None))?;
+        if answer.is_success() {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(format!(
+                "refresh answered {}: {}",
+                answer.status,
+                answer.text()
+            )))
+        }
+    }
+
     fn apply_retention(&mut self, _now: chrono::DateTime<Utc>) -> Result<usize, StoreError> {
         // The ILM policy deletes old backing indices.
         Ok(0)

@@ -6,10 +6,11 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
-use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
+use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
 
 use log_patterns::pattern_id_of;
 
+use crate::model::SAMPLES;
 use crate::PatternGroup;
 
 pub struct PatternCollector;
@@ -21,17 +22,30 @@ struct SegmentGroup {
     max_ts: i64,
     /// Service term ordinal to count.
     services: HashMap<u64, u64>,
+    /// The newest documents, newest first (at most SAMPLES).
+    newest: Vec<(i64, DocId)>,
+}
+
+/// A document that may become a sample: its time and where it is.
+pub type Candidate = (i64, DocAddress);
+
+/// Keeps the `SAMPLES` newest of `candidates`, newest first.
+pub fn newest<T>(mut candidates: Vec<(i64, T)>) -> Vec<(i64, T)> {
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
+    candidates.truncate(SAMPLES);
+    candidates
 }
 
 pub struct PatternSegmentCollector {
+    segment: SegmentOrdinal,
     template: Option<StrColumn>,
     service: Option<StrColumn>,
     ts: Column<i64>,
     groups: HashMap<u64, SegmentGroup>,
 }
 
-/// Template to group.
-pub type Groups = HashMap<String, PatternGroup>;
+/// Template to group, with its sample candidates.
+pub type Groups = HashMap<String, (PatternGroup, Vec<Candidate>)>;
 
 fn time_of(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).unwrap_or_default()
@@ -43,11 +57,12 @@ impl Collector for PatternCollector {
 
     fn for_segment(
         &self,
-        _: SegmentOrdinal,
+        segment: SegmentOrdinal,
         reader: &SegmentReader,
     ) -> tantivy::Result<Self::Child> {
         let fast = reader.fast_fields();
         Ok(PatternSegmentCollector {
+            segment,
             template: fast.str("template")?,
             service: fast.str("service")?,
             ts: fast.i64("ts")?,
@@ -64,14 +79,22 @@ impl Collector for PatternCollector {
     }
 }
 
-pub fn merge_groups(fruits: impl IntoIterator<Item = Groups>) -> Groups {
-    let mut all = Groups::new();
+/// Merges per-segment (or per-partition) groups of the same template.
+pub fn merge_groups<T>(
+    fruits: impl IntoIterator<Item = HashMap<String, (PatternGroup, Vec<(i64, T)>)>>,
+) -> HashMap<String, (PatternGroup, Vec<(i64, T)>)> {
+    let mut all: HashMap<String, (PatternGroup, Vec<(i64, T)>)> = HashMap::new();
     for fruit in fruits {
-        for (template, group) in fruit {
+        for (template, (group, candidates)) in fruit {
             match all.get_mut(&template) {
-                Some(existing) => existing.merge(group),
+                Some((existing, existing_candidates)) => {
+                    existing.merge(group);
+                    existing_candidates.extend(candidates);
+                    let merged = newest(std::mem::take(existing_candidates));
+                    *existing_candidates = merged;
+                }
                 None => {
-                    all.insert(template, group);
+                    all.insert(template, (group, newest(candidates)));
                 }
             }
         }
@@ -99,6 +122,11 @@ impl SegmentCollector for PatternSegmentCollector {
         if let Some(service) = self.service.as_ref().and_then(|s| s.ords().first(doc)) {
             *group.services.entry(service).or_default() += 1;
         }
+        if group.newest.len() < SAMPLES || group.newest.last().is_some_and(|(t, _)| ts > *t) {
+            let at = group.newest.partition_point(|(t, _)| *t >= ts);
+            group.newest.insert(at, (ts, doc));
+            group.newest.truncate(SAMPLES);
+        }
     }
 
     fn harvest(self) -> Groups {
@@ -119,16 +147,25 @@ impl SegmentCollector for PatternSegmentCollector {
                 }
                 *services.entry(name).or_default() += count;
             }
+            let candidates = group
+                .newest
+                .iter()
+                .map(|(ts, doc)| (*ts, DocAddress::new(self.segment, *doc)))
+                .collect();
             out.insert(
                 buf.clone(),
-                PatternGroup {
-                    pattern: buf.clone(),
-                    pattern_id: pattern_id_of(&buf),
-                    count: group.count,
-                    first_seen: time_of(group.min_ts),
-                    last_seen: time_of(group.max_ts),
-                    services,
-                },
+                (
+                    PatternGroup {
+                        pattern: buf.clone(),
+                        pattern_id: pattern_id_of(&buf),
+                        count: group.count,
+                        first_seen: time_of(group.min_ts),
+                        last_seen: time_of(group.max_ts),
+                        services,
+                        samples: Vec::new(),
+                    },
+                    candidates,
+                ),
             );
         }
         out

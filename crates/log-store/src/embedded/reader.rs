@@ -1,5 +1,5 @@
 use std::collections::btree_map::Entry;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -177,17 +177,34 @@ impl EmbeddedReader {
         };
         let last_day = (q.end - chrono::Duration::microseconds(1)).date_naive();
         let partitions = self.partitions(Some(q.start.date_naive()), Some(last_day))?;
-        let mut fruits: Vec<Groups> = Vec::new();
+        // Per partition: group, then turn the sample candidates into messages.
+        let mut fruits = Vec::new();
         for (_, partition) in partitions {
             let searcher = partition.reader.searcher();
             let mut analyzer = partition.index.tokenizer_for_field(fields.message)?;
             let query = compile(fields, &mut analyzer, &filters);
-            fruits.push(searcher.search(&query, &PatternCollector)?);
+            let groups: Groups = searcher.search(&query, &PatternCollector)?;
+            let mut resolved = HashMap::with_capacity(groups.len());
+            for (template, (group, candidates)) in groups {
+                let mut samples = Vec::with_capacity(candidates.len());
+                for (ts, address) in candidates {
+                    samples.push((ts, load_log(&searcher, fields, address)?.message));
+                }
+                resolved.insert(template, (group, samples));
+            }
+            fruits.push(resolved);
         }
         let groups = merge_groups(fruits);
-        let total_logs = groups.values().map(|g| g.count).sum();
+        let total_logs = groups.values().map(|(g, _)| g.count).sum();
+        let groups = groups
+            .into_values()
+            .map(|(mut group, samples)| {
+                group.samples = samples.into_iter().map(|(_, m)| m).collect();
+                group
+            })
+            .collect();
         Ok(PatternsPage {
-            patterns: rank_patterns(groups.into_values().collect(), q.limit),
+            patterns: rank_patterns(groups, q.limit),
             total_logs,
         })
     }
