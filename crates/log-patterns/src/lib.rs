@@ -99,6 +99,13 @@ fn mask_word(word: &str, out: &mut String) {
         .unwrap_or(start)
         .max(start);
     let (lead, core, trail) = (&word[..start], &word[start..end], &word[end..]);
+    // Empty brackets stand for an empty value: `()` reads as `(<*>)`.
+    if core.is_empty() && matches!(word, "()" | "[]" | "{}") {
+        out.push_str(&word[..1]);
+        out.push_str(WILDCARD);
+        out.push_str(&word[1..]);
+        return;
+    }
     out.push_str(lead);
     mask_core(core, out);
     out.push_str(trail);
@@ -115,22 +122,111 @@ fn mask_core(core: &str, out: &mut String) {
     // key=value / key:value: keep the key, mask the value.
     if let Some(pos) = core.find(['=', ':']) {
         let (key, value) = (&core[..pos], &core[pos + 1..]);
-        if !key.is_empty() && !key.bytes().any(|b| b.is_ascii_digit()) {
+        let sep = core.as_bytes()[pos];
+        if is_key(key, sep) && !value.is_empty() {
             out.push_str(key);
-            out.push_str(&core[pos..pos + 1]);
-            let mut masked = String::new();
-            mask_word(value, &mut masked);
-            out.push_str(&masked);
+            out.push(sep as char);
+            if sep == b'=' {
+                // Any value of a `key=value` pair is a variable, words
+                // included (`state=active`); its brackets stay.
+                let start = value
+                    .find(|c: char| !is_leading_punct(c))
+                    .unwrap_or(value.len());
+                let end = value
+                    .rfind(|c: char| !is_trailing_punct(c))
+                    .map_or(start, |i| {
+                        i + value[i..].chars().next().map_or(1, char::len_utf8)
+                    })
+                    .max(start);
+                if start == end {
+                    out.push_str(value);
+                } else {
+                    out.push_str(&value[..start]);
+                    out.push_str(WILDCARD);
+                    out.push_str(&value[end..]);
+                }
+            } else {
+                // `key:value`: the value by its shape (`ret:false`, `port:8080`).
+                mask_word(value, out);
+            }
             return;
         }
     }
     out.push_str(core);
 }
 
-/// Numbers, hex ids, UUIDs and IP addresses all contain a digit, and so do
-/// most other identifiers; plain words never do.
+/// A pair's key: an identifier (`user_id`, `tag`, `Surface(name`), without
+/// dots for `:` pairs so that `host.example.com:80` is not a pair.
+fn is_key(key: &str, sep: u8) -> bool {
+    !key.is_empty()
+        && !key.bytes().any(|b| b.is_ascii_digit())
+        && key.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || b == b'_'
+                || b == b'-'
+                || b == b'('
+                || b == b'['
+                || b == b'{'
+                || (b == b'.' && sep == b'=')
+        })
+}
+
+/// Common top-level domains, for two-label host names (`zummit.com`).
+const TLDS: [&str; 24] = [
+    "com", "net", "org", "edu", "gov", "mil", "int", "io", "info", "biz", "co", "uk", "de", "cn",
+    "hk", "jp", "ru", "fr", "br", "in", "au", "us", "eu", "pl",
+];
+
+const DAYS_AND_MONTHS: [&str; 19] = [
+    "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", "Jan", "Feb", "Mar", "Apr", "Jun", "Jul",
+    "Aug", "Sep", "Oct", "Nov", "Dec", "May",
+];
+
+/// Words that are values by their shape alone.
 fn is_variable(core: &str) -> bool {
-    core.bytes().any(|b| b.is_ascii_digit()) && !is_key_value_with_word_value(core)
+    let bytes = core.as_bytes();
+    // Numbers, hex ids, UUIDs, IP addresses and most identifiers hold a digit.
+    if bytes.iter().any(u8::is_ascii_digit) && !is_key_value_with_word_value(core) {
+        return true;
+    }
+    if core.eq_ignore_ascii_case("true") || core.eq_ignore_ascii_case("false") {
+        return true;
+    }
+    if DAYS_AND_MONTHS.contains(&core) {
+        return true;
+    }
+    // URLs and paths.
+    if core.contains("://") || (bytes[0] == b'/' && core.matches('/').count() >= 2) {
+        return true;
+    }
+    // Email addresses.
+    if let Some(at) = core.find('@') {
+        if at > 0 && core[at..].contains('.') {
+            return true;
+        }
+    }
+    is_host_name(core)
+}
+
+/// `www.example.com`, `zummit.com`, `system.charge.show`, with an optional
+/// `:port`: lowercase dotted names are values (hosts, packages, config keys).
+fn is_host_name(core: &str) -> bool {
+    let name = match core.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => core,
+    };
+    let labels: Vec<&str> = name.split('.').collect();
+    if labels.len() < 2
+        || labels.iter().any(|l| {
+            l.is_empty()
+                || !l
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        })
+    {
+        return false;
+    }
+    labels.len() >= 3 || TLDS.contains(labels.last().expect("two labels"))
 }
 
 /// `level=5` is variable as a whole? No: only the value is. A word with a
@@ -142,9 +238,9 @@ fn is_key_value_with_word_value(core: &str) -> bool {
             // Addresses like 10.0.0.1:8080 and ::1 are variables, not pairs.
             !key.is_empty()
                 && !key.bytes().any(|b| b.is_ascii_digit())
-                && key
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+                && key.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.' || b == b'('
+                })
         }
         None => false,
     }
@@ -189,7 +285,40 @@ mod tests {
         check("user \"alice\" denied", "user <*> denied");
         check("key 'abc', retrying", "key <*>, retrying");
         check("don't panic", "don't panic");
-        check("user_id=123 status=active", "user_id=<*> status=active");
+        check("user_id=123 status=active", "user_id=<*> status=<*>");
+        check(
+            "Surface(name=InputMethod) destroyed",
+            "Surface(name=<*>) destroyed",
+        );
+        check("rhost= user=root", "rhost= user=<*>");
+        check(
+            "ret:false overlap:true action:SCREEN_ON",
+            "ret:<*> overlap:<*> action:SCREEN_ON",
+        );
+        check(
+            "connection from www.example.com closed",
+            "connection from <*> closed",
+        );
+        check("lookup zummit.com failed", "lookup <*> failed");
+        check("config.pinyin.sogou.com:80 refused", "<*> refused");
+        check("visible is system.charge.show", "visible is <*>");
+        check(
+            "Exception java.lang.NullPointerException thrown",
+            "Exception java.lang.NullPointerException thrown",
+        );
+        check("run chrome.exe now", "run chrome.exe now");
+        check("at Fri Jun 17 07:07:00 2005", "at <*> <*> <*> <*> <*>");
+        check(
+            "connection from 10.0.0.1 () at noon",
+            "connection from <*> (<*>) at noon",
+        );
+        check(
+            "opened /var/log/messages for reading",
+            "opened <*> for reading",
+        );
+        check("GET https://example.com/a?b=c done", "GET <*> done");
+        check("mail to ops@example.com bounced", "mail to <*> bounced");
+        check("down true canceled FALSE", "down <*> canceled <*>");
         check("port:8080 host:db", "port:<*> host:db");
         check(
             "Received block blk_-1608999687919862906 of size 91178",
@@ -214,3 +343,6 @@ mod tests {
         assert_eq!(pattern_id_of(""), "cbf29ce484222325");
     }
 }
+
+mod merge;
+pub use merge::{merge_templates, Merged};

@@ -1,0 +1,215 @@
+//! Query-time merging of templates that are the same event.
+//!
+//! Ingest-time masking catches variables by their shape (numbers, ids,
+//! addresses...). Variables that are plain words (user names, host names
+//! without digits, program names) are caught here, by how many values they
+//! take: templates of the same length that are equal but for one position
+//! are one event when that position takes at least [`MIN_VALUES`] distinct
+//! values and at least [`MIN_CONSTANTS`] other constant words remain. A
+//! position with few values is kept apart (`opened`/`closed`, `DMA`/`Normal`
+//! zone): those are usually different events. The merge repeats until
+//! nothing changes, so several word positions can become `<*>`.
+//!
+//! The result depends only on the set of templates, not on their order.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::WILDCARD;
+
+/// A group of input templates judged to be one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merged {
+    /// The group's template: positions where members differ become `<*>`.
+    pub template: String,
+    /// Indices into the input slice.
+    pub members: Vec<usize>,
+}
+
+/// Distinct values a position needs before it is taken for a variable.
+pub const MIN_VALUES: usize = 3;
+/// Constant words that must remain besides the varying position.
+pub const MIN_CONSTANTS: usize = 3;
+
+struct Cluster {
+    tokens: Vec<String>,
+    members: Vec<usize>,
+    live: bool,
+}
+
+/// Merges templates (with their counts) that are the same event; see the
+/// module docs. Counts do not change the grouping (they are for callers).
+pub fn merge_templates(templates: &[(&str, u64)]) -> Vec<Merged> {
+    // Deterministic whatever the input order: work in template order.
+    let mut order: Vec<usize> = (0..templates.len()).collect();
+    order.sort_by(|&a, &b| templates[a].0.cmp(templates[b].0));
+    let mut clusters: Vec<Cluster> = order
+        .iter()
+        .map(|&i| Cluster {
+            tokens: templates[i].0.split(' ').map(str::to_string).collect(),
+            members: vec![i],
+            live: true,
+        })
+        .collect();
+    loop {
+        let mut changed = false;
+        // Templates equal but for one position share a key.
+        let mut groups: BTreeMap<(usize, String), Vec<usize>> = BTreeMap::new();
+        for (c, cluster) in clusters.iter().enumerate().filter(|(_, c)| c.live) {
+            let constants = cluster.tokens.iter().filter(|t| *t != WILDCARD).count();
+            // What stays must still say which event this is.
+            if constants < MIN_CONSTANTS + 1 {
+                continue;
+            }
+            // A template with `<*>` at a position joins that position's group
+            // too, as one more value.
+            for i in 0..cluster.tokens.len() {
+                let mut key = String::new();
+                for (j, t) in cluster.tokens.iter().enumerate() {
+                    if j > 0 {
+                        key.push(' ');
+                    }
+                    key.push_str(if j == i { "\u{0}" } else { t });
+                }
+                groups.entry((i, key)).or_default().push(c);
+            }
+        }
+        for ((position, _), members) in groups {
+            let live: Vec<usize> = members.into_iter().filter(|&c| clusters[c].live).collect();
+            if live.len() < 2 {
+                continue;
+            }
+            let values: BTreeSet<&str> = live
+                .iter()
+                .map(|&c| clusters[c].tokens[position].as_str())
+                .collect();
+            if values.len() < MIN_VALUES {
+                continue;
+            }
+            let (first, rest) = live.split_first().expect("two or more");
+            let mut members = Vec::new();
+            for &c in rest {
+                clusters[c].live = false;
+                members.append(&mut clusters[c].members);
+            }
+            let target = &mut clusters[*first];
+            target.members.append(&mut members);
+            target.tokens[position] = WILDCARD.to_string();
+            changed = true;
+        }
+        if !changed {
+            break;
+        }
+    }
+    // Clusters that now read the same (a position became <*> in each) are one.
+    let mut by_template: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for cluster in clusters.into_iter().filter(|c| c.live) {
+        by_template
+            .entry(cluster.tokens.join(" "))
+            .or_default()
+            .extend(cluster.members);
+    }
+    by_template
+        .into_iter()
+        .map(|(template, mut members)| {
+            members.sort_unstable();
+            Merged { template, members }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each expected group: its merged template, then `<=` and its members joined by ` | `.
+    fn check(input: &[&str], expected: &[&str]) {
+        let templates: Vec<(&str, u64)> = input.iter().map(|t| (*t, 1)).collect();
+        let mut got: Vec<String> = merge_templates(&templates)
+            .into_iter()
+            .map(|m| {
+                let mut members: Vec<&str> = m.members.iter().map(|&i| input[i]).collect();
+                members.sort();
+                format!("{} <= {}", m.template, members.join(" | "))
+            })
+            .collect();
+        got.sort();
+        let mut expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+        expected.sort();
+        assert_eq!(got, expected, "input {input:?}");
+        // The same set in another order gives the same groups.
+        let mut reversed: Vec<(&str, u64)> = templates.clone();
+        reversed.reverse();
+        let mut again: Vec<String> = merge_templates(&reversed)
+            .into_iter()
+            .map(|m| m.template)
+            .collect();
+        again.sort();
+        let mut first: Vec<String> = merge_templates(&templates)
+            .into_iter()
+            .map(|m| m.template)
+            .collect();
+        first.sort();
+        assert_eq!(again, first, "order changed the result for {input:?}");
+    }
+
+    #[test]
+    fn merges_word_variables_with_many_values() {
+        check(
+            &["Invalid user bob from <*>", "Invalid user alice from <*>", "Invalid user carol from <*>"],
+            &["Invalid user <*> from <*> <= Invalid user alice from <*> | Invalid user bob from <*> | Invalid user carol from <*>"],
+        );
+        // A masked value counts as one more value.
+        check(
+            &["session closed for user root", "session closed for user news", "session closed for user <*>"],
+            &["session closed for user <*> <= session closed for user <*> | session closed for user news | session closed for user root"],
+        );
+        // Two word positions, merged one after the other.
+        check(
+            &["copy a to x done", "copy b to x done", "copy c to x done", "copy a to y done", "copy a to z done"],
+            &["copy <*> to <*> done <= copy a to x done | copy a to y done | copy a to z done | copy b to x done | copy c to x done"],
+        );
+    }
+
+    #[test]
+    fn keeps_apart_what_differs_in_few_values_or_short_messages() {
+        // Two values: probably two events.
+        check(
+            &["Connection to db opened now", "Connection to db closed now"],
+            &[
+                "Connection to db closed now <= Connection to db closed now",
+                "Connection to db opened now <= Connection to db opened now",
+            ],
+        );
+        // Too few constant words left to say which event it is.
+        check(
+            &["active", "normal", "running"],
+            &["active <= active", "normal <= normal", "running <= running"],
+        );
+        check(
+            &[
+                "halt (command <*>)",
+                "boot (command <*>)",
+                "wait (command <*>)",
+            ],
+            &[
+                "boot (command <*>) <= boot (command <*>)",
+                "halt (command <*>) <= halt (command <*>)",
+                "wait (command <*>) <= wait (command <*>)",
+            ],
+        );
+        // Different lengths never merge.
+        check(
+            &[
+                "user a logged in",
+                "user b logged in",
+                "user c logged in now",
+            ],
+            &[
+                "user a logged in <= user a logged in",
+                "user b logged in <= user b logged in",
+                "user c logged in now <= user c logged in now",
+            ],
+        );
+        check(&[], &[]);
+    }
+}
