@@ -179,7 +179,17 @@ pub struct PatternsRequest {
     pub source: Option<String>,
     #[validate(range(min = 1, max = 1000, message = "must be between 1 and 1000"))]
     pub limit: Option<usize>,
+    /// Words (and quoted phrases) the messages must contain.
+    pub query: Option<String>,
+    /// A pattern is new when nothing of it was seen before this time.
+    pub new_since: Option<String>,
+    /// Time buckets of each pattern's trend (default 24).
+    #[validate(range(min = 1, max = 500, message = "must be between 1 and 500"))]
+    pub buckets: Option<usize>,
 }
+
+/// Default number of trend buckets.
+pub const DEFAULT_BUCKETS: usize = 24;
 
 /// A validated patterns request over `[start, end)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -187,9 +197,27 @@ pub struct PatternsQuery {
     pub levels: Vec<Level>,
     pub service: Option<String>,
     pub source: Option<String>,
+    pub text: Option<TextQuery>,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub limit: usize,
+    pub buckets: usize,
+    pub new_since: Option<DateTime<Utc>>,
+}
+
+impl PatternsQuery {
+    /// The trend bucket of a time in the window (clamped to the window).
+    pub fn bucket_of(&self, micros: i64) -> usize {
+        let start = self.start.timestamp_micros();
+        let span = (self.end.timestamp_micros() - start).max(1) as i128;
+        let offset = (micros - start).max(0) as i128;
+        ((offset * self.buckets as i128 / span) as usize).min(self.buckets - 1)
+    }
+
+    /// Length of one trend bucket, in milliseconds (at least 1).
+    pub fn bucket_millis(&self) -> i64 {
+        ((self.end - self.start).num_milliseconds() / self.buckets as i64).max(1)
+    }
 }
 
 impl PatternsRequest {
@@ -219,9 +247,12 @@ impl PatternsRequest {
             levels,
             service: non_empty(self.service),
             source: non_empty(self.source),
+            text: self.query.as_deref().and_then(TextQuery::parse),
             start,
             end,
             limit: self.limit.unwrap_or(50),
+            buckets: self.buckets.unwrap_or(DEFAULT_BUCKETS),
+            new_since: time_field("new_since", self.new_since)?,
         })
     }
 }
@@ -347,5 +378,39 @@ mod tests {
         .into_query(now)
         .unwrap_err();
         assert_eq!(err.field, "hours");
+        let err = PatternsRequest {
+            buckets: Some(0),
+            ..Default::default()
+        }
+        .into_query(now)
+        .unwrap_err();
+        assert_eq!(err.field, "buckets");
+        let err = PatternsRequest {
+            new_since: Some("soon".into()),
+            ..Default::default()
+        }
+        .into_query(now)
+        .unwrap_err();
+        assert_eq!(err.field, "new_since");
+    }
+
+    #[test]
+    fn trend_buckets_split_the_window_equally() {
+        let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+        let q = PatternsRequest {
+            hours: Some(24.0),
+            ..Default::default()
+        }
+        .into_query(now)
+        .unwrap();
+        let at = |h: i64| (q.start + Duration::hours(h)).timestamp_micros();
+        assert_eq!(q.buckets, 24);
+        assert_eq!(q.bucket_of(at(0)), 0);
+        assert_eq!(q.bucket_of(at(1) - 1), 0);
+        assert_eq!(q.bucket_of(at(1)), 1);
+        assert_eq!(q.bucket_of(at(24) - 1), 23);
+        assert_eq!(q.bucket_of(at(30)), 23, "clamped");
+        assert_eq!(q.bucket_of(at(-2)), 0, "clamped");
+        assert_eq!(q.bucket_millis(), 3_600_000);
     }
 }

@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use log_model::StoredLog;
@@ -12,7 +12,8 @@ pub struct SearchPage {
     pub total_count: u64,
 }
 
-/// ERROR/CRITICAL (or the asked levels) logs of a window grouped by template.
+/// ERROR/CRITICAL (or the asked levels) logs of a window grouped into
+/// patterns.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PatternsPage {
     pub patterns: Vec<PatternGroup>,
@@ -20,35 +21,116 @@ pub struct PatternsPage {
     pub total_logs: u64,
 }
 
+/// One pattern: logs of one event, whatever their variable parts.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PatternGroup {
     pub pattern: String,
+    /// Stable hash of `pattern` (for a single ingest template, the
+    /// `pattern_id` stored with each of its logs).
     pub pattern_id: String,
     pub count: u64,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
     /// Service name to count; logs without a service are not listed.
     pub services: BTreeMap<String, u64>,
+    /// Level to count.
+    pub levels: BTreeMap<String, u64>,
+    /// Counts in equal time buckets across the window, oldest first.
+    pub trend: Vec<u64>,
     /// Up to [`SAMPLES`] real messages of the group, newest first.
     pub samples: Vec<String>,
+    /// Nothing of this pattern was seen before `new_since` (null when the
+    /// request gave no `new_since`).
+    pub is_new: Option<bool>,
 }
 
 /// How many sample messages a pattern group carries.
 pub const SAMPLES: usize = 3;
 
-impl PatternGroup {
-    /// Folds another group of the same template into this one.
-    pub fn merge(&mut self, other: PatternGroup) {
-        self.count += other.count;
-        self.first_seen = self.first_seen.min(other.first_seen);
-        self.last_seen = self.last_seen.max(other.last_seen);
-        for (service, count) in other.services {
-            *self.services.entry(service).or_default() += count;
+/// A group for one ingest template, as a backend computes it, before the
+/// query-time merge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawGroup {
+    pub group: PatternGroup,
+    /// Sample candidates with their time (microseconds), any order.
+    pub samples: Vec<(i64, String)>,
+}
+
+impl RawGroup {
+    /// Folds another group into this one (same template, or one event).
+    pub fn absorb(&mut self, other: RawGroup) {
+        let (g, o) = (&mut self.group, other.group);
+        g.count += o.count;
+        g.first_seen = g.first_seen.min(o.first_seen);
+        g.last_seen = g.last_seen.max(o.last_seen);
+        for (service, count) in o.services {
+            *g.services.entry(service).or_default() += count;
         }
-        if self.samples.len() < SAMPLES {
-            let room = SAMPLES - self.samples.len();
-            self.samples.extend(other.samples.into_iter().take(room));
+        for (level, count) in o.levels {
+            *g.levels.entry(level).or_default() += count;
         }
+        if g.trend.len() < o.trend.len() {
+            g.trend.resize(o.trend.len(), 0);
+        }
+        for (slot, count) in g.trend.iter_mut().zip(o.trend) {
+            *slot += count;
+        }
+        self.samples.extend(other.samples);
+        self.samples
+            .sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        self.samples.dedup();
+        self.samples.truncate(SAMPLES);
+    }
+}
+
+/// The query-time half of pattern mining, shared by every backend: merges
+/// the templates that are one event ([`log_patterns::merge_templates`]),
+/// marks new patterns, ranks by count and keeps `limit`.
+///
+/// `seen_before` holds the pattern ids (of ingest templates) seen before
+/// `new_since`, when the request asked.
+pub fn finish_patterns(
+    raw: Vec<RawGroup>,
+    limit: usize,
+    seen_before: Option<&HashSet<String>>,
+) -> PatternsPage {
+    let total_logs = raw.iter().map(|r| r.group.count).sum();
+    let templates: Vec<(&str, u64)> = raw
+        .iter()
+        .map(|r| (r.group.pattern.as_str(), r.group.count))
+        .collect();
+    let merged = log_patterns::merge_templates(&templates);
+    let mut slots: Vec<Option<RawGroup>> = raw.iter().cloned().map(Some).collect();
+    let mut groups = Vec::with_capacity(merged.len());
+    for m in merged {
+        let is_new = seen_before.map(|seen| {
+            !m.members
+                .iter()
+                .any(|&i| seen.contains(&raw[i].group.pattern_id))
+        });
+        let mut members = m.members.iter().filter_map(|&i| slots[i].take());
+        let Some(mut acc) = members.next() else {
+            continue;
+        };
+        for other in members {
+            acc.absorb(other);
+        }
+        let mut group = acc.group;
+        if group.pattern != m.template {
+            group.pattern_id = log_patterns::pattern_id_of(&m.template);
+            group.pattern = m.template;
+        }
+        group.samples = acc
+            .samples
+            .into_iter()
+            .map(|(_, message)| message)
+            .collect();
+        group.is_new = is_new;
+        groups.push(group);
+    }
+    PatternsPage {
+        patterns: rank_patterns(groups, limit),
+        total_logs,
     }
 }
 

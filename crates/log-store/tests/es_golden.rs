@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use log_model::{PatternsRequest, SearchRequest};
 use log_store::elasticsearch::model::SearchResponse;
 use log_store::elasticsearch::query::{patterns_body, search_body};
-use log_store::elasticsearch::reader::{patterns_page, search_page};
+use log_store::elasticsearch::reader::search_page;
 use serde_json::{json, Value};
 
 fn check(request: Value, expected_query: Value) {
@@ -74,31 +74,63 @@ fn search_paging_and_sort() {
 #[test]
 fn patterns_compile_to_a_terms_aggregation() {
     let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
-    let req: PatternsRequest =
-        serde_json::from_value(json!({"hours": 24.0, "service": "api", "limit": 10})).unwrap();
+    let req: PatternsRequest = serde_json::from_value(
+        json!({"hours": 24.0, "service": "api", "limit": 10, "query": "timeout"}),
+    )
+    .unwrap();
     let body = patterns_body(&req.into_query(now).unwrap());
     assert_eq!(
         body,
         json!({
-            "query": {"bool": {"filter": [
-                {"terms": {"level": ["ERROR", "CRITICAL"]}},
-                {"term": {"service": "api"}},
-                {"range": {"@timestamp": {"gte": "2026-11-27T12:00:00Z", "lt": "2026-11-28T12:00:00Z"}}}
-            ]}},
+            "query": {"bool": {
+                "filter": [
+                    {"terms": {"level": ["ERROR", "CRITICAL"]}},
+                    {"term": {"service": "api"}},
+                    {"range": {"@timestamp": {"gte": "2026-11-27T12:00:00Z", "lt": "2026-11-28T12:00:00Z"}}}
+                ],
+                "must": [{"match_phrase": {"message": "timeout"}}]
+            }},
             "size": 0,
             "track_total_hits": true,
             "aggs": {"patterns": {
-                "terms": {"field": "pattern_id", "size": 10, "order": [{"_count": "desc"}, {"_key": "asc"}]},
+                "terms": {"field": "pattern_id", "size": 2000, "order": [{"_count": "desc"}, {"_key": "asc"}]},
                 "aggs": {
                     "first_seen": {"min": {"field": "@timestamp"}},
                     "last_seen": {"max": {"field": "@timestamp"}},
                     "services": {"terms": {"field": "service", "size": 50}},
+                    "levels": {"terms": {"field": "level", "size": 5}},
                     "template": {"terms": {"field": "template", "size": 1}},
-                    "samples": {"top_hits": {"size": 3, "sort": [{"@timestamp": {"order": "desc"}}], "_source": {"includes": ["message"]}}}
+                    "samples": {"top_hits": {"size": 3, "sort": [{"@timestamp": {"order": "desc"}}], "_source": {"includes": ["message"]}}},
+                    "trend": {"date_histogram": {
+                        "field": "@timestamp", "fixed_interval": "3600000ms", "offset": "0ms", "min_doc_count": 0,
+                        "extended_bounds": {"min": 1795780800000i64, "max": 1795867199999i64}
+                    }}
                 }
             }}
         })
     );
+}
+
+#[test]
+fn new_since_asks_which_patterns_were_seen_before() {
+    let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+    let req: PatternsRequest =
+        serde_json::from_value(json!({"hours": 1.0, "new_since": "2026-11-28T11:00:00Z"})).unwrap();
+    let q = req.into_query(now).unwrap();
+    let body = log_store::elasticsearch::query::seen_before_body(
+        &q,
+        q.new_since.unwrap(),
+        &["a".into(), "b".into()],
+    );
+    assert_eq!(
+        body["query"]["bool"]["filter"],
+        json!([
+            {"terms": {"level": ["ERROR", "CRITICAL"]}},
+            {"range": {"@timestamp": {"lt": "2026-11-28T11:00:00Z"}}},
+            {"terms": {"pattern_id": ["a", "b"]}}
+        ])
+    );
+    assert_eq!(body["aggs"]["seen"]["terms"]["field"], json!("pattern_id"));
 }
 
 #[test]
@@ -135,50 +167,63 @@ fn parses_a_search_response() {
 
 #[test]
 fn parses_a_patterns_aggregation_response() {
+    let now: DateTime<Utc> = "2025-11-28T11:00:00Z".parse().unwrap();
+    let q = serde_json::from_value::<PatternsRequest>(json!({"hours": 2.0, "buckets": 2}))
+        .unwrap()
+        .into_query(now)
+        .unwrap();
+    let bucket = |host: &str, user: &str, count: u64, first_ms: f64| {
+        json!({"key": log_patterns::pattern_id_of(&format!("Login failed for {user} from <*> on {host}")), "doc_count": count,
+            "first_seen": {"value": first_ms, "value_as_string": "…"},
+            "last_seen": {"value": 1764324000000.0f64, "value_as_string": "2025-11-28T10:00:00.000Z"},
+            "services": {"doc_count_error_upper_bound": 0, "sum_other_doc_count": 0, "buckets": [{"key": "auth", "doc_count": count}]},
+            "levels": {"buckets": [{"key": "ERROR", "doc_count": count}]},
+            "template": {"buckets": [{"key": format!("Login failed for {user} from <*> on {host}"), "doc_count": count}]},
+            "samples": {"hits": {"total": {"value": count, "relation": "eq"}, "max_score": null, "hits": [
+                {"_index": ".ds-logagg-logs-2025.11.28-000001", "_id": user, "_score": null,
+                 "_source": {"message": format!("Login failed for {user} from 10.0.0.1 on {host}")}, "sort": [first_ms as i64]}]}},
+            "trend": {"buckets": [
+                {"key_as_string": "2025-11-28T09:00:00.000Z", "key": 1764320400000i64, "doc_count": count - 1},
+                {"key_as_string": "2025-11-28T10:00:00.000Z", "key": 1764324000000i64, "doc_count": 1}]}
+        })
+    };
     let body = json!({
         "took": 12, "timed_out": false,
         "hits": {"total": {"value": 57, "relation": "eq"}, "max_score": null, "hits": []},
         "aggregations": {"patterns": {
-            "doc_count_error_upper_bound": 0, "sum_other_doc_count": 2,
+            "doc_count_error_upper_bound": 0, "sum_other_doc_count": 0,
             "buckets": [
-                {"key": "30659de5d39c605f", "doc_count": 50,
-                 "first_seen": {"value": 1764320400000.0, "value_as_string": "2025-11-28T09:00:00.000Z"},
-                 "last_seen": {"value": 1764324000000.0, "value_as_string": "2025-11-28T10:00:00.000Z"},
-                 "services": {"doc_count_error_upper_bound": 0, "sum_other_doc_count": 0,
-                              "buckets": [{"key": "api", "doc_count": 45}, {"key": "worker", "doc_count": 5}]},
-                 "template": {"doc_count_error_upper_bound": 0, "sum_other_doc_count": 0,
-                              "buckets": [{"key": "Connection to <*> timed out after <*>", "doc_count": 50}]},
-                 "samples": {"hits": {"total": {"value": 50, "relation": "eq"}, "max_score": null, "hits": [
-                     {"_index": ".ds-logagg-logs-2025.11.28-000001", "_id": "x1", "_score": null,
-                      "_source": {"message": "Connection to 10.0.0.7:5432 timed out after 30ms"}, "sort": [1764324000000i64]},
-                     {"_index": ".ds-logagg-logs-2025.11.28-000001", "_id": "x2", "_score": null,
-                      "_source": {"message": "Connection to 10.0.0.2:5432 timed out after 12ms"}, "sort": [1764323000000i64]}]}}},
-                {"key": "3234aa211d1e1195", "doc_count": 5,
-                 "first_seen": {"value": 1764320400000.0}, "last_seen": {"value": 1764320400000.0},
-                 "services": {"buckets": []},
-                 "template": {"buckets": [{"key": "Database connection failed", "doc_count": 5}]}}
+                bucket("db", "alice", 30, 1764320400000.0),
+                bucket("db", "bob", 20, 1764320500000.0),
+                bucket("db", "carol", 5, 1764320600000.0),
+                bucket("web", "alice", 2, 1764320700000.0)
             ]
         }}
     });
-    let page = patterns_page(serde_json::from_value(body).unwrap()).unwrap();
-    assert_eq!(page.total_logs, 57);
-    assert_eq!(page.patterns.len(), 2);
+    let (raw, total) =
+        log_store::elasticsearch::reader::raw_groups(serde_json::from_value(body).unwrap(), &q)
+            .unwrap();
+    assert_eq!(total, 57);
+    assert_eq!(raw.len(), 4);
+    assert_eq!(raw[0].group.trend, vec![29, 1]);
+    assert_eq!(raw[0].group.levels.get("ERROR"), Some(&30));
+    // The query-time merge: three user names on `db` are one event.
+    let page = log_store::model::finish_patterns(raw, 10, None);
     let top = &page.patterns[0];
-    assert_eq!(top.pattern, "Connection to <*> timed out after <*>");
-    assert_eq!(top.pattern_id, "30659de5d39c605f");
-    assert_eq!(top.count, 50);
+    assert_eq!(top.pattern, "Login failed for <*> from <*> on db");
+    assert_eq!(top.pattern_id, log_patterns::pattern_id_of(&top.pattern));
+    assert_eq!(top.count, 55);
+    assert_eq!(top.trend, vec![52, 3]);
+    assert_eq!(top.services.get("auth"), Some(&55));
     assert_eq!(top.first_seen.to_rfc3339(), "2025-11-28T09:00:00+00:00");
-    assert_eq!(top.last_seen.to_rfc3339(), "2025-11-28T10:00:00+00:00");
-    assert_eq!(top.services.get("api"), Some(&45));
     assert_eq!(
-        top.samples,
-        vec![
-            "Connection to 10.0.0.7:5432 timed out after 30ms",
-            "Connection to 10.0.0.2:5432 timed out after 12ms"
-        ]
+        top.samples[0], "Login failed for carol from 10.0.0.1 on db",
+        "newest first"
     );
-    assert!(page.patterns[1].services.is_empty());
-    assert!(page.patterns[1].samples.is_empty());
-    // The pattern id is the hash of the template, on both backends.
-    assert_eq!(log_patterns::pattern_id_of(&top.pattern), top.pattern_id);
+    assert_eq!(top.is_new, None);
+    assert_eq!(
+        page.patterns[1].pattern,
+        "Login failed for alice from <*> on web"
+    );
+    assert_eq!(page.total_logs, 57);
 }

@@ -87,7 +87,11 @@ macro_rules! conformance {
     };
 }
 
-conformance!(search_semantics, patterns_grouping);
+conformance!(
+    search_semantics,
+    patterns_grouping,
+    patterns_merge_word_variables
+);
 
 pub async fn search_semantics(s: &Stack) {
     let logs = json!([
@@ -234,6 +238,68 @@ pub async fn patterns_grouping(s: &Stack) {
         found["logs"][0]["pattern_id"],
         body["patterns"][0]["pattern_id"]
     );
+    // Levels per pattern, and the trend in equal buckets (hours=1, 4 buckets of 15 min).
+    let (_, body) = get(&format!("{}/logs/patterns?hours=1&buckets=4", s.query)).await;
+    let top = &body["patterns"][0];
+    assert_eq!(top["levels"], json!({"CRITICAL": 1, "ERROR": 2}));
+    assert_eq!(top["trend"], json!([1, 2, 0, 0]));
+    assert_eq!(top["is_new"], json!(null));
+    // is_new: first seen ever after new_since (the 3-hour-old log makes it old).
+    let since = (now - chrono::Duration::minutes(60)).to_rfc3339();
+    let url = format!(
+        "{}/logs/patterns?hours=1&new_since={}",
+        s.query,
+        since.replace('+', "%2B")
+    );
+    let (status, body) = get(&url).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["patterns"][0]["is_new"], json!(false));
+    assert_eq!(body["patterns"][1]["is_new"], json!(true));
+    // A text query narrows the logs.
+    let (_, body) = get(&format!("{}/logs/patterns?hours=1&query=found", s.query)).await;
+    assert_eq!(body["patterns"].as_array().unwrap().len(), 1);
+    assert_eq!(body["patterns"][0]["pattern"], json!("User <*> not found"));
     let (status, body) = get(&format!("{}/logs/patterns?hours=-1", s.query)).await;
     assert_eq!((status, body["field"].clone()), (422, json!("hours")));
+}
+
+/// Word variables (user names) are merged at query time when they take
+/// enough values; two-valued words stay apart.
+pub async fn patterns_merge_word_variables(s: &Stack) {
+    let now = chrono::Utc::now();
+    let ago = |mins: i64| (now - chrono::Duration::minutes(mins)).to_rfc3339();
+    let mut logs = Vec::new();
+    for (i, user) in ["alice", "bob", "carol", "dave", "erin"].iter().enumerate() {
+        logs.push(json!({"level":"ERROR","message":format!("Login failed for user {user} on primary database"),"source":"db","service":"auth","timestamp":ago(i as i64 + 1)}));
+    }
+    logs.push(json!({"level":"ERROR","message":"Replica link to standby opened unexpectedly","source":"db","timestamp":ago(10)}));
+    logs.push(json!({"level":"ERROR","message":"Replica link to standby closed unexpectedly","source":"db","timestamp":ago(11)}));
+    load(s, &json!(logs)).await;
+    let (_, body) = get(&format!("{}/logs/patterns?hours=1", s.query)).await;
+    let patterns = body["patterns"].as_array().unwrap();
+    assert_eq!(patterns.len(), 3, "{body}");
+    assert_eq!(
+        patterns[0]["pattern"],
+        json!("Login failed for user <*> on primary database")
+    );
+    assert_eq!(patterns[0]["count"], json!(5));
+    assert_eq!(
+        patterns[0]["pattern_id"],
+        json!(log_patterns::pattern_id_of(
+            "Login failed for user <*> on primary database"
+        ))
+    );
+    assert_eq!(patterns[0]["samples"].as_array().unwrap().len(), 3);
+    let rest: Vec<&str> = patterns[1..]
+        .iter()
+        .map(|p| p["pattern"].as_str().unwrap())
+        .collect();
+    assert!(
+        rest.contains(&"Replica link to standby opened unexpectedly"),
+        "{rest:?}"
+    );
+    assert!(
+        rest.contains(&"Replica link to standby closed unexpectedly"),
+        "{rest:?}"
+    );
 }

@@ -158,9 +158,26 @@ pub struct PatternBucket {
     pub first_seen: MetricValue,
     pub last_seen: MetricValue,
     pub services: TermsAgg,
+    #[serde(default)]
+    pub levels: Option<TermsAgg>,
     pub template: TermsAgg,
     #[serde(default)]
     pub samples: Option<TopHits>,
+    #[serde(default)]
+    pub trend: Option<Histogram>,
+}
+
+/// A `date_histogram` aggregation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Histogram {
+    pub buckets: Vec<HistogramBucket>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HistogramBucket {
+    /// Bucket start, epoch milliseconds.
+    pub key: i64,
+    pub doc_count: u64,
 }
 
 /// A `top_hits` aggregation of message samples.
@@ -178,12 +195,18 @@ pub struct SampleHits {
 pub struct SampleHit {
     #[serde(rename = "_source")]
     pub source: SampleSource,
+    #[serde(default)]
+    pub sort: Option<SortValues>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct SampleSource {
     pub message: String,
 }
+
+/// Sort values of a hit (the sample's time comes first).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SortValues(pub Vec<serde_json::Value>);
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct MetricValue {

@@ -80,24 +80,66 @@ pub fn search_body(q: &SearchQuery) -> Value {
     })
 }
 
+/// Most ingest templates one patterns request aggregates before the
+/// query-time merge (the rest are counted in `sum_other_doc_count`).
+pub const MAX_PATTERN_BUCKETS: usize = 2000;
+
 /// `POST /<stream>/_search` body for patterns: a terms aggregation on the
-/// pattern id with first/last seen, services and the template.
+/// pattern id with first/last seen, services, levels, the template, sample
+/// messages and the trend; the query-time merge happens after.
 pub fn patterns_body(q: &PatternsQuery) -> Value {
+    let interval = q.bucket_millis();
+    let start_ms = q.start.timestamp_millis();
     json!({
-        "query": bool_query(None, &q.levels, q.source.as_deref(), q.service.as_deref(), Some(q.start), Some(q.end)),
+        "query": bool_query(q.text.as_ref(), &q.levels, q.source.as_deref(), q.service.as_deref(), Some(q.start), Some(q.end)),
         "size": 0,
         "track_total_hits": true,
         "aggs": {
             "patterns": {
-                "terms": {"field": "pattern_id", "size": q.limit, "order": [{"_count": "desc"}, {"_key": "asc"}]},
+                "terms": {"field": "pattern_id", "size": MAX_PATTERN_BUCKETS, "order": [{"_count": "desc"}, {"_key": "asc"}]},
                 "aggs": {
                     "first_seen": {"min": {"field": "@timestamp"}},
                     "last_seen": {"max": {"field": "@timestamp"}},
                     "services": {"terms": {"field": "service", "size": SERVICES_PER_PATTERN}},
+                    "levels": {"terms": {"field": "level", "size": 5}},
                     "template": {"terms": {"field": "template", "size": 1}},
-                    "samples": {"top_hits": {"size": SAMPLES, "sort": [{"@timestamp": {"order": "desc"}}], "_source": {"includes": ["message"]}}}
+                    "samples": {"top_hits": {"size": SAMPLES, "sort": [{"@timestamp": {"order": "desc"}}], "_source": {"includes": ["message"]}}},
+                    "trend": {"date_histogram": {
+                        "field": "@timestamp",
+                        "fixed_interval": format!("{interval}ms"),
+                        "offset": format!("{}ms", start_ms.rem_euclid(interval)),
+                        "min_doc_count": 0,
+                        "extended_bounds": {"min": start_ms, "max": q.end.timestamp_millis() - 1}
+                    }}
                 }
             }
         }
+    })
+}
+
+/// Which of `pattern_ids` had logs (matching the request's filters) before
+/// `since`: the "is new" check.
+pub fn seen_before_body(q: &PatternsQuery, since: DateTime<Utc>, pattern_ids: &[String]) -> Value {
+    let mut query = bool_query(
+        q.text.as_ref(),
+        &q.levels,
+        q.source.as_deref(),
+        q.service.as_deref(),
+        None,
+        Some(since),
+    );
+    let ids = json!({"terms": {"pattern_id": pattern_ids}});
+    match query
+        .get_mut("bool")
+        .and_then(|b| b.get_mut("filter"))
+        .and_then(Value::as_array_mut)
+    {
+        Some(filter) => filter.push(ids),
+        None => query = json!({"bool": {"filter": [ids]}}),
+    }
+    json!({
+        "query": query,
+        "size": 0,
+        "aggs": {"seen": {"terms": {"field": "pattern_id", "size": pattern_ids.len().max(1)}}}
     })
 }

@@ -1,6 +1,6 @@
 //! Search and patterns answered by Elasticsearch.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::DateTime;
 use reqwest::Method;
@@ -10,8 +10,9 @@ use log_model::{PatternsQuery, SearchQuery};
 
 use super::client::{Answer, EsClient};
 use super::config::EsSettings;
-use super::model::{PatternsAgg, SearchResponse};
-use super::query::{patterns_body, search_body};
+use super::model::{PatternsAgg, SearchResponse, TermsAgg};
+use super::query::{patterns_body, search_body, seen_before_body};
+use crate::model::{finish_patterns, RawGroup};
 use crate::{BoxFuture, LogReader, PatternGroup, PatternsPage, SearchPage, StoreError};
 
 /// Reads the logs data stream; cheap to clone.
@@ -74,50 +75,86 @@ pub fn search_page(response: SearchResponse) -> SearchPage {
     }
 }
 
-/// Turns a patterns aggregation response into pattern groups.
-pub fn patterns_page(response: SearchResponse) -> Result<PatternsPage, StoreError> {
+/// Turns a patterns aggregation response into groups per ingest template
+/// (before the query-time merge), and the number of logs matched.
+pub fn raw_groups(
+    response: SearchResponse,
+    q: &PatternsQuery,
+) -> Result<(Vec<RawGroup>, u64), StoreError> {
     let total_logs = response.hits.total.map_or(0, |t| t.value);
     let Some(aggs) = response.aggregations else {
-        return Ok(PatternsPage {
-            patterns: Vec::new(),
-            total_logs,
-        });
+        return Ok((Vec::new(), total_logs));
     };
     let agg: PatternsAgg = serde_json::from_value(aggs["patterns"].clone())
         .map_err(|e| StoreError::Corrupt(format!("unreadable patterns aggregation: {e}")))?;
     let time = |ms: Option<f64>| {
         DateTime::from_timestamp_millis(ms.unwrap_or_default() as i64).unwrap_or_default()
     };
-    let patterns = agg
+    let terms = |t: Option<TermsAgg>| -> BTreeMap<String, u64> {
+        t.map(|t| {
+            t.buckets
+                .into_iter()
+                .map(|b| (b.key, b.doc_count))
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let groups = agg
         .buckets
         .into_iter()
-        .map(|b| PatternGroup {
-            pattern: b
-                .template
-                .buckets
-                .first()
-                .map(|t| t.key.clone())
-                .unwrap_or_default(),
-            pattern_id: b.key,
-            count: b.doc_count,
-            first_seen: time(b.first_seen.value),
-            last_seen: time(b.last_seen.value),
-            services: b
-                .services
-                .buckets
-                .into_iter()
-                .map(|s| (s.key, s.doc_count))
-                .collect::<BTreeMap<_, _>>(),
-            samples: b
+        .map(|b| {
+            let mut trend = vec![0; q.buckets];
+            for bucket in b.trend.map(|h| h.buckets).unwrap_or_default() {
+                trend[q.bucket_of(bucket.key * 1000)] += bucket.doc_count;
+            }
+            let samples = b
                 .samples
-                .map(|s| s.hits.hits.into_iter().map(|h| h.source.message).collect())
-                .unwrap_or_default(),
+                .map(|s| {
+                    s.hits
+                        .hits
+                        .into_iter()
+                        .map(|h| {
+                            let ms = h
+                                .sort
+                                .and_then(|s| s.0.first().and_then(serde_json::Value::as_i64))
+                                .unwrap_or(0);
+                            (ms * 1000, h.source.message)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            RawGroup {
+                group: PatternGroup {
+                    pattern: b
+                        .template
+                        .buckets
+                        .first()
+                        .map(|t| t.key.clone())
+                        .unwrap_or_default(),
+                    pattern_id: b.key,
+                    count: b.doc_count,
+                    first_seen: time(b.first_seen.value),
+                    last_seen: time(b.last_seen.value),
+                    services: terms(Some(b.services)),
+                    levels: terms(b.levels),
+                    trend,
+                    samples: Vec::new(),
+                    is_new: None,
+                },
+                samples,
+            }
         })
         .collect();
-    Ok(PatternsPage {
-        patterns,
-        total_logs,
-    })
+    Ok((groups, total_logs))
+}
+
+/// The pattern ids of a `seen_before` answer.
+pub fn seen_ids(response: SearchResponse) -> HashSet<String> {
+    response
+        .aggregations
+        .and_then(|a| serde_json::from_value::<TermsAgg>(a["seen"].clone()).ok())
+        .map(|t| t.buckets.into_iter().map(|b| b.key).collect())
+        .unwrap_or_default()
 }
 
 impl LogReader for EsReader {
@@ -135,13 +172,31 @@ impl LogReader for EsReader {
 
     fn patterns(&self, query: PatternsQuery) -> BoxFuture<'_, Result<PatternsPage, StoreError>> {
         Box::pin(async move {
-            match self.search_raw(&patterns_body(&query)).await? {
-                Some(response) => patterns_page(response),
-                None => Ok(PatternsPage {
+            let Some(response) = self.search_raw(&patterns_body(&query)).await? else {
+                return Ok(PatternsPage {
                     patterns: Vec::new(),
                     total_logs: 0,
-                }),
-            }
+                });
+            };
+            let (raw, total_logs) = raw_groups(response, &query)?;
+            let seen = match query.new_since {
+                Some(since) if !raw.is_empty() => {
+                    let ids: Vec<String> = raw.iter().map(|r| r.group.pattern_id.clone()).collect();
+                    let body = seen_before_body(&query, since, &ids);
+                    Some(
+                        self.search_raw(&body)
+                            .await?
+                            .map(seen_ids)
+                            .unwrap_or_default(),
+                    )
+                }
+                Some(_) => Some(HashSet::new()),
+                None => None,
+            };
+            let mut page = finish_patterns(raw, query.limit, seen.as_ref());
+            // Logs beyond the aggregated templates still count.
+            page.total_logs = page.total_logs.max(total_logs);
+            Ok(page)
         })
     }
 

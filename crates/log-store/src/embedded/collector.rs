@@ -1,5 +1,5 @@
-//! A tantivy collector that groups matching logs by template, reading the
-//! fast fields only (no stored documents).
+//! A tantivy collector that groups matching logs by ingest template, reading
+//! fast fields only (stored documents are read later, for the few samples).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -8,20 +8,26 @@ use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
 use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
 
+use log_model::PatternsQuery;
 use log_patterns::pattern_id_of;
 
 use crate::model::SAMPLES;
 use crate::PatternGroup;
 
-pub struct PatternCollector;
+/// Groups by template; the trend buckets split `[start, end)` of the query.
+pub struct PatternCollector {
+    pub window: Option<PatternsQuery>,
+}
 
 #[derive(Default)]
 struct SegmentGroup {
     count: u64,
     min_ts: i64,
     max_ts: i64,
-    /// Service term ordinal to count.
+    /// Term ordinal to count.
     services: HashMap<u64, u64>,
+    levels: HashMap<u64, u64>,
+    trend: Vec<u64>,
     /// The newest documents, newest first (at most SAMPLES).
     newest: Vec<(i64, DocId)>,
 }
@@ -29,23 +35,18 @@ struct SegmentGroup {
 /// A document that may become a sample: its time and where it is.
 pub type Candidate = (i64, DocAddress);
 
-/// Keeps the `SAMPLES` newest of `candidates`, newest first.
-pub fn newest<T>(mut candidates: Vec<(i64, T)>) -> Vec<(i64, T)> {
-    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
-    candidates.truncate(SAMPLES);
-    candidates
-}
+/// Template to group, with its sample candidates.
+pub type Groups = HashMap<String, (PatternGroup, Vec<Candidate>)>;
 
 pub struct PatternSegmentCollector {
     segment: SegmentOrdinal,
+    window: Option<PatternsQuery>,
     template: Option<StrColumn>,
     service: Option<StrColumn>,
+    level: Option<StrColumn>,
     ts: Column<i64>,
     groups: HashMap<u64, SegmentGroup>,
 }
-
-/// Template to group, with its sample candidates.
-pub type Groups = HashMap<String, (PatternGroup, Vec<Candidate>)>;
 
 fn time_of(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(micros).unwrap_or_default()
@@ -63,8 +64,10 @@ impl Collector for PatternCollector {
         let fast = reader.fast_fields();
         Ok(PatternSegmentCollector {
             segment,
+            window: self.window.clone(),
             template: fast.str("template")?,
             service: fast.str("service")?,
+            level: fast.str("level")?,
             ts: fast.i64("ts")?,
             groups: HashMap::new(),
         })
@@ -75,31 +78,32 @@ impl Collector for PatternCollector {
     }
 
     fn merge_fruits(&self, fruits: Vec<Groups>) -> tantivy::Result<Groups> {
-        Ok(merge_groups(fruits))
-    }
-}
-
-/// Merges per-segment (or per-partition) groups of the same template.
-pub fn merge_groups<T>(
-    fruits: impl IntoIterator<Item = HashMap<String, (PatternGroup, Vec<(i64, T)>)>>,
-) -> HashMap<String, (PatternGroup, Vec<(i64, T)>)> {
-    let mut all: HashMap<String, (PatternGroup, Vec<(i64, T)>)> = HashMap::new();
-    for fruit in fruits {
-        for (template, (group, candidates)) in fruit {
-            match all.get_mut(&template) {
-                Some((existing, existing_candidates)) => {
-                    existing.merge(group);
-                    existing_candidates.extend(candidates);
-                    let merged = newest(std::mem::take(existing_candidates));
-                    *existing_candidates = merged;
-                }
-                None => {
-                    all.insert(template, (group, newest(candidates)));
+        let mut all = Groups::new();
+        for fruit in fruits {
+            for (template, (group, candidates)) in fruit {
+                match all.get_mut(&template) {
+                    Some((existing, existing_candidates)) => {
+                        let mut raw = crate::model::RawGroup {
+                            group: existing.clone(),
+                            samples: Vec::new(),
+                        };
+                        raw.absorb(crate::model::RawGroup {
+                            group,
+                            samples: Vec::new(),
+                        });
+                        *existing = raw.group;
+                        existing_candidates.extend(candidates);
+                        existing_candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
+                        existing_candidates.truncate(SAMPLES);
+                    }
+                    None => {
+                        all.insert(template, (group, candidates));
+                    }
                 }
             }
         }
+        Ok(all)
     }
-    all
 }
 
 impl SegmentCollector for PatternSegmentCollector {
@@ -111,9 +115,11 @@ impl SegmentCollector for PatternSegmentCollector {
         };
         let ord = template.ords().first(doc).unwrap_or(u64::MAX);
         let ts = self.ts.first(doc).unwrap_or_default();
+        let buckets = self.window.as_ref().map_or(0, |w| w.buckets);
         let group = self.groups.entry(ord).or_insert_with(|| SegmentGroup {
             min_ts: i64::MAX,
             max_ts: i64::MIN,
+            trend: vec![0; buckets],
             ..Default::default()
         });
         group.count += 1;
@@ -121,6 +127,12 @@ impl SegmentCollector for PatternSegmentCollector {
         group.max_ts = group.max_ts.max(ts);
         if let Some(service) = self.service.as_ref().and_then(|s| s.ords().first(doc)) {
             *group.services.entry(service).or_default() += 1;
+        }
+        if let Some(level) = self.level.as_ref().and_then(|s| s.ords().first(doc)) {
+            *group.levels.entry(level).or_default() += 1;
+        }
+        if let Some(window) = &self.window {
+            group.trend[window.bucket_of(ts)] += 1;
         }
         if group.newest.len() < SAMPLES || group.newest.last().is_some_and(|(t, _)| ts > *t) {
             let at = group.newest.partition_point(|(t, _)| *t >= ts);
@@ -130,43 +142,41 @@ impl SegmentCollector for PatternSegmentCollector {
     }
 
     fn harvest(self) -> Groups {
-        let mut out = Groups::new();
-        let mut buf = String::new();
-        for (ord, group) in self.groups {
-            buf.clear();
-            if ord != u64::MAX {
-                if let Some(template) = &self.template {
-                    let _ = template.ord_to_str(ord, &mut buf);
-                }
-            }
-            let mut services = BTreeMap::new();
-            for (sord, count) in group.services {
+        let names = |column: &Option<StrColumn>, counts: HashMap<u64, u64>| {
+            let mut out = BTreeMap::new();
+            for (ord, count) in counts {
                 let mut name = String::new();
-                if let Some(col) = &self.service {
-                    let _ = col.ord_to_str(sord, &mut name);
+                if let Some(col) = column {
+                    let _ = col.ord_to_str(ord, &mut name);
                 }
-                *services.entry(name).or_default() += count;
+                *out.entry(name).or_default() += count;
+            }
+            out
+        };
+        let mut out = Groups::new();
+        for (ord, group) in self.groups {
+            let mut template = String::new();
+            if let (Some(col), true) = (&self.template, ord != u64::MAX) {
+                let _ = col.ord_to_str(ord, &mut template);
             }
             let candidates = group
                 .newest
                 .iter()
                 .map(|(ts, doc)| (*ts, DocAddress::new(self.segment, *doc)))
                 .collect();
-            out.insert(
-                buf.clone(),
-                (
-                    PatternGroup {
-                        pattern: buf.clone(),
-                        pattern_id: pattern_id_of(&buf),
-                        count: group.count,
-                        first_seen: time_of(group.min_ts),
-                        last_seen: time_of(group.max_ts),
-                        services,
-                        samples: Vec::new(),
-                    },
-                    candidates,
-                ),
-            );
+            let pattern = PatternGroup {
+                pattern_id: pattern_id_of(&template),
+                pattern: template.clone(),
+                count: group.count,
+                first_seen: time_of(group.min_ts),
+                last_seen: time_of(group.max_ts),
+                services: names(&self.service, group.services),
+                levels: names(&self.level, group.levels),
+                trend: group.trend,
+                samples: Vec::new(),
+                is_new: None,
+            };
+            out.insert(template, (pattern, candidates));
         }
         out
     }

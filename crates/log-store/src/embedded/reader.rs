@@ -1,9 +1,9 @@
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::AllQuery;
 use tantivy::schema::Value;
@@ -12,11 +12,11 @@ use tracing::{debug, warn};
 
 use log_model::{PatternsQuery, SearchQuery, StoredLog};
 
-use super::collector::{merge_groups, Groups, PatternCollector};
+use super::collector::{Groups, PatternCollector};
 use super::query::{compile, Filters};
 use super::schema::{build_schema, register_tokenizers, Fields};
 use super::{index_root, list_partitions, partition_dir};
-use crate::model::rank_patterns;
+use crate::model::{finish_patterns, RawGroup};
 use crate::{BoxFuture, LogReader, PatternsPage, SearchPage, StoreError};
 
 struct Partition {
@@ -166,47 +166,67 @@ impl EmbeddedReader {
     }
 
     fn patterns_blocking(&self, q: &PatternsQuery) -> Result<PatternsPage, StoreError> {
+        let raw = self.raw_groups(q, Some(q.start), q.end, true)?;
+        // New patterns: the ingest templates seen before `new_since`.
+        let seen_before = match q.new_since {
+            Some(since) => Some(
+                self.raw_groups(q, None, since, false)?
+                    .into_iter()
+                    .map(|r| r.group.pattern_id)
+                    .collect::<HashSet<_>>(),
+            ),
+            None => None,
+        };
+        Ok(finish_patterns(raw, q.limit, seen_before.as_ref()))
+    }
+
+    /// Groups by ingest template the logs of `[start, end)` that match the
+    /// request's filters, with their samples when `samples` is set.
+    fn raw_groups(
+        &self,
+        q: &PatternsQuery,
+        start: Option<DateTime<Utc>>,
+        end: DateTime<Utc>,
+        samples: bool,
+    ) -> Result<Vec<RawGroup>, StoreError> {
         let fields = &self.inner.fields;
         let filters = Filters {
-            text: None,
+            text: q.text.as_ref(),
             levels: &q.levels,
             source: q.source.as_deref(),
             service: q.service.as_deref(),
-            start: Some(q.start),
-            end: Some(q.end),
+            start,
+            end: Some(end),
         };
-        let last_day = (q.end - chrono::Duration::microseconds(1)).date_naive();
-        let partitions = self.partitions(Some(q.start.date_naive()), Some(last_day))?;
-        // Per partition: group, then turn the sample candidates into messages.
-        let mut fruits = Vec::new();
+        let last_day = (end - chrono::Duration::microseconds(1)).date_naive();
+        let partitions = self.partitions(start.map(|s| s.date_naive()), Some(last_day))?;
+        let collector = PatternCollector {
+            window: samples.then(|| q.clone()),
+        };
+        let mut by_template: HashMap<String, RawGroup> = HashMap::new();
         for (_, partition) in partitions {
             let searcher = partition.reader.searcher();
             let mut analyzer = partition.index.tokenizer_for_field(fields.message)?;
             let query = compile(fields, &mut analyzer, &filters);
-            let groups: Groups = searcher.search(&query, &PatternCollector)?;
-            let mut resolved = HashMap::with_capacity(groups.len());
+            let groups: Groups = searcher.search(&query, &collector)?;
             for (template, (group, candidates)) in groups {
-                let mut samples = Vec::with_capacity(candidates.len());
-                for (ts, address) in candidates {
-                    samples.push((ts, load_log(&searcher, fields, address)?.message));
+                let mut found = Vec::with_capacity(candidates.len());
+                for (ts, address) in candidates.into_iter().filter(|_| samples) {
+                    found.push((ts, load_log(&searcher, fields, address)?.message));
                 }
-                resolved.insert(template, (group, samples));
+                let raw = RawGroup {
+                    group,
+                    samples: found,
+                };
+                match by_template.get_mut(&template) {
+                    Some(existing) => existing.absorb(raw),
+                    None => {
+                        by_template.insert(template, raw);
+                    }
+                }
             }
-            fruits.push(resolved);
         }
-        let groups = merge_groups(fruits);
-        let total_logs = groups.values().map(|(g, _)| g.count).sum();
-        let groups = groups
-            .into_values()
-            .map(|(mut group, samples)| {
-                group.samples = samples.into_iter().map(|(_, m)| m).collect();
-                group
-            })
-            .collect();
-        Ok(PatternsPage {
-            patterns: rank_patterns(groups, q.limit),
-            total_logs,
-        })
+        Ok(by_template.into_values().collect())
     }
 
     /// Every stored log's id, with repeats (for consistency checks and tests).
