@@ -71,10 +71,25 @@ pub fn template_of(message: &str) -> String {
             }
         }
         let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        mask_word(&rest[..end], &mut out);
+        let word = &rest[..end];
+        // A size unit after a number is part of the value (`93.0 B`, `5.2 KB`).
+        if out.trim_end().ends_with(WILDCARD) && is_size_unit(word) {
+            out.push_str(WILDCARD);
+            out.push_str(&word[word.trim_end_matches([',', ';', ')', '.']).len()..]);
+        } else {
+            mask_word(word, &mut out);
+        }
         rest = rest[end..].trim_start();
     }
     out
+}
+
+fn is_size_unit(word: &str) -> bool {
+    let word = word.trim_end_matches([',', ';', ')', '.']);
+    matches!(
+        word,
+        "B" | "KB" | "MB" | "GB" | "TB" | "KiB" | "MiB" | "GiB" | "TiB" | "kB"
+    )
 }
 
 fn is_leading_punct(c: char) -> bool {
@@ -319,6 +334,12 @@ mod tests {
         check("GET https://example.com/a?b=c done", "GET <*> done");
         check("mail to ops@example.com bounced", "mail to <*> bounced");
         check("down true canceled FALSE", "down <*> canceled <*>");
+        check(
+            "estimated size 93.0 B, free 317.1 KB)",
+            "estimated size <*> <*>, free <*> <*>)",
+        );
+        check("B-tree of 5 B", "B-tree of <*> <*>");
+        check("grade B assigned", "grade B assigned");
         check("port:8080 host:db", "port:<*> host:db");
         check(
             "Received block blk_-1608999687919862906 of size 91178",

@@ -28,6 +28,7 @@ fn grouping_accuracy_floors() {
         ("Android", 0.93),
         ("HPC", 0.93),
         ("Zookeeper", 0.97),
+        ("Spark", 0.99),
     ] {
         let got = ga(name);
         assert!(got >= floor, "{name}: GA {got:.3} fell below {floor}");
