@@ -209,7 +209,8 @@ impl AppState {
                 )
             });
         }
-        let pos = match self.wal.append(payload).await {
+        self.metrics.batch_size.observe(count as f64);
+        let pos = match self.wal.append(payload, count as u32).await {
             Ok(pos) => pos,
             Err(e) => {
                 self.metrics.reject("wal_error", count);
@@ -470,6 +471,10 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let committed = state.indexer.committed.load(Ordering::Acquire);
     state.metrics.refresh_wal(&state.wal, committed);
+    state
+        .metrics
+        .bulk_in_flight
+        .set(state.store_health.in_flight() as i64);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(state.metrics.http.render())

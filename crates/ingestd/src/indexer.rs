@@ -153,6 +153,8 @@ impl Worker {
         let mut last_retention: Option<Instant> = None;
         // Append time of the oldest record read but not committed.
         let mut oldest_pending: Option<i64> = None;
+        // Logs read since the last commit.
+        let mut pending_logs = 0u64;
         loop {
             if last_retention.is_none_or(|t| t.elapsed() >= self.config.retention_check) {
                 let dropped = writer.apply_retention(Utc::now())?;
@@ -166,6 +168,7 @@ impl Worker {
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
             for record in &records {
                 oldest_pending.get_or_insert(record.appended_at_micros);
+                pending_logs += u64::from(record.count);
                 self.write_record(writer, record)?;
             }
             let pending = reader.position() > writer.committed_position();
@@ -174,6 +177,7 @@ impl Worker {
                 let committed = writer.commit();
                 self.metrics.settled(writer.take_settled());
                 let position = committed?;
+                self.wal.logs_committed(std::mem::take(&mut pending_logs));
                 self.metrics.index_commits.inc();
                 if self.status.refresh_waiters.load(Ordering::Acquire) > 0 {
                     if let Err(error) = writer.refresh() {

@@ -116,8 +116,13 @@ pub async fn run(
             .expect("opening the store panicked")
     })?;
     let wal_dir = wal_lock.dir().to_path_buf();
-    let wal = wal::Wal::open(wal_lock, args.wal_segment_bytes, committed)?;
     let metrics = metrics::Metrics::new()?;
+    let wal = wal::Wal::open(
+        wal_lock,
+        args.wal_segment_bytes,
+        committed,
+        Some(metrics.wal_fsync_duration.clone()),
+    )?;
     let indexer = indexer::Indexer::spawn(
         wal.clone(),
         open_writer,

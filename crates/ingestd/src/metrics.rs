@@ -1,4 +1,6 @@
-use prometheus::{Counter, Gauge, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Counter, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 use svc_kit::HttpMetrics;
 
 /// ingestd's metrics, all under the `ingestd_` prefix.
@@ -11,6 +13,10 @@ pub struct Metrics {
     pub bytes_received: IntCounter,
     pub wal_bytes: IntGauge,
     pub wal_backlog_bytes: IntGauge,
+    pub wal_backlog_logs: IntGauge,
+    pub wal_fsync_duration: Histogram,
+    pub batch_size: Histogram,
+    pub bulk_in_flight: IntGauge,
     pub wal_fsyncs: IntCounter,
     pub wal_fsync_seconds: Counter,
     pub logs_indexed: IntCounter,
@@ -24,6 +30,17 @@ pub struct Metrics {
     pub indexing_lag_seconds: Gauge,
 }
 
+fn histogram(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    buckets: Vec<f64>,
+) -> prometheus::Result<Histogram> {
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))?;
+    registry.register(Box::new(h.clone()))?;
+    Ok(h)
+}
+
 fn counter(registry: &Registry, name: &str, help: &str) -> prometheus::Result<IntCounter> {
     let c = IntCounter::new(name, help)?;
     registry.register(Box::new(c.clone()))?;
@@ -33,6 +50,12 @@ fn counter(registry: &Registry, name: &str, help: &str) -> prometheus::Result<In
 impl Metrics {
     pub fn new() -> prometheus::Result<Self> {
         let registry = Registry::new();
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::new(
+                std::process::id() as i32,
+                "ingestd",
+            ),
+        ))?;
         let http = HttpMetrics::new("ingestd", registry.clone())?;
         let logs_rejected = IntCounterVec::new(
             Opts::new("ingestd_logs_rejected_total", "Logs refused, by reason"),
@@ -70,6 +93,31 @@ impl Metrics {
             wal_backlog_bytes: gauge(
                 "ingestd_wal_backlog_bytes",
                 "WAL bytes acknowledged but not yet committed to the store",
+            )?,
+            wal_backlog_logs: gauge(
+                "ingestd_wal_backlog_logs",
+                "Logs acknowledged but not yet committed to the store",
+            )?,
+            wal_fsync_duration: histogram(
+                &registry,
+                "ingestd_wal_fsync_duration_seconds",
+                "Time to write and fsync one WAL group commit",
+                vec![
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                    1.0,
+                ],
+            )?,
+            batch_size: histogram(
+                &registry,
+                "ingestd_batch_size_logs",
+                "Valid logs per accepted ingest request",
+                vec![
+                    1.0, 2.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0,
+                ],
+            )?,
+            bulk_in_flight: gauge(
+                "ingestd_bulk_requests_in_flight",
+                "Bulk requests to Elasticsearch waiting for an answer",
             )?,
             wal_fsyncs: counter(
                 &registry,

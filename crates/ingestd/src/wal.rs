@@ -2,8 +2,8 @@
 //!
 //! Records are appended to segment files `wal/<base position>.wal`; a
 //! position is a byte offset in the WAL as a whole, so it keeps growing across
-//! segments. A record is a 16-byte header (payload length, CRC-32 of time and
-//! payload, append time in microseconds) and the payload.
+//! segments. A record is a 20-byte header (payload length, CRC-32 of the rest,
+//! append time in microseconds, number of logs) and the payload.
 //!
 //! **Invariant:** [`Wal::append`] answers only after the record is fsync'd.
 //! One writer thread takes every request waiting at that moment, writes them
@@ -17,7 +17,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
-const HEADER_LEN: u64 = 16;
+const HEADER_LEN: u64 = 20;
 /// A record larger than this is corruption, not data.
 const MAX_RECORD_LEN: u32 = 1 << 30;
 
@@ -70,6 +70,8 @@ pub struct RecordPos {
 pub struct Record {
     pub pos: RecordPos,
     pub appended_at_micros: i64,
+    /// Logs in the record.
+    pub count: u32,
     pub payload: Vec<u8>,
 }
 
@@ -89,11 +91,14 @@ struct Shared {
     segments: Mutex<Vec<u64>>,
     closed: AtomicBool,
     stats: WalStats,
+    /// Logs in records past the store's committed position.
+    backlog_logs: AtomicI64,
 }
 
 enum Request {
     Append {
         payload: Vec<u8>,
+        count: u32,
         reply: oneshot::Sender<Result<RecordPos, WalError>>,
     },
     Close,
@@ -137,13 +142,15 @@ fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-fn encode_header(payload: &[u8], appended_at: i64, out: &mut Vec<u8>) {
+fn encode_header(payload: &[u8], appended_at: i64, count: u32, out: &mut Vec<u8>) {
     let mut crc = crc32fast::Hasher::new();
     crc.update(&appended_at.to_le_bytes());
+    crc.update(&count.to_le_bytes());
     crc.update(payload);
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc.finalize().to_le_bytes());
     out.extend_from_slice(&appended_at.to_le_bytes());
+    out.extend_from_slice(&count.to_le_bytes());
 }
 
 /// Reads the record at `offset` of `file`; `None` when it is incomplete or
@@ -152,7 +159,7 @@ fn read_record_at(
     file: &File,
     offset: u64,
     file_len: u64,
-) -> std::io::Result<Option<(i64, Vec<u8>)>> {
+) -> std::io::Result<Option<(i64, u32, Vec<u8>)>> {
     if offset + HEADER_LEN > file_len {
         return Ok(None);
     }
@@ -161,6 +168,7 @@ fn read_record_at(
     let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes"));
     let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
     let appended_at = i64::from_le_bytes(header[8..16].try_into().expect("8 bytes"));
+    let count = u32::from_le_bytes(header[16..20].try_into().expect("4 bytes"));
     if len > MAX_RECORD_LEN || offset + HEADER_LEN + u64::from(len) > file_len {
         return Ok(None);
     }
@@ -168,11 +176,12 @@ fn read_record_at(
     file.read_exact_at(&mut payload, offset + HEADER_LEN)?;
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&appended_at.to_le_bytes());
+    hasher.update(&count.to_le_bytes());
     hasher.update(&payload);
     if hasher.finalize() != crc {
         return Ok(None);
     }
-    Ok(Some((appended_at, payload)))
+    Ok(Some((appended_at, count, payload)))
 }
 
 /// Finds the end of the valid records of a segment, cutting a torn tail.
@@ -187,7 +196,7 @@ fn recover_segment(path: &Path) -> Result<u64, WalError> {
         .map_err(|e| io_err(path.display(), e))?
         .len();
     let mut offset = 0;
-    while let Some((_, payload)) =
+    while let Some((_, _, payload)) =
         read_record_at(&file, offset, len).map_err(|e| io_err(path.display(), e))?
     {
         offset += HEADER_LEN + payload.len() as u64;
@@ -240,7 +249,12 @@ impl Wal {
 
     /// Opens (or creates) the WAL in the locked directory. `committed` is the
     /// store's committed position: a fresh WAL starts there.
-    pub fn open(lock: WalLock, segment_bytes: u64, committed: u64) -> Result<Wal, WalError> {
+    pub fn open(
+        lock: WalLock,
+        segment_bytes: u64,
+        committed: u64,
+        fsync_histogram: Option<prometheus::Histogram>,
+    ) -> Result<Wal, WalError> {
         let dir = lock.dir.clone();
         let dir = dir.as_path();
         let lock = lock.file;
@@ -268,6 +282,7 @@ impl Wal {
             segments: Mutex::new(segments),
             closed: AtomicBool::new(false),
             stats: WalStats::default(),
+            backlog_logs: AtomicI64::new(0),
         });
         let (tx, rx) = mpsc::channel();
         let writer_shared = shared.clone();
@@ -285,17 +300,41 @@ impl Wal {
             .name("wal-writer".into())
             .spawn(move || {
                 let _lock = lock;
-                writer_loop(writer_shared, rx, file, base, end, segment_bytes)
+                writer_loop(
+                    writer_shared,
+                    rx,
+                    file,
+                    base,
+                    end,
+                    segment_bytes,
+                    fsync_histogram,
+                )
             })
             .map_err(|e| io_err("spawning the wal writer", e))?;
-        Ok(Wal { tx, shared })
+        let wal = Wal { tx, shared };
+        // What the store has not committed yet, in logs (for the backlog gauge).
+        let mut reader = wal.reader(committed);
+        let mut pending = 0i64;
+        loop {
+            let records = reader.read(64 << 20)?;
+            if records.is_empty() {
+                break;
+            }
+            pending += records.iter().map(|r| i64::from(r.count)).sum::<i64>();
+        }
+        wal.shared.backlog_logs.store(pending, Ordering::Release);
+        Ok(wal)
     }
 
-    /// Appends one record; resolves once it is fsync'd.
-    pub async fn append(&self, payload: Vec<u8>) -> Result<RecordPos, WalError> {
+    /// Appends one record of `count` logs; resolves once it is fsync'd.
+    pub async fn append(&self, payload: Vec<u8>, count: u32) -> Result<RecordPos, WalError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Request::Append { payload, reply })
+            .send(Request::Append {
+                payload,
+                count,
+                reply,
+            })
             .map_err(|_| WalError::Closed)?;
         rx.await.map_err(|_| WalError::Closed)?
     }
@@ -320,6 +359,18 @@ impl Wal {
 
     pub fn stats(&self) -> &WalStats {
         &self.shared.stats
+    }
+
+    /// Logs acknowledged but not yet committed to the store.
+    pub fn backlog_logs(&self) -> i64 {
+        self.shared.backlog_logs.load(Ordering::Acquire)
+    }
+
+    /// The indexer committed `logs` more logs.
+    pub fn logs_committed(&self, logs: u64) {
+        self.shared
+            .backlog_logs
+            .fetch_sub(logs as i64, Ordering::AcqRel);
     }
 
     /// Waits until the durable end passes `position`, the WAL closes, or
@@ -366,6 +417,7 @@ fn writer_loop(
     mut base: u64,
     mut end: u64,
     segment_bytes: u64,
+    fsync_histogram: Option<prometheus::Histogram>,
 ) {
     let mut buf = Vec::with_capacity(1 << 20);
     let mut closing = false;
@@ -378,9 +430,13 @@ fn writer_loop(
         while let Some(request) = queue.take() {
             match request {
                 Request::Close => closing = true,
-                Request::Append { payload, reply } => {
+                Request::Append {
+                    payload,
+                    count,
+                    reply,
+                } => {
                     bytes += payload.len();
-                    batch.push((payload, reply));
+                    batch.push((payload, count, reply));
                 }
             }
             if bytes < 32 << 20 && !closing {
@@ -394,8 +450,8 @@ fn writer_loop(
         let appended_at = now_micros();
         let mut positions = Vec::with_capacity(batch.len());
         let mut at = end;
-        for (payload, _) in &batch {
-            encode_header(payload, appended_at, &mut buf);
+        for (payload, count, _) in &batch {
+            encode_header(payload, appended_at, *count, &mut buf);
             buf.extend_from_slice(payload);
             let next = at + HEADER_LEN + payload.len() as u64;
             positions.push(RecordPos {
@@ -406,6 +462,9 @@ fn writer_loop(
         }
         let started = Instant::now();
         let result = file.write_all(&buf).and_then(|()| file.sync_data());
+        if let Some(histogram) = &fsync_histogram {
+            histogram.observe(started.elapsed().as_secs_f64());
+        }
         shared.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
         shared
             .stats
@@ -416,7 +475,11 @@ fn writer_loop(
                 end = at;
                 *shared.durable_end.lock().expect("lock") = end;
                 shared.durable_changed.notify_all();
-                for ((_, reply), pos) in batch.into_iter().zip(positions) {
+                let logs: u32 = batch.iter().map(|(_, count, _)| count).sum();
+                shared
+                    .backlog_logs
+                    .fetch_add(i64::from(logs), Ordering::AcqRel);
+                for ((_, _, reply), pos) in batch.into_iter().zip(positions) {
                     let _ = reply.send(Ok(pos));
                 }
             }
@@ -425,7 +488,7 @@ fn writer_loop(
                 let error = io_err("wal append", err);
                 // Nothing of this batch is acknowledged; remove what may have been written.
                 let _ = file.set_len(end - base).and_then(|()| file.sync_data());
-                for (_, reply) in batch {
+                for (_, _, reply) in batch {
                     let _ = reply.send(Err(error.clone()));
                 }
                 continue;
@@ -495,7 +558,7 @@ impl WalReader {
             let offset = self.position - base;
             let limit = seg_end.unwrap_or(durable).min(durable) - base;
             match read_record_at(file, offset, limit).map_err(|e| io_err("wal read", e))? {
-                Some((appended_at_micros, payload)) => {
+                Some((appended_at_micros, count, payload)) => {
                     let end = self.position + HEADER_LEN + payload.len() as u64;
                     bytes += payload.len();
                     records.push(Record {
@@ -504,6 +567,7 @@ impl WalReader {
                             end,
                         },
                         appended_at_micros,
+                        count,
                         payload,
                     });
                     self.position = end;
@@ -564,11 +628,11 @@ mod tests {
     fn appends_reads_back_and_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let rt = rt();
-        let wal = Wal::open(Wal::lock(dir.path()).unwrap(), 100, 0).unwrap();
+        let wal = Wal::open(Wal::lock(dir.path()).unwrap(), 100, 0, None).unwrap();
         let mut positions = Vec::new();
         for i in 0..20 {
             positions.push(
-                rt.block_on(wal.append(format!("record {i}").into_bytes()))
+                rt.block_on(wal.append(format!("record {i}").into_bytes(), 1))
                     .unwrap(),
             );
         }
@@ -592,8 +656,18 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         std::thread::sleep(Duration::from_millis(20));
-        let wal = Wal::open(Wal::lock(dir.path()).unwrap(), 100, 0).unwrap();
+        // Reopened where the store committed: 10 records of one log each wait.
+        let wal = Wal::open(
+            Wal::lock(dir.path()).unwrap(),
+            100,
+            positions[10].start,
+            None,
+        )
+        .unwrap();
         assert_eq!(wal.durable_end(), positions[19].end);
+        assert_eq!(wal.backlog_logs(), 10);
+        wal.logs_committed(4);
+        assert_eq!(wal.backlog_logs(), 6);
         let mut reader = wal.reader(positions[12].start);
         assert_eq!(reader.read(usize::MAX).unwrap().len(), 8);
     }
@@ -602,8 +676,8 @@ mod tests {
     fn cuts_a_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
         let rt = rt();
-        let wal = Wal::open(Wal::lock(dir.path()).unwrap(), 1 << 20, 0).unwrap();
-        let a = rt.block_on(wal.append(b"complete".to_vec())).unwrap();
+        let wal = Wal::open(Wal::lock(dir.path()).unwrap(), 1 << 20, 0, None).unwrap();
+        let a = rt.block_on(wal.append(b"complete".to_vec(), 1)).unwrap();
         wal.close();
         while !wal.is_closed() {
             std::thread::sleep(Duration::from_millis(5));
@@ -613,24 +687,26 @@ mod tests {
         let path = segment_path(dir.path(), 0);
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
         let mut torn = Vec::new();
-        encode_header(b"never acknowledged", 1, &mut torn);
+        encode_header(b"never acknowledged", 1, 1, &mut torn);
         torn.extend_from_slice(b"never");
         file.write_all(&torn).unwrap();
         drop(file);
 
-        let wal = Wal::open(Wal::lock(dir.path()).unwrap(), 1 << 20, 0).unwrap();
+        let wal = Wal::open(Wal::lock(dir.path()).unwrap(), 1 << 20, 0, None).unwrap();
         assert_eq!(wal.durable_end(), a.end);
-        let b = rt.block_on(wal.append(b"next".to_vec())).unwrap();
+        let b = rt.block_on(wal.append(b"next".to_vec(), 2)).unwrap();
         assert_eq!(b.start, a.end);
         let records = wal.reader(0).read(usize::MAX).unwrap();
         let payloads: Vec<_> = records.iter().map(|r| r.payload.clone()).collect();
         assert_eq!(payloads, vec![b"complete".to_vec(), b"next".to_vec()]);
+        assert_eq!(records[1].count, 2);
+        assert_eq!(wal.backlog_logs(), 3);
     }
 
     #[test]
     fn a_second_process_cannot_open_the_same_wal() {
         let dir = tempfile::tempdir().unwrap();
-        let _wal = Wal::open(Wal::lock(dir.path()).unwrap(), 1 << 20, 0).unwrap();
+        let _wal = Wal::open(Wal::lock(dir.path()).unwrap(), 1 << 20, 0, None).unwrap();
         assert!(matches!(Wal::lock(dir.path()), Err(WalError::Locked(_))));
         // Replicas sharing a volume each claim their own slot.
         let base = dir.path().join("slots");
@@ -650,12 +726,12 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
-        let wal = Wal::open(Wal::lock(dir.path()).unwrap(), 1 << 30, 0).unwrap();
+        let wal = Wal::open(Wal::lock(dir.path()).unwrap(), 1 << 30, 0, None).unwrap();
         rt.block_on(async {
             let tasks: Vec<_> = (0..200)
                 .map(|i| {
                     let wal = wal.clone();
-                    tokio::spawn(async move { wal.append(vec![i as u8; 100]).await.unwrap() })
+                    tokio::spawn(async move { wal.append(vec![i as u8; 100], 1).await.unwrap() })
                 })
                 .collect();
             for t in tasks {

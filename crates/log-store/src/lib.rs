@@ -144,9 +144,22 @@ pub struct Settled {
 #[derive(Debug, Clone, Default)]
 pub struct Health {
     problem: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+    in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Health {
+    /// Requests to the store waiting for an answer.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Counts one request in flight until the guard is dropped.
+    pub fn request(&self) -> InFlight {
+        self.in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        InFlight(self.in_flight.clone())
+    }
+
     pub fn ok(&self) {
         *self.problem.lock().expect("lock") = None;
     }
@@ -158,6 +171,16 @@ impl Health {
     /// `None` when healthy.
     pub fn problem(&self) -> Option<String> {
         self.problem.lock().expect("lock").clone()
+    }
+}
+
+/// A request in flight (see [`Health::request`]).
+#[derive(Debug)]
+pub struct InFlight(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 

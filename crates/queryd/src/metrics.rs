@@ -15,6 +15,12 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> prometheus::Result<Self> {
         let registry = Registry::new();
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::new(
+                std::process::id() as i32,
+                "queryd",
+            ),
+        ))?;
         let http = HttpMetrics::new("queryd", registry.clone())?;
         let store_seconds = HistogramVec::new(
             HistogramOpts::new(

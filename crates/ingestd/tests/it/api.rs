@@ -335,6 +335,11 @@ async fn metrics_are_prometheus_text_on_both_services() {
     assert_eq!(metric(&ingest, "ingestd_logs_accepted_total"), Some(1.0));
     assert_eq!(metric(&ingest, "ingestd_logs_indexed_total"), Some(1.0));
     assert_eq!(metric(&ingest, "ingestd_wal_backlog_bytes"), Some(0.0));
+    assert_eq!(metric(&ingest, "ingestd_wal_backlog_logs"), Some(0.0));
+    assert_eq!(metric(&ingest, "ingestd_batch_size_logs_count"), Some(1.0));
+    assert!(metric(&ingest, "ingestd_wal_fsync_duration_seconds_count").unwrap() >= 1.0);
+    assert!(metric(&ingest, "ingestd_process_resident_memory_bytes").unwrap() > 0.0);
+    assert!(metric(&ingest, "ingestd_process_open_fds").unwrap() > 0.0);
     assert!(metric(&ingest, "ingestd_wal_bytes").unwrap() > 0.0);
     let query = get_text(&format!("{}/metrics", s.query)).await;
     assert!(
