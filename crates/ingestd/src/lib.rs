@@ -117,6 +117,8 @@ pub async fn run(
     })?;
     let wal_dir = wal_lock.dir().to_path_buf();
     let metrics = metrics::Metrics::new()?;
+    metrics.init_labels();
+    metrics.wal_max_bytes.set(args.wal_max_bytes as i64);
     let wal = wal::Wal::open(
         wal_lock,
         args.wal_segment_bytes,

@@ -17,6 +17,7 @@ pub struct Metrics {
     pub wal_fsync_duration: Histogram,
     pub batch_size: Histogram,
     pub bulk_in_flight: IntGauge,
+    pub wal_max_bytes: IntGauge,
     pub wal_fsyncs: IntCounter,
     pub wal_fsync_seconds: Counter,
     pub logs_indexed: IntCounter,
@@ -115,6 +116,10 @@ impl Metrics {
                     1.0, 2.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0,
                 ],
             )?,
+            wal_max_bytes: gauge(
+                "ingestd_wal_max_bytes",
+                "The WAL backlog cap (WAL_MAX_BYTES): ingest answers 429 above it",
+            )?,
             bulk_in_flight: gauge(
                 "ingestd_bulk_requests_in_flight",
                 "Bulk requests to Elasticsearch waiting for an answer",
@@ -197,6 +202,16 @@ impl Metrics {
         let seen = self.wal_fsync_seconds.get();
         if seconds > seen {
             self.wal_fsync_seconds.inc_by(seconds - seen);
+        }
+    }
+
+    /// Shows the label values that alerts use at 0 before anything happens.
+    pub fn init_labels(&self) {
+        for reason in ["wal_full", "wal_error"] {
+            self.logs_rejected.with_label_values(&[reason]);
+        }
+        for place in ["stream", "file", "wal"] {
+            self.logs_dead_lettered.with_label_values(&[place]);
         }
     }
 

@@ -44,6 +44,9 @@ impl Metrics {
         registry.register(Box::new(store_seconds.clone()))?;
         registry.register(Box::new(hits_returned.clone()))?;
         registry.register(Box::new(store_errors.clone()))?;
+        for kind in ["search", "patterns"] {
+            store_errors.with_label_values(&[kind]);
+        }
         Ok(Metrics {
             http,
             store_seconds,

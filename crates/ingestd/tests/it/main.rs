@@ -5,5 +5,6 @@ mod conformance;
 mod durability;
 mod elasticsearch;
 mod fake_es;
+mod monitoring;
 mod storage;
 mod util;
