@@ -56,7 +56,7 @@ async fn traffic(s: &Stack, logs: usize) {
 /// Metric names (`ingestd_*`, `queryd_*`) a rules or dashboard file uses.
 fn names_in(text: &str) -> Vec<String> {
     let mut names = Vec::new();
-    for (i, _) in text.match_indices(|c: char| c == 'i' || c == 'q') {
+    for (i, _) in text.match_indices(['i', 'q']) {
         let rest = &text[i..];
         if !(rest.starts_with("ingestd_") || rest.starts_with("queryd_")) {
             continue;
