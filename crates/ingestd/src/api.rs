@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tracing::{debug, error};
+use tracing::{debug, error, Instrument};
 
 use log_model::{parse_log, FieldError, Limits, NewLog, StoredLog};
 use svc_kit::ApiError;
@@ -51,6 +51,14 @@ pub struct IngestParams {
     refresh: Option<String>,
 }
 
+/// A WAL record's payload: the logs of one request and its trace context.
+#[derive(Debug, Serialize)]
+struct WalBatchRef<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traceparent: Option<String>,
+    logs: &'a [StoredLog],
+}
+
 #[derive(Debug, Serialize)]
 struct ItemError {
     index: usize,
@@ -80,13 +88,17 @@ enum BodyKind {
     NdJson,
 }
 
+/// The caller's `X-Correlation-ID` / `X-Request-ID`, or a new one; recorded
+/// on the request's span (so it is in the trace and in the service's logs).
 fn correlation_id(req: &HttpRequest) -> String {
-    ["x-correlation-id", "x-request-id"]
+    let id = ["x-correlation-id", "x-request-id"]
         .iter()
         .find_map(|h| req.headers().get(*h).and_then(|v| v.to_str().ok()))
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    tracing::Span::current().record("correlation_id", id.as_str());
+    id
 }
 
 /// JSON (or no content type, as curl -d sends none useful), or NDJSON.
@@ -191,7 +203,16 @@ impl AppState {
         let count = logs.len() as u64;
         let stored: Vec<StoredLog> = logs.into_iter().map(|log| enrich(log, now)).collect();
         let ids: Vec<String> = stored.iter().map(|l| l.id.clone()).collect();
-        let payload = serde_json::to_vec(&stored).map_err(|e| ApiError::internal(e.to_string()))?;
+        // The request's trace context rides with the logs, so that the sink's
+        // spans join the request's trace.
+        let traceparent = svc_kit::telemetry::inject(&tracing::Span::current())
+            .into_iter()
+            .find_map(|(k, v)| (k == "traceparent").then_some(v));
+        let payload = serde_json::to_vec(&WalBatchRef {
+            traceparent,
+            logs: &stored,
+        })
+        .map_err(|e| ApiError::internal(e.to_string()))?;
         let committed = self.indexer.committed.load(Ordering::Acquire);
         let backlog = self.wal.durable_end().saturating_sub(committed);
         if backlog + payload.len() as u64 > self.wal_max_bytes {
@@ -210,7 +231,8 @@ impl AppState {
             });
         }
         self.metrics.batch_size.observe(count as f64);
-        let pos = match self.wal.append(payload, count as u32).await {
+        let append = tracing::info_span!("wal.append", logs = count, bytes = payload.len(), fsync = true);
+        let pos = match self.wal.append(payload, count as u32).instrument(append).await {
             Ok(pos) => pos,
             Err(e) => {
                 self.metrics.reject("wal_error", count);
@@ -291,13 +313,16 @@ async fn ingest_one(
         ApiError::bad_request("invalid_json", malformed(&e))
     })?;
     let now = Utc::now();
-    let log = state.validate(value, now).map_err(|e| {
+    let log = tracing::info_span!("validate", logs = 1).in_scope(|| state.validate(value, now));
+    let log = log.map_err(|e| {
         state.metrics.reject(e.kind, 1);
         ApiError::invalid_field(e.field, e.reason)
     })?;
     let (ids, searchable) = state.store(vec![log], now, wait).await?;
     debug!(%correlation_id, "log accepted");
-    Ok(HttpResponse::Accepted().json(IngestResponse {
+    Ok(HttpResponse::Accepted()
+        .insert_header(("X-Correlation-ID", correlation_id.clone()))
+        .json(IngestResponse {
         success: true,
         message: "log accepted".into(),
         correlation_id,
@@ -372,6 +397,7 @@ async fn ingest_batch(
     let total = items.len();
     let mut valid = Vec::with_capacity(total);
     let mut errors = Vec::new();
+    let validating = tracing::info_span!("validate", logs = total).entered();
     for (index, item) in items.into_iter().enumerate() {
         let result = item
             .map_err(|reason| FieldError::new("", "invalid_json", reason))
@@ -388,6 +414,7 @@ async fn ingest_batch(
             }
         }
     }
+    drop(validating);
     let rejected = errors.len();
     if valid.is_empty() {
         return Err(ApiError::new(
@@ -407,7 +434,9 @@ async fn ingest_batch(
         format!("{accepted} logs accepted, {rejected} rejected")
     };
     debug!(%correlation_id, accepted, rejected, "batch accepted");
-    Ok(HttpResponse::Accepted().json(IngestResponse {
+    Ok(HttpResponse::Accepted()
+        .insert_header(("X-Correlation-ID", correlation_id.clone()))
+        .json(IngestResponse {
         success: true,
         message,
         correlation_id,

@@ -5,6 +5,7 @@
 //! after a restart every acknowledged log is written again unless the store
 //! already holds it; segments are deleted only below a committed position.
 
+use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
@@ -16,10 +17,21 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use log_model::StoredLog;
 use log_store::{LogWriter, StoreError};
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tokio::sync::watch;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing::{error, info, warn};
 
 use crate::metrics::Metrics;
+
+/// A WAL record's payload (see `api::WalBatchRef`).
+#[derive(serde::Deserialize)]
+struct WalBatch {
+    #[serde(default)]
+    traceparent: Option<String>,
+    logs: Vec<StoredLog>,
+}
 use crate::wal::{Record, Wal};
 
 /// Opens (or reopens, after an error) the store's writer.
@@ -174,7 +186,8 @@ impl Worker {
             let pending = reader.position() > writer.committed_position();
             let stopping = self.stop.load(Ordering::Acquire);
             if pending && (stopping || last_commit.elapsed() >= self.config.commit_interval) {
-                let committed = writer.commit();
+                let committed = tracing::info_span!("sink.commit", wal.position = reader.position())
+                    .in_scope(|| writer.commit());
                 self.metrics.settled(writer.take_settled());
                 let position = committed?;
                 self.wal.logs_committed(std::mem::take(&mut pending_logs));
@@ -221,8 +234,8 @@ impl Worker {
     }
 
     fn write_record(&self, writer: &mut dyn LogWriter, record: &Record) -> Result<(), StoreError> {
-        let logs: Vec<StoredLog> = match serde_json::from_slice(&record.payload) {
-            Ok(logs) => logs,
+        let batch: WalBatch = match serde_json::from_slice(&record.payload) {
+            Ok(batch) => batch,
             Err(error) => {
                 // Cannot happen for records this version wrote; keep it rather than lose it.
                 error!(%error, position = record.pos.start, "undecodable wal record dead-lettered");
@@ -230,7 +243,14 @@ impl Worker {
                 return Ok(());
             }
         };
-        let outcome = writer.write(&logs, record.pos.end)?;
+        // A child of the request that made the logs durable.
+        let span = tracing::info_span!("sink.write", logs = batch.logs.len(), wal.position = record.pos.end);
+        if let Some(traceparent) = &batch.traceparent {
+            let parent = TraceContextPropagator::new()
+                .extract(&HashMap::from([("traceparent".to_string(), traceparent.clone())]));
+            let _ = span.set_parent(parent);
+        }
+        let outcome = span.in_scope(|| writer.write(&batch.logs, record.pos.end))?;
         self.metrics.logs_indexed.inc_by(outcome.written as u64);
         self.metrics
             .logs_duplicate

@@ -2,9 +2,14 @@ use std::net::TcpListener;
 
 use clap::Parser;
 
-#[actix_web::main]
-async fn main() -> std::process::ExitCode {
-    svc_kit::telemetry::init();
+fn main() -> std::process::ExitCode {
+    // Outside the runtime: the OTLP exporter's HTTP client must not be made
+    // or dropped inside it. Dropping the guard flushes buffered spans.
+    let _telemetry = svc_kit::telemetry::init("ingestd");
+    actix_web::rt::System::new().block_on(serve())
+}
+
+async fn serve() -> std::process::ExitCode {
     let cli = ingestd::Cli::parse();
     let listener = match TcpListener::bind(cli.ingest.ingest_addr) {
         Ok(l) => l,

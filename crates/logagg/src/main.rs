@@ -23,9 +23,14 @@ struct Cli {
     query: queryd::QueryArgs,
 }
 
-#[actix_web::main]
-async fn main() -> std::process::ExitCode {
-    svc_kit::telemetry::init();
+fn main() -> std::process::ExitCode {
+    // Outside the runtime: the OTLP exporter's HTTP client must not be made
+    // or dropped inside it. Dropping the guard flushes buffered spans.
+    let _telemetry = svc_kit::telemetry::init("logagg");
+    actix_web::rt::System::new().block_on(serve())
+}
+
+async fn serve() -> std::process::ExitCode {
     let cli = Cli::parse();
     let bind = |addr| {
         TcpListener::bind(addr).map_err(|error| tracing::error!(%error, %addr, "cannot listen"))

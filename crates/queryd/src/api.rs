@@ -4,7 +4,7 @@ use std::time::Instant;
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
 use serde_json::json;
-use tracing::error;
+use tracing::{error, Instrument};
 
 use log_model::{FieldError, PatternsRequest, SearchQuery, SearchRequest};
 use log_store::{LogReader, StoreError};
@@ -57,6 +57,7 @@ async fn search(state: &AppState, query: SearchQuery) -> Result<HttpResponse, Ap
     let page = state
         .store
         .search(query)
+        .instrument(tracing::info_span!("store.search"))
         .await
         .map_err(|e| store_failed(state, "search", e))?;
     let took = started.elapsed();
@@ -88,6 +89,7 @@ async fn patterns(
     let page = state
         .store
         .patterns(query)
+        .instrument(tracing::info_span!("store.patterns"))
         .await
         .map_err(|e| store_failed(&state, "patterns", e))?;
     let took = started.elapsed();

@@ -69,28 +69,50 @@ impl HttpMetrics {
     }
 }
 
-/// Middleware (for `actix_web::middleware::from_fn`) that records every
-/// request in the app's [`HttpMetrics`]. The route label is the matched
-/// pattern, or `unmatched`, so paths never explode the label set.
+/// Middleware (for `actix_web::middleware::from_fn`) that traces every
+/// request (a server span continuing the caller's `traceparent`) and records
+/// it in the app's [`HttpMetrics`]. The route label is the matched pattern,
+/// or `unmatched`, so paths never explode the label set.
 pub async fn track(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use tracing::field::Empty;
+    use tracing::Instrument;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+
     let started = Instant::now();
     let metrics = req.app_data::<web::Data<HttpMetrics>>().cloned();
     let method = req.method().to_string();
-    let response = next.call(req).await?;
+    let span = tracing::info_span!(
+        "http.request",
+        otel.name = %format!("{method} {}", req.path()),
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.request.method = %method,
+        url.path = %req.path(),
+        http.route = Empty,
+        http.response.status_code = Empty,
+        correlation_id = Empty,
+        trace_id = Empty,
+    );
+    let _ = span.set_parent(crate::telemetry::extract(req.headers()));
+    if let Some(id) = crate::telemetry::trace_id(&span) {
+        span.record("trace_id", id);
+    }
+    let response = next.call(req).instrument(span.clone()).await?;
+    let status = response.status().as_u16();
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    span.record("http.route", route.as_str());
+    span.record("http.response.status_code", status);
+    if status >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
     if let Some(metrics) = metrics {
-        let route = response
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_string());
-        metrics.observe(
-            &route,
-            &method,
-            response.status().as_u16(),
-            started.elapsed().as_secs_f64(),
-        );
+        metrics.observe(&route, &method, status, started.elapsed().as_secs_f64());
     }
     Ok(response)
 }

@@ -1,12 +1,17 @@
 //! A thin reqwest client for the few Elasticsearch endpoints we use, with
 //! auth, a custom CA and timeouts.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use reqwest::{Certificate, Method};
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use serde_json::Value;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::config::EsSettings;
 use crate::StoreError;
@@ -45,6 +50,13 @@ impl std::fmt::Debug for EsClient {
             .field("base", &self.base)
             .finish()
     }
+}
+
+/// W3C trace context of the current span, for the outgoing request.
+fn trace_headers() -> Vec<(String, String)> {
+    let mut carrier: HashMap<String, String> = HashMap::new();
+    TraceContextPropagator::new().inject_context(&tracing::Span::current().context(), &mut carrier);
+    carrier.into_iter().collect()
 }
 
 fn transport(e: reqwest::Error) -> StoreError {
@@ -125,7 +137,7 @@ impl EsClient {
         path: &str,
         body: Option<Vec<u8>>,
         content_type: &str,
-        headers: &[(&str, String)],
+        headers: &[(String, String)],
     ) -> Result<Answer, StoreError> {
         let mut request = self
             .http
@@ -135,7 +147,7 @@ impl EsClient {
             request = request.basic_auth(user, password.as_deref());
         }
         for (name, value) in headers {
-            request = request.header(*name, value);
+            request = request.header(name.as_str(), value);
         }
         if let Some(body) = body {
             request = request.body(body);
@@ -153,11 +165,26 @@ impl EsClient {
         body: Option<&Value>,
     ) -> Result<Answer, StoreError> {
         let body = body.map(|b| serde_json::to_vec(b).expect("json serialises"));
-        self.send(method, path, body, "application/json", &[]).await
+        self.send(method, path, body, "application/json", &trace_headers())
+            .await
     }
 
-    /// `POST /<stream>/_bulk` with the NDJSON `body`, gzip'd when configured.
+    /// `POST /<stream>/_bulk` with the NDJSON `body`, gzip'd when configured,
+    /// inside a client span whose `traceparent` goes with the request.
     pub async fn bulk(&self, stream: &str, body: Vec<u8>) -> Result<Answer, StoreError> {
+        let span = tracing::info_span!(
+            "elasticsearch.bulk",
+            otel.kind = "client",
+            http.request.method = "POST",
+            db.system = "elasticsearch",
+            db.operation = "bulk",
+            elasticsearch.data_stream = stream,
+            bytes = body.len(),
+        );
+        self.bulk_traced(stream, body).instrument(span).await
+    }
+
+    async fn bulk_traced(&self, stream: &str, body: Vec<u8>) -> Result<Answer, StoreError> {
         let path =
             format!("/{stream}/_bulk?filter_path=errors,items.*._id,items.*.status,items.*.error");
         if self.gzip {
@@ -169,16 +196,12 @@ impl EsClient {
                 .write_all(&body)
                 .map_err(|e| StoreError::io("gzip", e))?;
             let gz = encoder.finish().map_err(|e| StoreError::io("gzip", e))?;
-            self.send(
-                Method::POST,
-                &path,
-                Some(gz),
-                "application/x-ndjson",
-                &[(CONTENT_ENCODING.as_str(), "gzip".to_string())],
-            )
-            .await
+            let mut headers = trace_headers();
+            headers.push((CONTENT_ENCODING.as_str().to_string(), "gzip".to_string()));
+            self.send(Method::POST, &path, Some(gz), "application/x-ndjson", &headers)
+                .await
         } else {
-            self.send(Method::POST, &path, Some(body), "application/x-ndjson", &[])
+            self.send(Method::POST, &path, Some(body), "application/x-ndjson", &trace_headers())
                 .await
         }
     }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::DateTime;
 use reqwest::Method;
 use serde_json::Value;
+use tracing::Instrument;
 
 use log_model::{PatternsQuery, SearchQuery};
 
@@ -32,13 +33,17 @@ impl EsReader {
 
     /// `None` when the data stream does not exist yet (nothing ingested).
     async fn search_raw(&self, body: &Value) -> Result<Option<SearchResponse>, StoreError> {
+        let span = tracing::info_span!(
+            "elasticsearch.search",
+            otel.kind = "client",
+            http.request.method = "POST",
+            db.system = "elasticsearch",
+            db.operation = "search",
+        );
         let answer = self
             .client
-            .json(
-                Method::POST,
-                &format!("/{}/_search", self.stream),
-                Some(body),
-            )
+            .json(Method::POST, &format!("/{}/_search", self.stream), Some(body))
+            .instrument(span)
             .await?;
         if answer.status == 404 && answer.text().contains("index_not_found_exception") {
             return Ok(None);

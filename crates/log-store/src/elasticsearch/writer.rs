@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::task::JoinSet;
-use tracing::{error, warn};
+use tracing::{error, warn, Instrument};
 
 use log_model::StoredLog;
 
@@ -62,6 +62,9 @@ pub struct EsWriter {
     max_docs: usize,
     buffer: Vec<BulkDoc>,
     buffer_bytes: usize,
+    /// The span current when the buffer's first document was written (the
+    /// indexer's `sink.write`, a child of the request): bulk spans join it.
+    buffer_span: Option<tracing::Span>,
     in_flight: JoinSet<Result<(), StoreError>>,
     permits: Arc<Semaphore>,
     written: u64,
@@ -117,6 +120,7 @@ impl EsWriter {
             max_docs: settings.bulk_max_docs.max(1),
             buffer: Vec::new(),
             buffer_bytes: 0,
+            buffer_span: None,
             in_flight: JoinSet::new(),
             permits: Arc::new(Semaphore::new(settings.bulk_in_flight as usize)),
             written: committed,
@@ -132,6 +136,8 @@ impl EsWriter {
         }
         let docs = std::mem::take(&mut self.buffer);
         self.buffer_bytes = 0;
+        let parent = self.buffer_span.take().unwrap_or_else(tracing::Span::none);
+        let span = tracing::info_span!(parent: &parent, "sink.deliver", documents = docs.len());
         let permit = self
             .rt
             .block_on(self.permits.clone().acquire_owned())
@@ -142,7 +148,8 @@ impl EsWriter {
                 let result = deliver(&shared, docs).await;
                 drop(permit);
                 result
-            },
+            }
+            .instrument(span),
             self.rt.handle(),
         );
         // Surface a failed delivery early.
@@ -172,6 +179,9 @@ impl LogWriter for EsWriter {
                     || self.buffer.len() >= self.max_docs)
             {
                 self.flush()?;
+            }
+            if self.buffer.is_empty() {
+                self.buffer_span = Some(tracing::Span::current());
             }
             self.buffer_bytes += doc.encoded_len();
             self.buffer.push(doc);
