@@ -231,8 +231,18 @@ impl AppState {
             });
         }
         self.metrics.batch_size.observe(count as f64);
-        let append = tracing::info_span!("wal.append", logs = count, bytes = payload.len(), fsync = true);
-        let pos = match self.wal.append(payload, count as u32).instrument(append).await {
+        let append = tracing::info_span!(
+            "wal.append",
+            logs = count,
+            bytes = payload.len(),
+            fsync = true
+        );
+        let pos = match self
+            .wal
+            .append(payload, count as u32)
+            .instrument(append)
+            .await
+        {
             Ok(pos) => pos,
             Err(e) => {
                 self.metrics.reject("wal_error", count);
@@ -323,16 +333,16 @@ async fn ingest_one(
     Ok(HttpResponse::Accepted()
         .insert_header(("X-Correlation-ID", correlation_id.clone()))
         .json(IngestResponse {
-        success: true,
-        message: "log accepted".into(),
-        correlation_id,
-        accepted: 1,
-        rejected: 0,
-        id: ids.into_iter().next(),
-        ids: Vec::new(),
-        errors: Vec::new(),
-        searchable,
-    }))
+            success: true,
+            message: "log accepted".into(),
+            correlation_id,
+            accepted: 1,
+            rejected: 0,
+            id: ids.into_iter().next(),
+            ids: Vec::new(),
+            errors: Vec::new(),
+            searchable,
+        }))
 }
 
 /// `POST /logs/batch-ingest`: a JSON array (or `{"logs": [...]}`), or NDJSON.
@@ -437,16 +447,16 @@ async fn ingest_batch(
     Ok(HttpResponse::Accepted()
         .insert_header(("X-Correlation-ID", correlation_id.clone()))
         .json(IngestResponse {
-        success: true,
-        message,
-        correlation_id,
-        accepted,
-        rejected,
-        id: None,
-        ids,
-        errors,
-        searchable,
-    }))
+            success: true,
+            message,
+            correlation_id,
+            accepted,
+            rejected,
+            id: None,
+            ids,
+            errors,
+            searchable,
+        }))
 }
 
 async fn status(state: web::Data<AppState>) -> HttpResponse {

@@ -20,8 +20,8 @@ use log_store::{LogWriter, StoreError};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tokio::sync::watch;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing::{error, info, warn};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::metrics::Metrics;
 
@@ -186,8 +186,9 @@ impl Worker {
             let pending = reader.position() > writer.committed_position();
             let stopping = self.stop.load(Ordering::Acquire);
             if pending && (stopping || last_commit.elapsed() >= self.config.commit_interval) {
-                let committed = tracing::info_span!("sink.commit", wal.position = reader.position())
-                    .in_scope(|| writer.commit());
+                let committed =
+                    tracing::info_span!("sink.commit", wal.position = reader.position())
+                        .in_scope(|| writer.commit());
                 self.metrics.settled(writer.take_settled());
                 let position = committed?;
                 self.wal.logs_committed(std::mem::take(&mut pending_logs));
@@ -244,10 +245,16 @@ impl Worker {
             }
         };
         // A child of the request that made the logs durable.
-        let span = tracing::info_span!("sink.write", logs = batch.logs.len(), wal.position = record.pos.end);
+        let span = tracing::info_span!(
+            "sink.write",
+            logs = batch.logs.len(),
+            wal.position = record.pos.end
+        );
         if let Some(traceparent) = &batch.traceparent {
-            let parent = TraceContextPropagator::new()
-                .extract(&HashMap::from([("traceparent".to_string(), traceparent.clone())]));
+            let parent = TraceContextPropagator::new().extract(&HashMap::from([(
+                "traceparent".to_string(),
+                traceparent.clone(),
+            )]));
             let _ = span.set_parent(parent);
         }
         let outcome = span.in_scope(|| writer.write(&batch.logs, record.pos.end))?;

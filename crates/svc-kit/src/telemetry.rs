@@ -63,18 +63,25 @@ pub fn init(service: &str) -> Telemetry {
     let mut builder = SdkTracerProvider::builder();
     let mut exporting = false;
     if otlp_configured() {
-        match opentelemetry_otlp::SpanExporter::builder().with_http().build() {
+        match opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()
+        {
             Ok(exporter) => {
                 builder = builder.with_batch_exporter(exporter);
                 exporting = true;
             }
-            Err(error) => eprintln!("{{\"level\":\"ERROR\",\"message\":\"otlp exporter not built: {error}\"}}"),
+            Err(error) => eprintln!(
+                "{{\"level\":\"ERROR\",\"message\":\"otlp exporter not built: {error}\"}}"
+            ),
         }
     }
     let resource = if std::env::var("OTEL_SERVICE_NAME").is_ok_and(|v| !v.is_empty()) {
         Resource::builder().build()
     } else {
-        Resource::builder().with_service_name(service.to_string()).build()
+        Resource::builder()
+            .with_service_name(service.to_string())
+            .build()
     };
     let provider = builder.with_resource(resource).build();
     let tracer = provider.tracer("logagg");

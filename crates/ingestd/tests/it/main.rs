@@ -7,4 +7,5 @@ mod elasticsearch;
 mod fake_es;
 mod monitoring;
 mod storage;
+mod traces;
 mod util;

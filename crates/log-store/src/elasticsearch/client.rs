@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
-use reqwest::{Certificate, Method};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
+use reqwest::{Certificate, Method};
 use serde_json::Value;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -198,11 +198,23 @@ impl EsClient {
             let gz = encoder.finish().map_err(|e| StoreError::io("gzip", e))?;
             let mut headers = trace_headers();
             headers.push((CONTENT_ENCODING.as_str().to_string(), "gzip".to_string()));
-            self.send(Method::POST, &path, Some(gz), "application/x-ndjson", &headers)
-                .await
+            self.send(
+                Method::POST,
+                &path,
+                Some(gz),
+                "application/x-ndjson",
+                &headers,
+            )
+            .await
         } else {
-            self.send(Method::POST, &path, Some(body), "application/x-ndjson", &trace_headers())
-                .await
+            self.send(
+                Method::POST,
+                &path,
+                Some(body),
+                "application/x-ndjson",
+                &trace_headers(),
+            )
+            .await
         }
     }
 }

@@ -42,7 +42,11 @@ impl EsReader {
         );
         let answer = self
             .client
-            .json(Method::POST, &format!("/{}/_search", self.stream), Some(body))
+            .json(
+                Method::POST,
+                &format!("/{}/_search", self.stream),
+                Some(body),
+            )
             .instrument(span)
             .await?;
         if answer.status == 404 && answer.text().contains("index_not_found_exception") {
