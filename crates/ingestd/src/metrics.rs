@@ -18,6 +18,7 @@ pub struct Metrics {
     pub batch_size: Histogram,
     pub bulk_in_flight: IntGauge,
     pub wal_max_bytes: IntGauge,
+    pub bulk_duration: Histogram,
     pub wal_fsyncs: IntCounter,
     pub wal_fsync_seconds: Counter,
     pub logs_indexed: IntCounter,
@@ -114,6 +115,14 @@ impl Metrics {
                 "Valid logs per accepted ingest request",
                 vec![
                     1.0, 2.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0,
+                ],
+            )?,
+            bulk_duration: histogram(
+                &registry,
+                "ingestd_bulk_request_duration_seconds",
+                "Time of each Elasticsearch bulk request, answered or not",
+                vec![
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
                 ],
             )?,
             wal_max_bytes: gauge(
@@ -221,6 +230,9 @@ impl Metrics {
         self.logs_duplicate.inc_by(s.duplicates);
         self.bulk_retried.inc_by(s.retried);
         self.bulk_requests.inc_by(s.requests);
+        for seconds in &s.request_seconds {
+            self.bulk_duration.observe(*seconds);
+        }
         self.logs_dead_lettered
             .with_label_values(&["stream"])
             .inc_by(s.dead_lettered_stream);

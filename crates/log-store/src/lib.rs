@@ -126,7 +126,7 @@ pub trait LogWriter: Send {
 }
 
 /// Fates of documents settled by a backend since the last look.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Settled {
     pub delivered: u64,
     /// Already stored (409 on create): a replay.
@@ -137,6 +137,8 @@ pub struct Settled {
     pub dead_lettered_file: u64,
     /// Bulk requests sent (with retries).
     pub requests: u64,
+    /// Seconds each of those requests took, answered or not.
+    pub request_seconds: Vec<f64>,
 }
 
 /// Whether the store answers, and if not, why; shared between the writer

@@ -40,6 +40,7 @@ struct Counters {
     dead_lettered_stream: AtomicU64,
     dead_lettered_file: AtomicU64,
     bulk_requests: AtomicU64,
+    bulk_seconds: std::sync::Mutex<Vec<f64>>,
 }
 
 struct Shared {
@@ -239,6 +240,7 @@ impl LogWriter for EsWriter {
             dead_lettered_stream: c.dead_lettered_stream.swap(0, Ordering::Relaxed),
             dead_lettered_file: c.dead_lettered_file.swap(0, Ordering::Relaxed),
             requests: c.bulk_requests.swap(0, Ordering::Relaxed),
+            request_seconds: std::mem::take(&mut *c.bulk_seconds.lock().expect("lock")),
         }
     }
 }
