@@ -1,6 +1,14 @@
-//! logbench's library: the benchmarks, so that tests can run them too.
+//! logbench: benchmarks for logagg, against any deployment (the embedded
+//! store and an Elasticsearch deployment alike).
 //!
 //! # Layout
+//! - [`gen`]: seeded, reproducible realistic logs.
+//! - [`load`]: the load modes: `ingest` (closed loop), `latency` (open loop),
+//!   `search` (a query mix), `patterns`.
+//! - [`ceiling`]: raw tantivy, HTTP discard and WAL rates in the same run.
 //! - [`accuracy`]: grouping accuracy of the pattern pipeline on Loghub-2k.
 
 pub mod accuracy;
+pub mod ceiling;
+pub mod gen;
+pub mod load;

@@ -1,24 +1,132 @@
-//! logbench: benchmarks for logagg.
-//!
-//! `logbench accuracy [DIR]` scores the pattern pipeline's grouping accuracy
-//! on every labelled Loghub-2k dataset under DIR and ends with `mean GA: <v>`.
-
-use logbench::accuracy;
+//! logbench: benchmarks for logagg. `logbench --help` lists the modes.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use logbench::load::{IngestOptions, Percentiles};
+use logbench::{accuracy, ceiling, load};
 
 #[derive(Debug, Parser)]
-#[command(name = "logbench", version, about = "Benchmarks for logagg")]
+#[command(
+    name = "logbench",
+    version,
+    about = "Benchmarks for logagg: load modes against any URL, ceilings, pattern accuracy"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Debug, Clone, Args)]
+struct Common {
+    /// Ingest API of the deployment under test.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    ingest_url: String,
+    /// Query API of the deployment under test.
+    #[arg(long, default_value = "http://127.0.0.1:8081")]
+    query_url: String,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    /// Seed of the generated logs.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+struct Load {
+    /// Logs per batch request.
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Stop after this many logs...
+    #[arg(long)]
+    total: Option<u64>,
+    /// ...or after this many seconds (default 10 when neither is given).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Spread the logs' timestamps over this many hours before now.
+    #[arg(long, default_value_t = 0.0)]
+    spread_hours: f64,
+}
+
+impl Load {
+    fn options(&self, common: &Common) -> IngestOptions {
+        let duration = match (self.total, self.duration) {
+            (None, None) => Some(Duration::from_secs(10)),
+            (_, d) => d.map(Duration::from_secs_f64),
+        };
+        IngestOptions {
+            batch: self.batch,
+            concurrency: self.concurrency,
+            total: self.total,
+            duration,
+            seed: common.seed,
+            spread_hours: self.spread_hours,
+            quiet: common.quiet,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Closed-loop batch ingest: logs/s, MB/s, request latency, and how long
+    /// until the last acknowledged log is searchable.
+    Ingest {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        load: Load,
+    },
+    /// Open-loop single-log requests at a fixed rate: ack latency percentiles.
+    Latency {
+        #[command(flatten)]
+        common: Common,
+        /// Requests per second.
+        #[arg(long, default_value_t = 2000.0)]
+        rate: f64,
+        /// Seconds.
+        #[arg(long, default_value_t = 30.0)]
+        duration: f64,
+    },
+    /// A mix of searches over a loaded store: latency percentiles per kind.
+    Search {
+        #[command(flatten)]
+        common: Common,
+        /// Requests per kind.
+        #[arg(long, default_value_t = 200)]
+        iterations: u64,
+    },
+    /// Latency of `GET /logs/patterns` over a window.
+    Patterns {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 24.0)]
+        hours: f64,
+        #[arg(long, default_value_t = 50)]
+        iterations: u64,
+    },
+    /// Raw tantivy, HTTP-discard and WAL rates, then the end-to-end ingest
+    /// against the target, with ratios.
+    Ceiling {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        load: Load,
+        /// Documents indexed for the tantivy ceiling.
+        #[arg(long, default_value_t = 500_000)]
+        tantivy_logs: usize,
+        /// Measure the ceilings only.
+        #[arg(long)]
+        no_target: bool,
+    },
     /// Grouping accuracy of error patterns on labelled Loghub-2k datasets.
     Accuracy {
         /// Folder holding <D>/<D>_2k.log_structured.csv for each dataset D.
@@ -36,8 +144,159 @@ enum Command {
     },
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn print_json<T: serde::Serialize>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("serialises")
+    );
+}
+
+fn row(name: &str, p: &Percentiles) {
+    println!(
+        "{name:<16} {:>7} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+        p.count, p.p50_ms, p.p90_ms, p.p95_ms, p.p99_ms, p.p999_ms, p.max_ms
+    );
+}
+
+fn header() {
+    println!(
+        "{:<16} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "", "count", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms"
+    );
+}
+
+fn print_ingest(r: &load::IngestReport) {
+    println!(
+        "logs acked         {} in {:.1} s ({} requests, {} refused 429, {} errors)",
+        r.logs_acked, r.seconds, r.requests, r.refused_429, r.errors
+    );
+    println!(
+        "acked rate         {:.0} logs/s, {:.1} MB/s",
+        r.acked_logs_per_sec, r.acked_mb_per_sec
+    );
+    if let (Some(lag), Some(rate)) = (r.ack_to_searchable_ms, r.searchable_logs_per_sec) {
+        println!("searchable rate    {rate:.0} logs/s (last ack searchable after {lag:.0} ms)");
+    }
+    if let Some(rss) = r.peak_rss_mb {
+        println!("peak server RSS    {rss:.0} MB");
+    }
+    header();
+    row("request", &r.request_latency);
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Ingest { common, load: l } => {
+            let report = runtime().block_on(load::ingest(
+                &common.ingest_url,
+                Some(&common.query_url),
+                &l.options(&common),
+            ));
+            if common.json {
+                print_json(&report)
+            } else {
+                print_ingest(&report)
+            }
+        }
+        Command::Latency {
+            common,
+            rate,
+            duration,
+        } => {
+            let r = runtime().block_on(load::latency(
+                &common.ingest_url,
+                rate,
+                Duration::from_secs_f64(duration),
+                common.seed,
+                common.quiet,
+            ));
+            if common.json {
+                print_json(&r);
+            } else {
+                println!(
+                    "{} single-log requests at {:.0}/s open loop over {:.1} s, {} errors",
+                    r.sent, r.target_rate, r.seconds, r.errors
+                );
+                header();
+                row("ack", &r.ack_latency);
+            }
+        }
+        Command::Search { common, iterations } => {
+            let reports =
+                runtime().block_on(load::search(&common.query_url, iterations, common.quiet));
+            if common.json {
+                print_json(&reports);
+            } else {
+                header();
+                for r in &reports {
+                    row(&r.kind, &r.latency);
+                }
+            }
+        }
+        Command::Patterns {
+            common,
+            hours,
+            iterations,
+        } => {
+            let r = runtime().block_on(load::patterns(
+                &common.query_url,
+                hours,
+                iterations,
+                common.quiet,
+            ));
+            if common.json {
+                print_json(&r);
+            } else {
+                println!("patterns over {hours} h: {} logs grouped", r.matches);
+                header();
+                row("patterns", &r.latency);
+            }
+        }
+        Command::Ceiling {
+            common,
+            load: l,
+            tantivy_logs,
+            no_target,
+        } => {
+            let o = l.options(&common);
+            let target = (!no_target)
+                .then_some((common.ingest_url.as_str(), Some(common.query_url.as_str())));
+            let r = runtime().block_on(ceiling::ceiling(&o, tantivy_logs, target));
+            if common.json {
+                print_json(&r);
+            } else {
+                println!(
+                    "tantivy in process  {:.0} logs/s ({} logs)",
+                    r.tantivy_logs_per_sec, r.logs
+                );
+                println!(
+                    "HTTP discard        {:.0} logs/s",
+                    r.http_discard_logs_per_sec
+                );
+                println!(
+                    "WAL fsync'd appends {:.0} logs/s, {:.1} MB/s",
+                    r.wal_logs_per_sec, r.wal_mb_per_sec
+                );
+                if let Some(e) = &r.end_to_end {
+                    println!("--- end to end ---");
+                    print_ingest(e);
+                    let pct = |v: Option<f64>| {
+                        v.map_or("-".to_string(), |v| format!("{:.0}%", v * 100.0))
+                    };
+                    println!("searchable / tantivy      {}", pct(r.searchable_vs_tantivy));
+                    println!("acked / HTTP discard     {}", pct(r.acked_vs_http_discard));
+                    println!("acked / WAL              {}", pct(r.acked_vs_wal));
+                }
+            }
+        }
         Command::Accuracy {
             datasets,
             explain: Some(name),
@@ -47,13 +306,10 @@ fn main() -> ExitCode {
                 .join(&name)
                 .join(format!("{name}_2k.log_structured.csv"));
             match accuracy::explain(&path, 40) {
-                Ok(text) => {
-                    print!("{text}");
-                    ExitCode::SUCCESS
-                }
+                Ok(text) => print!("{text}"),
                 Err(e) => {
                     eprintln!("logbench accuracy: {e}");
-                    ExitCode::FAILURE
+                    return ExitCode::FAILURE;
                 }
             }
         }
@@ -62,14 +318,14 @@ fn main() -> ExitCode {
             json,
             original_labels,
             ..
-        } => match run_accuracy(&datasets, json, original_labels) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
+        } => {
+            if let Err(e) = run_accuracy(&datasets, json, original_labels) {
                 eprintln!("logbench accuracy: {e}");
-                ExitCode::FAILURE
+                return ExitCode::FAILURE;
             }
-        },
+        }
     }
+    ExitCode::SUCCESS
 }
 
 fn run_accuracy(dir: &std::path::Path, json: bool, original: bool) -> Result<(), String> {

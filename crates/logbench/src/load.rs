@@ -1,0 +1,444 @@
+//! Load modes against any logagg deployment: `ingest` (closed loop),
+//! `latency` (open loop at a fixed rate), `search` (a mix of queries),
+//! `patterns`. Each returns a report with a human table and JSON.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::gen::{self, Rng};
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Percentiles {
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+fn histogram() -> Histogram<u64> {
+    // Microseconds, 1 us to 10 min, 3 significant digits.
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid bounds")
+}
+
+fn percentiles(h: &Histogram<u64>) -> Percentiles {
+    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    Percentiles {
+        count: h.len(),
+        p50_ms: ms(0.50),
+        p90_ms: ms(0.90),
+        p95_ms: ms(0.95),
+        p99_ms: ms(0.99),
+        p999_ms: ms(0.999),
+        max_ms: h.max() as f64 / 1000.0,
+    }
+}
+
+fn record(h: &mut Histogram<u64>, d: Duration) {
+    let _ = h.record((d.as_micros() as u64).max(1));
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("http client")
+}
+
+fn progress(len: u64, what: &str, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg:12} [{elapsed_precise}] {wide_bar} {pos}/{len} ({per_sec})",
+        )
+        .expect("valid template"),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// Pre-serialised batch bodies, so that the client is not the bottleneck.
+pub fn bodies(seed: u64, count: usize, batch: usize, spread_hours: f64) -> Vec<Vec<u8>> {
+    let mut rng = Rng::new(seed);
+    let spread = chrono::Duration::milliseconds((spread_hours * 3_600_000.0) as i64);
+    (0..count)
+        .map(|_| {
+            let logs = gen::batch(&mut rng, batch, Utc::now(), spread);
+            serde_json::to_vec(&logs).expect("serialises")
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub batch: usize,
+    pub concurrency: usize,
+    pub total: Option<u64>,
+    pub duration: Option<Duration>,
+    pub seed: u64,
+    /// Spread timestamps over this many hours before now (0: now).
+    pub spread_hours: f64,
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestReport {
+    pub logs_acked: u64,
+    pub requests: u64,
+    pub refused_429: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub acked_logs_per_sec: f64,
+    pub acked_mb_per_sec: f64,
+    pub request_latency: Percentiles,
+    /// From the last ack to that log being found by a search.
+    pub ack_to_searchable_ms: Option<f64>,
+    /// Logs acked divided by the time until the last of them was searchable.
+    pub searchable_logs_per_sec: Option<f64>,
+    /// Highest `*_process_resident_memory_bytes` seen on the targets.
+    pub peak_rss_mb: Option<f64>,
+}
+
+/// Samples the targets' resident memory every 500 ms until `stop`.
+fn watch_rss(
+    urls: Vec<String>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<Option<f64>> {
+    tokio::spawn(async move {
+        let c = client();
+        let mut peak: Option<f64> = None;
+        while !stop.load(std::sync::atomic::Ordering::Acquire) {
+            for url in &urls {
+                if let Ok(r) = c.get(format!("{url}/metrics")).send().await {
+                    if let Ok(text) = r.text().await {
+                        for line in text
+                            .lines()
+                            .filter(|l| l.contains("_process_resident_memory_bytes "))
+                        {
+                            if let Some(v) =
+                                line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok())
+                            {
+                                peak = Some(peak.map_or(v, |p: f64| p.max(v)));
+                            }
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        peak.map(|b| b / (1024.0 * 1024.0))
+    })
+}
+
+/// Closed loop: `concurrency` clients post batches back to back.
+pub async fn ingest(ingest_url: &str, query_url: Option<&str>, o: &IngestOptions) -> IngestReport {
+    let bodies = Arc::new(bodies(o.seed, 64, o.batch, o.spread_hours));
+    let total = o.total.unwrap_or(u64::MAX);
+    let deadline = o.duration.map(|d| Instant::now() + d);
+    let bar = progress(
+        o.total.unwrap_or(o.duration.map_or(0, |d| d.as_secs())),
+        "ingest",
+        o.quiet,
+    );
+    let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let stats = Arc::new(Mutex::new((histogram(), 0u64, 0u64, 0u64, 0u64, 0u64)));
+    let stop_rss = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut watched = vec![ingest_url.to_string()];
+    watched.extend(query_url.map(str::to_string));
+    let rss = watch_rss(watched, stop_rss.clone());
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..o.concurrency {
+        let (bodies, sent, stats, bar) = (bodies.clone(), sent.clone(), stats.clone(), bar.clone());
+        let url = format!("{ingest_url}/logs/batch-ingest");
+        let batch = o.batch as u64;
+        let by_count = o.total.is_some();
+        tasks.push(tokio::spawn(async move {
+            let c = client();
+            let mut i = worker;
+            loop {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
+                if sent.fetch_add(batch, std::sync::atomic::Ordering::AcqRel) >= total {
+                    break;
+                }
+                let body = bodies[i % bodies.len()].clone();
+                i += 1;
+                let t = Instant::now();
+                let r = c
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await;
+                let took = t.elapsed();
+                let mut s = stats.lock().unwrap();
+                s.1 += 1;
+                match r.map(|r| r.status().as_u16()) {
+                    Ok(202) => {
+                        record(&mut s.0, took);
+                        s.2 += batch;
+                        s.5 += body.len() as u64;
+                        if by_count {
+                            bar.inc(batch);
+                        }
+                    }
+                    Ok(429) => s.3 += 1,
+                    _ => s.4 += 1,
+                }
+                drop(s);
+                if !by_count {
+                    bar.set_position(started.elapsed().as_secs());
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    // How long until the last acknowledged log can be found.
+    let (mut lag, mut searchable_rate) = (None, None);
+    let acked = stats.lock().unwrap().2;
+    if let Some(query) = query_url {
+        let marker = format!(
+            "logbenchmarker{:016x}",
+            Rng::new(o.seed ^ started.elapsed().as_nanos() as u64).next_u64()
+        );
+        let c = client();
+        let ack = c
+            .post(format!("{ingest_url}/logs/ingest"))
+            .json(&json!({"level": "INFO", "message": format!("end of run {marker}"), "source": "logbench"}))
+            .send()
+            .await;
+        if ack.is_ok_and(|r| r.status().as_u16() == 202) {
+            let acked_at = Instant::now();
+            let deadline = acked_at + Duration::from_secs(600);
+            while Instant::now() < deadline {
+                let found: Option<Value> = match c
+                    .get(format!("{query}/logs/search"))
+                    .query(&[("query", marker.as_str())])
+                    .send()
+                    .await
+                {
+                    Ok(r) => r.json().await.ok(),
+                    Err(_) => None,
+                };
+                if found.is_some_and(|f| f["total_count"].as_u64() == Some(1)) {
+                    lag = Some(acked_at.elapsed().as_secs_f64() * 1000.0);
+                    searchable_rate = Some(acked as f64 / started.elapsed().as_secs_f64());
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    stop_rss.store(true, std::sync::atomic::Ordering::Release);
+    let peak_rss_mb = rss.await.ok().flatten();
+    let s = stats.lock().unwrap();
+    IngestReport {
+        logs_acked: s.2,
+        requests: s.1,
+        refused_429: s.3,
+        errors: s.4,
+        seconds,
+        acked_logs_per_sec: s.2 as f64 / seconds,
+        acked_mb_per_sec: s.5 as f64 / seconds / 1e6,
+        request_latency: percentiles(&s.0),
+        ack_to_searchable_ms: lag,
+        searchable_logs_per_sec: searchable_rate,
+        peak_rss_mb,
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyReport {
+    pub target_rate: f64,
+    pub sent: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    /// Measured from each request's scheduled time, so a slow answer delays
+    /// nothing and hides nothing (no coordinated omission).
+    pub ack_latency: Percentiles,
+}
+
+/// Open loop: single-log requests at `rate` per second for `duration`.
+pub async fn latency(
+    ingest_url: &str,
+    rate: f64,
+    duration: Duration,
+    seed: u64,
+    quiet: bool,
+) -> LatencyReport {
+    let mut rng = Rng::new(seed);
+    let singles: Arc<Vec<Vec<u8>>> = Arc::new(
+        (0..1024)
+            .map(|_| serde_json::to_vec(&gen::log(&mut rng, Utc::now())).expect("serialises"))
+            .collect(),
+    );
+    let n = (rate * duration.as_secs_f64()) as u64;
+    let bar = progress(n, "latency", quiet);
+    let hist = Arc::new(Mutex::new(histogram()));
+    let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let c = client();
+    let url = format!("{ingest_url}/logs/ingest");
+    let start = tokio::time::Instant::now();
+    let mut tasks = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let at = start + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(at).await;
+        let (c, url, hist, errors, singles) = (
+            c.clone(),
+            url.clone(),
+            hist.clone(),
+            errors.clone(),
+            singles.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let body = singles[(i % singles.len() as u64) as usize].clone();
+            let r = c
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await;
+            let took = at.elapsed();
+            if r.is_ok_and(|r| r.status().as_u16() == 202) {
+                record(&mut hist.lock().unwrap(), took);
+            } else {
+                errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }));
+        bar.inc(1);
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    bar.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    let h = hist.lock().unwrap();
+    LatencyReport {
+        target_rate: rate,
+        sent: n,
+        errors: errors.load(std::sync::atomic::Ordering::Relaxed),
+        seconds,
+        ack_latency: percentiles(&h),
+    }
+}
+
+/// The search mix: name and request body.
+pub fn search_kinds() -> Vec<(&'static str, Value)> {
+    let now = Utc::now();
+    let ago = |mins: i64| (now - chrono::Duration::minutes(mins)).to_rfc3339();
+    vec![
+        ("rare_term", json!({"query": "Handler27", "limit": 100})),
+        ("common_term", json!({"query": "completed", "limit": 100})),
+        (
+            "phrase",
+            json!({"query": "\"connection reset by peer\"", "limit": 100}),
+        ),
+        (
+            "level_service",
+            json!({"level": "ERROR", "service": "svc-07", "limit": 100}),
+        ),
+        (
+            "narrow_time",
+            json!({"query": "failed", "start_time": ago(5), "end_time": ago(0), "limit": 100}),
+        ),
+        (
+            "wide_time",
+            json!({"level": "WARNING", "start_time": ago(24 * 60), "end_time": ago(0), "limit": 100}),
+        ),
+    ]
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryReport {
+    pub kind: String,
+    pub errors: u64,
+    /// `total_count` of the last answer.
+    pub matches: u64,
+    pub latency: Percentiles,
+}
+
+/// Runs each search kind `iterations` times (2 concurrent clients).
+pub async fn search(query_url: &str, iterations: u64, quiet: bool) -> Vec<QueryReport> {
+    let mut reports = Vec::new();
+    for (kind, body) in search_kinds() {
+        let url = format!("{query_url}/logs/search");
+        let r = run_queries(kind, iterations, quiet, move |c| c.post(&url).json(&body)).await;
+        reports.push(r);
+    }
+    reports
+}
+
+/// `GET /logs/patterns?hours=N`, `iterations` times.
+pub async fn patterns(query_url: &str, hours: f64, iterations: u64, quiet: bool) -> QueryReport {
+    let url = format!("{query_url}/logs/patterns?hours={hours}");
+    run_queries("patterns", iterations, quiet, move |c| c.get(&url)).await
+}
+
+async fn run_queries<F>(kind: &str, iterations: u64, quiet: bool, request: F) -> QueryReport
+where
+    F: Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    let bar = progress(iterations, kind, quiet);
+    let request = Arc::new(request);
+    let state = Arc::new(Mutex::new((histogram(), 0u64, 0u64)));
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..2 {
+        let (request, state, next, bar) =
+            (request.clone(), state.clone(), next.clone(), bar.clone());
+        tasks.push(tokio::spawn(async move {
+            let c = client();
+            while next.fetch_add(1, std::sync::atomic::Ordering::AcqRel) < iterations {
+                let t = Instant::now();
+                let r = request(&c).send().await;
+                let answer: Option<Value> = match r {
+                    Ok(r) if r.status().is_success() => r.json().await.ok(),
+                    _ => None,
+                };
+                let took = t.elapsed();
+                let mut s = state.lock().unwrap();
+                match answer {
+                    Some(a) => {
+                        record(&mut s.0, took);
+                        s.2 = a["total_count"]
+                            .as_u64()
+                            .or(a["total_logs"].as_u64())
+                            .unwrap_or(0);
+                    }
+                    None => s.1 += 1,
+                }
+                bar.inc(1);
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    bar.finish_and_clear();
+    let s = state.lock().unwrap();
+    QueryReport {
+        kind: kind.to_string(),
+        errors: s.1,
+        matches: s.2,
+        latency: percentiles(&s.0),
+    }
+}

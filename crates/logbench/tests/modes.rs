@@ -1,0 +1,145 @@
+//! Smoke test: each load mode for a few seconds against real services on
+//! loopback (the benchmarks themselves are not run in CI).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use logbench::load::{self, IngestOptions};
+
+struct Servers {
+    ingest: String,
+    query: String,
+    stop: Vec<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> Servers {
+    let dir = tempfile::tempdir().unwrap();
+    let cli = ingestd::Cli::try_parse_from([
+        "ingestd",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--ingest-workers",
+        "1",
+    ])
+    .unwrap();
+    let (il, ql) = (
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+    );
+    let ingest = format!("http://{}", il.local_addr().unwrap());
+    let query = format!("http://{}", ql.local_addr().unwrap());
+    let reader = queryd::open_store(dir.path());
+    let reload = reader.clone();
+    let (a, arx) = tokio::sync::oneshot::channel::<()>();
+    let (b, brx) = tokio::sync::oneshot::channel::<()>();
+    actix_web::rt::spawn(async move {
+        ingestd::run(
+            il,
+            cli.store,
+            cli.ingest,
+            Some(Arc::new(move || reload.reload())),
+            async {
+                let _ = arx.await;
+            },
+        )
+        .await
+        .unwrap();
+    });
+    let args = queryd::QueryArgs {
+        query_addr: "127.0.0.1:0".parse().unwrap(),
+        query_workers: Some(1),
+    };
+    actix_web::rt::spawn(async move {
+        queryd::run(ql, Arc::new(reader), args, async {
+            let _ = brx.await;
+        })
+        .await
+        .unwrap();
+    });
+    for url in [&ingest, &query] {
+        for _ in 0..200 {
+            if reqwest::get(format!("{url}/health"))
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    Servers {
+        ingest,
+        query,
+        stop: vec![a, b],
+        _dir: dir,
+    }
+}
+
+fn options(seconds: u64) -> IngestOptions {
+    IngestOptions {
+        batch: 100,
+        concurrency: 2,
+        total: None,
+        duration: Some(Duration::from_secs(seconds)),
+        seed: 1,
+        spread_hours: 1.0,
+        quiet: true,
+    }
+}
+
+#[actix_web::test]
+async fn every_mode_runs_and_reports() {
+    let s = start().await;
+    // ingest: acked logs, a searchable lag, the server's RSS.
+    let r = load::ingest(&s.ingest, Some(&s.query), &options(2)).await;
+    assert!(r.logs_acked >= 100, "{r:?}");
+    assert_eq!(r.errors, 0);
+    assert!(r.acked_logs_per_sec > 0.0);
+    assert!(
+        r.ack_to_searchable_ms.is_some(),
+        "the marker log was never found"
+    );
+    assert!(r.searchable_logs_per_sec.unwrap() > 0.0);
+    assert!(r.peak_rss_mb.unwrap() > 1.0);
+    assert_eq!(
+        r.request_latency.count,
+        r.requests - r.refused_429 - r.errors
+    );
+
+    // latency: open loop at 100/s for 2 s.
+    let r = load::latency(&s.ingest, 100.0, Duration::from_secs(2), 1, true).await;
+    assert_eq!(r.sent, 200);
+    assert_eq!(r.errors, 0);
+    assert_eq!(r.ack_latency.count, 200);
+    assert!(r.ack_latency.p50_ms > 0.0 && r.ack_latency.p50_ms <= r.ack_latency.p99_ms);
+
+    // search: every kind answers; the common term matches something.
+    let reports = load::search(&s.query, 5, true).await;
+    assert_eq!(reports.len(), 6);
+    for r in &reports {
+        assert_eq!((r.errors, r.latency.count), (0, 5), "{r:?}");
+    }
+    let common = reports.iter().find(|r| r.kind == "common_term").unwrap();
+    assert!(common.matches > 0);
+
+    // patterns over the window the logs were spread on.
+    let r = load::patterns(&s.query, 24.0, 5, true).await;
+    assert_eq!((r.errors, r.latency.count), (0, 5));
+    assert!(r.matches > 0, "no ERROR/CRITICAL logs grouped");
+
+    // ceilings, and the end-to-end run as ratios of them.
+    let r = logbench::ceiling::ceiling(&options(1), 5_000, Some((&s.ingest, Some(&s.query)))).await;
+    assert!(
+        r.tantivy_logs_per_sec > 0.0
+            && r.http_discard_logs_per_sec > 0.0
+            && r.wal_logs_per_sec > 0.0,
+        "{r:?}"
+    );
+    assert!(r.searchable_vs_tantivy.is_some() && r.acked_vs_wal.is_some());
+    for stop in s.stop {
+        let _ = stop.send(());
+    }
+}
