@@ -23,7 +23,7 @@ pub struct IngestArgs {
     pub commit_interval_ms: u64,
 
     /// tantivy indexing heap per open day partition, in MiB (at least 15 per thread).
-    #[arg(long, env = "INDEX_HEAP_MB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(15..=4096))]
+    #[arg(long, env = "INDEX_HEAP_MB", default_value_t = 32, value_parser = clap::value_parser!(u64).range(15..=4096))]
     pub index_heap_mb: u64,
 
     /// tantivy indexing threads per open day partition.

@@ -203,6 +203,7 @@ impl Metrics {
         self.wal_bytes.set((end - wal.start()) as i64);
         self.wal_backlog_bytes
             .set(end.saturating_sub(committed) as i64);
+        self.wal_backlog_logs.set(wal.backlog_logs().max(0));
         let stats = wal.stats();
         let fsyncs = stats.fsyncs.load(Relaxed);
         self.wal_fsyncs

@@ -111,7 +111,7 @@ pub async fn wal_rate(
     concurrency: usize,
     duration: Duration,
 ) -> (f64, f64) {
-    let bodies = Arc::new(load::bodies(seed, 16, batch, 0.0));
+    let bodies = Arc::new(load::bodies(seed, 16, batch, 0.0, None));
     let dir = tempfile::tempdir().expect("temp dir");
     let lock = ingestd::wal::Wal::lock(dir.path()).expect("lock");
     let wal = ingestd::wal::Wal::open(lock, 64 << 20, 0, None).expect("open wal");

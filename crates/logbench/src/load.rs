@@ -71,12 +71,23 @@ fn progress(len: u64, what: &str, quiet: bool) -> ProgressBar {
 }
 
 /// Pre-serialised batch bodies, so that the client is not the bottleneck.
-pub fn bodies(seed: u64, count: usize, batch: usize, spread_hours: f64) -> Vec<Vec<u8>> {
+pub fn bodies(
+    seed: u64,
+    count: usize,
+    batch: usize,
+    spread_hours: f64,
+    level: Option<&str>,
+) -> Vec<Vec<u8>> {
     let mut rng = Rng::new(seed);
     let spread = chrono::Duration::milliseconds((spread_hours * 3_600_000.0) as i64);
     (0..count)
         .map(|_| {
-            let logs = gen::batch(&mut rng, batch, Utc::now(), spread);
+            let mut logs = gen::batch(&mut rng, batch, Utc::now(), spread);
+            if let Some(level) = level {
+                for log in &mut logs {
+                    log["level"] = json!(level);
+                }
+            }
             serde_json::to_vec(&logs).expect("serialises")
         })
         .collect()
@@ -91,6 +102,8 @@ pub struct IngestOptions {
     pub seed: u64,
     /// Spread timestamps over this many hours before now (0: now).
     pub spread_hours: f64,
+    /// Every log at this level instead of the usual mix.
+    pub level: Option<String>,
     pub quiet: bool,
 }
 
@@ -145,7 +158,13 @@ fn watch_rss(
 
 /// Closed loop: `concurrency` clients post batches back to back.
 pub async fn ingest(ingest_url: &str, query_url: Option<&str>, o: &IngestOptions) -> IngestReport {
-    let bodies = Arc::new(bodies(o.seed, 64, o.batch, o.spread_hours));
+    let bodies = Arc::new(bodies(
+        o.seed,
+        64,
+        o.batch,
+        o.spread_hours,
+        o.level.as_deref(),
+    ));
     let total = o.total.unwrap_or(u64::MAX);
     let deadline = o.duration.map(|d| Instant::now() + d);
     let bar = progress(
@@ -221,12 +240,23 @@ pub async fn ingest(ingest_url: &str, query_url: Option<&str>, o: &IngestOptions
             Rng::new(o.seed ^ started.elapsed().as_nanos() as u64).next_u64()
         );
         let c = client();
-        let ack = c
-            .post(format!("{ingest_url}/logs/ingest"))
-            .json(&json!({"level": "INFO", "message": format!("end of run {marker}"), "source": "logbench"}))
-            .send()
-            .await;
-        if ack.is_ok_and(|r| r.status().as_u16() == 202) {
+        // The marker waits its turn like any log: retry while the WAL is full.
+        let mut ack = None;
+        for _ in 0..600 {
+            let r = c
+                .post(format!("{ingest_url}/logs/ingest"))
+                .json(&json!({"level": "INFO", "message": format!("end of run {marker}"), "source": "logbench"}))
+                .send()
+                .await;
+            match r.map(|r| r.status().as_u16()) {
+                Ok(429) | Ok(503) => tokio::time::sleep(Duration::from_millis(250)).await,
+                other => {
+                    ack = other.ok();
+                    break;
+                }
+            }
+        }
+        if ack == Some(202) {
             let acked_at = Instant::now();
             let deadline = acked_at + Duration::from_secs(600);
             while Instant::now() < deadline {

@@ -55,6 +55,9 @@ struct Load {
     /// Spread the logs' timestamps over this many hours before now.
     #[arg(long, default_value_t = 0.0)]
     spread_hours: f64,
+    /// Send every log at this level (e.g. ERROR, to load patterns).
+    #[arg(long)]
+    level: Option<String>,
 }
 
 impl Load {
@@ -70,6 +73,7 @@ impl Load {
             duration,
             seed: common.seed,
             spread_hours: self.spread_hours,
+            level: self.level.clone(),
             quiet: common.quiet,
         }
     }

@@ -86,6 +86,7 @@ fn options(seconds: u64) -> IngestOptions {
         duration: Some(Duration::from_secs(seconds)),
         seed: 1,
         spread_hours: 1.0,
+        level: None,
         quiet: true,
     }
 }

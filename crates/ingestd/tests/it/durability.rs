@@ -169,6 +169,13 @@ async fn a_full_wal_answers_429_then_drains() {
         metric(&m, "ingestd_logs_rejected_total{reason=\"wal_full\"}"),
         Some(20.0)
     );
+    // The backlog in logs: acknowledged, not yet committed (the WAL is at its cap).
+    let backlog_logs = metric(&m, "ingestd_wal_backlog_logs").unwrap();
+    assert!(
+        backlog_logs > 0.0 && backlog_logs <= accepted as f64,
+        "{backlog_logs} of {accepted}"
+    );
+    assert_eq!(backlog_logs % 20.0, 0.0, "whole batches of 20");
     // Once the indexer commits, the backlog is gone and ingest takes logs again.
     eventually(Duration::from_secs(15), "the WAL to drain", || async {
         let r = client()

@@ -6,7 +6,11 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
+use tantivy::indexer::LogMergePolicy;
 use tantivy::{Index, IndexWriter, TantivyDocument};
+
+/// Largest segment that merges still grow (see `partition`).
+pub const MAX_MERGED_DOCS: usize = 500_000;
 use tracing::{debug, info};
 
 use log_model::StoredLog;
@@ -32,7 +36,7 @@ pub struct EmbeddedSettings {
 impl Default for EmbeddedSettings {
     fn default() -> Self {
         EmbeddedSettings {
-            heap_bytes: 64 << 20,
+            heap_bytes: 32 << 20,
             threads: 1,
             retention: chrono::Duration::days(7),
             idle_close: Duration::from_secs(60),
@@ -103,8 +107,13 @@ impl EmbeddedWriter {
                 .payload
                 .and_then(|p| serde_json::from_str::<CommitPayload>(&p).ok())
                 .map_or(0, |p| p.wal_position);
-            let writer =
+            let writer: IndexWriter =
                 index.writer_with_num_threads(self.settings.threads, self.settings.heap_bytes)?;
+            // Bounded merges: merging a segment costs memory in proportion to
+            // its documents, so segments stop growing at MAX_MERGED_DOCS.
+            let mut policy = LogMergePolicy::default();
+            policy.set_max_docs_before_merge(MAX_MERGED_DOCS);
+            writer.set_merge_policy(Box::new(policy));
             debug!(%day, committed, "partition opened for writing");
             self.open.insert(
                 day,
