@@ -216,8 +216,15 @@ pub async fn ingest(ingest_url: &str, query_url: Option<&str>, o: &IngestOptions
                             bar.inc(batch);
                         }
                     }
-                    Ok(429) => s.3 += 1,
-                    _ => s.4 += 1,
+                    // Refused logs were not sent: they do not count towards --total.
+                    Ok(429) => {
+                        s.3 += 1;
+                        sent.fetch_sub(batch, std::sync::atomic::Ordering::AcqRel);
+                    }
+                    _ => {
+                        s.4 += 1;
+                        sent.fetch_sub(batch, std::sync::atomic::Ordering::AcqRel);
+                    }
                 }
                 drop(s);
                 if !by_count {

@@ -19,14 +19,35 @@ pub struct PatternCollector {
     pub window: Option<PatternsQuery>,
 }
 
+/// A hasher for term ordinals (small dense integers): one multiply.
+#[derive(Default, Clone, Copy)]
+struct OrdHasher(u64);
+
+impl std::hash::Hasher for OrdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type OrdMap = HashMap<u64, u64, std::hash::BuildHasherDefault<OrdHasher>>;
+
 #[derive(Default)]
 struct SegmentGroup {
     count: u64,
     min_ts: i64,
     max_ts: i64,
     /// Term ordinal to count.
-    services: HashMap<u64, u64>,
-    levels: HashMap<u64, u64>,
+    services: OrdMap,
+    /// Level ordinal to count (five levels at most: a short list).
+    levels: Vec<(u64, u64)>,
     trend: Vec<u64>,
     /// The newest documents, newest first (at most SAMPLES).
     newest: Vec<(i64, DocId)>,
@@ -40,12 +61,17 @@ pub type Groups = HashMap<String, (PatternGroup, Vec<Candidate>)>;
 
 pub struct PatternSegmentCollector {
     segment: SegmentOrdinal,
-    window: Option<PatternsQuery>,
     template: Option<StrColumn>,
     service: Option<StrColumn>,
     level: Option<StrColumn>,
     ts: Column<i64>,
-    groups: HashMap<u64, SegmentGroup>,
+    /// Indexed by template ordinal (dense in a segment); the last slot is
+    /// for documents without a template.
+    groups: Vec<Option<SegmentGroup>>,
+    /// Trend: window start and length in microseconds, and bucket count.
+    start: i64,
+    span: i64,
+    buckets: usize,
 }
 
 fn time_of(micros: i64) -> DateTime<Utc> {
@@ -62,14 +88,26 @@ impl Collector for PatternCollector {
         reader: &SegmentReader,
     ) -> tantivy::Result<Self::Child> {
         let fast = reader.fast_fields();
+        let template = fast.str("template")?;
+        let slots = template.as_ref().map_or(0, |t| t.num_terms()) + 1;
+        let (start, span, buckets) = match &self.window {
+            Some(w) => (
+                w.start.timestamp_micros(),
+                (w.end.timestamp_micros() - w.start.timestamp_micros()).max(1),
+                w.buckets,
+            ),
+            None => (0, 1, 0),
+        };
         Ok(PatternSegmentCollector {
             segment,
-            window: self.window.clone(),
-            template: fast.str("template")?,
+            template,
             service: fast.str("service")?,
             level: fast.str("level")?,
             ts: fast.i64("ts")?,
-            groups: HashMap::new(),
+            groups: (0..slots).map(|_| None).collect(),
+            start,
+            span,
+            buckets,
         })
     }
 
@@ -113,10 +151,13 @@ impl SegmentCollector for PatternSegmentCollector {
         let Some(template) = &self.template else {
             return;
         };
-        let ord = template.ords().first(doc).unwrap_or(u64::MAX);
+        let slot = template
+            .ords()
+            .first(doc)
+            .map_or(self.groups.len() - 1, |o| o as usize);
         let ts = self.ts.first(doc).unwrap_or_default();
-        let buckets = self.window.as_ref().map_or(0, |w| w.buckets);
-        let group = self.groups.entry(ord).or_insert_with(|| SegmentGroup {
+        let buckets = self.buckets;
+        let group = self.groups[slot].get_or_insert_with(|| SegmentGroup {
             min_ts: i64::MAX,
             max_ts: i64::MIN,
             trend: vec![0; buckets],
@@ -129,10 +170,15 @@ impl SegmentCollector for PatternSegmentCollector {
             *group.services.entry(service).or_default() += 1;
         }
         if let Some(level) = self.level.as_ref().and_then(|s| s.ords().first(doc)) {
-            *group.levels.entry(level).or_default() += 1;
+            match group.levels.iter_mut().find(|(l, _)| *l == level) {
+                Some((_, n)) => *n += 1,
+                None => group.levels.push((level, 1)),
+            }
         }
-        if let Some(window) = &self.window {
-            group.trend[window.bucket_of(ts)] += 1;
+        if buckets > 0 {
+            // As PatternsQuery::bucket_of, in i64 (the window fits).
+            let offset = (ts - self.start).clamp(0, self.span - 1);
+            group.trend[((offset * buckets as i64) / self.span) as usize] += 1;
         }
         if group.newest.len() < SAMPLES || group.newest.last().is_some_and(|(t, _)| ts > *t) {
             let at = group.newest.partition_point(|(t, _)| *t >= ts);
@@ -142,7 +188,7 @@ impl SegmentCollector for PatternSegmentCollector {
     }
 
     fn harvest(self) -> Groups {
-        let names = |column: &Option<StrColumn>, counts: HashMap<u64, u64>| {
+        let names = |column: &Option<StrColumn>, counts: Vec<(u64, u64)>| {
             let mut out = BTreeMap::new();
             for (ord, count) in counts {
                 let mut name = String::new();
@@ -154,10 +200,12 @@ impl SegmentCollector for PatternSegmentCollector {
             out
         };
         let mut out = Groups::new();
-        for (ord, group) in self.groups {
+        let no_template = self.groups.len() - 1;
+        for (slot, group) in self.groups.into_iter().enumerate() {
+            let Some(group) = group else { continue };
             let mut template = String::new();
-            if let (Some(col), true) = (&self.template, ord != u64::MAX) {
-                let _ = col.ord_to_str(ord, &mut template);
+            if let (Some(col), true) = (&self.template, slot != no_template) {
+                let _ = col.ord_to_str(slot as u64, &mut template);
             }
             let candidates = group
                 .newest
@@ -170,7 +218,7 @@ impl SegmentCollector for PatternSegmentCollector {
                 count: group.count,
                 first_seen: time_of(group.min_ts),
                 last_seen: time_of(group.max_ts),
-                services: names(&self.service, group.services),
+                services: names(&self.service, group.services.into_iter().collect()),
                 levels: names(&self.level, group.levels),
                 trend: group.trend,
                 samples: Vec::new(),

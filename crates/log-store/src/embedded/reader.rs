@@ -166,18 +166,31 @@ impl EmbeddedReader {
     }
 
     fn patterns_blocking(&self, q: &PatternsQuery) -> Result<PatternsPage, StoreError> {
-        let raw = self.raw_groups(q, Some(q.start), q.end, true)?;
+        let mut searchers = Vec::new();
+        let raw = self.raw_groups(q, Some(q.start), q.end, Some(&mut searchers))?;
         // New patterns: the ingest templates seen before `new_since`.
         let seen_before = match q.new_since {
             Some(since) => Some(
-                self.raw_groups(q, None, since, false)?
+                self.raw_groups(q, None, since, None)?
                     .into_iter()
                     .map(|r| r.group.pattern_id)
                     .collect::<HashSet<_>>(),
             ),
             None => None,
         };
-        Ok(finish_patterns(raw, q.limit, seen_before.as_ref()))
+        let mut page = finish_patterns(raw, q.limit, seen_before.as_ref());
+        // Samples travel as references until here: only the returned
+        // patterns' few documents are read from the doc store.
+        let fields = &self.inner.fields;
+        for group in &mut page.patterns {
+            for sample in &mut group.samples {
+                if let Some((partition, segment, doc)) = parse_sample_ref(sample) {
+                    let searcher = &searchers[partition];
+                    *sample = load_log(searcher, fields, DocAddress::new(segment, doc))?.message;
+                }
+            }
+        }
+        Ok(page)
     }
 
     /// Groups by ingest template the logs of `[start, end)` that match the
@@ -187,8 +200,9 @@ impl EmbeddedReader {
         q: &PatternsQuery,
         start: Option<DateTime<Utc>>,
         end: DateTime<Utc>,
-        samples: bool,
+        mut searchers: Option<&mut Vec<Searcher>>,
     ) -> Result<Vec<RawGroup>, StoreError> {
+        let samples = searchers.is_some();
         let fields = &self.inner.fields;
         let filters = Filters {
             text: q.text.as_ref(),
@@ -209,11 +223,16 @@ impl EmbeddedReader {
             let mut analyzer = partition.index.tokenizer_for_field(fields.message)?;
             let query = compile(fields, &mut analyzer, &filters);
             let groups: Groups = searcher.search(&query, &collector)?;
+            let index = searchers.as_ref().map_or(0, |s| s.len());
+            if let Some(searchers) = searchers.as_mut() {
+                searchers.push(searcher);
+            }
             for (template, (group, candidates)) in groups {
-                let mut found = Vec::with_capacity(candidates.len());
-                for (ts, address) in candidates.into_iter().filter(|_| samples) {
-                    found.push((ts, load_log(&searcher, fields, address)?.message));
-                }
+                let found = candidates
+                    .into_iter()
+                    .filter(|_| samples)
+                    .map(|(ts, a)| (ts, sample_ref(index, a)))
+                    .collect();
                 let raw = RawGroup {
                     group,
                     samples: found,
@@ -243,6 +262,25 @@ impl EmbeddedReader {
         }
         Ok(ids)
     }
+}
+
+/// A sample not read yet: partition, segment and document.
+const SAMPLE_REF: char = '\u{0}';
+
+fn sample_ref(partition: usize, address: DocAddress) -> String {
+    format!(
+        "{SAMPLE_REF}{partition}:{}:{}",
+        address.segment_ord, address.doc_id
+    )
+}
+
+fn parse_sample_ref(s: &str) -> Option<(usize, u32, u32)> {
+    let mut parts = s.strip_prefix(SAMPLE_REF)?.split(':');
+    Some((
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+        parts.next()?.parse().ok()?,
+    ))
 }
 
 fn open_partition(dir: &Path) -> tantivy::Result<Partition> {
