@@ -72,23 +72,83 @@ pub fn template_of(message: &str) -> String {
         }
         let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
         let word = &rest[..end];
-        // A size unit after a number is part of the value (`93.0 B`, `5.2 KB`).
-        if out.trim_end().ends_with(WILDCARD) && is_size_unit(word) {
-            out.push_str(WILDCARD);
+        // A unit after a number is part of the value (`93.0 B`, `5.2 KB`,
+        // `1 sec`): the value stays one `<*>`.
+        if out.trim_end().ends_with(WILDCARD) && is_unit(word) {
+            out.truncate(out.trim_end().len());
             out.push_str(&word[word.trim_end_matches([',', ';', ')', '.']).len()..]);
         } else {
             mask_word(word, &mut out);
         }
         rest = rest[end..].trim_start();
     }
+    drop_variable_asides(&out)
+}
+
+/// Removes parenthesised asides that hold nothing but values (`(<*>)`,
+/// `(<*>, <*>)`): they annotate a value (`1190 bytes (1.16 KB)`) and come
+/// and go with it, so the event is the same with or without them.
+fn drop_variable_asides(template: &str) -> String {
+    if !template.contains("(<*>") {
+        return template.to_string();
+    }
+    let tokens: Vec<&str> = template.split(' ').collect();
+    let mut out = String::with_capacity(template.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        if tokens[i].starts_with('(') {
+            // The aside runs to the token that closes it; all inside must be values.
+            let mut j = i;
+            let closed = loop {
+                let token = tokens[j].trim_end_matches([',', ';']);
+                if token.trim_start_matches('(').trim_end_matches(')') != WILDCARD {
+                    break false;
+                }
+                if token.ends_with(')') {
+                    break true;
+                }
+                if j + 1 == tokens.len() {
+                    break false;
+                }
+                j += 1;
+            };
+            if closed {
+                // Punctuation after the aside stays (`x (<*>),` -> `x,`).
+                out.push_str(&tokens[j][tokens[j].trim_end_matches([',', ';']).len()..]);
+                i = j + 1;
+                continue;
+            }
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(tokens[i]);
+        i += 1;
+    }
     out
 }
 
-fn is_size_unit(word: &str) -> bool {
+fn is_unit(word: &str) -> bool {
     let word = word.trim_end_matches([',', ';', ')', '.']);
     matches!(
         word,
-        "B" | "KB" | "MB" | "GB" | "TB" | "KiB" | "MiB" | "GiB" | "TiB" | "kB"
+        "B" | "KB"
+            | "MB"
+            | "GB"
+            | "TB"
+            | "KiB"
+            | "MiB"
+            | "GiB"
+            | "TiB"
+            | "kB"
+            | "ms"
+            | "sec"
+            | "secs"
+            | "seconds"
+            | "min"
+            | "mins"
+            | "minutes"
+            | "hours"
     )
 }
 
@@ -119,6 +179,17 @@ fn mask_word(word: &str, out: &mut String) {
         out.push_str(&word[..1]);
         out.push_str(WILDCARD);
         out.push_str(&word[1..]);
+        return;
+    }
+    // `<1`, `>=5`: a comparison before a number is part of the value.
+    if (lead == "<" || lead == ">")
+        && core
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_digit() || b == b'=')
+    {
+        out.push_str(WILDCARD);
+        out.push_str(trail);
         return;
     }
     out.push_str(lead);
@@ -324,10 +395,6 @@ mod tests {
         check("run chrome.exe now", "run chrome.exe now");
         check("at Fri Jun 17 07:07:00 2005", "at <*> <*> <*> <*> <*>");
         check(
-            "connection from 10.0.0.1 () at noon",
-            "connection from <*> (<*>) at noon",
-        );
-        check(
             "opened /var/log/messages for reading",
             "opened <*> for reading",
         );
@@ -336,9 +403,27 @@ mod tests {
         check("down true canceled FALSE", "down <*> canceled <*>");
         check(
             "estimated size 93.0 B, free 317.1 KB)",
-            "estimated size <*> <*>, free <*> <*>)",
+            "estimated size <*>, free <*>)",
         );
-        check("B-tree of 5 B", "B-tree of <*> <*>");
+        check("B-tree of 5 B", "B-tree of <*>");
+        check("lifetime <1 sec", "lifetime <*>");
+        check("lifetime 00:01", "lifetime <*>");
+        check(
+            "1190 bytes (1.16 KB) sent, 815 bytes received",
+            "<*> bytes sent, <*> bytes received",
+        );
+        check(
+            "entries: 1024 (order 0, 4096 bytes)",
+            "entries: <*> (order <*>, <*> bytes)",
+        );
+        check(
+            "connection from 10.0.0.1 () at noon",
+            "connection from <*> at noon",
+        );
+        check("value (x) kept", "value (x) kept");
+        check("took 5 ms (p99)", "took <*>");
+        check("retry in 3 secs", "retry in <*>");
+        check("job (42) done", "job done");
         check("grade B assigned", "grade B assigned");
         check("port:8080 host:db", "port:<*> host:db");
         check(
@@ -347,7 +432,8 @@ mod tests {
         );
         check("  spaced   out\ttext  ", "spaced out text");
         check("[worker-3] job done", "[<*>] job done");
-        check("(42)", "(<*>)");
+        check("(42)", "");
+        check("job (42) done", "job done");
         check("", "");
         check("ünïcödé 5 wörds", "ünïcödé <*> wörds");
     }

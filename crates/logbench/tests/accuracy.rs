@@ -29,6 +29,7 @@ fn grouping_accuracy_floors() {
         ("HPC", 0.93),
         ("Zookeeper", 0.97),
         ("Spark", 0.99),
+        ("Proxifier", 0.99),
     ] {
         let got = ga(name);
         assert!(got >= floor, "{name}: GA {got:.3} fell below {floor}");
