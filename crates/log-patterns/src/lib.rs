@@ -9,7 +9,15 @@
 //!   an optional port;
 //! - any other word containing a digit (`user42`, `blk_-1608`, `/api/v1/7`),
 //!   since such words are almost always identifiers;
-//! - the value of a `key=value` or `key:value` pair, keeping the key.
+//! - the value of a `key=value` pair (any value) or `key:value` pair (by its
+//!   shape), keeping the key;
+//! - host names, dates (day and month names), booleans, paths, URLs, e-mail
+//!   addresses.
+//!
+//! A unit after a number joins it (`93.0 B`, `1 sec`), a comparison before a
+//! number is part of it (`<1`), and a parenthesised aside holding only
+//! values (`(1.16 KB)`, `()`) is dropped: such asides come and go with the
+//! value they annotate.
 //!
 //! Each masked part becomes `<*>`; whitespace runs become one space. The
 //! pattern id is the 64-bit FNV-1a hash of the template, in hex: the same
