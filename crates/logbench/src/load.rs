@@ -78,11 +78,40 @@ pub fn bodies(
     spread_hours: f64,
     level: Option<&str>,
 ) -> Vec<Vec<u8>> {
+    bodies_from(seed, count, batch, spread_hours, level, &[])
+}
+
+/// As [`bodies`], with the messages of `replay` (lines of a real log file)
+/// when it is not empty.
+pub fn bodies_from(
+    seed: u64,
+    count: usize,
+    batch: usize,
+    spread_hours: f64,
+    level: Option<&str>,
+    replay: &[String],
+) -> Vec<Vec<u8>> {
     let mut rng = Rng::new(seed);
     let spread = chrono::Duration::milliseconds((spread_hours * 3_600_000.0) as i64);
+    let mut next_line = 0usize;
     (0..count)
         .map(|_| {
-            let mut logs = gen::batch(&mut rng, batch, Utc::now(), spread);
+            let mut logs: Vec<Value> = if replay.is_empty() {
+                gen::batch(&mut rng, batch, Utc::now(), spread)
+            } else {
+                (0..batch)
+                    .map(|_| {
+                        let line = &replay[next_line % replay.len()];
+                        next_line += 1;
+                        let back = rng.below(spread.num_milliseconds().max(1) as u64) as i64;
+                        gen::replayed(
+                            line,
+                            &mut rng,
+                            Utc::now() - chrono::Duration::milliseconds(back),
+                        )
+                    })
+                    .collect()
+            };
             if let Some(level) = level {
                 for log in &mut logs {
                     log["level"] = json!(level);
@@ -104,6 +133,8 @@ pub struct IngestOptions {
     pub spread_hours: f64,
     /// Every log at this level instead of the usual mix.
     pub level: Option<String>,
+    /// Lines of a real log file to send instead of generated messages.
+    pub replay: Arc<Vec<String>>,
     pub quiet: bool,
 }
 
@@ -158,12 +189,18 @@ fn watch_rss(
 
 /// Closed loop: `concurrency` clients post batches back to back.
 pub async fn ingest(ingest_url: &str, query_url: Option<&str>, o: &IngestOptions) -> IngestReport {
-    let bodies = Arc::new(bodies(
+    let pool = if o.replay.is_empty() {
+        64
+    } else {
+        (o.replay.len() / o.batch.max(1)).clamp(1, 256)
+    };
+    let bodies = Arc::new(bodies_from(
         o.seed,
-        64,
+        pool,
         o.batch,
         o.spread_hours,
         o.level.as_deref(),
+        &o.replay,
     ));
     let total = o.total.unwrap_or(u64::MAX);
     let deadline = o.duration.map(|d| Instant::now() + d);

@@ -58,6 +58,9 @@ struct Load {
     /// Send every log at this level (e.g. ERROR, to load patterns).
     #[arg(long)]
     level: Option<String>,
+    /// Replay the lines of a real log file (e.g. a Loghub `.log`) as messages.
+    #[arg(long)]
+    replay: Option<PathBuf>,
 }
 
 impl Load {
@@ -74,6 +77,12 @@ impl Load {
             seed: common.seed,
             spread_hours: self.spread_hours,
             level: self.level.clone(),
+            replay: std::sync::Arc::new(
+                self.replay
+                    .as_ref()
+                    .map(|p| read_lines(p))
+                    .unwrap_or_default(),
+            ),
             quiet: common.quiet,
         }
     }
@@ -146,6 +155,20 @@ enum Command {
         #[arg(long)]
         explain: Option<String>,
     },
+}
+
+fn read_lines(path: &std::path::Path) -> Vec<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect(),
+        Err(e) => {
+            eprintln!("logbench: cannot read {}: {e}", path.display());
+            std::process::exit(2);
+        }
+    }
 }
 
 fn runtime() -> tokio::runtime::Runtime {

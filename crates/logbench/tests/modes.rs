@@ -87,6 +87,7 @@ fn options(seconds: u64) -> IngestOptions {
         seed: 1,
         spread_hours: 1.0,
         level: None,
+        replay: Arc::new(Vec::new()),
         quiet: true,
     }
 }
@@ -109,6 +110,30 @@ async fn every_mode_runs_and_reports() {
         r.request_latency.count,
         r.requests - r.refused_429 - r.errors
     );
+
+    // ingest, replaying a real log file's lines.
+    let lines: Vec<String> = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/datasets/loghub-2k/OpenSSH/OpenSSH_2k.log"),
+    )
+    .map(|t| t.lines().map(str::to_string).collect())
+    .unwrap_or_else(|_| {
+        vec!["sshd[1]: Failed password for root from 10.0.0.1 port 22 ssh2".to_string()]
+    });
+    let replay = IngestOptions {
+        replay: Arc::new(lines),
+        ..options(1)
+    };
+    let r = load::ingest(&s.ingest, Some(&s.query), &replay).await;
+    assert!(r.logs_acked >= 100 && r.errors == 0, "{r:?}");
+    let found: serde_json::Value =
+        reqwest::get(format!("{}/logs/search?service=replay&limit=1", s.query))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert!(found["total_count"].as_u64().unwrap() >= 100, "{found}");
 
     // latency: open loop at 100/s for 2 s.
     let r = load::latency(&s.ingest, 100.0, Duration::from_secs(2), 1, true).await;
