@@ -1,68 +1,74 @@
 //! Elasticsearch wire types: the document we index, and the parts of bulk,
 //! search and aggregation responses we read. Serde stays here.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use log_model::{Level, StoredLog};
 
-/// A log as indexed in the data stream (see `deploy/elasticsearch/index-template.json`).
+/// A log as indexed in the data stream (see
+/// `deploy/elasticsearch/index-template.json`): `StoredLog` under the names
+/// the mapping uses. It borrows from the log when writing (no copy per
+/// document on the sink's path) and owns its fields when read back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EsDoc {
+pub struct EsDoc<'a> {
     #[serde(rename = "@timestamp")]
     pub timestamp: DateTime<Utc>,
-    pub log_id: String,
+    pub log_id: Cow<'a, str>,
     pub level: Level,
-    pub message: String,
-    pub source: String,
+    pub message: Cow<'a, str>,
+    pub source: Cow<'a, str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service: Option<String>,
+    pub service: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trace_id: Option<String>,
+    pub trace_id: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub span_id: Option<String>,
+    pub span_id: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Map<String, Value>>,
+    pub metadata: Option<Cow<'a, Map<String, Value>>>,
     pub received_at: DateTime<Utc>,
-    pub pattern_id: String,
+    pub pattern_id: Cow<'a, str>,
     #[serde(default)]
-    pub template: String,
+    pub template: Cow<'a, str>,
 }
 
-impl From<&StoredLog> for EsDoc {
-    fn from(log: &StoredLog) -> Self {
+impl<'a> From<&'a StoredLog> for EsDoc<'a> {
+    fn from(log: &'a StoredLog) -> Self {
+        let text = |s: &'a String| Cow::Borrowed(s.as_str());
         EsDoc {
             timestamp: log.timestamp,
-            log_id: log.id.clone(),
+            log_id: text(&log.id),
             level: log.level,
-            message: log.message.clone(),
-            source: log.source.clone(),
-            service: log.service.clone(),
-            trace_id: log.trace_id.clone(),
-            span_id: log.span_id.clone(),
-            metadata: log.metadata.clone(),
+            message: text(&log.message),
+            source: text(&log.source),
+            service: log.service.as_ref().map(text),
+            trace_id: log.trace_id.as_ref().map(text),
+            span_id: log.span_id.as_ref().map(text),
+            metadata: log.metadata.as_ref().map(Cow::Borrowed),
             received_at: log.received_at,
-            pattern_id: log.pattern_id.clone(),
-            template: log.template.clone(),
+            pattern_id: text(&log.pattern_id),
+            template: text(&log.template),
         }
     }
 }
 
-impl From<EsDoc> for StoredLog {
-    fn from(doc: EsDoc) -> Self {
+impl From<EsDoc<'_>> for StoredLog {
+    fn from(doc: EsDoc<'_>) -> Self {
         StoredLog {
-            id: doc.log_id,
+            id: doc.log_id.into_owned(),
             timestamp: doc.timestamp,
             level: doc.level,
-            message: doc.message,
-            source: doc.source,
-            service: doc.service,
-            trace_id: doc.trace_id,
-            span_id: doc.span_id,
-            metadata: doc.metadata,
+            message: doc.message.into_owned(),
+            source: doc.source.into_owned(),
+            service: doc.service.map(Cow::into_owned),
+            trace_id: doc.trace_id.map(Cow::into_owned),
+            span_id: doc.span_id.map(Cow::into_owned),
+            metadata: doc.metadata.map(Cow::into_owned),
             received_at: doc.received_at,
-            pattern_id: doc.pattern_id,
+            pattern_id: doc.pattern_id.into_owned(),
             // Search answers leave the template out.
             template: String::new(),
         }
@@ -142,7 +148,7 @@ pub struct Total {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Hit {
     #[serde(rename = "_source")]
-    pub source: EsDoc,
+    pub source: EsDoc<'static>,
 }
 
 /// `aggregations.patterns` of a patterns request.

@@ -130,7 +130,7 @@ mod tests {
             service: Some("v".into()),
             trace_id: Some("t".into()),
             span_id: Some("p".into()),
-            metadata: Some(Default::default()),
+            metadata: Some(std::borrow::Cow::Owned(Default::default())),
             received_at: chrono::Utc::now(),
             pattern_id: "x".into(),
             template: "m".into(),

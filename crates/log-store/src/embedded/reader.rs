@@ -303,7 +303,11 @@ fn load_log(
         .get_first(fields.doc)
         .and_then(|v| v.as_str())
         .ok_or_else(|| StoreError::Corrupt(format!("document {address:?} has no stored body")))?;
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))
+    let mut log: StoredLog =
+        serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    // Search answers leave the template out (it is in `pattern_id`).
+    log.template.clear();
+    Ok(log)
 }
 
 impl LogReader for EmbeddedReader {

@@ -68,14 +68,11 @@ pub fn to_document(fields: &Fields, log: &StoredLog) -> TantivyDocument {
     doc.add_text(fields.pattern_id, &log.pattern_id);
     doc.add_text(fields.template, &log.template);
     doc.add_text(fields.message, &log.message);
-    // The template is indexed on its own; the stored copy leaves it out.
-    let stored = StoredLog {
-        template: String::new(),
-        ..log.clone()
-    };
+    // Stored whole (no copy of the log on the indexing path); reads drop
+    // the template from search answers.
     doc.add_text(
         fields.doc,
-        serde_json::to_string(&stored).expect("a log always serialises"),
+        serde_json::to_string(log).expect("a log always serialises"),
     );
     doc
 }
