@@ -267,7 +267,9 @@ impl AppState {
     }
 }
 
-fn enrich(log: NewLog, now: DateTime<Utc>) -> StoredLog {
+/// What ingest adds to a validated log: its id (UUIDv7), the time of
+/// receipt, and its template and pattern id.
+pub fn enrich(log: NewLog, now: DateTime<Utc>) -> StoredLog {
     let pattern = log_patterns::pattern_of(&log.message);
     StoredLog {
         id: uuid::Uuid::now_v7().to_string(),

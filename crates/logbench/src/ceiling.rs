@@ -39,24 +39,10 @@ fn stored_logs(seed: u64, n: usize) -> Vec<StoredLog> {
     let mut rng = Rng::new(seed);
     let now = Utc::now();
     (0..n)
-        .map(|i| {
+        .map(|_| {
             let log = parse_log(gen::log(&mut rng, now), &Limits::default(), now)
                 .expect("generated logs are valid");
-            let pattern = log_patterns::pattern_of(&log.message);
-            StoredLog {
-                id: format!("{i:032x}"),
-                timestamp: log.timestamp,
-                level: log.level,
-                message: log.message,
-                source: log.source,
-                service: log.service,
-                trace_id: log.trace_id,
-                span_id: log.span_id,
-                metadata: log.metadata,
-                received_at: now,
-                pattern_id: pattern.pattern_id,
-                template: pattern.template,
-            }
+            ingestd::api::enrich(log, now)
         })
         .collect()
 }
