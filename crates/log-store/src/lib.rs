@@ -186,6 +186,29 @@ impl Drop for InFlight {
     }
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Checkpoint {
+    position: u64,
+}
+
+/// The WAL position a writer has committed, from its checkpoint file
+/// (`{"position": N}`); 0 when there is none yet.
+pub fn read_checkpoint(path: &std::path::Path) -> Result<u64, StoreError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice::<Checkpoint>(&bytes)
+            .map(|c| c.position)
+            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display()))),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(err) => Err(StoreError::io(path, err)),
+    }
+}
+
+/// Records a committed WAL position, atomically.
+pub fn write_checkpoint(path: &std::path::Path, position: u64) -> Result<(), StoreError> {
+    let body = serde_json::to_vec(&Checkpoint { position }).expect("checkpoint serialises");
+    write_atomically(path, &body)
+}
+
 /// Writes a small file atomically: temp file, fsync, rename, fsync the directory.
 pub fn write_atomically(path: &std::path::Path, body: &[u8]) -> Result<(), StoreError> {
     use std::io::Write;

@@ -10,13 +10,12 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::task::JoinSet;
@@ -30,7 +29,9 @@ use super::encoder::{bulk_body, BulkDoc};
 use super::model::EsError;
 use super::retry::{backoff, decide, Decision, ItemFate};
 use super::setup;
-use crate::{Health, LogWriter, Settled, StoreError, WriteOutcome};
+use crate::{
+    read_checkpoint, write_checkpoint, Health, LogWriter, Settled, StoreError, WriteOutcome,
+};
 
 #[derive(Default)]
 struct Counters {
@@ -71,11 +72,6 @@ pub struct EsWriter {
     written: u64,
     committed: u64,
     checkpoint: PathBuf,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Checkpoint {
-    position: u64,
 }
 
 /// Where the writer keeps its state.
@@ -463,21 +459,4 @@ fn to_file(shared: &Shared, letters: &[(BulkDoc, BulkDoc)]) -> Result<(), StoreE
         .fetch_add(letters.len() as u64, Ordering::Relaxed);
     error!(count = letters.len(), file = %path.display(), "documents refused by the dead-letter stream written to the dead-letter file");
     Ok(())
-}
-
-fn read_checkpoint(path: &Path) -> Result<u64, StoreError> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice::<Checkpoint>(&bytes)
-            .map(|c| c.position)
-            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-        Err(e) => Err(StoreError::io(path, e)),
-    }
-}
-
-fn write_checkpoint(path: &Path, position: u64) -> Result<(), StoreError> {
-    crate::write_atomically(
-        path,
-        &serde_json::to_vec(&Checkpoint { position }).expect("serialises"),
-    )
 }

@@ -17,7 +17,7 @@ use log_model::StoredLog;
 
 use super::schema::{build_schema, register_tokenizers, to_document, Fields};
 use super::{index_root, list_partitions, partition_dir};
-use crate::{LogWriter, StoreError, WriteOutcome};
+use crate::{read_checkpoint, write_checkpoint, LogWriter, StoreError, WriteOutcome};
 
 /// How the embedded writer uses memory and disk.
 #[derive(Debug, Clone)]
@@ -53,11 +53,6 @@ struct OpenPartition {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Checkpoint {
-    position: u64,
-}
-
-#[derive(Serialize, Deserialize)]
 struct CommitPayload {
     wal_position: u64,
 }
@@ -79,7 +74,7 @@ impl EmbeddedWriter {
     pub fn open(data_dir: &Path, settings: EmbeddedSettings) -> Result<Self, StoreError> {
         let root = index_root(data_dir);
         fs::create_dir_all(&root).map_err(|e| StoreError::io(&root, e))?;
-        let checkpoint = read_checkpoint(&root)?;
+        let checkpoint = read_checkpoint(&checkpoint_path(&root))?;
         let (schema, fields) = build_schema();
         info!(root = %root.display(), checkpoint, "embedded store opened");
         Ok(EmbeddedWriter {
@@ -175,7 +170,7 @@ impl LogWriter for EmbeddedWriter {
             partition.committed = position;
             partition.dirty = false;
         }
-        write_checkpoint(&self.root, position)?;
+        write_checkpoint(&checkpoint_path(&self.root), position)?;
         self.checkpoint = position;
         // Close partitions nobody writes to any more (today's stays open).
         let today = Utc::now().date_naive();
@@ -208,20 +203,4 @@ pub fn oldest_kept_day(now: DateTime<Utc>, retention: chrono::Duration) -> Naive
 
 fn checkpoint_path(root: &Path) -> PathBuf {
     root.join("checkpoint")
-}
-
-fn read_checkpoint(root: &Path) -> Result<u64, StoreError> {
-    let path = checkpoint_path(root);
-    match fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice::<Checkpoint>(&bytes)
-            .map(|c| c.position)
-            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display()))),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(0),
-        Err(err) => Err(StoreError::io(&path, err)),
-    }
-}
-
-fn write_checkpoint(root: &Path, position: u64) -> Result<(), StoreError> {
-    let body = serde_json::to_vec(&Checkpoint { position }).expect("checkpoint serialises");
-    crate::write_atomically(&checkpoint_path(root), &body)
 }
