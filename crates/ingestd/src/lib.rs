@@ -21,8 +21,7 @@ use std::future::Future;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use actix_web::web;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -149,35 +148,26 @@ pub async fn run(
         retention,
         at_cap: Default::default(),
     });
-    let http_metrics = web::Data::new(metrics.http.clone());
     let address = listener.local_addr()?;
-    let mut server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .app_data(http_metrics.clone())
-            .app_data(svc_kit::error::query_config())
-            .wrap(from_fn(svc_kit::metrics::track))
-            .configure(api::configure)
-            .default_service(web::to(svc_kit::error::not_found))
-    })
-    .disable_signals()
-    .shutdown_timeout(30);
-    if let Some(workers) = args.ingest_workers {
-        server = server.workers(workers);
-    }
-    let server = server.listen(listener)?.run();
+    let server = svc_kit::server::start(
+        listener,
+        metrics.http.clone(),
+        args.ingest_workers,
+        30,
+        move |cfg| {
+            cfg.app_data(state.clone());
+            api::configure(cfg);
+        },
+    )?;
     let backend = if store.uses_elasticsearch() {
         "elasticsearch"
     } else {
         "embedded"
     };
     info!(%address, wal = %wal_dir.display(), backend, "ingestd listening");
-    let handle = server.handle();
-    let serving = tokio::spawn(server);
     shutdown.await;
     info!("ingestd stopping: no new requests, finishing those in flight");
-    handle.stop(true).await;
-    let _ = serving.await;
+    server.stop().await;
     wal.close();
     let grace = Duration::from_secs(args.shutdown_grace_secs);
     std::thread::spawn(move || {

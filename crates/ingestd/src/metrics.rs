@@ -51,14 +51,8 @@ fn counter(registry: &Registry, name: &str, help: &str) -> prometheus::Result<In
 
 impl Metrics {
     pub fn new() -> prometheus::Result<Self> {
-        let registry = Registry::new();
-        registry.register(Box::new(
-            prometheus::process_collector::ProcessCollector::new(
-                std::process::id() as i32,
-                "ingestd",
-            ),
-        ))?;
-        let http = HttpMetrics::new("ingestd", registry.clone())?;
+        let http = HttpMetrics::new("ingestd")?;
+        let registry = http.registry.clone();
         let logs_rejected = IntCounterVec::new(
             Opts::new("ingestd_logs_rejected_total", "Logs refused, by reason"),
             &["reason"],

@@ -15,8 +15,7 @@ use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
+use actix_web::web;
 use clap::Args;
 use log_store::elasticsearch::EsReader;
 use log_store::embedded::EmbeddedReader;
@@ -74,30 +73,21 @@ pub async fn run(
         store,
         metrics: metrics.clone(),
     });
-    let http_metrics = web::Data::new(metrics.http.clone());
     let address = listener.local_addr()?;
-    let mut server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .app_data(http_metrics.clone())
-            .app_data(svc_kit::error::json_config(1 << 20))
-            .app_data(svc_kit::error::query_config())
-            .wrap(from_fn(svc_kit::metrics::track))
-            .configure(api::configure)
-            .default_service(web::to(svc_kit::error::not_found))
-    })
-    .disable_signals()
-    .shutdown_timeout(10);
-    if let Some(workers) = args.query_workers {
-        server = server.workers(workers);
-    }
-    let server = server.listen(listener)?.run();
+    let server = svc_kit::server::start(
+        listener,
+        metrics.http.clone(),
+        args.query_workers,
+        10,
+        move |cfg| {
+            cfg.app_data(state.clone())
+                .app_data(svc_kit::error::json_config(1 << 20));
+            api::configure(cfg);
+        },
+    )?;
     info!(%address, "queryd listening");
-    let handle = server.handle();
-    let serving = tokio::spawn(server);
     shutdown.await;
-    handle.stop(true).await;
-    let _ = serving.await;
+    server.stop().await;
     info!("queryd stopped");
     Ok(())
 }

@@ -1,4 +1,4 @@
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts};
 use svc_kit::metrics::LATENCY_BUCKETS;
 use svc_kit::HttpMetrics;
 
@@ -14,14 +14,8 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> prometheus::Result<Self> {
-        let registry = Registry::new();
-        registry.register(Box::new(
-            prometheus::process_collector::ProcessCollector::new(
-                std::process::id() as i32,
-                "queryd",
-            ),
-        ))?;
-        let http = HttpMetrics::new("queryd", registry.clone())?;
+        let http = HttpMetrics::new("queryd")?;
+        let registry = http.registry.clone();
         let store_seconds = HistogramVec::new(
             HistogramOpts::new(
                 "queryd_store_request_duration_seconds",

@@ -6,11 +6,13 @@
 //!   handlers that answer in the same shape.
 //! - [`metrics`]: per-route request counts and latency histograms, and the
 //!   `/metrics` answer.
-//! - [`telemetry`]: JSON service logs, level from `RUST_LOG`.
+//! - [`server`]: starts a service's HTTP server with all of the above.
+//! - [`telemetry`]: JSON service logs and OpenTelemetry traces.
 //! - [`shutdown_signal`]: SIGTERM or Ctrl-C.
 
 pub mod error;
 pub mod metrics;
+pub mod server;
 pub mod telemetry;
 
 pub use error::ApiError;

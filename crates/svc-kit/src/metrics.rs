@@ -24,7 +24,13 @@ pub struct HttpMetrics {
 }
 
 impl HttpMetrics {
-    pub fn new(prefix: &str, registry: Registry) -> prometheus::Result<Self> {
+    /// A new registry for the service `prefix`, with the process metrics
+    /// (`<prefix>_process_*`) and the request metrics in it.
+    pub fn new(prefix: &str) -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::new(std::process::id() as i32, prefix),
+        ))?;
         let requests = IntCounterVec::new(
             Opts::new(
                 format!("{prefix}_http_requests_total"),
