@@ -208,10 +208,11 @@ pub struct PatternsQuery {
 impl PatternsQuery {
     /// The trend bucket of a time in the window (clamped to the window).
     pub fn bucket_of(&self, micros: i64) -> usize {
+        // i64 is enough: at most 87,600 hours (3.2e14 us) times 500 buckets.
         let start = self.start.timestamp_micros();
-        let span = (self.end.timestamp_micros() - start).max(1) as i128;
-        let offset = (micros - start).max(0) as i128;
-        ((offset * self.buckets as i128 / span) as usize).min(self.buckets - 1)
+        let span = (self.end.timestamp_micros() - start).max(1);
+        let offset = (micros - start).clamp(0, span - 1);
+        (offset * self.buckets as i64 / span) as usize
     }
 
     /// Length of one trend bucket, in milliseconds (at least 1).

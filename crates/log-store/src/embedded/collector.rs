@@ -68,10 +68,8 @@ pub struct PatternSegmentCollector {
     /// Indexed by template ordinal (dense in a segment); the last slot is
     /// for documents without a template.
     groups: Vec<Option<SegmentGroup>>,
-    /// Trend: window start and length in microseconds, and bucket count.
-    start: i64,
-    span: i64,
-    buckets: usize,
+    /// The window the trend buckets split, when there is a trend.
+    window: Option<PatternsQuery>,
 }
 
 fn time_of(micros: i64) -> DateTime<Utc> {
@@ -90,14 +88,6 @@ impl Collector for PatternCollector {
         let fast = reader.fast_fields();
         let template = fast.str("template")?;
         let slots = template.as_ref().map_or(0, |t| t.num_terms()) + 1;
-        let (start, span, buckets) = match &self.window {
-            Some(w) => (
-                w.start.timestamp_micros(),
-                (w.end.timestamp_micros() - w.start.timestamp_micros()).max(1),
-                w.buckets,
-            ),
-            None => (0, 1, 0),
-        };
         Ok(PatternSegmentCollector {
             segment,
             template,
@@ -105,9 +95,7 @@ impl Collector for PatternCollector {
             level: fast.str("level")?,
             ts: fast.i64("ts")?,
             groups: (0..slots).map(|_| None).collect(),
-            start,
-            span,
-            buckets,
+            window: self.window.clone(),
         })
     }
 
@@ -156,7 +144,7 @@ impl SegmentCollector for PatternSegmentCollector {
             .first(doc)
             .map_or(self.groups.len() - 1, |o| o as usize);
         let ts = self.ts.first(doc).unwrap_or_default();
-        let buckets = self.buckets;
+        let buckets = self.window.as_ref().map_or(0, |w| w.buckets);
         let group = self.groups[slot].get_or_insert_with(|| SegmentGroup {
             min_ts: i64::MAX,
             max_ts: i64::MIN,
@@ -175,10 +163,8 @@ impl SegmentCollector for PatternSegmentCollector {
                 None => group.levels.push((level, 1)),
             }
         }
-        if buckets > 0 {
-            // As PatternsQuery::bucket_of, in i64 (the window fits).
-            let offset = (ts - self.start).clamp(0, self.span - 1);
-            group.trend[((offset * buckets as i64) / self.span) as usize] += 1;
+        if let Some(window) = &self.window {
+            group.trend[window.bucket_of(ts)] += 1;
         }
         if group.newest.len() < SAMPLES || group.newest.last().is_some_and(|(t, _)| ts > *t) {
             let at = group.newest.partition_point(|(t, _)| *t >= ts);
