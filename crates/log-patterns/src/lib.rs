@@ -214,10 +214,8 @@ fn mask_core(core: &str, out: &mut String) {
         return;
     }
     // key=value / key:value: keep the key, mask the value.
-    if let Some(pos) = core.find(['=', ':']) {
-        let (key, value) = (&core[..pos], &core[pos + 1..]);
-        let sep = core.as_bytes()[pos];
-        if is_key(key, sep) && !value.is_empty() {
+    if let Some((key, sep, value)) = split_pair(core) {
+        if !value.is_empty() {
             out.push_str(key);
             out.push(sep as char);
             if sep == b'=' {
@@ -247,6 +245,13 @@ fn mask_core(core: &str, out: &mut String) {
         }
     }
     out.push_str(core);
+}
+
+/// `key=value` or `key:value` with an identifier key: (key, separator, value).
+fn split_pair(core: &str) -> Option<(&str, u8, &str)> {
+    let pos = core.find(['=', ':'])?;
+    let sep = core.as_bytes()[pos];
+    is_key(&core[..pos], sep).then(|| (&core[..pos], sep, &core[pos + 1..]))
 }
 
 /// A pair's key: an identifier (`user_id`, `tag`, `Surface(name`), without
@@ -280,7 +285,7 @@ const DAYS_AND_MONTHS: [&str; 19] = [
 fn is_variable(core: &str) -> bool {
     let bytes = core.as_bytes();
     // Numbers, hex ids, UUIDs, IP addresses and most identifiers hold a digit.
-    if bytes.iter().any(u8::is_ascii_digit) && !is_key_value_with_word_value(core) {
+    if bytes.iter().any(u8::is_ascii_digit) && split_pair(core).is_none() {
         return true;
     }
     if core.eq_ignore_ascii_case("true") || core.eq_ignore_ascii_case("false") {
@@ -321,23 +326,6 @@ fn is_host_name(core: &str) -> bool {
         return false;
     }
     labels.len() >= 3 || TLDS.contains(labels.last().expect("two labels"))
-}
-
-/// `level=5` is variable as a whole? No: only the value is. A word with a
-/// digit in its key and a word value (`v2=on`) is left whole.
-fn is_key_value_with_word_value(core: &str) -> bool {
-    match core.find(['=', ':']) {
-        Some(pos) => {
-            let key = &core[..pos];
-            // Addresses like 10.0.0.1:8080 and ::1 are variables, not pairs.
-            !key.is_empty()
-                && !key.bytes().any(|b| b.is_ascii_digit())
-                && key.bytes().all(|b| {
-                    b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.' || b == b'('
-                })
-        }
-        None => false,
-    }
 }
 
 #[cfg(test)]
