@@ -122,6 +122,29 @@ pub fn bodies_from(
         .collect()
 }
 
+/// What the ingest clients counted.
+struct Tally {
+    latency: Histogram<u64>,
+    requests: u64,
+    acked: u64,
+    refused: u64,
+    errors: u64,
+    bytes: u64,
+}
+
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            latency: histogram(),
+            requests: 0,
+            acked: 0,
+            refused: 0,
+            errors: 0,
+            bytes: 0,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct IngestOptions {
     pub batch: usize,
@@ -210,7 +233,7 @@ pub async fn ingest(ingest_url: &str, query_url: Option<&str>, o: &IngestOptions
         o.quiet,
     );
     let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let stats = Arc::new(Mutex::new((histogram(), 0u64, 0u64, 0u64, 0u64, 0u64)));
+    let stats = Arc::new(Mutex::new(Tally::new()));
     let stop_rss = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut watched = vec![ingest_url.to_string()];
     watched.extend(query_url.map(str::to_string));
@@ -243,23 +266,23 @@ pub async fn ingest(ingest_url: &str, query_url: Option<&str>, o: &IngestOptions
                     .await;
                 let took = t.elapsed();
                 let mut s = stats.lock().unwrap();
-                s.1 += 1;
+                s.requests += 1;
                 match r.map(|r| r.status().as_u16()) {
                     Ok(202) => {
-                        record(&mut s.0, took);
-                        s.2 += batch;
-                        s.5 += body.len() as u64;
+                        record(&mut s.latency, took);
+                        s.acked += batch;
+                        s.bytes += body.len() as u64;
                         if by_count {
                             bar.inc(batch);
                         }
                     }
                     // Refused logs were not sent: they do not count towards --total.
                     Ok(429) => {
-                        s.3 += 1;
+                        s.refused += 1;
                         sent.fetch_sub(batch, std::sync::atomic::Ordering::AcqRel);
                     }
                     _ => {
-                        s.4 += 1;
+                        s.errors += 1;
                         sent.fetch_sub(batch, std::sync::atomic::Ordering::AcqRel);
                     }
                 }
@@ -277,7 +300,7 @@ pub async fn ingest(ingest_url: &str, query_url: Option<&str>, o: &IngestOptions
     bar.finish_and_clear();
     // How long until the last acknowledged log can be found.
     let (mut lag, mut searchable_rate) = (None, None);
-    let acked = stats.lock().unwrap().2;
+    let acked = stats.lock().unwrap().acked;
     if let Some(query) = query_url {
         let marker = format!(
             "logbenchmarker{:016x}",
@@ -326,14 +349,14 @@ pub async fn ingest(ingest_url: &str, query_url: Option<&str>, o: &IngestOptions
     let peak_rss_mb = rss.await.ok().flatten();
     let s = stats.lock().unwrap();
     IngestReport {
-        logs_acked: s.2,
-        requests: s.1,
-        refused_429: s.3,
-        errors: s.4,
+        logs_acked: s.acked,
+        requests: s.requests,
+        refused_429: s.refused,
+        errors: s.errors,
         seconds,
-        acked_logs_per_sec: s.2 as f64 / seconds,
-        acked_mb_per_sec: s.5 as f64 / seconds / 1e6,
-        request_latency: percentiles(&s.0),
+        acked_logs_per_sec: s.acked as f64 / seconds,
+        acked_mb_per_sec: s.bytes as f64 / seconds / 1e6,
+        request_latency: percentiles(&s.latency),
         ack_to_searchable_ms: lag,
         searchable_logs_per_sec: searchable_rate,
         peak_rss_mb,
@@ -473,6 +496,7 @@ where
 {
     let bar = progress(iterations, kind, quiet);
     let request = Arc::new(request);
+    // Latency, errors, and the last answer's match count.
     let state = Arc::new(Mutex::new((histogram(), 0u64, 0u64)));
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = Vec::new();
