@@ -33,10 +33,6 @@ use tracing::info;
 pub use config::{Cli, IngestArgs, StoreArgs};
 pub use indexer::CommitHook;
 
-fn lock_dir_file(lock: &wal::WalLock, name: &str) -> std::path::PathBuf {
-    lock.dir().join(name)
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
@@ -69,26 +65,21 @@ pub async fn run(
             // Replicas may share one volume: each claims its own WAL directory,
             // and keeps the Elasticsearch checkpoint beside it.
             let lock = wal::Wal::claim_slot(&store.data_dir.join("wal"))?;
-            let paths = || EsWriterPaths {
-                checkpoint: lock_dir_file(&lock, "es-checkpoint"),
+            let paths = EsWriterPaths {
+                checkpoint: lock.dir().join("es-checkpoint"),
                 deadletter_file: store
                     .data_dir
                     .join("deadletter")
                     .join("es-deadletter.ndjson"),
             };
-            let (es, days, health, abandon, paths) = (
+            let (es, days, health, abandon) = (
                 store.es.clone(),
                 store.retention_days,
                 health.clone(),
                 abandon.clone(),
-                paths(),
             );
             let factory: indexer::WriterFactory = Box::new(move || {
-                let paths = EsWriterPaths {
-                    checkpoint: paths.checkpoint.clone(),
-                    deadletter_file: paths.deadletter_file.clone(),
-                };
-                EsWriter::open(&es, days, paths, health.clone(), abandon.clone())
+                EsWriter::open(&es, days, paths.clone(), health.clone(), abandon.clone())
                     .map(|w| Box::new(w) as Box<dyn LogWriter>)
             });
             (lock, factory)

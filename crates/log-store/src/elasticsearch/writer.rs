@@ -75,6 +75,7 @@ pub struct EsWriter {
 }
 
 /// Where the writer keeps its state.
+#[derive(Debug, Clone)]
 pub struct EsWriterPaths {
     /// The committed WAL position (keep it beside the WAL it refers to).
     pub checkpoint: PathBuf,
