@@ -83,6 +83,15 @@ struct IngestResponse {
     searchable: Option<bool>,
 }
 
+impl IngestResponse {
+    /// 202 with the correlation id also as the `X-Correlation-ID` header.
+    fn accepted(self) -> HttpResponse {
+        HttpResponse::Accepted()
+            .insert_header(("X-Correlation-ID", self.correlation_id.clone()))
+            .json(self)
+    }
+}
+
 enum BodyKind {
     Json,
     NdJson,
@@ -332,19 +341,18 @@ async fn ingest_one(
     })?;
     let (ids, searchable) = state.store(vec![log], now, wait).await?;
     debug!(%correlation_id, "log accepted");
-    Ok(HttpResponse::Accepted()
-        .insert_header(("X-Correlation-ID", correlation_id.clone()))
-        .json(IngestResponse {
-            success: true,
-            message: "log accepted".into(),
-            correlation_id,
-            accepted: 1,
-            rejected: 0,
-            id: ids.into_iter().next(),
-            ids: Vec::new(),
-            errors: Vec::new(),
-            searchable,
-        }))
+    Ok(IngestResponse {
+        success: true,
+        message: "log accepted".into(),
+        correlation_id,
+        accepted: 1,
+        rejected: 0,
+        id: ids.into_iter().next(),
+        ids: Vec::new(),
+        errors: Vec::new(),
+        searchable,
+    }
+    .accepted())
 }
 
 /// `POST /logs/batch-ingest`: a JSON array (or `{"logs": [...]}`), or NDJSON.
@@ -446,19 +454,18 @@ async fn ingest_batch(
         format!("{accepted} logs accepted, {rejected} rejected")
     };
     debug!(%correlation_id, accepted, rejected, "batch accepted");
-    Ok(HttpResponse::Accepted()
-        .insert_header(("X-Correlation-ID", correlation_id.clone()))
-        .json(IngestResponse {
-            success: true,
-            message,
-            correlation_id,
-            accepted,
-            rejected,
-            id: None,
-            ids,
-            errors,
-            searchable,
-        }))
+    Ok(IngestResponse {
+        success: true,
+        message,
+        correlation_id,
+        accepted,
+        rejected,
+        id: None,
+        ids,
+        errors,
+        searchable,
+    }
+    .accepted())
 }
 
 async fn status(state: web::Data<AppState>) -> HttpResponse {
