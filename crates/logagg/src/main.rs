@@ -3,7 +3,6 @@
 //! query side at once (the readers reload on each commit).
 
 use std::net::TcpListener;
-use std::sync::Arc;
 
 use clap::Parser;
 use tokio::sync::watch;
@@ -41,20 +40,13 @@ async fn serve() -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     };
     // On the embedded store, each commit reloads the query side's readers at once.
-    let (reader, on_commit): (Arc<dyn log_store::LogReader>, Option<ingestd::CommitHook>) =
-        if cli.store.uses_elasticsearch() {
-            match queryd::open_configured_store(&cli.store) {
-                Ok(reader) => (reader, None),
-                Err(error) => {
-                    tracing::error!(%error, "cannot open the store");
-                    return std::process::ExitCode::FAILURE;
-                }
-            }
-        } else {
-            let reader = queryd::open_store(&cli.store.data_dir);
-            let reload = reader.clone();
-            (Arc::new(reader), Some(Arc::new(move || reload.reload())))
-        };
+    let (reader, on_commit) = match queryd::open_shared_store(&cli.store) {
+        Ok(opened) => opened,
+        Err(error) => {
+            tracing::error!(%error, "cannot open the store");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
 
     // One signal stops both: queryd first (it holds no data), then ingestd drains.
     let (stop_tx, stop_rx) = watch::channel(false);

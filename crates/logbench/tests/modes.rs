@@ -31,20 +31,13 @@ async fn start() -> Servers {
     );
     let ingest = format!("http://{}", il.local_addr().unwrap());
     let query = format!("http://{}", ql.local_addr().unwrap());
-    let reader = queryd::open_store(dir.path());
-    let reload = reader.clone();
+    let (reader, hook) = queryd::open_shared_store(&cli.store).unwrap();
     let (a, arx) = tokio::sync::oneshot::channel::<()>();
     let (b, brx) = tokio::sync::oneshot::channel::<()>();
     actix_web::rt::spawn(async move {
-        ingestd::run(
-            il,
-            cli.store,
-            cli.ingest,
-            Some(Arc::new(move || reload.reload())),
-            async {
-                let _ = arx.await;
-            },
-        )
+        ingestd::run(il, cli.store, cli.ingest, hook, async {
+            let _ = arx.await;
+        })
         .await
         .unwrap();
     });
@@ -53,7 +46,7 @@ async fn start() -> Servers {
         query_workers: Some(1),
     };
     actix_web::rt::spawn(async move {
-        queryd::run(ql, Arc::new(reader), args, async {
+        queryd::run(ql, reader, args, async {
             let _ = brx.await;
         })
         .await

@@ -61,6 +61,23 @@ pub fn open_configured_store(
     }
 }
 
+/// Called after each commit of a writer in the same process.
+pub type ReloadHook = Arc<dyn Fn() + Send + Sync>;
+
+/// The store for a process that also writes it (the all-in-one binary):
+/// the configured reader and, on the embedded store, the hook that makes
+/// each commit visible to it at once (give it to `ingestd::run`).
+pub fn open_shared_store(
+    store: &StoreArgs,
+) -> Result<(Arc<dyn LogReader>, Option<ReloadHook>), log_store::StoreError> {
+    if store.uses_elasticsearch() {
+        return Ok((open_configured_store(store)?, None));
+    }
+    let reader = open_store(&store.data_dir);
+    let reload = reader.clone();
+    Ok((Arc::new(reader), Some(Arc::new(move || reload.reload()))))
+}
+
 /// Serves the query API on `listener` until `shutdown` resolves.
 pub async fn run(
     listener: TcpListener,

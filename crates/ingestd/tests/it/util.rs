@@ -3,7 +3,6 @@
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -49,16 +48,8 @@ impl Stack {
         let query_listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let ingest = format!("http://{}", ingest_listener.local_addr().unwrap());
         let query = format!("http://{}", query_listener.local_addr().unwrap());
-        // As the all-in-one binary: Elasticsearch when configured, else the
-        // embedded store with readers reloaded on each commit.
-        let (reader, hook): (Arc<dyn log_store::LogReader>, Option<ingestd::CommitHook>) =
-            if cli.store.uses_elasticsearch() {
-                (queryd::open_configured_store(&cli.store).unwrap(), None)
-            } else {
-                let reader = queryd::open_store(dir);
-                let reload = reader.clone();
-                (Arc::new(reader), Some(Arc::new(move || reload.reload())))
-            };
+        // As the all-in-one binary does.
+        let (reader, hook) = queryd::open_shared_store(&cli.store).unwrap();
         let (stop_ingest, ingest_rx) = oneshot::channel::<()>();
         let (stop_query, query_rx) = oneshot::channel::<()>();
         let ingest_done = actix_web::rt::spawn(async move {
