@@ -13,15 +13,6 @@ fn ids_of(body: &Value) -> Vec<String> {
         .collect()
 }
 
-fn messages(body: &Value) -> Vec<String> {
-    body["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["message"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[actix_web::test]
 async fn original_api_requests_work_as_written() {
     let s = Stack::start().await;

@@ -8,15 +8,6 @@ use serde_json::{json, Value};
 
 use crate::util::*;
 
-fn messages(body: &Value) -> Vec<String> {
-    body["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["message"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// The embedded store, or Elasticsearch at `ELASTICSEARCH_URL` (`None` when unset).
 async fn start(backend: &str, case: &str) -> Option<Stack> {
     match backend {

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -99,30 +98,24 @@ async fn spans_follow_a_request_from_http_down_to_the_bulk_request() {
     let fake = FakeEs::start().await;
     let tmp = tempfile::tempdir().unwrap();
     let log_file = tmp.path().join("ingestd.log");
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ingestd"))
-        .args([
-            "--data-dir",
-            tmp.path().to_str().unwrap(),
-            "--ingest-addr",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .args([
+    let ingest = IngestProcess::spawn_with(
+        tmp.path(),
+        &[
             "--elasticsearch-url",
             &fake.url,
             "--commit-interval-ms",
             "100",
-        ])
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp)
-        .env("OTEL_SERVICE_NAME", "ingestd-under-test")
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .env("RUST_LOG", "info,ingestd=debug")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_file).unwrap())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    wait_healthy(&base).await;
+        ],
+        |c| {
+            c.env("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp)
+                .env("OTEL_SERVICE_NAME", "ingestd-under-test")
+                .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+                .env("RUST_LOG", "info,ingestd=debug")
+                .stderr(std::fs::File::create(&log_file).unwrap());
+        },
+    )
+    .await;
+    let base = ingest.base.clone();
 
     // A caller's trace.
     let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -206,13 +199,7 @@ async fn spans_follow_a_request_from_http_down_to_the_bulk_request() {
     // The service's JSON logs carry the trace id and the correlation id.
     let (status, _) = get(&format!("{base}/health")).await;
     assert_eq!(status, 200);
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(ingest.terminate(), Some(0));
     let logs = std::fs::read_to_string(&log_file).unwrap();
     let line = logs
         .lines()
@@ -227,35 +214,21 @@ async fn spans_follow_a_request_from_http_down_to_the_bulk_request() {
 async fn no_endpoint_means_no_exporter_and_no_noise() {
     let tmp = tempfile::tempdir().unwrap();
     let log_file = tmp.path().join("ingestd.log");
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ingestd"))
-        .args([
-            "--data-dir",
-            tmp.path().to_str().unwrap(),
-            "--ingest-addr",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_file).unwrap())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    wait_healthy(&base).await;
+    let ingest = IngestProcess::spawn_with(tmp.path(), &[], |c| {
+        c.env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .env("RUST_LOG", "info")
+            .stderr(std::fs::File::create(&log_file).unwrap());
+    })
+    .await;
+    let base = ingest.base.clone();
     let (status, _) = post(
         &format!("{base}/logs/ingest"),
         &json!({"message": "m", "source": "s"}),
     )
     .await;
     assert_eq!(status, 202);
-    assert!(Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(ingest.terminate(), Some(0));
     let logs = std::fs::read_to_string(&log_file).unwrap();
     assert!(logs.contains("\"otlp\":false"), "{logs}");
     for line in logs.lines() {

@@ -155,6 +155,16 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// The messages of a search answer, in order.
+pub fn messages(body: &Value) -> Vec<String> {
+    body["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// A port free right now (for processes that must be told their port).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -172,8 +182,19 @@ pub struct IngestProcess {
 
 impl IngestProcess {
     pub async fn spawn(dir: &Path, flags: &[&str]) -> IngestProcess {
+        Self::spawn_with(dir, flags, |_| {}).await
+    }
+
+    /// As [`spawn`](Self::spawn); `setup` may change the environment and
+    /// where the service's logs go.
+    pub async fn spawn_with(
+        dir: &Path,
+        flags: &[&str],
+        setup: impl FnOnce(&mut Command),
+    ) -> IngestProcess {
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_ingestd"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ingestd"));
+        command
             .arg("--data-dir")
             .arg(dir)
             .arg("--ingest-addr")
@@ -181,9 +202,9 @@ impl IngestProcess {
             .args(flags)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::inherit());
+        setup(&mut command);
+        let child = command.spawn().unwrap();
         let base = format!("http://127.0.0.1:{port}");
         wait_healthy(&base).await;
         IngestProcess { child, base }
