@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::AllQuery;
+use tantivy::query::{AllQuery, Query};
 use tantivy::schema::Value;
 use tantivy::{DocAddress, Index, IndexReader, Order, ReloadPolicy, Searcher, TantivyDocument};
 use tracing::{debug, warn};
@@ -116,6 +116,27 @@ impl EmbeddedReader {
             .collect()
     }
 
+    /// For each partition the filters' time range covers, newest first: a
+    /// searcher and the filters compiled for it.
+    fn matching(
+        &self,
+        filters: &Filters<'_>,
+    ) -> Result<Vec<(Searcher, Box<dyn Query>)>, StoreError> {
+        let fields = &self.inner.fields;
+        // The end is exclusive: a range ending at midnight does not open the next day.
+        let last_day = filters
+            .end
+            .map(|e| (e - chrono::Duration::microseconds(1)).date_naive());
+        let first_day = filters.start.map(|s| s.date_naive());
+        let mut out = Vec::new();
+        for (_, partition) in self.partitions(first_day, last_day)? {
+            let mut analyzer = partition.index.tokenizer_for_field(fields.message)?;
+            let query = compile(fields, &mut analyzer, filters);
+            out.push((partition.reader.searcher(), query));
+        }
+        Ok(out)
+    }
+
     fn search_blocking(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
         let fields = &self.inner.fields;
         let filters = Filters {
@@ -126,20 +147,12 @@ impl EmbeddedReader {
             start: q.start,
             end: q.end,
         };
-        // The end is exclusive: a query ending at midnight does not open the next day.
-        let last_day = q
-            .end
-            .map(|e| (e - chrono::Duration::microseconds(1)).date_naive());
-        let partitions = self.partitions(q.start.map(|s| s.date_naive()), last_day)?;
         let mut total: u64 = 0;
         let mut skip = q.offset;
         let mut need = q.limit;
         let mut logs = Vec::with_capacity(q.limit);
         // Partitions are disjoint days, newest first: page through them in order.
-        for (_, partition) in partitions {
-            let searcher = partition.reader.searcher();
-            let mut analyzer = partition.index.tokenizer_for_field(fields.message)?;
-            let query = compile(fields, &mut analyzer, &filters);
+        for (searcher, query) in self.matching(&filters)? {
             let count = searcher.search(&query, &Count)? as u64;
             total += count;
             if need == 0 || count == 0 {
@@ -203,7 +216,6 @@ impl EmbeddedReader {
         mut searchers: Option<&mut Vec<Searcher>>,
     ) -> Result<Vec<RawGroup>, StoreError> {
         let samples = searchers.is_some();
-        let fields = &self.inner.fields;
         let filters = Filters {
             text: q.text.as_ref(),
             levels: &q.levels,
@@ -212,16 +224,11 @@ impl EmbeddedReader {
             start,
             end: Some(end),
         };
-        let last_day = (end - chrono::Duration::microseconds(1)).date_naive();
-        let partitions = self.partitions(start.map(|s| s.date_naive()), Some(last_day))?;
         let collector = PatternCollector {
             window: samples.then(|| q.clone()),
         };
         let mut by_template: HashMap<String, RawGroup> = HashMap::new();
-        for (_, partition) in partitions {
-            let searcher = partition.reader.searcher();
-            let mut analyzer = partition.index.tokenizer_for_field(fields.message)?;
-            let query = compile(fields, &mut analyzer, &filters);
+        for (searcher, query) in self.matching(&filters)? {
             let groups: Groups = searcher.search(&query, &collector)?;
             let index = searchers.as_ref().map_or(0, |s| s.len());
             if let Some(searchers) = searchers.as_mut() {
