@@ -19,6 +19,9 @@ use super::{index_root, list_partitions, partition_dir};
 use crate::model::{finish_patterns, RawGroup};
 use crate::{BoxFuture, LogReader, PatternsPage, SearchPage, StoreError};
 
+/// A partition's searcher and the request compiled for it.
+type Matching = (Searcher, Box<dyn Query>);
+
 struct Partition {
     index: Index,
     reader: IndexReader,
@@ -118,10 +121,7 @@ impl EmbeddedReader {
 
     /// For each partition the filters' time range covers, newest first: a
     /// searcher and the filters compiled for it.
-    fn matching(
-        &self,
-        filters: &Filters<'_>,
-    ) -> Result<Vec<(Searcher, Box<dyn Query>)>, StoreError> {
+    fn matching(&self, filters: &Filters<'_>) -> Result<Vec<Matching>, StoreError> {
         let fields = &self.inner.fields;
         // The end is exclusive: a range ending at midnight does not open the next day.
         let last_day = filters
