@@ -205,14 +205,31 @@ fn check_limits(log: &NewLog, limits: &Limits) -> Result<(), FieldError> {
                 ),
             ));
         }
-        let size = serde_json::to_vec(meta)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX);
+        let size = json_len(meta);
         if size > limits.max_metadata_bytes {
             return Err(too_long("metadata", size, limits.max_metadata_bytes));
         }
     }
     Ok(())
+}
+
+/// Bytes of `value`'s JSON encoding, counted without building it.
+fn json_len(value: &impl Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
 }
 
 fn depth_of(value: &Value) -> usize {
