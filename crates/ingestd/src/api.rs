@@ -32,6 +32,8 @@ pub struct AppState {
     pub max_batch_len: usize,
     pub wal_max_bytes: u64,
     pub retention: chrono::Duration,
+    /// How far past the time of receipt a log's timestamp may be.
+    pub max_future: chrono::Duration,
     /// Set when ingest refuses for the WAL cap, cleared by the next append.
     pub at_cap: std::sync::atomic::AtomicBool,
 }
@@ -195,6 +197,16 @@ impl AppState {
                 format!(
                     "is older than the retention window of {} days",
                     self.retention.num_days()
+                ),
+            ));
+        }
+        if log.timestamp > now + self.max_future {
+            return Err(FieldError::new(
+                "timestamp",
+                "in_future",
+                format!(
+                    "is more than {} seconds in the future (MAX_FUTURE_SECS); check the sender's clock",
+                    self.max_future.num_seconds()
                 ),
             ));
         }
@@ -503,11 +515,28 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
     if let Some(problem) = state.store_health.problem() {
         problems.push(format!("store: {problem}"));
     }
+    // Damage already contained: told, but the service still takes logs.
+    let mut warnings = Vec::new();
+    let damage = state.wal.damage();
+    if !damage.is_empty() {
+        let bytes: u64 = damage.iter().map(|d| d.end - d.start).sum();
+        let at: Vec<String> = damage
+            .iter()
+            .take(10)
+            .map(|d| format!("{}..{}", d.start, d.end))
+            .collect();
+        warnings.push(format!(
+            "wal: {} damaged range(s), {bytes} bytes, skipped and kept in the wal's quarantine directory (positions {}); their logs could not be indexed",
+            damage.len(),
+            at.join(", ")
+        ));
+    }
     let body = json!({
         "ready": problems.is_empty(),
         "wal_backlog_bytes": backlog,
         "wal_max_bytes": state.wal_max_bytes,
         "problems": problems,
+        "warnings": warnings,
     });
     if problems.is_empty() {
         HttpResponse::Ok().json(body)

@@ -30,6 +30,10 @@ pub struct IngestArgs {
     #[arg(long, env = "INDEX_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=16))]
     pub index_threads: u64,
 
+    /// How far in the future a log's timestamp may be, in seconds (422 beyond).
+    #[arg(long, env = "MAX_FUTURE_SECS", default_value_t = 86_400)]
+    pub max_future_secs: u64,
+
     /// Largest request body, in bytes (413 above).
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 10 << 20)]
     pub max_body_bytes: usize,

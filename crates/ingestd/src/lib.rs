@@ -137,6 +137,9 @@ pub async fn run(
         max_batch_len: args.max_batch_len,
         wal_max_bytes: args.wal_max_bytes,
         retention,
+        max_future: chrono::Duration::seconds(
+            args.max_future_secs.min(i64::MAX as u64 / 2_000) as i64
+        ),
         at_cap: Default::default(),
     });
     let address = listener.local_addr()?;

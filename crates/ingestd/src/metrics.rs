@@ -1,5 +1,5 @@
 use prometheus::{
-    Counter, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
 use svc_kit::HttpMetrics;
 
@@ -19,8 +19,8 @@ pub struct Metrics {
     pub bulk_in_flight: IntGauge,
     pub wal_max_bytes: IntGauge,
     pub bulk_duration: Histogram,
-    pub wal_fsyncs: IntCounter,
-    pub wal_fsync_seconds: Counter,
+    pub wal_damaged: IntCounterVec,
+    pub wal_damaged_bytes: IntCounter,
     pub logs_indexed: IntCounter,
     pub logs_duplicate: IntCounter,
     pub logs_expired: IntCounter,
@@ -127,19 +127,22 @@ impl Metrics {
                 "ingestd_bulk_requests_in_flight",
                 "Bulk requests to Elasticsearch waiting for an answer",
             )?,
-            wal_fsyncs: counter(
-                &registry,
-                "ingestd_wal_fsyncs_total",
-                "WAL fsyncs (one per group commit)",
-            )?,
-            wal_fsync_seconds: {
-                let c = Counter::new(
-                    "ingestd_wal_fsync_seconds_total",
-                    "Time spent writing and fsyncing the WAL",
+            wal_damaged: {
+                let c = IntCounterVec::new(
+                    Opts::new(
+                        "ingestd_wal_damaged_total",
+                        "Damaged WAL ranges found and copied to the quarantine, by kind (corrupt, torn_tail)",
+                    ),
+                    &["kind"],
                 )?;
                 registry.register(Box::new(c.clone()))?;
                 c
             },
+            wal_damaged_bytes: counter(
+                &registry,
+                "ingestd_wal_damaged_bytes_total",
+                "Bytes of the damaged WAL ranges",
+            )?,
             logs_indexed: counter(
                 &registry,
                 "ingestd_logs_indexed_total",
@@ -199,20 +202,27 @@ impl Metrics {
             .set(end.saturating_sub(committed) as i64);
         self.wal_backlog_logs.set(wal.backlog_logs().max(0));
         let stats = wal.stats();
-        let fsyncs = stats.fsyncs.load(Relaxed);
-        self.wal_fsyncs
-            .inc_by(fsyncs.saturating_sub(self.wal_fsyncs.get()));
-        let seconds = stats.fsync_micros_total.load(Relaxed) as f64 / 1e6;
-        let seen = self.wal_fsync_seconds.get();
-        if seconds > seen {
-            self.wal_fsync_seconds.inc_by(seconds - seen);
-        }
+        let catch_up = |counter: &IntCounter, total: u64| {
+            counter.inc_by(total.saturating_sub(counter.get()));
+        };
+        catch_up(
+            &self.wal_damaged.with_label_values(&["corrupt"]),
+            stats.corrupt_ranges.load(Relaxed),
+        );
+        catch_up(
+            &self.wal_damaged.with_label_values(&["torn_tail"]),
+            stats.torn_tails.load(Relaxed),
+        );
+        catch_up(&self.wal_damaged_bytes, stats.damaged_bytes.load(Relaxed));
     }
 
     /// Shows the label values that alerts use at 0 before anything happens.
     pub fn init_labels(&self) {
         for reason in ["wal_full", "wal_error"] {
             self.logs_rejected.with_label_values(&[reason]);
+        }
+        for kind in ["corrupt", "torn_tail"] {
+            self.wal_damaged.with_label_values(&[kind]);
         }
         for place in ["stream", "file", "wal"] {
             self.logs_dead_lettered.with_label_values(&[place]);

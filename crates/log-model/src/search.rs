@@ -61,7 +61,79 @@ pub enum TextClause {
     Phrase(String),
 }
 
+impl TextClause {
+    pub fn text(&self) -> &str {
+        match self {
+            TextClause::Word(t) | TextClause::Phrase(t) => t,
+        }
+    }
+}
+
+/// Longest `query` text, in bytes.
+pub const MAX_QUERY_BYTES: usize = 4096;
+/// Most words in a `query` (the words of phrases count).
+pub const MAX_QUERY_WORDS: usize = 64;
+/// Longest word the index keeps, in bytes: longer ones are not indexed, so
+/// a query word longer than this could never match.
+pub const MAX_WORD_BYTES: usize = 255;
+
+/// The words of a text as the message index splits them: runs of letters
+/// and digits (everything else separates).
+pub fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+}
+
+fn query_error(reason: impl Into<String>) -> FieldError {
+    FieldError::new("query", "invalid_query", reason)
+}
+
 impl TextQuery {
+    /// Parses the `query` of a request and checks that it can be answered:
+    /// at most [`MAX_QUERY_BYTES`] and [`MAX_QUERY_WORDS`], no word the
+    /// index could not hold, and something searchable in it. Clauses with
+    /// no word in them (only punctuation) are dropped, as the index drops
+    /// punctuation; a query of nothing else is refused rather than read as
+    /// "match everything". `Ok(None)` for an empty or blank query.
+    pub fn parse_checked(input: &str) -> Result<Option<TextQuery>, FieldError> {
+        if input.len() > MAX_QUERY_BYTES {
+            return Err(query_error(format!(
+                "is {} bytes; the limit is {MAX_QUERY_BYTES}",
+                input.len()
+            )));
+        }
+        let Some(parsed) = TextQuery::parse(input) else {
+            return Ok(None);
+        };
+        let mut count = 0;
+        for word in parsed.clauses.iter().flat_map(|c| words(c.text())) {
+            count += 1;
+            if word.len() > MAX_WORD_BYTES {
+                let shown: String = word.chars().take(20).collect();
+                return Err(query_error(format!(
+                    "the word {shown:?}... is {} bytes; words longer than {MAX_WORD_BYTES} bytes are not indexed, so it cannot match",
+                    word.len()
+                )));
+            }
+        }
+        if count > MAX_QUERY_WORDS {
+            return Err(query_error(format!(
+                "holds {count} words; the limit is {MAX_QUERY_WORDS}"
+            )));
+        }
+        let clauses: Vec<TextClause> = parsed
+            .clauses
+            .into_iter()
+            .filter(|c| words(c.text()).next().is_some())
+            .collect();
+        if clauses.is_empty() {
+            return Err(query_error(
+                "holds nothing searchable (only punctuation); leave it out to match every log",
+            ));
+        }
+        Ok(Some(TextQuery { clauses }))
+    }
+
     /// Splits on whitespace; double quotes group a phrase (an unclosed quote
     /// runs to the end). Returns `None` when nothing is left.
     pub fn parse(input: &str) -> Option<TextQuery> {
@@ -149,7 +221,10 @@ impl SearchRequest {
             }
         }
         Ok(SearchQuery {
-            text: self.query.as_deref().and_then(TextQuery::parse),
+            text: self
+                .query
+                .as_deref()
+                .map_or(Ok(None), TextQuery::parse_checked)?,
             levels,
             source: non_empty(self.source),
             service: non_empty(self.service),
@@ -208,11 +283,13 @@ pub struct PatternsQuery {
 impl PatternsQuery {
     /// The trend bucket of a time in the window (clamped to the window).
     pub fn bucket_of(&self, micros: i64) -> usize {
-        // i64 is enough: at most 87,600 hours (3.2e14 us) times 500 buckets.
-        let start = self.start.timestamp_micros();
-        let span = (self.end.timestamp_micros() - start).max(1);
-        let offset = (micros - start).clamp(0, span - 1);
-        (offset * self.buckets as i64 / span) as usize
+        // In i128: a window may span any two valid timestamps (years 1 to
+        // 9999 are 3.2e17 us), times up to 500 buckets.
+        let start = i128::from(self.start.timestamp_micros());
+        let span = (i128::from(self.end.timestamp_micros()) - start).max(1);
+        let offset = (i128::from(micros) - start).clamp(0, span - 1);
+        let buckets = self.buckets.max(1) as i128;
+        ((offset * buckets / span) as usize).min(self.buckets.max(1) - 1)
     }
 
     /// Length of one trend bucket, in milliseconds (at least 1).
@@ -223,6 +300,13 @@ impl PatternsQuery {
 
 impl PatternsRequest {
     pub fn into_query(self, now: DateTime<Utc>) -> Result<PatternsQuery, FieldError> {
+        if self.hours.is_some_and(|h| !h.is_finite()) {
+            return Err(FieldError::new(
+                "hours",
+                "invalid_field",
+                "must be a number between 0.001 and 87600",
+            ));
+        }
         self.validate().map_err(first_validation_error)?;
         let end = time_field("end_time", self.end_time)?.unwrap_or(now);
         let start = match time_field("start_time", self.start_time)? {
@@ -248,7 +332,10 @@ impl PatternsRequest {
             levels,
             service: non_empty(self.service),
             source: non_empty(self.source),
-            text: self.query.as_deref().and_then(TextQuery::parse),
+            text: self
+                .query
+                .as_deref()
+                .map_or(Ok(None), TextQuery::parse_checked)?,
             start,
             end,
             limit: self.limit.unwrap_or(50),
@@ -413,5 +500,120 @@ mod tests {
         assert_eq!(q.bucket_of(at(30)), 23, "clamped");
         assert_eq!(q.bucket_of(at(-2)), 0, "clamped");
         assert_eq!(q.bucket_millis(), 3_600_000);
+    }
+
+    fn checked(input: &str) -> Result<Vec<String>, String> {
+        TextQuery::parse_checked(input)
+            .map(|q| {
+                q.map(|q| q.clauses.iter().map(|c| c.text().to_string()).collect())
+                    .unwrap_or_default()
+            })
+            .map_err(|e| format!("{}: {}", e.kind, e.field))
+    }
+
+    // Regressions (issue 9, finding 9): no limit on query size; a query of
+    // only punctuation, or of one word over 256 characters, matched every log.
+    #[test]
+    fn refuses_queries_that_cannot_be_answered() {
+        let refused = |input: &str| {
+            assert_eq!(
+                checked(input),
+                Err("invalid_query: query".into()),
+                "{input:?}"
+            )
+        };
+        refused("!!!");
+        refused("\"...\" -- ::");
+        refused(&"a".repeat(300));
+        refused(&format!("error {}", "x".repeat(256)));
+        refused(&"w ".repeat(65));
+        refused(&"word ".repeat(1000));
+        refused(&"é".repeat(2049));
+        // Punctuation beside searchable words is dropped, as the index drops it.
+        assert_eq!(
+            checked("error !!! timeout"),
+            Ok(vec!["error".into(), "timeout".into()])
+        );
+        assert_eq!(checked("   "), Ok(vec![]));
+        assert_eq!(checked(&"w ".repeat(64)).unwrap().len(), 64);
+        assert!(checked(&"x".repeat(255)).is_ok());
+        // Dotted names hold words.
+        assert_eq!(
+            checked("john.smith@example.com"),
+            Ok(vec!["john.smith@example.com".into()])
+        );
+    }
+
+    // Regression (issue 9, finding 10): hours=NaN answered 200.
+    #[test]
+    fn refuses_hours_that_are_not_numbers() {
+        for hours in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -1.0, 0.0] {
+            let req = PatternsRequest {
+                hours: Some(hours),
+                ..Default::default()
+            };
+            assert_eq!(
+                req.into_query(Utc::now()).unwrap_err().field,
+                "hours",
+                "{hours}"
+            );
+        }
+    }
+
+    mod windows {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn window(start: i64, end: i64, buckets: usize) -> PatternsQuery {
+            let t = |s: i64| DateTime::<Utc>::from_timestamp(s, 0).unwrap();
+            PatternsRequest {
+                start_time: Some(t(start).to_rfc3339()),
+                end_time: Some(t(end).to_rfc3339()),
+                buckets: Some(buckets),
+                ..Default::default()
+            }
+            .into_query(Utc::now())
+            .unwrap()
+        }
+
+        // Years 1 to 9999, in seconds.
+        const FIRST: i64 = -62_135_596_800;
+        const LAST: i64 = 253_402_300_799;
+
+        proptest! {
+            // Regression (issue 9, finding 7): start_time=1000-01-01 with
+            // buckets=500 overflowed and indexed out of bounds.
+            #[test]
+            fn every_time_falls_in_a_bucket(
+                a in FIRST..LAST,
+                b in FIRST..LAST,
+                t in FIRST..LAST,
+                buckets in 1usize..=500,
+            ) {
+                let (start, end) = (a.min(b), a.max(b));
+                let q = window(start, end, buckets);
+                let micros = t.saturating_mul(1_000_000);
+                let bucket = q.bucket_of(micros);
+                prop_assert!(bucket < buckets);
+                prop_assert!(q.bucket_millis() >= 1);
+                // Inside the window, later times never fall in earlier buckets.
+                prop_assert!(q.bucket_of(i64::MIN) == 0);
+                let last = if end > start { buckets - 1 } else { 0 };
+                prop_assert_eq!(q.bucket_of(i64::MAX), last);
+                if t >= start && t < end {
+                    let next = q.bucket_of((t + 1).saturating_mul(1_000_000).min(end * 1_000_000 - 1));
+                    prop_assert!(next >= bucket);
+                }
+            }
+        }
+
+        #[test]
+        fn the_widest_window_splits_evenly() {
+            let q = window(FIRST, LAST, 500);
+            let span = (LAST - FIRST) * 1_000_000;
+            assert_eq!(q.bucket_of(FIRST * 1_000_000), 0);
+            assert_eq!(q.bucket_of(FIRST * 1_000_000 + span / 2), 250);
+            assert_eq!(q.bucket_of(LAST * 1_000_000), 499);
+        }
     }
 }

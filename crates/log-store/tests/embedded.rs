@@ -158,3 +158,57 @@ fn retention_drops_whole_old_days() {
         vec!["new"]
     );
 }
+
+// Regression (issue 9, finding 1): logs on many distinct days opened a
+// writer per day that was never closed (threads and heaps held while idle).
+// Open partitions stay bounded, and a crash in the middle of a record that
+// spans more days than that bound stores nothing twice on replay.
+#[test]
+fn open_partitions_stay_bounded_and_replay_stores_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    let bounded = EmbeddedSettings {
+        max_open: 3,
+        ..settings(30)
+    };
+    // Records of 12 logs each on 12 distinct days (and a repeat of today).
+    let records: Vec<(Vec<StoredLog>, u64)> = (0..6u64)
+        .map(|r| {
+            let logs = (0..12)
+                .map(|d| {
+                    let ts = now - Duration::days((d * 7 + r as i64) % 20);
+                    log(&format!("r{r}-{d}"), ts, "spread over days")
+                })
+                .collect();
+            (logs, (r + 1) * 1000)
+        })
+        .collect();
+    let mut w = EmbeddedWriter::open(dir.path(), bounded.clone()).unwrap();
+    for (i, (logs, end)) in records.iter().enumerate() {
+        w.write(logs, *end).unwrap();
+        assert!(w.open_partitions() <= 3, "{} open", w.open_partitions());
+        if i == 1 {
+            w.commit().unwrap();
+        }
+    }
+    // A crash: no final commit. Partitions closed to make room did commit.
+    drop(w);
+    let mut w = EmbeddedWriter::open(dir.path(), bounded).unwrap();
+    let from = w.committed_position();
+    assert_eq!(from, 2000);
+    for (logs, end) in records.iter().filter(|(_, end)| *end > from) {
+        w.write(logs, *end).unwrap();
+        assert!(w.open_partitions() <= 3);
+    }
+    w.commit().unwrap();
+    drop(w);
+    let reader = EmbeddedReader::open(dir.path());
+    let ids = sorted(reader.scan_ids().unwrap());
+    let expected = sorted(
+        records
+            .iter()
+            .flat_map(|(logs, _)| logs.iter().map(|l| l.id.clone()))
+            .collect(),
+    );
+    assert_eq!(ids, expected);
+}

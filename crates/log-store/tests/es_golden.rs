@@ -32,11 +32,12 @@ fn search_requests_compile_to_bool_queries() {
     );
     // Query syntax is text, not syntax: it never reaches query_string.
     check(
+        // A word of only punctuation is dropped, as the index drops it
+        // (a match_phrase of no tokens would match nothing on Elasticsearch).
         json!({"query": "status:500 AND *"}),
         json!({"bool": {"must": [
             {"match_phrase": {"message": "status:500"}},
-            {"match_phrase": {"message": "AND"}},
-            {"match_phrase": {"message": "*"}}
+            {"match_phrase": {"message": "AND"}}
         ]}}),
     );
     check(

@@ -27,7 +27,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(svc_kit::metrics::metrics_handler));
 }
 
+/// A request the model refused: 400 for a query text that cannot be
+/// answered (too long, nothing searchable), 422 naming any other field.
 fn invalid(e: FieldError) -> ApiError {
+    if e.kind == "invalid_query" {
+        return ApiError {
+            field: Some(e.field.clone()),
+            ..ApiError::bad_request("invalid_query", format!("{}: {}", e.field, e.reason))
+        };
+    }
     ApiError::invalid_field(e.field, e.reason)
 }
 

@@ -114,7 +114,7 @@ pub fn raw_groups(
         .map(|b| {
             let mut trend = vec![0; q.buckets];
             for bucket in b.trend.map(|h| h.buckets).unwrap_or_default() {
-                trend[q.bucket_of(bucket.key * 1000)] += bucket.doc_count;
+                trend[q.bucket_of(bucket.key.saturating_mul(1000))] += bucket.doc_count;
             }
             let samples = b
                 .samples

@@ -301,7 +301,10 @@ async fn deliver(shared: &Shared, mut pending: Vec<BulkDoc>) -> Result<(), Store
             .counters
             .bulk_requests
             .fetch_add(1, Ordering::Relaxed);
-        let decision = match shared.client.bulk(&shared.stream, body).await {
+        let in_flight = shared.health.request();
+        let answer = shared.client.bulk(&shared.stream, body).await;
+        drop(in_flight);
+        let decision = match answer {
             Ok(answer) => decide(answer.status, &answer.body, pending.len()),
             Err(e) => Decision::RetryAll {
                 reason: e.to_string(),

@@ -31,6 +31,10 @@ pub struct EmbeddedSettings {
     /// A partition not written for this long is closed after a commit
     /// (today's stays open), so that backfills do not hold many heaps.
     pub idle_close: Duration,
+    /// Most partitions open for writing at once (each holds a heap and
+    /// threads); past it the least recently written one is committed and
+    /// closed.
+    pub max_open: usize,
 }
 
 impl Default for EmbeddedSettings {
@@ -40,6 +44,7 @@ impl Default for EmbeddedSettings {
             threads: 1,
             retention: chrono::Duration::days(7),
             idle_close: Duration::from_secs(60),
+            max_open: 4,
         }
     }
 }
@@ -122,6 +127,49 @@ impl EmbeddedWriter {
         }
         Ok(self.open.get_mut(&day).expect("just inserted"))
     }
+
+    /// Partitions open for writing now (for tests and diagnostics).
+    pub fn open_partitions(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Below `max_open` open partitions, commits and closes the least
+    /// recently written one. Its commit payload says which WAL records it
+    /// holds: all up to the record being written (`end_position`) unless
+    /// logs of that record for its day are still to come (`pending`), then
+    /// all up to the previous record.
+    fn make_room(
+        &mut self,
+        pending: &std::collections::BTreeSet<NaiveDate>,
+        end_position: u64,
+    ) -> Result<(), StoreError> {
+        while self.open.len() >= self.settings.max_open.max(1) {
+            let day = *self
+                .open
+                .iter()
+                .min_by_key(|(_, p)| p.last_write)
+                .map(|(day, _)| day)
+                .expect("not empty");
+            let mut partition = self.open.remove(&day).expect("present");
+            if partition.dirty {
+                let position = if pending.contains(&day) {
+                    self.written_position
+                } else {
+                    end_position
+                };
+                let payload = serde_json::to_string(&CommitPayload {
+                    wal_position: position,
+                })
+                .expect("payload serialises");
+                let mut prepared = partition.writer.prepare_commit()?;
+                prepared.set_payload(&payload);
+                prepared.commit()?;
+            }
+            partition.writer.wait_merging_threads()?;
+            debug!(%day, "partition closed to make room");
+        }
+        Ok(())
+    }
 }
 
 impl LogWriter for EmbeddedWriter {
@@ -133,22 +181,36 @@ impl LogWriter for EmbeddedWriter {
         let mut outcome = WriteOutcome::default();
         let oldest_kept = oldest_kept_day(Utc::now(), self.settings.retention);
         let fields = self.fields;
+        // Day by day, so that a partition closed to make room for another
+        // holds either all of this record's logs of its day or none.
+        let mut by_day: BTreeMap<NaiveDate, Vec<&StoredLog>> = BTreeMap::new();
         for log in logs {
             let day = log.timestamp.date_naive();
             if day < oldest_kept {
                 outcome.expired += 1;
-                continue;
+            } else {
+                by_day.entry(day).or_default().push(log);
+            }
+        }
+        let mut remaining: std::collections::BTreeSet<NaiveDate> = by_day.keys().copied().collect();
+        for (day, logs) in by_day {
+            remaining.remove(&day);
+            if !self.open.contains_key(&day) {
+                self.make_room(&remaining, end_position)?;
             }
             let partition = self.partition(day)?;
             if end_position <= partition.committed {
-                outcome.duplicates += 1;
+                outcome.duplicates += logs.len();
                 continue;
             }
-            let doc: TantivyDocument = to_document(&fields, log);
-            partition.writer.add_document(doc)?;
+            let n = logs.len();
+            for log in logs {
+                let doc: TantivyDocument = to_document(&fields, log);
+                partition.writer.add_document(doc)?;
+            }
+            outcome.written += n;
             partition.dirty = true;
             partition.last_write = Instant::now();
-            outcome.written += 1;
         }
         self.written_position = self.written_position.max(end_position);
         Ok(outcome)
@@ -176,7 +238,7 @@ impl LogWriter for EmbeddedWriter {
         let today = Utc::now().date_naive();
         let idle = self.settings.idle_close;
         self.open
-            .retain(|day, p| *day >= today || p.last_write.elapsed() < idle);
+            .retain(|day, p| *day == today || p.last_write.elapsed() < idle);
         Ok(position)
     }
 

@@ -1,0 +1,158 @@
+//! Segment files (`<base position>.wal`), the scan that finds a segment's
+//! records and damage, and the quarantine where damaged bytes are kept.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::record::{damage_extent, decode_at, Decode};
+use super::{io_err, WalError};
+
+pub fn segment_path(dir: &Path, base: u64) -> PathBuf {
+    dir.join(format!("{base:020}.wal"))
+}
+
+pub fn list_segments(dir: &Path) -> Result<Vec<u64>, WalError> {
+    let mut bases = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| io_err(dir.display(), e))? {
+        let entry = entry.map_err(|e| io_err(dir.display(), e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(base) = name
+            .strip_suffix(".wal")
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            bases.push(base);
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+pub fn sync_dir(dir: &Path) -> Result<(), WalError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err(dir.display(), e))
+}
+
+/// Why a range of WAL bytes holds no readable record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DamageKind {
+    /// Bytes that fail their checksums, with intact records around them.
+    Corrupt,
+    /// A record cut short at the end of the last segment: a crash
+    /// mid-write, never acknowledged.
+    TornTail,
+}
+
+impl DamageKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            DamageKind::Corrupt => "corrupt",
+            DamageKind::TornTail => "torn_tail",
+        }
+    }
+}
+
+/// A range of WAL positions `[start, end)` with no readable record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Damage {
+    pub start: u64,
+    pub end: u64,
+    pub kind: DamageKind,
+}
+
+/// What a scan of one segment found.
+#[derive(Debug, Default)]
+pub struct SegmentScan {
+    pub records: u64,
+    pub logs: u64,
+    /// Damaged ranges, in WAL positions, in order.
+    pub damage: Vec<Damage>,
+    /// Where the segment's bytes end (a position).
+    pub end: u64,
+}
+
+/// Reads every record of the segment at `base` and finds its damage without
+/// changing anything. In the last segment (`last`), damage that runs to the
+/// end of the file with no record after it is a torn tail when the record
+/// there is cut short.
+pub fn scan_segment(dir: &Path, base: u64, last: bool) -> Result<SegmentScan, WalError> {
+    let path = segment_path(dir, base);
+    let file = File::open(&path).map_err(|e| io_err(path.display(), e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| io_err(path.display(), e))?
+        .len();
+    let mut scan = SegmentScan {
+        end: base + len,
+        ..SegmentScan::default()
+    };
+    let mut offset = 0;
+    while offset < len {
+        match decode_at(&file, offset, len).map_err(|e| io_err(path.display(), e))? {
+            Decode::Record(r) => {
+                scan.records += 1;
+                scan.logs += u64::from(r.count);
+                offset = r.end;
+            }
+            _ => {
+                let (end, torn) =
+                    damage_extent(&file, offset, len).map_err(|e| io_err(path.display(), e))?;
+                let kind = if torn && last && end == len {
+                    DamageKind::TornTail
+                } else {
+                    DamageKind::Corrupt
+                };
+                scan.damage.push(Damage {
+                    start: base + offset,
+                    end: base + end,
+                    kind,
+                });
+                offset = end;
+            }
+        }
+    }
+    Ok(scan)
+}
+
+/// `<wal dir>/quarantine`.
+pub fn quarantine_dir(dir: &Path) -> PathBuf {
+    dir.join("quarantine")
+}
+
+/// Copies the bytes of `damage` (inside the segment at `base`) to
+/// `quarantine/<start>-<end>.<kind>.bin`, where an operator can read them.
+pub fn quarantine(dir: &Path, base: u64, damage: &Damage) -> Result<PathBuf, WalError> {
+    use std::os::unix::fs::FileExt;
+    let qdir = quarantine_dir(dir);
+    fs::create_dir_all(&qdir).map_err(|e| io_err(qdir.display(), e))?;
+    let out = qdir.join(format!(
+        "{:020}-{:020}.{}.bin",
+        damage.start,
+        damage.end,
+        damage.kind.label()
+    ));
+    if out.exists() {
+        return Ok(out);
+    }
+    let path = segment_path(dir, base);
+    let file = File::open(&path).map_err(|e| io_err(path.display(), e))?;
+    let mut bytes = vec![0u8; (damage.end - damage.start) as usize];
+    file.read_exact_at(&mut bytes, damage.start - base)
+        .map_err(|e| io_err(path.display(), e))?;
+    let tmp = out.with_extension("tmp");
+    let mut f = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&tmp)
+        .map_err(|e| io_err(tmp.display(), e))?;
+    f.write_all(&bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| io_err(tmp.display(), e))?;
+    fs::rename(&tmp, &out).map_err(|e| io_err(out.display(), e))?;
+    sync_dir(&qdir)?;
+    Ok(out)
+}
