@@ -179,7 +179,69 @@ async fn read_body(
         body.extend_from_slice(&chunk);
     }
     state.metrics.bytes_received.inc_by(body.len() as u64);
-    Ok(body)
+    decode_body(req, body, state)
+}
+
+/// Undoes the body's `Content-Encoding` (gzip, deflate), refusing (413)
+/// what decodes past the body limit; 415 for an encoding it cannot undo.
+fn decode_body(
+    req: &HttpRequest,
+    body: web::BytesMut,
+    state: &AppState,
+) -> Result<web::BytesMut, ApiError> {
+    use std::io::Read;
+    let Some(value) = req.headers().get(header::CONTENT_ENCODING) else {
+        return Ok(body);
+    };
+    let encoding = value.to_str().unwrap_or("").trim().to_ascii_lowercase();
+    let limit = state.max_body_bytes;
+    let mut out = Vec::new();
+    let read = match encoding.as_str() {
+        "" | "identity" => return Ok(body),
+        "gzip" | "x-gzip" => flate2::read::MultiGzDecoder::new(&body[..])
+            .take(limit as u64 + 1)
+            .read_to_end(&mut out),
+        "deflate" => {
+            // HTTP's deflate is zlib-wrapped; some clients send it raw.
+            let zlib = flate2::read::ZlibDecoder::new(&body[..])
+                .take(limit as u64 + 1)
+                .read_to_end(&mut out);
+            if zlib.is_err() {
+                out.clear();
+                flate2::read::DeflateDecoder::new(&body[..])
+                    .take(limit as u64 + 1)
+                    .read_to_end(&mut out)
+            } else {
+                zlib
+            }
+        }
+        other => {
+            state.metrics.reject("unsupported_encoding", 1);
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_encoding",
+                format!(
+                    "Content-Encoding {other:?} is not supported; send gzip, deflate or identity"
+                ),
+            ));
+        }
+    };
+    if let Err(e) = read {
+        state.metrics.reject("invalid_body", 1);
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            format!("the body is not valid {encoding}: {e}"),
+        ));
+    }
+    if out.len() > limit {
+        state.metrics.reject("body_too_large", 1);
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body decodes to over the limit of {limit} bytes"),
+        ));
+    }
+    Ok(web::BytesMut::from(&out[..]))
 }
 
 fn malformed(e: &serde_json::Error) -> String {
@@ -234,6 +296,19 @@ impl AppState {
             logs: &stored,
         })
         .map_err(|e| ApiError::internal(e.to_string()))?;
+        if payload.len() as u64 > self.wal_max_bytes {
+            // It would never fit, however long the client waits.
+            self.metrics.reject("batch_too_large", count);
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "batch_too_large",
+                format!(
+                    "the batch is {} bytes once stored, more than the whole WAL may hold ({} bytes); split it",
+                    payload.len(),
+                    self.wal_max_bytes
+                ),
+            ));
+        }
         let committed = self.indexer.committed.load(Ordering::Acquire);
         let backlog = self.wal.durable_end().saturating_sub(committed);
         if backlog + payload.len() as u64 > self.wal_max_bytes {
@@ -268,7 +343,11 @@ impl AppState {
             Err(e) => {
                 self.metrics.reject("wal_error", count);
                 error!(error = %e, "wal append failed");
-                return Err(ApiError::unavailable(format!("logs not stored: {e}"), 1));
+                let why = match e {
+                    crate::wal::WalError::Closed => "the service is stopping",
+                    _ => "the write-ahead log could not write (see the service log)",
+                };
+                return Err(ApiError::unavailable(format!("logs not stored: {why}"), 1));
             }
         };
         self.at_cap.store(false, Ordering::Release);

@@ -73,6 +73,17 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// What a client may be told: the kind of failure, without paths,
+    /// addresses or panic text (those go to the service log).
+    pub fn public_detail(&self) -> &'static str {
+        match self {
+            StoreError::Index(_) => "the index could not be read",
+            StoreError::Io { .. } => "a storage read or write failed",
+            StoreError::Corrupt(_) => "a stored document is damaged",
+            StoreError::Unavailable(_) => "the store is unavailable",
+        }
+    }
+
     pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
         StoreError::Io {
             path: path.as_ref().display().to_string(),

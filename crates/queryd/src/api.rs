@@ -42,7 +42,13 @@ fn invalid(e: FieldError) -> ApiError {
 fn store_failed(state: &AppState, kind: &str, e: StoreError) -> ApiError {
     state.metrics.store_errors.with_label_values(&[kind]).inc();
     error!(error = %e, kind, "store request failed");
-    ApiError::unavailable(format!("the store could not answer: {e}"), 1)
+    ApiError::unavailable(
+        format!(
+            "the store could not answer: {}; the service log has the details",
+            e.public_detail()
+        ),
+        1,
+    )
 }
 
 async fn search_post(
@@ -131,7 +137,10 @@ async fn health() -> HttpResponse {
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
     match state.store.check().await {
         Ok(()) => HttpResponse::Ok().json(json!({"ready": true})),
-        Err(e) => HttpResponse::ServiceUnavailable()
-            .json(json!({"ready": false, "problems": [e.to_string()]})),
+        Err(e) => {
+            error!(error = %e, "readiness check failed");
+            HttpResponse::ServiceUnavailable()
+                .json(json!({"ready": false, "problems": [e.public_detail()]}))
+        }
     }
 }

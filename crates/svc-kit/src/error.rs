@@ -177,3 +177,100 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
     )
     .error_response()
 }
+
+/// Gives every error answer the API's JSON shape: an answer of 400 or more
+/// that the framework (or an extractor without a handler) made with an
+/// empty or plain-text body gets `{"error": ..., "detail": ...}`, the
+/// original text kept as the detail.
+pub async fn json_error_body<B: actix_web::body::MessageBody + 'static>(
+    response: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::dev::ServiceResponse<actix_web::body::BoxBody> {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if status.as_u16() < 400
+        || is_json
+        || response.request().method() == actix_web::http::Method::HEAD
+    {
+        return response.map_into_boxed_body();
+    }
+    let (req, res) = response.into_parts();
+    let retry_after = res.headers().get(header::RETRY_AFTER).cloned();
+    let allow = res.headers().get(header::ALLOW).cloned();
+    let text = actix_web::body::to_bytes_limited(res.into_body(), 4096)
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let code = match status.as_u16() {
+        400 => "bad_request",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        411 => "length_required",
+        413 => "body_too_large",
+        414 => "uri_too_long",
+        415 => "unsupported_media_type",
+        431 => "headers_too_large",
+        s if s < 500 => "client_error",
+        503 => "unavailable",
+        _ => "internal",
+    };
+    let detail = if text.is_empty() || status.is_server_error() {
+        status.canonical_reason().unwrap_or("error").to_lowercase()
+    } else {
+        text
+    };
+    let mut api = ApiError::new(status, code, detail);
+    api.retry_after_secs = retry_after.and_then(|v| v.to_str().ok().and_then(|v| v.parse().ok()));
+    let mut res = api.error_response();
+    if let Some(allow) = allow {
+        res.headers_mut().insert(header::ALLOW, allow);
+    }
+    actix_web::dev::ServiceResponse::new(req, res)
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{test, web, App, HttpResponse};
+
+    // Regression (issue 9, finding 10): the framework's own error answers
+    // (extractors without a handler, empty error bodies) were not JSON.
+    #[actix_web::test]
+    async fn error_answers_made_elsewhere_become_json() {
+        let app = test::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(crate::metrics::track))
+                .route(
+                    "/empty",
+                    web::get().to(|| async { HttpResponse::BadRequest().finish() }),
+                )
+                .route(
+                    "/n/{n}",
+                    web::get().to(|n: web::Path<u32>| async move { n.to_string() }),
+                )
+                .route("/ok", web::get().to(|| async { "fine" })),
+        )
+        .await;
+        for (uri, status, code) in [
+            ("/empty", 400, "bad_request"),
+            ("/n/not-a-number", 404, "not_found"),
+        ] {
+            let res =
+                test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await;
+            assert_eq!(res.status().as_u16(), status, "{uri}");
+            let body: serde_json::Value = test::read_body_json(res).await;
+            assert_eq!(body["error"], code, "{uri}: {body}");
+            assert!(
+                body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+                "{body}"
+            );
+        }
+        let res = test::call_service(&app, test::TestRequest::get().uri("/ok").to_request()).await;
+        assert_eq!(test::read_body(res).await, "fine");
+    }
+}

@@ -81,7 +81,7 @@ impl HttpMetrics {
 /// or `unmatched`, so paths never explode the label set.
 pub async fn track(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     use tracing::field::Empty;
     use tracing::Instrument;
@@ -89,7 +89,7 @@ pub async fn track(
 
     let started = Instant::now();
     let metrics = req.app_data::<web::Data<HttpMetrics>>().cloned();
-    let method = req.method().to_string();
+    let method = method_label(req.method()).to_string();
     let span = tracing::info_span!(
         "http.request",
         otel.name = %format!("{method} {}", req.path()),
@@ -107,6 +107,7 @@ pub async fn track(
         span.record("trace_id", id);
     }
     let response = next.call(req).instrument(span.clone()).await?;
+    let response = crate::error::json_error_body(response).await;
     let status = response.status().as_u16();
     let route = response
         .request()
@@ -121,6 +122,22 @@ pub async fn track(
         metrics.observe(&route, &method, status, started.elapsed().as_secs_f64());
     }
     Ok(response)
+}
+
+/// The method as a label: the standard methods by name, anything else
+/// `other`, so that made-up methods cannot grow the label set.
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// `GET /metrics`.

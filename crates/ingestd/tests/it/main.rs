@@ -1,5 +1,6 @@
 //! Integration tests: the real services on 127.0.0.1:0, spoken to over HTTP.
 
+mod abuse;
 mod api;
 mod conformance;
 mod durability;
