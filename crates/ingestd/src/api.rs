@@ -610,6 +610,11 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
             at.join(", ")
         ));
     }
+    for (name, _) in state.indexer.damage.lock().expect("lock").iter() {
+        warnings.push(format!(
+            "index partition {name} is damaged; it is left as it is and its day's new logs go to a new partition (run `logagg check`)"
+        ));
+    }
     let body = json!({
         "ready": problems.is_empty(),
         "wal_backlog_bytes": backlog,
@@ -627,6 +632,10 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let committed = state.indexer.committed.load(Ordering::Acquire);
     state.metrics.refresh_wal(&state.wal, committed);
+    state
+        .metrics
+        .index_partitions_damaged
+        .set(state.indexer.damage.lock().expect("lock").len() as i64);
     state
         .metrics
         .bulk_in_flight

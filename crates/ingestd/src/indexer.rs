@@ -59,6 +59,8 @@ pub struct IndexerStatus {
     pub searchable: watch::Receiver<u64>,
     /// Requests waiting for their logs to be searchable (`refresh=wait_for`).
     pub refresh_waiters: Arc<AtomicUsize>,
+    /// Damaged parts of the store the writer found and wrote around.
+    pub damage: Arc<std::sync::Mutex<Vec<(String, String)>>>,
 }
 
 pub struct Indexer {
@@ -83,6 +85,7 @@ impl Indexer {
             healthy: Arc::new(AtomicBool::new(true)),
             searchable,
             refresh_waiters: Arc::new(AtomicUsize::new(0)),
+            damage: Arc::default(),
         };
         let stop = Arc::new(AtomicBool::new(false));
         let mut worker = Worker {
@@ -199,6 +202,7 @@ impl Worker {
                     }
                 }
                 self.after_commit(position);
+                *self.status.damage.lock().expect("lock") = writer.damage();
                 if let Err(error) = self.wal.collect_garbage(position) {
                     warn!(%error, "wal garbage collection failed");
                 }

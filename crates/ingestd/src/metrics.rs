@@ -21,6 +21,7 @@ pub struct Metrics {
     pub bulk_duration: Histogram,
     pub wal_damaged: IntCounterVec,
     pub wal_damaged_bytes: IntCounter,
+    pub index_partitions_damaged: IntGauge,
     pub logs_indexed: IntCounter,
     pub logs_duplicate: IntCounter,
     pub logs_expired: IntCounter,
@@ -138,6 +139,10 @@ impl Metrics {
                 registry.register(Box::new(c.clone()))?;
                 c
             },
+            index_partitions_damaged: gauge(
+                "ingestd_index_partitions_damaged",
+                "Day partitions found damaged and written around (see /ready and the service log)",
+            )?,
             wal_damaged_bytes: counter(
                 &registry,
                 "ingestd_wal_damaged_bytes_total",

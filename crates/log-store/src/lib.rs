@@ -134,6 +134,12 @@ pub trait LogWriter: Send {
     fn take_settled(&mut self) -> Settled {
         Settled::default()
     }
+
+    /// Damaged parts of the store this writer found and wrote around (name
+    /// and reason), for readiness and metrics.
+    fn damage(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// Fates of documents settled by a backend since the last look.
@@ -243,4 +249,8 @@ pub trait LogReader: Send + Sync {
     fn patterns(&self, query: PatternsQuery) -> BoxFuture<'_, Result<PatternsPage, StoreError>>;
     /// Whether the store can answer (for `/ready`).
     fn check(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Parts of the store found unreadable so far (name and reason).
+    fn damage(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }

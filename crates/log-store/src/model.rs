@@ -5,20 +5,26 @@ use log_model::StoredLog;
 use serde::Serialize;
 
 /// One page of search results, newest first.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct SearchPage {
     pub logs: Vec<StoredLog>,
     /// Every match, not only this page.
     pub total_count: u64,
+    /// What could not be read (damaged day partitions, failed shards): when
+    /// not empty, the answer is partial.
+    pub missing: Vec<String>,
 }
 
 /// ERROR/CRITICAL (or the asked levels) logs of a window grouped into
 /// patterns.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
 pub struct PatternsPage {
     pub patterns: Vec<PatternGroup>,
     /// Logs in the window that matched the filters, over all groups.
     pub total_logs: u64,
+    /// What could not be read: when not empty, the answer is partial.
+    #[serde(skip)]
+    pub missing: Vec<String>,
 }
 
 /// One pattern: logs of one event, whatever their variable parts.
@@ -131,6 +137,7 @@ pub fn finish_patterns(
     PatternsPage {
         patterns: rank_patterns(groups, limit),
         total_logs,
+        missing: Vec::new(),
     }
 }
 

@@ -212,3 +212,118 @@ fn open_partitions_stay_bounded_and_replay_stores_nothing_twice() {
     );
     assert_eq!(ids, expected);
 }
+
+/// Ways a day partition gets damaged on disk.
+#[derive(Debug, Clone, Copy)]
+enum Harm {
+    DeleteStore,
+    TruncateTerm,
+    DeleteMeta,
+}
+
+fn harm(dir: &std::path::Path, how: Harm) {
+    let files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let with_ext = |ext: &str| {
+        files
+            .iter()
+            .find(|p| p.extension().is_some_and(|e| e == ext))
+            .unwrap_or_else(|| panic!("no .{ext} file in {files:?}"))
+            .clone()
+    };
+    match how {
+        Harm::DeleteStore => std::fs::remove_file(with_ext("store")).unwrap(),
+        Harm::TruncateTerm => {
+            let path = with_ext("term");
+            let len = std::fs::metadata(&path).unwrap().len();
+            let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            f.set_len(len / 2).unwrap();
+        }
+        Harm::DeleteMeta => std::fs::remove_file(dir.join("meta.json")).unwrap(),
+    }
+}
+
+// Regressions (issue 9, findings 5 and 6): a day index with a missing
+// `.store` or a truncated `.term` was skipped silently (answers of no hits,
+// new logs of that day never seen); one without `meta.json` was replaced by
+// an empty index and its files deleted at start-up.
+#[test]
+fn a_damaged_day_is_reported_kept_and_written_around() {
+    for how in [Harm::DeleteStore, Harm::TruncateTerm, Harm::DeleteMeta] {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        let yesterday = now - Duration::days(1);
+        let mut w = EmbeddedWriter::open(dir.path(), settings(7)).unwrap();
+        w.write(
+            &[
+                log("old-today", now, "before the damage"),
+                log("old-yesterday", yesterday, "another day"),
+            ],
+            100,
+        )
+        .unwrap();
+        w.commit().unwrap();
+        drop(w);
+        let today_dir = dir
+            .path()
+            .join("index")
+            .join(now.format("%Y-%m-%d").to_string());
+        harm(&today_dir, how);
+        let files_before: Vec<_> = std::fs::read_dir(&today_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+
+        // Reads: the damaged day is named, the other day still answers.
+        let reader = EmbeddedReader::open(dir.path());
+        let page = rt()
+            .block_on(reader.search(SearchQuery {
+                limit: 10,
+                ..Default::default()
+            }))
+            .unwrap();
+        let today = now.format("%Y-%m-%d").to_string();
+        assert_eq!(page.missing, vec![today.clone()], "{how:?}");
+        assert_eq!(page.logs.len(), 1, "{how:?}");
+        assert_eq!(page.logs[0].id, "old-yesterday");
+        assert_eq!(reader.damaged().len(), 1);
+
+        // Writes: the damaged index is left as it is; today's new logs go
+        // to a new partition beside it, and are read.
+        let mut w = EmbeddedWriter::open(dir.path(), settings(7)).unwrap();
+        w.write(&[log("new-today", now, "after the damage")], 200)
+            .unwrap();
+        w.commit().unwrap();
+        assert_eq!(w.damage().len(), 1, "{how:?}");
+        drop(w);
+        let files_after: Vec<_> = std::fs::read_dir(&today_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            files_before, files_after,
+            "{how:?}: the damaged index was changed"
+        );
+        let reader = EmbeddedReader::open(dir.path());
+        let page = rt()
+            .block_on(reader.search(SearchQuery {
+                limit: 10,
+                ..Default::default()
+            }))
+            .unwrap();
+        let mut ids: Vec<_> = page.logs.iter().map(|l| l.id.clone()).collect();
+        ids.sort();
+        assert_eq!(ids, vec!["new-today", "old-yesterday"], "{how:?}");
+        assert_eq!(page.missing, vec![today.clone()], "{how:?}");
+        // check() says the same.
+        let report = log_store::embedded::check(dir.path(), true).unwrap();
+        let bad: Vec<_> = report
+            .iter()
+            .filter(|r| !r.ok)
+            .map(|r| r.name.clone())
+            .collect();
+        assert_eq!(bad, vec![today], "{how:?}");
+    }
+}

@@ -81,11 +81,31 @@ async fn search(state: &AppState, query: SearchQuery) -> Result<HttpResponse, Ap
         .with_label_values(&["search"])
         .observe(took.as_secs_f64());
     state.metrics.hits_returned.inc_by(page.logs.len() as u64);
-    Ok(HttpResponse::Ok().json(json!({
+    let mut body = json!({
         "logs": page.logs,
         "total_count": page.total_count,
         "took_ms": took.as_secs_f64() * 1000.0,
-    })))
+    });
+    partial(state, "search", &page.missing, &mut body);
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// Says in the answer whether it covers everything: `partial` and, when
+/// partial, what could not be read (`missing`, day partitions).
+fn partial(state: &AppState, kind: &str, missing: &[String], body: &mut serde_json::Value) {
+    body["partial"] = json!(!missing.is_empty());
+    if !missing.is_empty() {
+        body["missing"] = json!(missing);
+        state
+            .metrics
+            .partial_answers
+            .with_label_values(&[kind])
+            .inc();
+    }
+    state
+        .metrics
+        .damaged_partitions
+        .set(state.store.damage().len() as i64);
 }
 
 /// `GET /logs/patterns?hours=24`: the window's ERROR and CRITICAL logs
@@ -112,13 +132,15 @@ async fn patterns(
         .store_seconds
         .with_label_values(&["patterns"])
         .observe(took.as_secs_f64());
-    Ok(HttpResponse::Ok().json(json!({
+    let mut body = json!({
         "patterns": page.patterns,
         "total_logs": page.total_logs,
         "start_time": start,
         "end_time": end,
         "took_ms": took.as_secs_f64() * 1000.0,
-    })))
+    });
+    partial(&state, "patterns", &page.missing, &mut body);
+    Ok(HttpResponse::Ok().json(body))
 }
 
 async fn status() -> HttpResponse {
@@ -135,8 +157,17 @@ async fn health() -> HttpResponse {
 }
 
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    // Damage already found is told; the service still answers (partially).
+    let damage = state.store.damage();
+    state.metrics.damaged_partitions.set(damage.len() as i64);
+    let warnings: Vec<String> = damage
+        .iter()
+        .map(|(name, _)| {
+            format!("partition {name} cannot be read; answers that cover it are partial (run `logagg check`)")
+        })
+        .collect();
     match state.store.check().await {
-        Ok(()) => HttpResponse::Ok().json(json!({"ready": true})),
+        Ok(()) => HttpResponse::Ok().json(json!({"ready": true, "warnings": warnings})),
         Err(e) => {
             error!(error = %e, "readiness check failed");
             HttpResponse::ServiceUnavailable()

@@ -1,4 +1,4 @@
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts};
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts};
 use svc_kit::metrics::LATENCY_BUCKETS;
 use svc_kit::HttpMetrics;
 
@@ -10,6 +10,10 @@ pub struct Metrics {
     pub store_seconds: HistogramVec,
     pub hits_returned: IntCounter,
     pub store_errors: IntCounterVec,
+    /// Answers that could not read everything they cover, by kind.
+    pub partial_answers: IntCounterVec,
+    /// Store parts (day partitions) found unreadable.
+    pub damaged_partitions: IntGauge,
 }
 
 impl Metrics {
@@ -37,15 +41,31 @@ impl Metrics {
         )?;
         registry.register(Box::new(store_seconds.clone()))?;
         registry.register(Box::new(hits_returned.clone()))?;
+        let partial_answers = IntCounterVec::new(
+            Opts::new(
+                "queryd_partial_answers_total",
+                "Answers that could not read every part of the store they cover (damage), by kind",
+            ),
+            &["kind"],
+        )?;
+        let damaged_partitions = IntGauge::new(
+            "queryd_damaged_partitions",
+            "Day partitions found unreadable (see /ready and the service log)",
+        )?;
         registry.register(Box::new(store_errors.clone()))?;
+        registry.register(Box::new(partial_answers.clone()))?;
+        registry.register(Box::new(damaged_partitions.clone()))?;
         for kind in ["search", "patterns"] {
             store_errors.with_label_values(&[kind]);
+            partial_answers.with_label_values(&[kind]);
         }
         Ok(Metrics {
             http,
             store_seconds,
             hits_returned,
             store_errors,
+            partial_answers,
+            damaged_partitions,
         })
     }
 }

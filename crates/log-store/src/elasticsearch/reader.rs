@@ -81,6 +81,7 @@ pub fn search_page(response: SearchResponse) -> SearchPage {
             .into_iter()
             .map(|h| h.source.into())
             .collect(),
+        missing: Vec::new(),
     }
 }
 
@@ -171,10 +172,7 @@ impl LogReader for EsReader {
         Box::pin(async move {
             Ok(match self.search_raw(&search_body(&query)).await? {
                 Some(response) => search_page(response),
-                None => SearchPage {
-                    logs: Vec::new(),
-                    total_count: 0,
-                },
+                None => SearchPage::default(),
             })
         })
     }
@@ -182,10 +180,7 @@ impl LogReader for EsReader {
     fn patterns(&self, query: PatternsQuery) -> BoxFuture<'_, Result<PatternsPage, StoreError>> {
         Box::pin(async move {
             let Some(response) = self.search_raw(&patterns_body(&query)).await? else {
-                return Ok(PatternsPage {
-                    patterns: Vec::new(),
-                    total_logs: 0,
-                });
+                return Ok(PatternsPage::default());
             };
             let (raw, total_logs) = raw_groups(response, &query)?;
             let seen = match query.new_since {

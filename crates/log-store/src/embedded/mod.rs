@@ -7,6 +7,13 @@
 //! and a partition skips the records at or below its own payload, so a crash
 //! between two partitions' commits stores nothing twice.
 //!
+//! **Invariant:** an index whose files are there is never replaced or
+//! deleted but by retention. When a day's partition is damaged (files
+//! missing or cut short), the writer leaves it as it is and writes that
+//! day's new logs to a new generation beside it, `YYYY-MM-DD.1` (then `.2`,
+//! ...); readers read every generation of a day, and say which they could
+//! not read (an answer is then partial, never silently empty).
+//!
 //! Readers (queryd, possibly another process) open the partitions read-only,
 //! discover new days on each request and reload on commit.
 
@@ -19,6 +26,7 @@ mod writer;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
+use tantivy::Index;
 
 pub use reader::EmbeddedReader;
 pub use writer::{oldest_kept_day, EmbeddedSettings, EmbeddedWriter};
@@ -30,28 +38,145 @@ pub fn index_root(data_dir: &Path) -> PathBuf {
     data_dir.join("index")
 }
 
-fn partition_dir(root: &Path, day: NaiveDate) -> PathBuf {
-    root.join(day.format(PARTITION_FORMAT).to_string())
+/// A partition directory: a day, and a generation (0 for `YYYY-MM-DD`, N
+/// for `YYYY-MM-DD.N`, made when the ones before it were damaged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartitionId {
+    pub day: NaiveDate,
+    pub generation: u32,
 }
 
-/// The days that have a partition directory under `root`, sorted.
-fn list_partitions(root: &Path) -> std::io::Result<Vec<NaiveDate>> {
+impl PartitionId {
+    pub fn name(&self) -> String {
+        let day = self.day.format(PARTITION_FORMAT);
+        match self.generation {
+            0 => day.to_string(),
+            g => format!("{day}.{g}"),
+        }
+    }
+
+    fn parse(name: &str) -> Option<PartitionId> {
+        let (day, generation) = match name.split_once('.') {
+            Some((day, g)) => (day, g.parse().ok().filter(|g| *g > 0)?),
+            None => (name, 0),
+        };
+        Some(PartitionId {
+            day: NaiveDate::parse_from_str(day, PARTITION_FORMAT).ok()?,
+            generation,
+        })
+    }
+}
+
+fn partition_dir(root: &Path, id: PartitionId) -> PathBuf {
+    root.join(id.name())
+}
+
+/// The partition directories under `root`, sorted by day and generation.
+fn list_partitions(root: &Path) -> std::io::Result<Vec<PartitionId>> {
     let entries = match std::fs::read_dir(root) {
         Ok(entries) => entries,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(err) => return Err(err),
     };
-    let mut days = Vec::new();
+    let mut ids = Vec::new();
     for entry in entries {
         let entry = entry?;
-        if let Some(name) = entry.file_name().to_str() {
-            if let Ok(day) = NaiveDate::parse_from_str(name, PARTITION_FORMAT) {
-                if entry.path().join("meta.json").exists() {
-                    days.push(day);
-                }
-            }
+        if !entry.file_type()?.is_dir() {
+            continue;
+        }
+        if let Some(id) = entry.file_name().to_str().and_then(PartitionId::parse) {
+            ids.push(id);
         }
     }
-    days.sort();
-    Ok(days)
+    ids.sort();
+    Ok(ids)
+}
+
+/// What a partition directory holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartitionState {
+    /// No index yet (no `meta.json`, and no index file): being created.
+    Empty,
+    /// Opens, with every segment's files there and whole.
+    Ready,
+    /// Files are there but the index cannot be opened: why.
+    Damaged(String),
+}
+
+/// Files tantivy keeps beside an index that say nothing of its data.
+fn is_lock_file(name: &str) -> bool {
+    name.starts_with(".tantivy") || name.ends_with(".lock")
+}
+
+/// Opens the partition at `dir` (and a reader on it, which opens every
+/// segment's files and checks their footers) and says what it found.
+/// `deep` also verifies every file's checksum (reads all of it).
+pub fn partition_state(dir: &Path, deep: bool) -> PartitionState {
+    if !dir.join("meta.json").exists() {
+        let files = std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| !e.file_name().to_str().is_some_and(is_lock_file))
+                    .count()
+            })
+            .unwrap_or(0);
+        return if files == 0 {
+            PartitionState::Empty
+        } else {
+            PartitionState::Damaged(format!(
+                "meta.json is missing but {files} index file(s) are there"
+            ))
+        };
+    }
+    let opened = Index::open_in_dir(dir).and_then(|index| {
+        schema::register_tokenizers(&index);
+        let reader = index.reader()?;
+        if deep {
+            let bad = index.validate_checksum()?;
+            if !bad.is_empty() {
+                let mut names: Vec<String> = bad.iter().map(|p| p.display().to_string()).collect();
+                names.sort();
+                return Err(tantivy::TantivyError::InternalError(format!(
+                    "checksum mismatch in {}",
+                    names.join(", ")
+                )));
+            }
+        }
+        drop(reader);
+        Ok(())
+    });
+    match opened {
+        Ok(()) => PartitionState::Ready,
+        Err(e) => PartitionState::Damaged(e.to_string()),
+    }
+}
+
+/// One partition's state, for `check`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PartitionReport {
+    pub name: String,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// Checks every partition under `<data dir>/index` (read only; `deep`
+/// verifies checksums too).
+pub fn check(data_dir: &Path, deep: bool) -> std::io::Result<Vec<PartitionReport>> {
+    let root = index_root(data_dir);
+    Ok(list_partitions(&root)?
+        .into_iter()
+        .map(|id| {
+            let problem = match partition_state(&partition_dir(&root, id), deep) {
+                PartitionState::Damaged(why) => Some(why),
+                PartitionState::Ready | PartitionState::Empty => None,
+            };
+            PartitionReport {
+                name: id.name(),
+                ok: problem.is_none(),
+                problem,
+            }
+        })
+        .collect())
 }

@@ -8,19 +8,24 @@ use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, Query};
 use tantivy::schema::Value;
 use tantivy::{DocAddress, Index, IndexReader, Order, ReloadPolicy, Searcher, TantivyDocument};
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 use log_model::{PatternsQuery, SearchQuery, StoredLog};
 
 use super::collector::{Groups, PatternCollector};
 use super::query::{compile, Filters};
 use super::schema::{build_schema, register_tokenizers, Fields};
-use super::{index_root, list_partitions, partition_dir};
+use super::{
+    index_root, list_partitions, partition_dir, partition_state, PartitionId, PartitionState,
+};
 use crate::model::{finish_patterns, RawGroup};
 use crate::{BoxFuture, LogReader, PatternsPage, SearchPage, StoreError};
 
-/// A partition's searcher and the request compiled for it.
-type Matching = (Searcher, Box<dyn Query>);
+/// Open partitions, newest first.
+type OpenPartitions = Vec<(PartitionId, Arc<Partition>)>;
+
+/// A partition, its searcher and the request compiled for it.
+type Matching = (PartitionId, Searcher, Box<dyn Query>);
 
 struct Partition {
     index: Index,
@@ -36,7 +41,9 @@ pub struct EmbeddedReader {
 struct Inner {
     root: PathBuf,
     fields: Fields,
-    partitions: RwLock<BTreeMap<NaiveDate, Arc<Partition>>>,
+    partitions: RwLock<BTreeMap<PartitionId, Arc<Partition>>>,
+    /// Partitions that could not be read: name, reason.
+    damaged: RwLock<BTreeMap<String, String>>,
 }
 
 impl EmbeddedReader {
@@ -47,6 +54,7 @@ impl EmbeddedReader {
                 root: index_root(data_dir),
                 fields,
                 partitions: RwLock::new(BTreeMap::new()),
+                damaged: RwLock::new(BTreeMap::new()),
             }),
         }
     }
@@ -55,73 +63,114 @@ impl EmbeddedReader {
     /// same process; other processes see commits within about 500 ms).
     pub fn reload(&self) {
         let partitions = self.inner.partitions.read().expect("lock");
-        for (day, p) in partitions.iter() {
+        for (id, p) in partitions.iter() {
             if let Err(error) = p.reader.reload() {
-                warn!(%day, %error, "partition reload failed");
+                warn!(partition = %id.name(), %error, "partition reload failed");
             }
         }
     }
 
-    /// The partitions of `[first, last]` (all when unbounded), newest first.
-    /// Lists the days on disk (so new days appear and deleted ones go), and
+    /// The partitions found damaged so far (name and reason).
+    pub fn damaged(&self) -> Vec<(String, String)> {
+        self.inner
+            .damaged
+            .read()
+            .expect("lock")
+            .iter()
+            .map(|(n, r)| (n.clone(), r.clone()))
+            .collect()
+    }
+
+    fn mark_damaged(&self, name: &str, reason: String) {
+        let mut damaged = self.inner.damaged.write().expect("lock");
+        if damaged.get(name) != Some(&reason) {
+            error!(partition = %name, %reason, "day partition cannot be read; answers that need it say they are partial");
+            damaged.insert(name.to_string(), reason);
+        }
+    }
+
+    /// The partitions of the days `[first, last]` (all when unbounded),
+    /// newest first, and the names of those that could not be opened. Lists
+    /// the directories on disk (so new days appear and deleted ones go), and
     /// opens only the days asked for: a time-bounded query touches no other.
     fn partitions(
         &self,
         first: Option<NaiveDate>,
         last: Option<NaiveDate>,
-    ) -> Result<Vec<(NaiveDate, Arc<Partition>)>, StoreError> {
+    ) -> Result<(OpenPartitions, Vec<String>), StoreError> {
         let inner = &self.inner;
         let on_disk = list_partitions(&inner.root).map_err(|e| StoreError::io(&inner.root, e))?;
-        let wanted: Vec<NaiveDate> = on_disk
+        let wanted: Vec<PartitionId> = on_disk
             .iter()
             .rev()
             .copied()
-            .filter(|day| first.is_none_or(|f| *day >= f) && last.is_none_or(|l| *day <= l))
+            .filter(|id| first.is_none_or(|f| id.day >= f) && last.is_none_or(|l| id.day <= l))
             .collect();
         {
             let partitions = inner.partitions.read().expect("lock");
             let stale = partitions.keys().any(|d| !on_disk.contains(d));
             if !stale && wanted.iter().all(|d| partitions.contains_key(d)) {
-                return Ok(wanted.iter().map(|d| (*d, partitions[d].clone())).collect());
+                let open = wanted.iter().map(|d| (*d, partitions[d].clone())).collect();
+                return Ok((open, Vec::new()));
             }
         }
         let mut partitions = inner.partitions.write().expect("lock");
-        partitions.retain(|day, _| on_disk.contains(day));
+        partitions.retain(|id, _| on_disk.contains(id));
+        self.inner
+            .damaged
+            .write()
+            .expect("lock")
+            .retain(|name, _| on_disk.iter().any(|id| id.name() == *name));
         let mut out = Vec::with_capacity(wanted.len());
-        for day in wanted {
-            let partition = match partitions.entry(day) {
+        let mut missing = Vec::new();
+        for id in wanted {
+            let partition = match partitions.entry(id) {
                 Entry::Occupied(e) => e.get().clone(),
-                Entry::Vacant(e) => match open_partition(&partition_dir(&inner.root, day)) {
+                Entry::Vacant(e) => match open_partition(&partition_dir(&inner.root, id)) {
                     Ok(p) => {
-                        debug!(%day, "partition opened for reading");
+                        debug!(partition = %id.name(), "partition opened for reading");
                         e.insert(Arc::new(p)).clone()
                     }
-                    // Being created or deleted by the writer right now.
                     Err(error) => {
-                        warn!(%day, %error, "partition not readable; skipped");
+                        match partition_state(&partition_dir(&inner.root, id), false) {
+                            // Being created by the writer right now.
+                            PartitionState::Empty => {}
+                            PartitionState::Damaged(reason) => {
+                                self.mark_damaged(&id.name(), reason);
+                                missing.push(id.name());
+                            }
+                            PartitionState::Ready => {
+                                self.mark_damaged(&id.name(), error.to_string());
+                                missing.push(id.name());
+                            }
+                        }
                         continue;
                     }
                 },
             };
-            out.push((day, partition));
+            out.push((id, partition));
         }
-        Ok(out)
+        Ok((out, missing))
     }
 
     /// The days whose partitions are open (for tests and diagnostics).
     pub fn open_days(&self) -> Vec<NaiveDate> {
-        self.inner
+        let mut days: Vec<NaiveDate> = self
+            .inner
             .partitions
             .read()
             .expect("lock")
             .keys()
-            .copied()
-            .collect()
+            .map(|id| id.day)
+            .collect();
+        days.dedup();
+        days
     }
 
     /// For each partition the filters' time range covers, newest first: a
-    /// searcher and the filters compiled for it.
-    fn matching(&self, filters: &Filters<'_>) -> Result<Vec<Matching>, StoreError> {
+    /// searcher and the filters compiled for it; and the partitions that
+    /// could not be opened.
+    fn matching(&self, filters: &Filters<'_>) -> Result<(Vec<Matching>, Vec<String>), StoreError> {
         let fields = &self.inner.fields;
         // The end is exclusive: a range ending at midnight does not open the next day.
         let last_day = filters
@@ -129,12 +178,13 @@ impl EmbeddedReader {
             .map(|e| (e - chrono::Duration::microseconds(1)).date_naive());
         let first_day = filters.start.map(|s| s.date_naive());
         let mut out = Vec::new();
-        for (_, partition) in self.partitions(first_day, last_day)? {
+        let (partitions, missing) = self.partitions(first_day, last_day)?;
+        for (id, partition) in partitions {
             let mut analyzer = partition.index.tokenizer_for_field(fields.message)?;
             let query = compile(fields, &mut analyzer, filters);
-            out.push((partition.reader.searcher(), query));
+            out.push((id, partition.reader.searcher(), query));
         }
-        Ok(out)
+        Ok((out, missing))
     }
 
     fn search_blocking(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
@@ -151,40 +201,74 @@ impl EmbeddedReader {
         let mut skip = q.offset;
         let mut need = q.limit;
         let mut logs = Vec::with_capacity(q.limit);
-        // Partitions are disjoint days, newest first: page through them in order.
-        for (searcher, query) in self.matching(&filters)? {
-            let count = searcher.search(&query, &Count)? as u64;
-            total += count;
-            if need == 0 || count == 0 {
+        let (matching, mut missing) = self.matching(&filters)?;
+        // Days are disjoint, newest first: page through them in order. The
+        // generations of one day (after damage) overlap, and are merged.
+        for day in matching.chunk_by(|a, b| a.0.day == b.0.day) {
+            let mut counted = Vec::with_capacity(day.len());
+            for (id, searcher, query) in day {
+                match searcher.search(query, &Count) {
+                    Ok(count) => counted.push((id, searcher, query, count as u64)),
+                    Err(e) => self.unreadable(id, &e.into(), &mut missing),
+                }
+            }
+            let day_total: u64 = counted.iter().map(|c| c.3).sum();
+            total += day_total;
+            if need == 0 || day_total == 0 {
                 continue;
             }
-            if skip as u64 >= count {
-                skip -= count as usize;
+            if skip as u64 >= day_total {
+                skip -= day_total as usize;
                 continue;
             }
-            let top = TopDocs::with_limit(need)
-                .and_offset(skip)
-                .order_by_fast_field::<i64>("ts", Order::Desc);
-            let hits = searcher.search(&query, &top)?;
+            let mut hits: Vec<(i64, usize, DocAddress)> = Vec::new();
+            for (k, (id, searcher, query, count)) in counted.iter().enumerate() {
+                if *count == 0 {
+                    continue;
+                }
+                let top =
+                    TopDocs::with_limit(skip + need).order_by_fast_field::<i64>("ts", Order::Desc);
+                match searcher.search(*query, &top) {
+                    Ok(found) => hits.extend(found.into_iter().map(|(ts, a)| (ts, k, a))),
+                    Err(e) => self.unreadable(id, &e.into(), &mut missing),
+                }
+            }
+            hits.sort_by_key(|h| std::cmp::Reverse(h.0));
+            let page: Vec<_> = hits.into_iter().skip(skip).take(need).collect();
             skip = 0;
-            need -= hits.len().min(need);
-            for (_, address) in hits {
-                logs.push(load_log(&searcher, fields, address)?);
+            need -= page.len().min(need);
+            for (_, k, address) in page {
+                let (id, searcher, ..) = &counted[k];
+                match load_log(searcher, fields, address) {
+                    Ok(log) => logs.push(log),
+                    Err(e) => self.unreadable(id, &e, &mut missing),
+                }
             }
         }
+        missing.sort();
+        missing.dedup();
         Ok(SearchPage {
             logs,
             total_count: total,
+            missing,
         })
+    }
+
+    /// A partition failed while being read: it is damaged, and the answer
+    /// being made is partial.
+    fn unreadable(&self, id: &PartitionId, error: &StoreError, missing: &mut Vec<String>) {
+        self.mark_damaged(&id.name(), error.to_string());
+        missing.push(id.name());
     }
 
     fn patterns_blocking(&self, q: &PatternsQuery) -> Result<PatternsPage, StoreError> {
         let mut searchers = Vec::new();
-        let raw = self.raw_groups(q, Some(q.start), q.end, Some(&mut searchers))?;
+        let mut missing = Vec::new();
+        let raw = self.raw_groups(q, Some(q.start), q.end, Some(&mut searchers), &mut missing)?;
         // New patterns: the ingest templates seen before `new_since`.
         let seen_before = match q.new_since {
             Some(since) => Some(
-                self.raw_groups(q, None, since, None)?
+                self.raw_groups(q, None, since, None, &mut missing)?
                     .into_iter()
                     .map(|r| r.group.pattern_id)
                     .collect::<HashSet<_>>(),
@@ -198,11 +282,21 @@ impl EmbeddedReader {
         for group in &mut page.patterns {
             for sample in &mut group.samples {
                 if let Some((partition, segment, doc)) = parse_sample_ref(sample) {
-                    let searcher = &searchers[partition];
-                    *sample = load_log(searcher, fields, DocAddress::new(segment, doc))?.message;
+                    let (id, searcher) = &searchers[partition];
+                    match load_log(searcher, fields, DocAddress::new(segment, doc)) {
+                        Ok(log) => *sample = log.message,
+                        Err(e) => {
+                            self.unreadable(id, &e, &mut missing);
+                            sample.clear();
+                        }
+                    }
                 }
             }
+            group.samples.retain(|s| !s.is_empty());
         }
+        missing.sort();
+        missing.dedup();
+        page.missing = missing;
         Ok(page)
     }
 
@@ -213,7 +307,8 @@ impl EmbeddedReader {
         q: &PatternsQuery,
         start: Option<DateTime<Utc>>,
         end: DateTime<Utc>,
-        mut searchers: Option<&mut Vec<Searcher>>,
+        mut searchers: Option<&mut Vec<(PartitionId, Searcher)>>,
+        missing: &mut Vec<String>,
     ) -> Result<Vec<RawGroup>, StoreError> {
         let samples = searchers.is_some();
         let filters = Filters {
@@ -228,11 +323,19 @@ impl EmbeddedReader {
             window: samples.then(|| q.clone()),
         };
         let mut by_template: HashMap<String, RawGroup> = HashMap::new();
-        for (searcher, query) in self.matching(&filters)? {
-            let groups: Groups = searcher.search(&query, &collector)?;
+        let (matching, unopened) = self.matching(&filters)?;
+        missing.extend(unopened);
+        for (id, searcher, query) in matching {
+            let groups: Groups = match searcher.search(&query, &collector) {
+                Ok(groups) => groups,
+                Err(e) => {
+                    self.unreadable(&id, &e.into(), missing);
+                    continue;
+                }
+            };
             let index = searchers.as_ref().map_or(0, |s| s.len());
             if let Some(searchers) = searchers.as_mut() {
-                searchers.push(searcher);
+                searchers.push((id, searcher));
             }
             for (template, (group, candidates)) in groups {
                 let found = candidates
@@ -259,7 +362,7 @@ impl EmbeddedReader {
     pub fn scan_ids(&self) -> Result<Vec<String>, StoreError> {
         let fields = &self.inner.fields;
         let mut ids = Vec::new();
-        for (_, partition) in self.partitions(None, None)? {
+        for (_, partition) in self.partitions(None, None)?.0 {
             partition.reader.reload()?;
             let searcher = partition.reader.searcher();
             let all = searcher.search(&AllQuery, &tantivy::collector::DocSetCollector)?;
@@ -334,6 +437,10 @@ impl LogReader for EmbeddedReader {
                 .await
                 .map_err(|e| StoreError::Unavailable(format!("patterns task failed: {e}")))?
         })
+    }
+
+    fn damage(&self) -> Vec<(String, String)> {
+        self.damaged()
     }
 
     fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {

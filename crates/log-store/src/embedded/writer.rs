@@ -11,12 +11,14 @@ use tantivy::{Index, IndexWriter, TantivyDocument};
 
 /// Largest segment that merges still grow (see `partition`).
 pub const MAX_MERGED_DOCS: usize = 500_000;
-use tracing::{debug, info};
+use tracing::{debug, error, info};
 
 use log_model::StoredLog;
 
 use super::schema::{build_schema, register_tokenizers, to_document, Fields};
-use super::{index_root, list_partitions, partition_dir};
+use super::{
+    index_root, list_partitions, partition_dir, partition_state, PartitionId, PartitionState,
+};
 use crate::{read_checkpoint, write_checkpoint, LogWriter, StoreError, WriteOutcome};
 
 /// How the embedded writer uses memory and disk.
@@ -73,6 +75,8 @@ pub struct EmbeddedWriter {
     checkpoint: u64,
     /// End of the last record given to `write`.
     written_position: u64,
+    /// Damaged partitions found and written around: name, reason.
+    damaged: BTreeMap<String, String>,
 }
 
 impl EmbeddedWriter {
@@ -90,12 +94,14 @@ impl EmbeddedWriter {
             open: BTreeMap::new(),
             checkpoint,
             written_position: checkpoint,
+            damaged: BTreeMap::new(),
         })
     }
 
     fn partition(&mut self, day: NaiveDate) -> Result<&mut OpenPartition, StoreError> {
         if !self.open.contains_key(&day) {
-            let dir = partition_dir(&self.root, day);
+            let id = self.writable_partition(day)?;
+            let dir = partition_dir(&self.root, id);
             fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
             let directory = MmapDirectory::open(&dir).map_err(|e| {
                 StoreError::Unavailable(format!("cannot open {}: {e}", dir.display()))
@@ -126,6 +132,34 @@ impl EmbeddedWriter {
             );
         }
         Ok(self.open.get_mut(&day).expect("just inserted"))
+    }
+
+    /// The partition directory that takes `day`'s logs: its latest
+    /// generation, unless that one is damaged; then a new generation beside
+    /// it (the damaged one is left as it is, reported, and still read).
+    fn writable_partition(&mut self, day: NaiveDate) -> Result<PartitionId, StoreError> {
+        let latest = list_partitions(&self.root)
+            .map_err(|e| StoreError::io(&self.root, e))?
+            .into_iter()
+            .rfind(|id| id.day == day)
+            .unwrap_or(PartitionId { day, generation: 0 });
+        match partition_state(&partition_dir(&self.root, latest), false) {
+            PartitionState::Empty | PartitionState::Ready => Ok(latest),
+            PartitionState::Damaged(reason) => {
+                let next = PartitionId {
+                    day,
+                    generation: latest.generation + 1,
+                };
+                error!(
+                    partition = %latest.name(),
+                    %reason,
+                    new_partition = %next.name(),
+                    "damaged day partition left as it is; the day's new logs go to a new one"
+                );
+                self.damaged.insert(latest.name(), reason);
+                Ok(next)
+            }
+        }
     }
 
     /// Partitions open for writing now (for tests and diagnostics).
@@ -244,16 +278,24 @@ impl LogWriter for EmbeddedWriter {
 
     fn apply_retention(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let oldest_kept = oldest_kept_day(now, self.settings.retention);
-        let days = list_partitions(&self.root).map_err(|e| StoreError::io(&self.root, e))?;
+        let ids = list_partitions(&self.root).map_err(|e| StoreError::io(&self.root, e))?;
         let mut dropped = 0;
-        for day in days.into_iter().filter(|d| *d < oldest_kept) {
-            self.open.remove(&day);
-            let dir = partition_dir(&self.root, day);
+        for id in ids.into_iter().filter(|id| id.day < oldest_kept) {
+            self.open.remove(&id.day);
+            let dir = partition_dir(&self.root, id);
             fs::remove_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
-            info!(%day, "partition past retention deleted");
+            self.damaged.remove(&id.name());
+            info!(partition = %id.name(), "partition past retention deleted");
             dropped += 1;
         }
         Ok(dropped)
+    }
+
+    fn damage(&self) -> Vec<(String, String)> {
+        self.damaged
+            .iter()
+            .map(|(name, why)| (name.clone(), why.clone()))
+            .collect()
     }
 }
 
