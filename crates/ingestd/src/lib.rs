@@ -7,11 +7,13 @@
 //! - [`wal`]: the write-ahead log with group commit.
 //! - [`indexer`]: WAL reader -> store writer -> commit -> WAL GC.
 //! - [`metrics`]: the `ingestd_*` Prometheus metrics.
+//! - [`check`]: the read-only check of a data directory (`logagg check`).
 //!
 //! [`run`] wires them as the pipeline of DESIGN.md:
 //! `HTTP -> validate -> enrich -> WAL append (fsync) -> 202 -> indexer -> store -> checkpoint -> WAL GC`.
 
 pub mod api;
+pub mod check;
 pub mod config;
 pub mod indexer;
 pub mod metrics;

@@ -123,3 +123,162 @@ fn help_lists_every_setting_with_its_variable() {
         );
     }
 }
+
+/// `logagg` on `dir` with its two ports; waits until both answer.
+async fn spawn_logagg(
+    dir: &std::path::Path,
+    c: &reqwest::Client,
+) -> (std::process::Child, String, String) {
+    let (ingest_port, query_port) = (free_port(), free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_logagg"))
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("--ingest-addr")
+        .arg(format!("127.0.0.1:{ingest_port}"))
+        .arg("--query-addr")
+        .arg(format!("127.0.0.1:{query_port}"))
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ingest = format!("http://127.0.0.1:{ingest_port}");
+    let query = format!("http://127.0.0.1:{query_port}");
+    wait_healthy(c, &ingest).await;
+    wait_healthy(c, &query).await;
+    (child, ingest, query)
+}
+
+fn terminate(child: std::process::Child) {
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(0));
+}
+
+fn run_check(dir: &std::path::Path, extra: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_logagg"))
+        .arg("check")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn check_names_the_damage_and_the_service_runs_on_around_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = reqwest::Client::new();
+    let (child, ingest, _) = spawn_logagg(dir.path(), &c).await;
+    let batch: Vec<Value> = (0..50)
+        .map(|i| json!({"level": "error", "message": format!("disk quota exceeded for user {i}"), "source": "fs"}))
+        .collect();
+    for _ in 0..4 {
+        let r = c
+            .post(format!("{ingest}/logs/batch-ingest?refresh=wait_for"))
+            .json(&batch)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202);
+    }
+    terminate(child);
+    let (code, text) = run_check(dir.path(), &["--deep"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("no damage found"), "{text}");
+
+    // A flipped byte in the WAL (its records are indexed) and a day index
+    // that lost its meta.json.
+    let wal = std::fs::read_dir(dir.path().join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "wal"))
+        .unwrap();
+    let mut bytes = std::fs::read(&wal).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&wal, &bytes).unwrap();
+    let day = chrono_today();
+    let day_dir = dir.path().join("index").join(&day);
+    std::fs::remove_file(day_dir.join("meta.json")).unwrap();
+
+    let (code, text) = run_check(dir.path(), &[]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("DAMAGED positions"), "{text}");
+    assert!(text.contains("below the store's commit"), "{text}");
+    assert!(text.contains(&format!("DAMAGED partition {day}")), "{text}");
+    let (code, json_text) = run_check(dir.path(), &["--json"]);
+    assert_eq!(code, 1);
+    let report: Value = serde_json::from_str(&json_text).unwrap();
+    assert_eq!(report["problems"], 2, "{report}");
+
+    // The service starts on the damaged directory, takes new logs for the
+    // same day, finds them, and says its answer is partial.
+    let files_before = std::fs::read_dir(&day_dir).unwrap().count();
+    let (child, ingest, query) = spawn_logagg(dir.path(), &c).await;
+    let r = c
+        .post(format!("{ingest}/logs/ingest?refresh=wait_for"))
+        .json(&json!({"level": "error", "message": "after the damage", "source": "fs"}))
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["searchable"], true, "{answer}");
+    let found: Value = c
+        .get(format!("{query}/logs/search?query=damage"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["logs"][0]["message"], "after the damage", "{found}");
+    assert_eq!(found["partial"], true, "{found}");
+    assert_eq!(found["missing"], json!([day]), "{found}");
+    let ready: Value = c
+        .get(format!("{query}/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        ready["warnings"][0].as_str().unwrap().contains(&day),
+        "{ready}"
+    );
+    let metrics = c
+        .get(format!("{ingest}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("ingestd_index_partitions_damaged 1"),
+        "{metrics}"
+    );
+    terminate(child);
+    assert_eq!(
+        std::fs::read_dir(&day_dir).unwrap().count(),
+        files_before,
+        "the damaged partition was changed"
+    );
+}
+
+fn chrono_today() -> String {
+    let out = Command::new("date")
+        .args(["-u", "+%Y-%m-%d"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}

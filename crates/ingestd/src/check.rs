@@ -1,0 +1,163 @@
+//! `logagg check`: reads the WAL and every day index of a data directory,
+//! changing nothing, and says what is damaged and what can be done.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::wal::{self, DamageKind, WalReport};
+
+/// One WAL directory's findings.
+#[derive(Debug, Serialize)]
+pub struct WalFindings {
+    pub dir: PathBuf,
+    /// The position the store has committed (below it, records are indexed).
+    pub committed: u64,
+    #[serde(flatten)]
+    pub report: WalReport,
+}
+
+/// What `check` found in a data directory.
+#[derive(Debug, Serialize)]
+pub struct CheckReport {
+    pub data_dir: PathBuf,
+    pub wals: Vec<WalFindings>,
+    pub partitions: Vec<log_store::embedded::PartitionReport>,
+    /// Whether every file's checksum was verified too.
+    pub deep: bool,
+    /// Problems found (damaged ranges and partitions).
+    pub problems: usize,
+}
+
+/// The WAL directories of a data directory: `wal/` itself (embedded store)
+/// and `wal/N/` (one per replica, Elasticsearch).
+fn wal_dirs(data_dir: &Path) -> Vec<(PathBuf, PathBuf)> {
+    let base = data_dir.join("wal");
+    let checkpoint = log_store::embedded::index_root(data_dir).join("checkpoint");
+    let mut dirs = vec![(base.clone(), checkpoint)];
+    if let Ok(entries) = std::fs::read_dir(&base) {
+        let mut slots: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.parse::<u32>().is_ok())
+            })
+            .map(|e| e.path())
+            .collect();
+        slots.sort();
+        dirs.extend(slots.into_iter().map(|d| {
+            let cp = d.join("es-checkpoint");
+            (d, cp)
+        }));
+    }
+    dirs
+}
+
+/// Checks `data_dir` (read only). `deep` verifies every index file's checksum.
+pub fn check(data_dir: &Path, deep: bool) -> Result<CheckReport, String> {
+    let mut wals = Vec::new();
+    for (dir, checkpoint) in wal_dirs(data_dir) {
+        if !dir.is_dir() {
+            continue;
+        }
+        let report = wal::check(&dir).map_err(|e| e.to_string())?;
+        if report.segments == 0 {
+            continue;
+        }
+        let committed = log_store::read_checkpoint(&checkpoint).unwrap_or(0);
+        wals.push(WalFindings {
+            dir,
+            committed,
+            report,
+        });
+    }
+    let partitions = log_store::embedded::check(data_dir, deep).map_err(|e| e.to_string())?;
+    let problems = wals.iter().map(|w| w.report.damage.len()).sum::<usize>()
+        + partitions.iter().filter(|p| !p.ok).count();
+    Ok(CheckReport {
+        data_dir: data_dir.to_path_buf(),
+        wals,
+        partitions,
+        deep,
+        problems,
+    })
+}
+
+impl CheckReport {
+    /// The report as text for an operator: each finding and what to do.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "data directory {}", self.data_dir.display());
+        if self.wals.is_empty() {
+            let _ = writeln!(out, "wal: none");
+        }
+        for w in &self.wals {
+            let r = &w.report;
+            let _ = writeln!(
+                out,
+                "wal {}: {} segment(s), {} record(s), {} log(s), {} bytes; store committed up to {}",
+                w.dir.display(),
+                r.segments,
+                r.records,
+                r.logs,
+                r.bytes,
+                w.committed
+            );
+            for d in &r.damage {
+                let bytes = d.end - d.start;
+                let what = match (d.kind, d.end <= w.committed) {
+                    (DamageKind::TornTail, _) => "a record cut short at the end (a crash mid-write, never acknowledged); ingestd cuts it off at start, keeping the bytes in quarantine/".to_string(),
+                    (DamageKind::Corrupt, true) => "below the store's commit: its logs are indexed already, nothing is lost; the segment goes when the WAL is collected".to_string(),
+                    (DamageKind::Corrupt, false) => "not indexed yet: the logs in it are lost; ingestd skips it, copies the bytes to quarantine/, counts it in ingestd_wal_damaged_total and indexes every record after it".to_string(),
+                };
+                let _ = writeln!(
+                    out,
+                    "  DAMAGED positions {}..{} ({bytes} bytes, {}): {what}",
+                    d.start,
+                    d.end,
+                    d.kind.label()
+                );
+            }
+            if r.quarantined_files > 0 {
+                let _ = writeln!(
+                    out,
+                    "  {} damaged range(s) kept in {}",
+                    r.quarantined_files,
+                    w.dir.join("quarantine").display()
+                );
+            }
+        }
+        let ok = self.partitions.iter().filter(|p| p.ok).count();
+        let _ = writeln!(
+            out,
+            "index: {} partition(s), {ok} readable{}",
+            self.partitions.len(),
+            if self.deep {
+                " (checksums verified)"
+            } else {
+                " (files opened; add --deep to verify checksums)"
+            }
+        );
+        for p in self.partitions.iter().filter(|p| !p.ok) {
+            let _ = writeln!(
+                out,
+                "  DAMAGED partition {}: {}\n    ingestd leaves it as it is and writes the day's new logs to a new partition beside it; searches covering it answer partial: true. To get its logs back, restore the directory from a backup, or re-send them; to drop it, stop ingestd and move the directory out of index/.",
+                p.name,
+                p.problem.as_deref().unwrap_or("unreadable")
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{}",
+            if self.problems == 0 {
+                "no damage found".to_string()
+            } else {
+                format!("{} problem(s) found", self.problems)
+            }
+        );
+        out
+    }
+}
