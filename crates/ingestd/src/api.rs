@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tracing::{debug, error, Instrument};
 
-use log_model::{parse_log, FieldError, Limits, NewLog, StoredLog};
+use log_model::{
+    parse_log, split_batch, BatchError, BatchFormat, FieldError, Limits, NewLog, StoredLog,
+};
 use svc_kit::ApiError;
 
 use crate::indexer::IndexerStatus;
@@ -458,33 +460,17 @@ async fn ingest_batch(
     let kind = body_kind(&req, &state)?;
     let body = read_body(&req, payload, &state).await?;
     // Each item is a parsed value, or the reason its line is not JSON.
-    let items: Vec<Result<Value, String>> = match kind {
-        BodyKind::Json => match serde_json::from_slice::<Value>(&body) {
-            Ok(Value::Array(items)) => items.into_iter().map(Ok).collect(),
-            Ok(Value::Object(mut obj)) if matches!(obj.get("logs"), Some(Value::Array(_))) => {
-                match obj.remove("logs") {
-                    Some(Value::Array(items)) => items.into_iter().map(Ok).collect(),
-                    _ => unreachable!("checked above"),
-                }
-            }
-            Ok(_) => {
-                state.metrics.reject("invalid_json", 1);
-                return Err(ApiError::bad_request(
-                    "invalid_body",
-                    "expected a JSON array of logs (or NDJSON with Content-Type: application/x-ndjson)",
-                ));
-            }
-            Err(e) => {
-                state.metrics.reject("invalid_json", 1);
-                return Err(ApiError::bad_request("invalid_json", malformed(&e)));
-            }
-        },
-        BodyKind::NdJson => body[..]
-            .split(|b| *b == b'\n')
-            .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-            .map(|line| serde_json::from_slice::<Value>(line).map_err(|e| malformed(&e)))
-            .collect(),
+    let format = match kind {
+        BodyKind::Json => BatchFormat::Json,
+        BodyKind::NdJson => BatchFormat::NdJson,
     };
+    let items = split_batch(&body, format).map_err(|e| {
+        state.metrics.reject("invalid_json", 1);
+        match e {
+            BatchError::InvalidJson(_) => ApiError::bad_request("invalid_json", e.to_string()),
+            BatchError::NotABatch => ApiError::bad_request("invalid_body", e.to_string()),
+        }
+    })?;
     if items.is_empty() {
         return Err(ApiError::bad_request(
             "empty_batch",

@@ -17,7 +17,8 @@ pub mod check;
 pub mod config;
 pub mod indexer;
 pub mod metrics;
-pub mod wal;
+/// The write-ahead log (the `log-wal` crate).
+pub use log_wal as wal;
 
 use std::future::Future;
 use std::net::TcpListener;

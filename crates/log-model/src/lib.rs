@@ -9,12 +9,14 @@
 //! - [`search`]: search and patterns requests, and the query language's AST.
 //! - [`error`]: [`FieldError`], a rejection that names the field and the reason.
 
+pub mod batch;
 pub mod error;
 pub mod level;
 pub mod limits;
 pub mod log;
 pub mod search;
 
+pub use batch::{split_batch, BatchError, BatchFormat};
 pub use error::FieldError;
 pub use level::Level;
 pub use limits::Limits;

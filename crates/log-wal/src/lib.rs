@@ -1,4 +1,5 @@
 //! The write-ahead log: where a log is made durable before it is acknowledged.
+//! It knows nothing of its payload: a record is bytes and a count of logs.
 //!
 //! Records are appended to segment files `wal/<base position>.wal`; a
 //! position is a byte offset in the WAL as a whole, so it keeps growing across
