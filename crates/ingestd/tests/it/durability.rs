@@ -10,7 +10,7 @@ use crate::util::*;
 
 /// Sends batches from a few concurrent clients until the server goes away;
 /// records every acknowledged id.
-async fn send_until_gone(base: String, acked: Arc<Mutex<Vec<String>>>, round: usize) {
+pub(crate) async fn send_until_gone(base: String, acked: Arc<Mutex<Vec<String>>>, round: usize) {
     let mut tasks = Vec::new();
     for worker in 0..4 {
         let base = base.clone();

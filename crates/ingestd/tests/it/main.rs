@@ -6,6 +6,7 @@ mod conformance;
 mod durability;
 mod elasticsearch;
 mod fake_es;
+mod faults;
 mod monitoring;
 mod storage;
 mod traces;
