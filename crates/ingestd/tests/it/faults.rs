@@ -119,7 +119,7 @@ async fn byte_flips_in_the_wal_cost_only_the_records_they_hit() {
         // older ones where there are any), below it, and anywhere.
         let mut rng = Rng(seed);
         let mut at = Vec::new();
-        let mut pick = |rs: &[&ingestd::wal::Record], rng: &mut Rng| {
+        let pick = |rs: &[&ingestd::wal::Record], rng: &mut Rng| {
             let r = rs[rng.below(rs.len() as u64) as usize];
             r.pos.start + rng.below(r.pos.end - r.pos.start)
         };
