@@ -376,7 +376,8 @@ async fn a_full_disk_refuses_new_logs_and_keeps_every_acknowledged_one() {
         }
     };
     let acked = Arc::new(Mutex::new(Vec::new()));
-    let p = IngestProcess::spawn(
+    // (Its many "no space left" error lines are expected: not shown.)
+    let p = IngestProcess::spawn_with(
         &data,
         &[
             "--commit-interval-ms",
@@ -384,6 +385,9 @@ async fn a_full_disk_refuses_new_logs_and_keeps_every_acknowledged_one() {
             "--wal-segment-bytes",
             "100000",
         ],
+        |c| {
+            c.stderr(std::process::Stdio::null());
+        },
     )
     .await;
     let sender = tokio::spawn(send_until_gone(p.base.clone(), acked.clone(), 0));
