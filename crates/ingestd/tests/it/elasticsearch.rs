@@ -376,3 +376,64 @@ async fn queryd_reads_search_answers_from_elasticsearch() {
     assert_eq!(status, 200);
     s.stop().await;
 }
+
+// Regressions (issue 16, finding 4): per-item 403 and 404 were dead-lettered
+// (a missing privilege or index is not the document's fault); a proxy's HTML
+// 400 dead-lettered the whole batch; a 413 was retried forever, never split.
+#[actix_web::test]
+async fn refusals_that_are_not_the_documents_fault_are_retried_and_large_bulks_split() {
+    let fake = FakeEs::start().await;
+    fake.faults(|f| {
+        f.item_403_404_attempts = 1;
+        f.html_400_next = 2;
+        f.max_content_length = Some(30_000);
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Stack::start_in(
+        tmp.path(),
+        &[
+            "--elasticsearch-url",
+            &fake.url,
+            "--commit-interval-ms",
+            "100",
+        ],
+    )
+    .await;
+    // About 300 bytes a document: a bulk of them is far over 30,000 bytes.
+    let acked = ingest(&s.ingest, 400, 200, &"padding ".repeat(25)).await;
+    // One document too large on its own: it is the only one dead-lettered.
+    let (status, body) = post(
+        &format!("{}/logs/ingest", s.ingest),
+        &json!({"message": "x".repeat(31_000), "source": "es-test"}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let huge = body["id"].as_str().unwrap().to_string();
+    wait_delivered(&fake, LOGS, &acked, Duration::from_secs(30)).await;
+    let file = tmp.path().join("deadletter/es-deadletter.ndjson");
+    let text = eventually(
+        Duration::from_secs(20),
+        "the too-large document dead-lettered",
+        || async {
+            std::fs::read_to_string(&file)
+                .ok()
+                .filter(|t| t.contains(&huge))
+        },
+    )
+    .await;
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert_eq!(fake.max_created_per_id(), 1);
+    assert!(!fake.ids(LOGS).contains(&huge));
+    let bulks: Vec<usize> = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/_bulk"))
+        .map(|r| r.body.len())
+        .collect();
+    assert!(
+        bulks.iter().any(|n| *n > 30_000),
+        "no bulk was over the limit"
+    );
+    assert!(bulks.iter().any(|n| *n <= 30_000), "no bulk was split");
+    s.stop().await;
+}

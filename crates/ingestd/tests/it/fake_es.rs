@@ -35,6 +35,13 @@ pub struct Faults {
     pub mapping_error_marker: Option<String>,
     /// The dead-letter stream refuses documents too (400).
     pub deadletter_refuses: bool,
+    /// The first N `create` attempts of each id answer an item-level 403
+    /// (a missing privilege) and the next N a 404 (a missing index).
+    pub item_403_404_attempts: u32,
+    /// The next N bulk requests answer a proxy's HTML 400 page.
+    pub html_400_next: usize,
+    /// Bulk bodies larger than this answer 413 (`http.max_content_length`).
+    pub max_content_length: Option<usize>,
 }
 
 #[derive(Default)]
@@ -196,15 +203,21 @@ async fn serve_connection(mut stream: TcpStream, state: Arc<Mutex<State>>) -> st
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        let body = answer.to_string();
+        // A string answer is a page (a proxy's), not JSON.
+        let (body, content_type) = match answer {
+            Value::String(page) => (page, "text/html"),
+            json => (json.to_string(), "application/json"),
+        };
         let reason = match status {
             200 => "OK",
             400 => "Bad Request",
+            403 => "Forbidden",
             404 => "Not Found",
+            413 => "Request Entity Too Large",
             _ => "Service Unavailable",
         };
         let response = format!(
-            "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            "HTTP/1.1 {status} {reason}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
         );
         stream.write_all(response.as_bytes()).await?;
@@ -251,6 +264,28 @@ fn answer(req: &Recorded, s: &mut State) -> (u16, Value) {
             200,
             json!({"cluster_name": "fake", "status": "green", "timed_out": false, "number_of_nodes": 1}),
         ),
+        ("POST", [_, "_bulk"]) if s.faults.html_400_next > 0 => {
+            s.faults.html_400_next -= 1;
+            (
+                400,
+                Value::String("<html><head><title>400 Bad Request</title></head><body><center><h1>400 Bad Request</h1></center><hr><center>nginx</center></body></html>".into()),
+            )
+        }
+        ("POST", [_, "_bulk"])
+            if s.faults
+                .max_content_length
+                .is_some_and(|max| req.body.len() > max) =>
+        {
+            let reason = format!(
+                "entity content is too long [{}] for the configured buffer limit [{}]",
+                req.body.len(),
+                s.faults.max_content_length.unwrap_or(0)
+            );
+            (
+                413,
+                error_body("request_entity_too_large_exception", &reason, 413),
+            )
+        }
         ("POST", [stream, "_bulk"]) => bulk(stream, &req.body, s),
         ("POST", [_, "_refresh"]) => (
             200,
@@ -296,7 +331,12 @@ fn bulk(stream: &str, body: &[u8], s: &mut State) -> (u16, Value) {
         *attempts += 1;
         let index = format!(".ds-{stream}-2026.11.28-000001");
         let is_deadletter = stream.contains("deadletter");
-        let item = if !is_deadletter && *attempts <= s.faults.item_429_attempts {
+        let refusals = s.faults.item_403_404_attempts;
+        let item = if !is_deadletter && *attempts <= refusals {
+            json!({"_index": stream, "_id": id, "status": 403, "error": {"type": "security_exception", "reason": format!("action [indices:data/write/bulk[s]] is unauthorized for API key id [k1] of user [ingest] on indices [{index}], this action is granted by the index privileges [create_doc,create,index,write,all]")}})
+        } else if !is_deadletter && *attempts <= 2 * refusals {
+            json!({"_index": stream, "_id": id, "status": 404, "error": {"type": "index_not_found_exception", "reason": format!("no such index [{stream}]"), "index": stream}})
+        } else if !is_deadletter && *attempts <= 2 * refusals + s.faults.item_429_attempts {
             json!({"_index": index, "_id": id, "status": 429, "error": {"type": "es_rejected_execution_exception", "reason": "rejected execution of coordinating operation"}})
         } else if (!is_deadletter
             && s.faults

@@ -12,7 +12,9 @@ pub enum ItemFate {
     Stored,
     /// 409 on `create`: already stored (a replay); counts as delivered.
     Duplicate,
-    /// 429, `es_rejected_execution_exception`, 5xx: send this one again.
+    /// 429, `es_rejected_execution_exception`, 5xx, and 403/404 (a missing
+    /// privilege, a blocked or missing index: not the document's fault, and
+    /// mended by an operator): send this one again.
     Retry(String),
     /// Any other 4xx (a mapping error...): it will never be taken; dead-letter it.
     Reject { status: u16, error: EsError },
@@ -27,8 +29,13 @@ pub enum Decision {
     /// stream...): send it all again later. `reinstall` asks to install the
     /// template and data stream first.
     RetryAll { reason: String, reinstall: bool },
-    /// The request itself is refused for good (400 on the whole body).
+    /// The request itself is refused for good (400 or 413 on a request of
+    /// one document).
     RejectAll { status: u16, error: EsError },
+    /// The request is refused as a whole (413 too large; 400 from
+    /// Elasticsearch): send each half on its own, so that a bad or huge
+    /// document costs only itself.
+    Split { reason: String },
 }
 
 fn item_fate(status: u16, error: Option<EsError>) -> ItemFate {
@@ -40,6 +47,7 @@ fn item_fate(status: u16, error: Option<EsError>) -> ItemFate {
         200 | 201 => ItemFate::Stored,
         409 => ItemFate::Duplicate,
         429 => ItemFate::Retry(format!("429 {}", error.kind)),
+        403 | 404 => ItemFate::Retry(format!("{status} {}", error.kind)),
         _ if error.kind == "es_rejected_execution_exception" => ItemFate::Retry(error.kind),
         500..=599 => ItemFate::Retry(format!("{status} {}", error.kind)),
         _ => ItemFate::Reject { status, error },
@@ -76,15 +84,43 @@ pub fn decide(status: u16, body: &[u8], sent: usize) -> Decision {
                 reinstall: false,
             },
         },
-        400 => {
+        400 | 413 => {
+            // Only an answer of Elasticsearch's own shape speaks of the
+            // documents; anything else (a proxy's HTML page) is a transport
+            // problem, retried.
             let error = serde_json::from_slice::<ErrorResponse>(body)
                 .ok()
-                .and_then(|e| serde_json::from_value::<EsError>(e.error).ok())
-                .unwrap_or_else(|| EsError {
-                    kind: "bad_request".into(),
-                    reason: Some(String::from_utf8_lossy(body).chars().take(500).collect()),
-                });
-            Decision::RejectAll { status, error }
+                .and_then(|e| serde_json::from_value::<EsError>(e.error).ok());
+            match (status, error) {
+                (400, None) => Decision::RetryAll {
+                    reason: format!(
+                        "bulk request answered 400 without an Elasticsearch error: {}",
+                        String::from_utf8_lossy(body)
+                            .chars()
+                            .take(200)
+                            .collect::<String>()
+                    ),
+                    reinstall: false,
+                },
+                (_, error) if sent <= 1 => Decision::RejectAll {
+                    status,
+                    error: error.unwrap_or_else(|| EsError {
+                        kind: "request_entity_too_large".into(),
+                        reason: Some(
+                            "the document alone is over the cluster's http.max_content_length"
+                                .into(),
+                        ),
+                    }),
+                },
+                (_, error) => Decision::Split {
+                    reason: format!(
+                        "bulk request of {sent} documents answered {status} {}",
+                        error.map(|e| e.kind).unwrap_or_default()
+                    )
+                    .trim_end()
+                    .to_string(),
+                },
+            }
         }
         404 => Decision::RetryAll {
             reason: "data stream or index template missing (404)".into(),
@@ -136,6 +172,11 @@ mod tests {
     const UNAVAILABLE_503: &str = r#"{"error":{"root_cause":[{"type":"cluster_block_exception","reason":"blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / initialized];"}],"type":"cluster_block_exception","reason":"blocked by: [SERVICE_UNAVAILABLE/1/state not recovered / initialized];"},"status":503}"#;
     const MALFORMED_400: &str = r#"{"error":{"root_cause":[{"type":"illegal_argument_exception","reason":"Malformed action/metadata line [1], expected START_OBJECT or END_OBJECT but found [VALUE_STRING]"}],"type":"illegal_argument_exception","reason":"Malformed action/metadata line [1], expected START_OBJECT or END_OBJECT but found [VALUE_STRING]"},"status":400}"#;
     const NOT_FOUND_404: &str = r#"{"error":{"root_cause":[{"type":"index_not_found_exception","reason":"no such index [logagg-logs]","index":"logagg-logs"}],"type":"index_not_found_exception","reason":"no such index [logagg-logs]","index":"logagg-logs"},"status":404}"#;
+    const TOO_LARGE_413: &str = r#"{"error":{"root_cause":[{"type":"request_entity_too_large_exception","reason":"entity content is too long [115343360] for the configured buffer limit [104857600]"}],"type":"request_entity_too_large_exception","reason":"entity content is too long [115343360] for the configured buffer limit [104857600]"},"status":413}"#;
+    const ITEM_403_404: &str = r#"{"errors":true,"items":[
+        {"create":{"_index":"logagg-logs","_id":"a","status":403,"error":{"type":"security_exception","reason":"action [indices:data/write/bulk[s]] is unauthorized for API key id [k1] of user [ingest] on indices [.ds-logagg-logs-2026.11.28-000002], this action is granted by the index privileges [create_doc,create,index,write,all]"}}},
+        {"create":{"_index":"logagg-logs","_id":"b","status":404,"error":{"type":"index_not_found_exception","reason":"no such index [logagg-logs] and [require_data_stream] request flag is [true] and [logagg-logs] is not a data stream","index":"logagg-logs"}}},
+        {"create":{"_index":".ds-logagg-logs-2026.11.28-000002","_id":"c","status":201}}]}"#;
     const AUTH_401: &str = r#"{"error":{"root_cause":[{"type":"security_exception","reason":"missing authentication credentials for REST request [/_bulk]"}],"type":"security_exception","reason":"missing authentication credentials for REST request [/_bulk]"},"status":401}"#;
 
     fn kinds(d: &Decision) -> Vec<&'static str> {
@@ -156,6 +197,7 @@ mod tests {
                 reinstall: true, ..
             } => vec!["reinstall-retry-all"],
             Decision::RejectAll { .. } => vec!["reject-all"],
+            Decision::Split { .. } => vec!["split"],
         }
     }
 
@@ -189,8 +231,27 @@ mod tests {
         check(502, "<html>Bad Gateway</html>", 6, &["retry-all"]);
         check(401, AUTH_401, 6, &["retry-all"]);
         check(404, NOT_FOUND_404, 6, &["reinstall-retry-all"]);
-        check(400, MALFORMED_400, 6, &["reject-all"]);
-        check(413, "", 6, &["retry-all"]);
+        // A whole request refused: halves, down to the one document at fault.
+        check(400, MALFORMED_400, 6, &["split"]);
+        check(400, MALFORMED_400, 1, &["reject-all"]);
+        check(413, "", 6, &["split"]);
+        check(413, TOO_LARGE_413, 6, &["split"]);
+        check(413, "", 1, &["reject-all"]);
+        // A proxy's page is not Elasticsearch speaking of the documents.
+        check(
+            400,
+            "<html><body>400 Bad Request</body></html>",
+            6,
+            &["retry-all"],
+        );
+        check(
+            400,
+            "<html><body>400 Bad Request</body></html>",
+            1,
+            &["retry-all"],
+        );
+        // Per item: a missing privilege or a blocked/missing index is retried.
+        check(200, ITEM_403_404, 3, &["retry", "retry", "stored"]);
     }
 
     #[test]

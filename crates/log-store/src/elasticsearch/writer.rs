@@ -329,6 +329,13 @@ async fn deliver(shared: &Shared, mut pending: Vec<BulkDoc>) -> Result<(), Store
                 dead_letter(shared, rejected).await?;
                 return Ok(());
             }
+            Decision::Split { reason } => {
+                shared.health.ok();
+                warn!(%reason, docs = pending.len(), "bulk request refused as a whole; sending each half on its own");
+                let right = pending.split_off(pending.len() / 2);
+                Box::pin(deliver(shared, pending)).await?;
+                return Box::pin(deliver(shared, right)).await;
+            }
             Decision::Items(fates) => {
                 shared.health.ok();
                 let mut retry = Vec::new();
@@ -408,7 +415,8 @@ async fn dead_letter(
                 warn!(%reason, "dead-letter bulk failed; retrying");
                 retry = pending;
             }
-            Decision::RejectAll { .. } => {
+            // Refused as a whole: the file keeps them (no halving for letters).
+            Decision::RejectAll { .. } | Decision::Split { .. } => {
                 to_file(shared, &pending)?;
                 return Ok(());
             }
