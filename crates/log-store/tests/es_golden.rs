@@ -166,6 +166,44 @@ fn parses_a_search_response() {
     assert_eq!(log.timestamp.to_rfc3339(), "2026-11-28T09:46:08.111+00:00");
 }
 
+// Regression (issue 16, finding 6): a 200 with failed shards was read as a
+// whole answer.
+#[test]
+fn failed_shards_make_an_answer_partial() {
+    // As documented for a search where one of five shards failed.
+    let body = json!({
+        "took": 12, "timed_out": false,
+        "_shards": {"total": 5, "successful": 4, "skipped": 0, "failed": 1,
+            "failures": [{"shard": 2, "index": ".ds-logagg-logs-2026.11.28-000003", "node": "n1",
+                "reason": {"type": "node_not_connected_exception", "reason": "[n1][10.0.0.3:9300] Node not connected"}}]},
+        "hits": {"total": {"value": 0, "relation": "eq"}, "max_score": null, "hits": []}
+    });
+    let page = search_page(serde_json::from_value(body).unwrap());
+    assert_eq!(page.missing, vec!["1 of 5 shards failed".to_string()]);
+    let whole = json!({"timed_out": false, "_shards": {"total": 1, "successful": 1, "failed": 0},
+        "hits": {"total": {"value": 0, "relation": "eq"}, "hits": []}});
+    assert!(search_page(serde_json::from_value(whole).unwrap()).missing.is_empty());
+    let late = json!({"timed_out": true, "hits": {"hits": []}});
+    assert_eq!(
+        search_page(serde_json::from_value(late).unwrap()).missing,
+        vec!["the search timed out".to_string()]
+    );
+}
+
+// Regression (issue 16, finding 8): start_time == end_time made
+// `extended_bounds` invalid (max below min).
+#[test]
+fn an_empty_window_keeps_valid_histogram_bounds() {
+    let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+    let req: PatternsRequest = serde_json::from_value(
+        json!({"start_time": "2026-11-28T10:00:00Z", "end_time": "2026-11-28T10:00:00Z"}),
+    )
+    .unwrap();
+    let body = patterns_body(&req.into_query(now).unwrap());
+    let bounds = &body["aggs"]["patterns"]["aggs"]["trend"]["date_histogram"]["extended_bounds"];
+    assert!(bounds["max"].as_i64() >= bounds["min"].as_i64(), "{bounds}");
+}
+
 #[test]
 fn parses_a_patterns_aggregation_response() {
     let now: DateTime<Utc> = "2025-11-28T11:00:00Z".parse().unwrap();

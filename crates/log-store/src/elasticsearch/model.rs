@@ -131,6 +131,34 @@ pub struct SearchResponse {
     pub hits: Hits,
     #[serde(default)]
     pub aggregations: Option<Value>,
+    #[serde(default)]
+    pub timed_out: bool,
+    #[serde(default, rename = "_shards")]
+    pub shards: Option<Shards>,
+}
+
+/// `_shards` of a search answer: a 200 may still have shards that failed.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Shards {
+    #[serde(default)]
+    pub total: u64,
+    #[serde(default)]
+    pub failed: u64,
+}
+
+impl SearchResponse {
+    /// What the answer could not cover: failed shards, a timeout. Empty
+    /// when it is whole.
+    pub fn missing(&self) -> Vec<String> {
+        let mut missing = Vec::new();
+        if let Some(shards) = self.shards.as_ref().filter(|s| s.failed > 0) {
+            missing.push(format!("{} of {} shards failed", shards.failed, shards.total));
+        }
+        if self.timed_out {
+            missing.push("the search timed out".to_string());
+        }
+        missing
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

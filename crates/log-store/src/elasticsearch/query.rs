@@ -109,7 +109,8 @@ pub fn patterns_body(q: &PatternsQuery) -> Value {
                         "fixed_interval": format!("{interval}ms"),
                         "offset": format!("{}ms", start_ms.rem_euclid(interval)),
                         "min_doc_count": 0,
-                        "extended_bounds": {"min": start_ms, "max": q.end.timestamp_millis() - 1}
+                        // (An empty window, start == end, still has a valid bound.)
+                        "extended_bounds": {"min": start_ms, "max": (q.end.timestamp_millis() - 1).max(start_ms)}
                     }}
                 }
             }
