@@ -182,7 +182,9 @@ fn failed_shards_make_an_answer_partial() {
     assert_eq!(page.missing, vec!["1 of 5 shards failed".to_string()]);
     let whole = json!({"timed_out": false, "_shards": {"total": 1, "successful": 1, "failed": 0},
         "hits": {"total": {"value": 0, "relation": "eq"}, "hits": []}});
-    assert!(search_page(serde_json::from_value(whole).unwrap()).missing.is_empty());
+    assert!(search_page(serde_json::from_value(whole).unwrap())
+        .missing
+        .is_empty());
     let late = json!({"timed_out": true, "hits": {"hits": []}});
     assert_eq!(
         search_page(serde_json::from_value(late).unwrap()).missing,
@@ -265,4 +267,41 @@ fn parses_a_patterns_aggregation_response() {
         "Login failed for alice from <*> on web"
     );
     assert_eq!(page.total_logs, 57);
+}
+
+// Regression (issue 16, finding 7): a template longer than the keyword
+// limit failed Lucene's term limit; now the mapping ignores it
+// (`ignore_above`) and the reader gives it back from a sample message.
+#[test]
+fn a_template_over_ignore_above_comes_back_from_a_sample() {
+    let now: DateTime<Utc> = "2025-11-28T11:00:00Z".parse().unwrap();
+    let q = serde_json::from_value::<PatternsRequest>(json!({"hours": 2.0, "buckets": 2}))
+        .unwrap()
+        .into_query(now)
+        .unwrap();
+    let message = format!("upload of {} failed after 3 tries", "segment ".repeat(2000));
+    let expected = log_patterns::pattern_of(&message);
+    let body = json!({
+        "hits": {"total": {"value": 1, "relation": "eq"}, "hits": []},
+        "aggregations": {"patterns": {"buckets": [{
+            "key": expected.pattern_id, "doc_count": 1,
+            "first_seen": {"value": 1764320400000.0f64}, "last_seen": {"value": 1764320400000.0f64},
+            "services": {"buckets": []}, "levels": {"buckets": [{"key": "ERROR", "doc_count": 1}]},
+            "template": {"doc_count_error_upper_bound": 0, "sum_other_doc_count": 0, "buckets": []},
+            "samples": {"hits": {"hits": [{"_source": {"message": message}, "sort": [1764320400000i64]}]}},
+            "trend": {"buckets": []}
+        }]}}
+    });
+    let (raw, _) =
+        log_store::elasticsearch::reader::raw_groups(serde_json::from_value(body).unwrap(), &q)
+            .unwrap();
+    assert_eq!(raw[0].group.pattern, expected.template);
+    let template: Value =
+        serde_json::from_str(log_store::elasticsearch::setup::INDEX_TEMPLATE).unwrap();
+    let limit = template["template"]["mappings"]["properties"]["template"]["ignore_above"]
+        .as_u64()
+        .unwrap();
+    // Characters, up to 4 bytes each in UTF-8, under Lucene's 32,766-byte term.
+    assert!(limit * 4 <= 32_766, "{limit}");
+    assert!(expected.template.chars().count() as u64 > limit);
 }

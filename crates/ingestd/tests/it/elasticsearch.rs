@@ -437,3 +437,86 @@ async fn refusals_that_are_not_the_documents_fault_are_retried_and_large_bulks_s
     assert!(bulks.iter().any(|n| *n <= 30_000), "no bulk was split");
     s.stop().await;
 }
+
+// Regression (issue 16, finding 2): setup needed broad privileges at every
+// start and could not be turned off; readiness called cluster health (the
+// `monitor` privilege) and failed on any red index of the cluster.
+#[actix_web::test]
+async fn with_setup_off_only_documents_are_written_and_readiness_only_reads() {
+    let fake = FakeEs::start().await;
+    let s = Stack::start_with(&[
+        "--elasticsearch-url",
+        &fake.url,
+        "--elasticsearch-setup",
+        "false",
+        "--commit-interval-ms",
+        "100",
+    ])
+    .await;
+    let acked = ingest(&s.ingest, 20, 20, "no setup").await;
+    wait_delivered(&fake, LOGS, &acked, Duration::from_secs(20)).await;
+    let (status, body) = get(&format!("{}/ready", s.query)).await;
+    assert_eq!(status, 200, "{body}");
+    let paths: Vec<String> = fake
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    for forbidden in [
+        "_ilm",
+        "_index_template",
+        "_data_stream",
+        "_mapping",
+        "_cluster",
+    ] {
+        assert!(
+            paths.iter().all(|p| !p.contains(forbidden)),
+            "{forbidden} called with setup off: {paths:?}"
+        );
+    }
+    s.stop().await;
+    // The roles in deploy/ name what each part needs: writing documents
+    // takes no cluster privilege, reading takes `read` only.
+    let roles: Value =
+        serde_json::from_str(include_str!("../../../../deploy/elasticsearch/roles.json")).unwrap();
+    assert_eq!(roles["logagg-ingest"]["cluster"], json!([]));
+    assert_eq!(
+        roles["logagg-query"]["indices"][0]["privileges"],
+        json!(["read"])
+    );
+    assert!(roles["logagg-setup"]["cluster"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("manage_index_templates")));
+}
+
+// Regression (issue 16, finding 7): a field added by a new release waited
+// for the next backing index (strict mapping): setup now puts the mapping
+// on the existing data stream too.
+#[actix_web::test]
+async fn setup_puts_the_mapping_on_an_existing_data_stream() {
+    let fake = FakeEs::start().await;
+    for _ in 0..2 {
+        let s = Stack::start_with(&[
+            "--elasticsearch-url",
+            &fake.url,
+            "--commit-interval-ms",
+            "100",
+        ])
+        .await;
+        let acked = ingest(&s.ingest, 5, 5, "mapping").await;
+        wait_delivered(&fake, LOGS, &acked, Duration::from_secs(20)).await;
+        s.stop().await;
+    }
+    let puts: Vec<Value> = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path == format!("/{LOGS}/_mapping"))
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert!(!puts.is_empty(), "no mapping update on the existing stream");
+    assert_eq!(
+        puts[0]["properties"]["template"]["ignore_above"],
+        json!(8191)
+    );
+}

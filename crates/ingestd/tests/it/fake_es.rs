@@ -242,9 +242,9 @@ fn answer(req: &Recorded, s: &mut State) -> (u16, Value) {
     let path = req.path.split('?').next().unwrap_or("");
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (req.method.as_str(), parts.as_slice()) {
-        ("PUT", ["_ilm", "policy", _]) | ("PUT", ["_index_template", _]) => {
-            (200, json!({"acknowledged": true}))
-        }
+        ("PUT", ["_ilm", "policy", _])
+        | ("PUT", ["_index_template", _])
+        | ("PUT", [_, "_mapping"]) => (200, json!({"acknowledged": true})),
         ("PUT", ["_data_stream", name]) => {
             if s.data_streams.iter().any(|d| d == name) {
                 (

@@ -58,6 +58,13 @@ pub struct EsSettings {
     /// Compress bulk bodies with gzip (less network, more CPU).
     #[arg(long, env = "BULK_GZIP", default_value_t = false)]
     pub bulk_gzip: bool,
+
+    /// Install the ILM policy, index templates and data streams at start
+    /// (needs manage_ilm, manage_index_templates, create_index). `false`
+    /// for clusters whose operators install them (deploy/elasticsearch/):
+    /// ingestd then needs only to write documents.
+    #[arg(long, env = "ELASTICSEARCH_SETUP", default_value_t = true, action = clap::ArgAction::Set)]
+    pub elasticsearch_setup: bool,
 }
 
 impl EsSettings {
@@ -76,6 +83,7 @@ impl EsSettings {
             bulk_max_docs: 10_000,
             bulk_in_flight: 2,
             bulk_gzip: false,
+            elasticsearch_setup: true,
         }
     }
 }

@@ -152,7 +152,10 @@ impl SearchResponse {
     pub fn missing(&self) -> Vec<String> {
         let mut missing = Vec::new();
         if let Some(shards) = self.shards.as_ref().filter(|s| s.failed > 0) {
-            missing.push(format!("{} of {} shards failed", shards.failed, shards.total));
+            missing.push(format!(
+                "{} of {} shards failed",
+                shards.failed, shards.total
+            ));
         }
         if self.timed_out {
             missing.push("the search timed out".to_string());

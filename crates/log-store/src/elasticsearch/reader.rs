@@ -118,7 +118,7 @@ pub fn raw_groups(
             for bucket in b.trend.map(|h| h.buckets).unwrap_or_default() {
                 trend[q.bucket_of(bucket.key.saturating_mul(1000))] += bucket.doc_count;
             }
-            let samples = b
+            let samples: Vec<(i64, String)> = b
                 .samples
                 .map(|s| {
                     s.hits
@@ -134,14 +134,18 @@ pub fn raw_groups(
                         .collect()
                 })
                 .unwrap_or_default();
+            // A template over the mapping's ignore_above has no bucket; it is
+            // a pure function of the message, so a sample gives it back.
+            let pattern = match b.template.buckets.first() {
+                Some(t) => t.key.clone(),
+                None => samples
+                    .first()
+                    .map(|(_, message)| log_patterns::pattern_of(message).template)
+                    .unwrap_or_default(),
+            };
             RawGroup {
                 group: PatternGroup {
-                    pattern: b
-                        .template
-                        .buckets
-                        .first()
-                        .map(|t| t.key.clone())
-                        .unwrap_or_default(),
+                    pattern,
                     pattern_id: b.key,
                     count: b.doc_count,
                     first_seen: time(b.first_seen.value),

@@ -4,7 +4,7 @@
 
 use reqwest::Method;
 use serde_json::Value;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::client::EsClient;
 use crate::StoreError;
@@ -80,6 +80,24 @@ pub async fn install(
             answer.status == 400 && answer.text().contains("resource_already_exists_exception");
         if !answer.is_success() && !exists {
             return Err(failed("a data stream", &answer));
+        }
+        if exists {
+            // A template applies at the next backing index; fields a new
+            // release adds are put on the current ones now, so that a
+            // strict mapping does not refuse them until the rollover.
+            let mappings = template_for(file, name)["template"]["mappings"].clone();
+            let body = serde_json::json!({"properties": mappings["properties"]});
+            let answer = client
+                .json(Method::PUT, &format!("/{name}/_mapping"), Some(&body))
+                .await?;
+            if !answer.is_success() {
+                warn!(
+                    stream = name,
+                    status = answer.status,
+                    answer = %answer.text().chars().take(300).collect::<String>(),
+                    "the current backing indices kept their mapping; the template applies from the next rollover"
+                );
+            }
         }
     }
     info!(

@@ -50,6 +50,8 @@ struct Shared {
     deadletter_stream: String,
     retention_days: u32,
     installed: Mutex<bool>,
+    /// Whether this process installs the policy, templates and streams.
+    setup: bool,
     health: Health,
     abandon: Arc<AtomicBool>,
     counters: Counters,
@@ -108,7 +110,9 @@ impl EsWriter {
                 stream: settings.elasticsearch_data_stream.clone(),
                 deadletter_stream: settings.elasticsearch_deadletter_stream.clone(),
                 retention_days,
-                installed: Mutex::new(false),
+                // Without setup, the operators installed everything.
+                installed: Mutex::new(!settings.elasticsearch_setup),
+                setup: settings.elasticsearch_setup,
                 health,
                 abandon,
                 counters: Counters::default(),
@@ -315,7 +319,10 @@ async fn deliver(shared: &Shared, mut pending: Vec<BulkDoc>) -> Result<(), Store
             Decision::RetryAll { reason, reinstall } => {
                 warn!(%reason, docs = pending.len(), attempt, "bulk request failed; retrying");
                 shared.health.fail(reason);
-                if reinstall {
+                if reinstall && !shared.setup {
+                    error!("the data stream or its template is missing and ELASTICSEARCH_SETUP is false: install deploy/elasticsearch/ on the cluster; retrying");
+                }
+                if reinstall && shared.setup {
                     *shared.installed.lock().await = false;
                 }
             }
