@@ -305,3 +305,57 @@ fn a_template_over_ignore_above_comes_back_from_a_sample() {
     assert!(limit * 4 <= 32_766, "{limit}");
     assert!(expected.template.chars().count() as u64 > limit);
 }
+
+/// The words of `text` as the index template's `logagg_message` analyzer
+/// makes them: its pattern tokenizer (Java's `\p{IsAlphabetic}` is the
+/// Unicode property Rust's regex calls `\p{Alphabetic}`), the length filter,
+/// lowercase.
+fn es_words(text: &str) -> Vec<String> {
+    let template: Value =
+        serde_json::from_str(log_store::elasticsearch::setup::INDEX_TEMPLATE).unwrap();
+    let analysis = &template["template"]["settings"]["analysis"];
+    let pattern = analysis["tokenizer"]["logagg_words"]["pattern"]
+        .as_str()
+        .unwrap()
+        .replace("\\p{IsAlphabetic}", "\\p{Alphabetic}");
+    let max = analysis["filter"]["logagg_long"]["max"].as_u64().unwrap() as usize;
+    assert_eq!(
+        analysis["analyzer"]["logagg_message"]["filter"],
+        json!(["logagg_long", "lowercase"])
+    );
+    assert_eq!(
+        template["template"]["mappings"]["properties"]["message"]["analyzer"],
+        "logagg_message"
+    );
+    regex::Regex::new(&pattern)
+        .unwrap()
+        .split(text)
+        .filter(|w| !w.is_empty() && w.chars().count() <= max)
+        .map(str::to_lowercase)
+        .collect()
+}
+
+// Regression (issue 16, finding 5): `message` used the standard tokenizer on
+// Elasticsearch (`smith` did not match `john.smith`) while the embedded
+// store splits on anything not a letter or digit. The template's analyzer
+// now splits as the embedded tokenizer does.
+#[test]
+fn the_elasticsearch_analyzer_splits_words_as_the_embedded_index() {
+    for text in [
+        "john.smith@example.com wrote to ops@example.org",
+        "GET https://api.example.com/v1/users?id=42&x=y HTTP/1.1",
+        "user-42 logged in from 10.0.0.1:8080 (pid=3131)",
+        "Ünïcödé wörds, naïve café, 東京 ２０２６ ⅻ ½",
+        "snake_case and CamelCase and kebab-case/path\\win",
+        "!!! ... --- ::: *** ###",
+        "tab\tnew\nline\r\nend",
+        "emoji 🙂 between words😀and digits٣",
+    ] {
+        let embedded: Vec<String> = log_model::search::words(text)
+            .map(str::to_lowercase)
+            .collect();
+        assert_eq!(es_words(text), embedded, "{text:?}");
+    }
+    assert!(es_words("john.smith").contains(&"smith".to_string()));
+    assert!(es_words("example.com").contains(&"com".to_string()));
+}
