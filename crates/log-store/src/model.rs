@@ -141,6 +141,38 @@ pub fn finish_patterns(
     }
 }
 
+/// The indexes (into `raw`) of the ingest templates that make up the
+/// `limit` patterns [`finish_patterns`] returns: a backend that computes
+/// the costly parts of a group (services, trend, samples) only for them
+/// asks for these.
+pub fn returned_members(raw: &[RawGroup], limit: usize) -> Vec<usize> {
+    let templates: Vec<(&str, u64)> = raw
+        .iter()
+        .map(|r| (r.group.pattern.as_str(), r.group.count))
+        .collect();
+    let mut merged: Vec<(u64, String, Vec<usize>)> = log_patterns::merge_templates(&templates)
+        .into_iter()
+        .filter(|m| !m.members.is_empty())
+        .map(|m| {
+            let count = m.members.iter().map(|&i| raw[i].group.count).sum();
+            // The id finish_patterns gives the group.
+            let first = &raw[m.members[0]].group;
+            let id = if first.pattern == m.template {
+                first.pattern_id.clone()
+            } else {
+                log_patterns::pattern_id_of(&m.template)
+            };
+            (count, id, m.members)
+        })
+        .collect();
+    merged.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    merged
+        .into_iter()
+        .take(limit)
+        .flat_map(|(_, _, members)| members)
+        .collect()
+}
+
 /// Sorts groups by count (then id, for a stable order) and keeps `limit`.
 pub fn rank_patterns(mut groups: Vec<PatternGroup>, limit: usize) -> Vec<PatternGroup> {
     groups.sort_by(|a, b| {

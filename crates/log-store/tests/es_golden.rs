@@ -98,18 +98,60 @@ fn patterns_compile_to_a_terms_aggregation() {
                 "aggs": {
                     "first_seen": {"min": {"field": "@timestamp"}},
                     "last_seen": {"max": {"field": "@timestamp"}},
-                    "services": {"terms": {"field": "service", "size": 50}},
                     "levels": {"terms": {"field": "level", "size": 5}},
-                    "template": {"terms": {"field": "template", "size": 1}},
-                    "samples": {"top_hits": {"size": 3, "sort": [{"@timestamp": {"order": "desc"}}], "_source": {"includes": ["message"]}}},
-                    "trend": {"date_histogram": {
-                        "field": "@timestamp", "fixed_interval": "3600000ms", "offset": "0ms", "min_doc_count": 0,
-                        "extended_bounds": {"min": 1795780800000i64, "max": 1795867199999i64}
-                    }}
+                    "template": {"terms": {"field": "template", "size": 1}}
                 }
             }}
         })
     );
+}
+
+// Regression (issue 16, finding 1): patterns asked for up to 2,000 patterns
+// times (trend buckets + services + levels + template) in one answer, past
+// Elasticsearch's search.max_buckets (65,536) from about 130 patterns at
+// buckets=500. The costly parts are asked for the returned patterns only,
+// a few per request.
+#[test]
+fn pattern_details_stay_within_max_buckets() {
+    use log_store::elasticsearch::query::{
+        details_per_request, pattern_details_body, BUCKET_BUDGET,
+    };
+    let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+    for buckets in [1usize, 24, 500] {
+        let q = serde_json::from_value::<PatternsRequest>(
+            json!({"hours": 24.0, "buckets": buckets, "query": "timeout"}),
+        )
+        .unwrap()
+        .into_query(now)
+        .unwrap();
+        let per = details_per_request(&q);
+        // Each pattern: its bucket, up to 50 services, the trend (+1 at the edges).
+        assert!(
+            per * (1 + 50 + buckets + 1) <= BUCKET_BUDGET,
+            "{buckets}: {per}"
+        );
+        assert!(per >= 1);
+        let ids: Vec<String> = (0..per).map(|i| format!("id{i}")).collect();
+        let body = pattern_details_body(&q, &ids);
+        assert_eq!(body["aggs"]["patterns"]["terms"]["size"], json!(per));
+        assert_eq!(
+            body["query"]["bool"]["filter"]
+                .as_array()
+                .unwrap()
+                .last()
+                .unwrap(),
+            &json!({"terms": {"pattern_id": ids}})
+        );
+        assert_eq!(
+            body["query"]["bool"]["must"],
+            json!([{"match_phrase": {"message": "timeout"}}])
+        );
+        let trend = &body["aggs"]["patterns"]["aggs"]["trend"]["date_histogram"];
+        assert_eq!(trend["min_doc_count"], json!(0));
+        assert_eq!(trend["extended_bounds"]["min"], json!(1795780800000i64));
+    }
+    // The first step: at most 2,000 patterns of 7 buckets each.
+    assert!(2000 * (1 + 1 + 5) <= BUCKET_BUDGET);
 }
 
 #[test]

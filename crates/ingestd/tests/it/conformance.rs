@@ -1,6 +1,7 @@
 //! One conformance suite of search and patterns cases, run against every
-//! backend available: always the embedded store; a real Elasticsearch
-//! cluster when `ELASTICSEARCH_URL` is set (each run in its own data stream).
+//! backend available: always the embedded store and the fake cluster
+//! (`fake_search.rs`); a real Elasticsearch cluster when `ELASTICSEARCH_URL`
+//! is set (each run in its own data stream).
 
 use std::time::Duration;
 
@@ -8,10 +9,25 @@ use serde_json::{json, Value};
 
 use crate::util::*;
 
-/// The embedded store, or Elasticsearch at `ELASTICSEARCH_URL` (`None` when unset).
+/// The embedded store, the fake cluster (which evaluates queries and
+/// aggregations, analyzes `message` with the template's analyzer and
+/// enforces the mapping and `search.max_buckets`), or Elasticsearch at
+/// `ELASTICSEARCH_URL` (`None` when unset).
 async fn start(backend: &str, case: &str) -> Option<Stack> {
     match backend {
         "embedded" => Some(Stack::start().await),
+        "fake" => {
+            let fake = crate::fake_es::FakeEs::start().await;
+            Some(
+                Stack::start_with(&[
+                    "--elasticsearch-url",
+                    &fake.url,
+                    "--commit-interval-ms",
+                    "100",
+                ])
+                .await,
+            )
+        }
         _ => {
             let Ok(url) = std::env::var("ELASTICSEARCH_URL") else {
                 eprintln!(
@@ -66,6 +82,14 @@ macro_rules! conformance {
                 s.stop().await;
             })*
         }
+        mod fake_elasticsearch {
+            $(#[actix_web::test]
+            async fn $case() {
+                let s = super::start("fake", stringify!($case)).await.unwrap();
+                super::$case(&s).await;
+                s.stop().await;
+            })*
+        }
         mod elasticsearch {
             $(#[actix_web::test]
             async fn $case() {
@@ -81,8 +105,126 @@ macro_rules! conformance {
 conformance!(
     search_semantics,
     patterns_grouping,
-    patterns_merge_word_variables
+    patterns_merge_word_variables,
+    tokenization,
+    many_patterns_and_buckets
 );
+
+/// Words are split as the index splits them, on both backends: dotted
+/// names, e-mail addresses, URLs, mixed case; a word of punctuation only
+/// is dropped (and a query of nothing else refused).
+pub async fn tokenization(s: &Stack) {
+    let logs = json!([
+        {"message":"mail from john.smith@example.com bounced","source":"t","timestamp":"2026-11-28T01:00:00Z"},
+        {"message":"GET https://api.example.com/v1/Users?id=42 took 12ms","source":"t","timestamp":"2026-11-28T02:00:00Z"},
+        {"message":"Smith logged in","source":"t","timestamp":"2026-11-28T03:00:00Z"},
+        {"message":"disk /dev/sda1 at 97% (warn)","source":"t","timestamp":"2026-11-28T04:00:00Z"}
+    ]);
+    load(s, &logs).await;
+    let search = |q: &str| {
+        let url = format!("{}/logs/search", s.query);
+        let q = q.to_string();
+        async move {
+            let (status, body) = post(&url, &json!({ "query": q })).await;
+            (
+                status,
+                if status == 200 {
+                    messages(&body)
+                } else {
+                    vec![]
+                },
+            )
+        }
+    };
+    let found = |v: Vec<&str>| (200u16, v.into_iter().map(String::from).collect::<Vec<_>>());
+    assert_eq!(
+        search("smith").await,
+        found(vec![
+            "Smith logged in",
+            "mail from john.smith@example.com bounced"
+        ])
+    );
+    assert_eq!(
+        search("com").await,
+        found(vec![
+            "GET https://api.example.com/v1/Users?id=42 took 12ms",
+            "mail from john.smith@example.com bounced"
+        ])
+    );
+    assert_eq!(
+        search("john.smith@example.com").await,
+        found(vec!["mail from john.smith@example.com bounced"])
+    );
+    assert_eq!(
+        search("users").await,
+        found(vec!["GET https://api.example.com/v1/Users?id=42 took 12ms"])
+    );
+    assert_eq!(
+        search("\"v1 users\"").await,
+        found(vec!["GET https://api.example.com/v1/Users?id=42 took 12ms"])
+    );
+    assert_eq!(
+        search("SDA1 97").await,
+        found(vec!["disk /dev/sda1 at 97% (warn)"])
+    );
+    assert_eq!(
+        search("smith !!! ---").await,
+        found(vec![
+            "Smith logged in",
+            "mail from john.smith@example.com bounced"
+        ])
+    );
+    assert_eq!(search("!!! ---").await.0, 400);
+}
+
+/// Many patterns with the most trend buckets: Elasticsearch's
+/// `search.max_buckets` (which the fake enforces) must not refuse it, and
+/// the answer is the embedded store's.
+pub async fn many_patterns_and_buckets(s: &Stack) {
+    let now = chrono::Utc::now();
+    // 300 templates (a letters-only word each) in three events of 100.
+    let word = |i: usize| -> String {
+        (0..4)
+            .map(|k| (b'a' + ((i / 26usize.pow(k)) % 26) as u8) as char)
+            .collect()
+    };
+    let logs: Vec<Value> = (0..300)
+        .map(|i| {
+            let event = [
+                "cache miss on shard",
+                "lost lease for shard",
+                "replica lagging on shard",
+            ][i % 3];
+            json!({"level": "ERROR", "message": format!("{event} {}", word(i)), "source": "t",
+                   "timestamp": (now - chrono::Duration::seconds(i as i64 * 7)).to_rfc3339()})
+        })
+        .collect();
+    load(s, &json!(logs)).await;
+    let (status, body) = get(&format!(
+        "{}/logs/patterns?hours=1&buckets=500&limit=10",
+        s.query
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let patterns = body["patterns"].as_array().unwrap();
+    assert_eq!(patterns.len(), 3, "{body}");
+    for p in patterns {
+        assert_eq!(p["count"], json!(100), "{p}");
+        assert_eq!(p["trend"].as_array().unwrap().len(), 500);
+        assert_eq!(
+            p["trend"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .sum::<u64>(),
+            100
+        );
+        assert_eq!(p["levels"], json!({"ERROR": 100}));
+        assert_eq!(p["samples"].as_array().unwrap().len(), 3);
+    }
+    assert_eq!(body["total_logs"], json!(300));
+}
 
 pub async fn search_semantics(s: &Stack) {
     let logs = json!([

@@ -44,10 +44,17 @@ pub struct Faults {
     pub max_content_length: Option<usize>,
 }
 
-#[derive(Default)]
 pub struct State {
-    /// stream -> id -> document
-    pub docs: BTreeMap<String, BTreeMap<String, Value>>,
+    /// stream -> (backing index generation, id) -> document. `create`
+    /// refuses an id already in the current backing index only, as a data
+    /// stream does.
+    pub docs: BTreeMap<String, BTreeMap<(u32, String), Value>>,
+    /// stream -> its current backing index generation (rollovers).
+    pub generation: HashMap<String, u32>,
+    /// template name -> its mapping (from PUT _index_template, PUT _mapping).
+    pub mappings: HashMap<String, Value>,
+    /// `search.max_buckets`.
+    pub max_buckets: usize,
     pub requests: Vec<Recorded>,
     /// id -> create attempts
     pub attempts: HashMap<String, u32>,
@@ -55,6 +62,70 @@ pub struct State {
     pub created: HashMap<String, u32>,
     pub data_streams: Vec<String>,
     pub faults: Faults,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            docs: BTreeMap::new(),
+            generation: HashMap::new(),
+            mappings: HashMap::new(),
+            max_buckets: crate::fake_search::MAX_BUCKETS,
+            requests: Vec::new(),
+            attempts: HashMap::new(),
+            created: HashMap::new(),
+            data_streams: Vec::new(),
+            faults: Faults::default(),
+        }
+    }
+}
+
+impl State {
+    fn backing_index(&self, stream: &str) -> String {
+        format!(
+            ".ds-{stream}-2026.11.28-{:06}",
+            self.generation.get(stream).copied().unwrap_or(1)
+        )
+    }
+
+    /// Why the stream's mapping refuses `doc`, if it does: a field it does
+    /// not name (strict), or a keyword too long to index.
+    fn mapping_refusal(&self, stream: &str, doc: &Value) -> Option<(String, String)> {
+        let mapping = self
+            .mappings
+            .iter()
+            .filter(|(name, _)| stream.starts_with(name.as_str()))
+            .max_by_key(|(name, _)| name.len())
+            .map(|(_, m)| m)?;
+        let props = &mapping["properties"];
+        if mapping["dynamic"] == "strict" {
+            if let Some(field) = doc
+                .as_object()?
+                .keys()
+                .find(|k| props.get(k.as_str()).is_none())
+            {
+                return Some((
+                    "strict_dynamic_mapping_exception".into(),
+                    format!("[1:2] mapping set to strict, dynamic introduction of [{field}] within [_doc] is not allowed"),
+                ));
+            }
+        }
+        for (name, spec) in props.as_object()? {
+            let Some(text) = doc[name].as_str() else {
+                continue;
+            };
+            let ignored = spec["ignore_above"]
+                .as_u64()
+                .is_some_and(|max| text.chars().count() as u64 > max);
+            if spec["type"] == "keyword" && !ignored && text.len() > 32_766 {
+                return Some((
+                    "illegal_argument_exception".into(),
+                    format!("Document contains at least one immense term in field=\"{name}\" (whose UTF8 encoding is longer than the max length 32766), all of which were skipped."),
+                ));
+            }
+        }
+        None
+    }
 }
 
 #[derive(Clone)]
@@ -95,13 +166,21 @@ impl FakeEs {
     }
 
     /// Ids stored in `stream`.
+    /// The ids stored in `stream`, once per backing index that holds them.
     pub fn ids(&self, stream: &str) -> Vec<String> {
         let state = self.state.lock().unwrap();
         state
             .docs
             .get(stream)
-            .map(|d| d.keys().cloned().collect())
+            .map(|d| d.keys().map(|(_, id)| id.clone()).collect())
             .unwrap_or_default()
+    }
+
+    /// Rolls `stream` over to a new backing index.
+    #[allow(dead_code)] // for the rollover scenario (issue 16, finding 3)
+    pub fn rollover(&self, stream: &str) {
+        let mut state = self.state.lock().unwrap();
+        *state.generation.entry(stream.to_string()).or_insert(1) += 1;
     }
 
     pub fn doc(&self, stream: &str, id: &str) -> Option<Value> {
@@ -110,7 +189,7 @@ impl FakeEs {
             .unwrap()
             .docs
             .get(stream)
-            .and_then(|d| d.get(id).cloned())
+            .and_then(|d| d.iter().find(|((_, i), _)| i == id).map(|(_, v)| v.clone()))
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -242,9 +321,26 @@ fn answer(req: &Recorded, s: &mut State) -> (u16, Value) {
     let path = req.path.split('?').next().unwrap_or("");
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (req.method.as_str(), parts.as_slice()) {
-        ("PUT", ["_ilm", "policy", _])
-        | ("PUT", ["_index_template", _])
-        | ("PUT", [_, "_mapping"]) => (200, json!({"acknowledged": true})),
+        ("PUT", ["_ilm", "policy", _]) => (200, json!({"acknowledged": true})),
+        // A template's mapping applies from the next backing index; the
+        // fake applies it at once unless the stream exists already (then
+        // only a PUT _mapping changes the current one).
+        ("PUT", ["_index_template", name]) => {
+            let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+            if !s.data_streams.iter().any(|d| d == name) || !s.mappings.contains_key(*name) {
+                s.mappings
+                    .insert(name.to_string(), body["template"]["mappings"].clone());
+            }
+            (200, json!({"acknowledged": true}))
+        }
+        ("PUT", [name, "_mapping"]) => {
+            let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+            let mapping = s.mappings.entry(name.to_string()).or_insert(json!({}));
+            for (k, v) in body["properties"].as_object().into_iter().flatten() {
+                mapping["properties"][k] = v.clone();
+            }
+            (200, json!({"acknowledged": true}))
+        }
         ("PUT", ["_data_stream", name]) => {
             if s.data_streams.iter().any(|d| d == name) {
                 (
@@ -292,17 +388,19 @@ fn answer(req: &Recorded, s: &mut State) -> (u16, Value) {
             json!({"_shards": {"total": 1, "successful": 1, "failed": 0}}),
         ),
         ("POST", [stream, "_search"]) => {
-            let mut docs: Vec<Value> = s
-                .docs
-                .get(*stream)
-                .map(|d| d.values().cloned().collect())
-                .unwrap_or_default();
-            docs.sort_by(|a, b| b["@timestamp"].as_str().cmp(&a["@timestamp"].as_str()));
-            let hits: Vec<Value> = docs.iter().map(|d| json!({"_index": format!(".ds-{stream}-000001"), "_id": d["log_id"], "_score": null, "_source": d})).collect();
-            (
-                200,
-                json!({"took": 1, "timed_out": false, "hits": {"total": {"value": hits.len(), "relation": "eq"}, "max_score": null, "hits": hits}}),
-            )
+            let Some(docs) = s.docs.get(*stream) else {
+                return (
+                    404,
+                    error_body(
+                        "index_not_found_exception",
+                        &format!("no such index [{stream}]"),
+                        404,
+                    ),
+                );
+            };
+            let docs: Vec<&Value> = docs.values().collect();
+            let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+            crate::fake_search::search(&docs, &body, s.max_buckets)
         }
         _ => (
             404,
@@ -327,16 +425,21 @@ fn bulk(stream: &str, body: &[u8], s: &mut State) -> (u16, Value) {
             .expect("create with _id")
             .to_string();
         let doc: Value = serde_json::from_str(source).unwrap();
-        let attempts = s.attempts.entry(id.clone()).or_default();
-        *attempts += 1;
-        let index = format!(".ds-{stream}-2026.11.28-000001");
+        let attempts = {
+            let attempts = s.attempts.entry(id.clone()).or_default();
+            *attempts += 1;
+            *attempts
+        };
+        let index = s.backing_index(stream);
+        let generation = s.generation.get(stream).copied().unwrap_or(1);
+        let mapping_refusal = s.mapping_refusal(stream, &doc);
         let is_deadletter = stream.contains("deadletter");
         let refusals = s.faults.item_403_404_attempts;
-        let item = if !is_deadletter && *attempts <= refusals {
+        let item = if !is_deadletter && attempts <= refusals {
             json!({"_index": stream, "_id": id, "status": 403, "error": {"type": "security_exception", "reason": format!("action [indices:data/write/bulk[s]] is unauthorized for API key id [k1] of user [ingest] on indices [{index}], this action is granted by the index privileges [create_doc,create,index,write,all]")}})
-        } else if !is_deadletter && *attempts <= 2 * refusals {
+        } else if !is_deadletter && attempts <= 2 * refusals {
             json!({"_index": stream, "_id": id, "status": 404, "error": {"type": "index_not_found_exception", "reason": format!("no such index [{stream}]"), "index": stream}})
-        } else if !is_deadletter && *attempts <= 2 * refusals + s.faults.item_429_attempts {
+        } else if !is_deadletter && attempts <= 2 * refusals + s.faults.item_429_attempts {
             json!({"_index": index, "_id": id, "status": 429, "error": {"type": "es_rejected_execution_exception", "reason": "rejected execution of coordinating operation"}})
         } else if (!is_deadletter
             && s.faults
@@ -346,13 +449,19 @@ fn bulk(stream: &str, body: &[u8], s: &mut State) -> (u16, Value) {
             || (is_deadletter && s.faults.deadletter_refuses)
         {
             json!({"_index": index, "_id": id, "status": 400, "error": {"type": "document_parsing_exception", "reason": "[1:52] failed to parse field [message] of type [text] in document with id '".to_string() + &id + "'"}})
-        } else if s.docs.get(stream).is_some_and(|d| d.contains_key(&id)) {
+        } else if let Some((kind, reason)) = mapping_refusal {
+            json!({"_index": index, "_id": id, "status": 400, "error": {"type": kind, "reason": reason}})
+        } else if s
+            .docs
+            .get(stream)
+            .is_some_and(|d| d.contains_key(&(generation, id.clone())))
+        {
             json!({"_index": index, "_id": id, "status": 409, "error": {"type": "version_conflict_engine_exception", "reason": format!("[{id}]: version conflict, document already exists (current version [1])")}})
         } else {
             s.docs
                 .entry(stream.to_string())
                 .or_default()
-                .insert(id.clone(), doc);
+                .insert((generation, id.clone()), doc);
             *s.created.entry(id.clone()).or_default() += 1;
             json!({"_index": index, "_id": id, "_version": 1, "result": "created", "status": 201})
         };

@@ -6,6 +6,7 @@ mod conformance;
 mod durability;
 mod elasticsearch;
 mod fake_es;
+mod fake_search;
 mod faults;
 mod monitoring;
 mod storage;

@@ -192,12 +192,16 @@ pub struct PatternsAgg {
 pub struct PatternBucket {
     pub key: String,
     pub doc_count: u64,
-    pub first_seen: MetricValue,
-    pub last_seen: MetricValue,
-    pub services: TermsAgg,
+    #[serde(default)]
+    pub first_seen: Option<MetricValue>,
+    #[serde(default)]
+    pub last_seen: Option<MetricValue>,
+    #[serde(default)]
+    pub services: Option<TermsAgg>,
     #[serde(default)]
     pub levels: Option<TermsAgg>,
-    pub template: TermsAgg,
+    #[serde(default)]
+    pub template: Option<TermsAgg>,
     #[serde(default)]
     pub samples: Option<TopHits>,
     #[serde(default)]

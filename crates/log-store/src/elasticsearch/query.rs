@@ -84,12 +84,18 @@ pub fn search_body(q: &SearchQuery) -> Value {
 /// query-time merge (the rest are counted in `sum_other_doc_count`).
 pub const MAX_PATTERN_BUCKETS: usize = 2000;
 
-/// `POST /<stream>/_search` body for patterns: a terms aggregation on the
-/// pattern id with first/last seen, services, levels, the template, sample
-/// messages and the trend; the query-time merge happens after.
+/// Elasticsearch's default `search.max_buckets` is 65,536, counting every
+/// bucket at every level of one answer; requests stay below this.
+pub const BUCKET_BUDGET: usize = 60_000;
+
+/// Levels a pattern can have (the `levels` sub-aggregation's size).
+const LEVELS: usize = 5;
+
+/// `POST /<stream>/_search` body for the first step of patterns: a terms
+/// aggregation on the pattern id with what ranking and the query-time merge
+/// need (count, first/last seen, template, levels): at most
+/// `MAX_PATTERN_BUCKETS * (2 + LEVELS)` buckets, within the budget.
 pub fn patterns_body(q: &PatternsQuery) -> Value {
-    let interval = q.bucket_millis();
-    let start_ms = q.start.timestamp_millis();
     json!({
         "query": bool_query(q.text.as_ref(), &q.levels, q.source.as_deref(), q.service.as_deref(), Some(q.start), Some(q.end)),
         "size": 0,
@@ -100,9 +106,48 @@ pub fn patterns_body(q: &PatternsQuery) -> Value {
                 "aggs": {
                     "first_seen": {"min": {"field": "@timestamp"}},
                     "last_seen": {"max": {"field": "@timestamp"}},
-                    "services": {"terms": {"field": "service", "size": SERVICES_PER_PATTERN}},
-                    "levels": {"terms": {"field": "level", "size": 5}},
+                    "levels": {"terms": {"field": "level", "size": LEVELS}},
                     "template": {"terms": {"field": "template", "size": 1}},
+                }
+            }
+        }
+    })
+}
+
+/// Buckets one pattern's details take: itself, its services, its trend
+/// (the window's buckets, and one more where the edges fall between).
+fn detail_buckets(q: &PatternsQuery) -> usize {
+    1 + SERVICES_PER_PATTERN + q.buckets + 1
+}
+
+/// How many patterns one details request may cover within the budget.
+pub fn details_per_request(q: &PatternsQuery) -> usize {
+    (BUCKET_BUDGET / detail_buckets(q)).max(1)
+}
+
+/// `POST /<stream>/_search` body for the second step: services, samples and
+/// the trend of the patterns `pattern_ids` (at most
+/// [`details_per_request`] of them, so the answer stays within the budget).
+pub fn pattern_details_body(q: &PatternsQuery, pattern_ids: &[String]) -> Value {
+    let interval = q.bucket_millis();
+    let start_ms = q.start.timestamp_millis();
+    let mut query = bool_query(
+        q.text.as_ref(),
+        &q.levels,
+        q.source.as_deref(),
+        q.service.as_deref(),
+        Some(q.start),
+        Some(q.end),
+    );
+    add_filter(&mut query, json!({"terms": {"pattern_id": pattern_ids}}));
+    json!({
+        "query": query,
+        "size": 0,
+        "aggs": {
+            "patterns": {
+                "terms": {"field": "pattern_id", "size": pattern_ids.len().max(1), "order": [{"_count": "desc"}, {"_key": "asc"}]},
+                "aggs": {
+                    "services": {"terms": {"field": "service", "size": SERVICES_PER_PATTERN}},
                     "samples": {"top_hits": {"size": SAMPLES, "sort": [{"@timestamp": {"order": "desc"}}], "_source": {"includes": ["message"]}}},
                     "trend": {"date_histogram": {
                         "field": "@timestamp",
@@ -118,6 +163,23 @@ pub fn patterns_body(q: &PatternsQuery) -> Value {
     })
 }
 
+/// Adds a clause to a query's `bool.filter` (making it a bool query if needed).
+fn add_filter(query: &mut Value, clause: Value) {
+    match query
+        .get_mut("bool")
+        .and_then(|b| b.get_mut("filter"))
+        .and_then(Value::as_array_mut)
+    {
+        Some(filter) => filter.push(clause),
+        None => match query.get_mut("bool").and_then(Value::as_object_mut) {
+            Some(b) => {
+                b.insert("filter".into(), json!([clause]));
+            }
+            None => *query = json!({"bool": {"filter": [clause]}}),
+        },
+    }
+}
+
 /// Which of `pattern_ids` had logs (matching the request's filters) before
 /// `since`: the "is new" check.
 pub fn seen_before_body(q: &PatternsQuery, since: DateTime<Utc>, pattern_ids: &[String]) -> Value {
@@ -129,15 +191,7 @@ pub fn seen_before_body(q: &PatternsQuery, since: DateTime<Utc>, pattern_ids: &[
         None,
         Some(since),
     );
-    let ids = json!({"terms": {"pattern_id": pattern_ids}});
-    match query
-        .get_mut("bool")
-        .and_then(|b| b.get_mut("filter"))
-        .and_then(Value::as_array_mut)
-    {
-        Some(filter) => filter.push(ids),
-        None => query = json!({"bool": {"filter": [ids]}}),
-    }
+    add_filter(&mut query, json!({"terms": {"pattern_id": pattern_ids}}));
     json!({
         "query": query,
         "size": 0,

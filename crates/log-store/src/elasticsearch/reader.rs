@@ -1,6 +1,6 @@
 //! Search and patterns answered by Elasticsearch.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::DateTime;
 use reqwest::Method;
@@ -12,7 +12,9 @@ use log_model::{PatternsQuery, SearchQuery};
 use super::client::{Answer, EsClient};
 use super::config::EsSettings;
 use super::model::{PatternsAgg, SearchResponse, TermsAgg};
-use super::query::{patterns_body, search_body, seen_before_body};
+use super::query::{
+    details_per_request, pattern_details_body, patterns_body, search_body, seen_before_body,
+};
 use crate::model::{finish_patterns, RawGroup};
 use crate::{BoxFuture, LogReader, PatternGroup, PatternsPage, SearchPage, StoreError};
 
@@ -115,8 +117,16 @@ pub fn raw_groups(
         .into_iter()
         .map(|b| {
             let mut trend = vec![0; q.buckets];
+            // Each histogram bucket by its middle: its key is whole
+            // milliseconds, the window's start is not (a key taken as is
+            // can fall a fraction of a millisecond into the bucket before).
+            let half_bucket_micros = q.bucket_millis().saturating_mul(500);
             for bucket in b.trend.map(|h| h.buckets).unwrap_or_default() {
-                trend[q.bucket_of(bucket.key.saturating_mul(1000))] += bucket.doc_count;
+                let middle = bucket
+                    .key
+                    .saturating_mul(1000)
+                    .saturating_add(half_bucket_micros);
+                trend[q.bucket_of(middle)] += bucket.doc_count;
             }
             let samples: Vec<(i64, String)> = b
                 .samples
@@ -136,7 +146,7 @@ pub fn raw_groups(
                 .unwrap_or_default();
             // A template over the mapping's ignore_above has no bucket; it is
             // a pure function of the message, so a sample gives it back.
-            let pattern = match b.template.buckets.first() {
+            let pattern = match b.template.as_ref().and_then(|t| t.buckets.first()) {
                 Some(t) => t.key.clone(),
                 None => samples
                     .first()
@@ -148,9 +158,9 @@ pub fn raw_groups(
                     pattern,
                     pattern_id: b.key,
                     count: b.doc_count,
-                    first_seen: time(b.first_seen.value),
-                    last_seen: time(b.last_seen.value),
-                    services: terms(Some(b.services)),
+                    first_seen: time(b.first_seen.and_then(|m| m.value)),
+                    last_seen: time(b.last_seen.and_then(|m| m.value)),
+                    services: terms(b.services),
                     levels: terms(b.levels),
                     trend,
                     samples: Vec::new(),
@@ -172,6 +182,47 @@ pub fn seen_ids(response: SearchResponse) -> HashSet<String> {
         .unwrap_or_default()
 }
 
+impl EsReader {
+    /// Fills services, trend and samples of `raw[i]` for each `i` in
+    /// `which`, a few patterns per request so that no answer passes
+    /// `search.max_buckets`.
+    async fn add_details(
+        &self,
+        query: &PatternsQuery,
+        raw: &mut [RawGroup],
+        which: &[usize],
+        missing: &mut Vec<String>,
+    ) -> Result<(), StoreError> {
+        let index: HashMap<String, usize> = which
+            .iter()
+            .map(|&i| (raw[i].group.pattern_id.clone(), i))
+            .collect();
+        let ids: Vec<String> = which
+            .iter()
+            .map(|&i| raw[i].group.pattern_id.clone())
+            .collect();
+        for chunk in ids.chunks(details_per_request(query)) {
+            let Some(response) = self.search_raw(&pattern_details_body(query, chunk)).await? else {
+                continue;
+            };
+            missing.extend(response.missing());
+            let (details, _) = raw_groups(response, query)?;
+            for d in details {
+                if let Some(&i) = index.get(&d.group.pattern_id) {
+                    let r = &mut raw[i];
+                    r.group.services = d.group.services;
+                    r.group.trend = d.group.trend;
+                    r.samples = d.samples;
+                    if r.group.pattern.is_empty() {
+                        r.group.pattern = d.group.pattern;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl LogReader for EsReader {
     fn search(&self, query: SearchQuery) -> BoxFuture<'_, Result<SearchPage, StoreError>> {
         Box::pin(async move {
@@ -188,7 +239,21 @@ impl LogReader for EsReader {
                 return Ok(PatternsPage::default());
             };
             let mut missing = response.missing();
-            let (raw, total_logs) = raw_groups(response, &query)?;
+            let (mut raw, total_logs) = raw_groups(response, &query)?;
+            // Second step: services, samples and trend, only for the
+            // templates of the patterns returned (and first for those whose
+            // template is too long to be aggregated: a sample gives it).
+            let unnamed: Vec<usize> = (0..raw.len())
+                .filter(|&i| raw[i].group.pattern.is_empty())
+                .collect();
+            self.add_details(&query, &mut raw, &unnamed, &mut missing)
+                .await?;
+            let wanted: Vec<usize> = crate::model::returned_members(&raw, query.limit)
+                .into_iter()
+                .filter(|i| !unnamed.contains(i))
+                .collect();
+            self.add_details(&query, &mut raw, &wanted, &mut missing)
+                .await?;
             let seen = match query.new_since {
                 Some(since) if !raw.is_empty() => {
                     let ids: Vec<String> = raw.iter().map(|r| r.group.pattern_id.clone()).collect();
