@@ -91,6 +91,9 @@ pub const BUCKET_BUDGET: usize = 60_000;
 /// Levels a pattern can have (the `levels` sub-aggregation's size).
 const LEVELS: usize = 5;
 
+// The first step's answer: each pattern, its template and its levels.
+const _: () = assert!(MAX_PATTERN_BUCKETS * (2 + LEVELS) <= BUCKET_BUDGET);
+
 /// `POST /<stream>/_search` body for the first step of patterns: a terms
 /// aggregation on the pattern id with what ranking and the query-time merge
 /// need (count, first/last seen, template, levels): at most
