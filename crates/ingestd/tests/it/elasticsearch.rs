@@ -520,3 +520,69 @@ async fn setup_puts_the_mapping_on_an_existing_data_stream() {
         json!(8191)
     );
 }
+
+// Regression (issue 16, finding 3): `create` with `_id` refuses a second copy
+// only within one backing index, so a WAL replay after a rollover stored
+// every replayed log again.
+#[actix_web::test]
+async fn a_replay_after_a_rollover_stores_nothing_twice() {
+    let fake = FakeEs::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    // Bulks go out as they fill (10 documents); the checkpoint is never
+    // written before the kill, so a restart replays everything.
+    let p = IngestProcess::spawn(
+        tmp.path(),
+        &[
+            "--elasticsearch-url",
+            &fake.url,
+            "--commit-interval-ms",
+            "600000",
+            "--bulk-max-docs",
+            "10",
+        ],
+    )
+    .await;
+    let acked = ingest(&p.base, 100, 20, "rolled").await;
+    // Full bulks of 10 go out; the last few wait in the buffer for a commit.
+    let stored_before = eventually(Duration::from_secs(20), "full bulks delivered", || async {
+        let n = fake.ids(LOGS).len();
+        (n >= 90).then_some(n)
+    })
+    .await;
+    p.kill9();
+    fake.rollover(LOGS);
+    let p = IngestProcess::spawn(
+        tmp.path(),
+        &[
+            "--elasticsearch-url",
+            &fake.url,
+            "--commit-interval-ms",
+            "100",
+        ],
+    )
+    .await;
+    let more = ingest(&p.base, 10, 10, "after").await;
+    wait_delivered(&fake, LOGS, &more, Duration::from_secs(20)).await;
+    let m = eventually(Duration::from_secs(20), "the replay to settle", || async {
+        let m = get_text(&format!("{}/metrics", p.base)).await;
+        (metric(&m, "ingestd_logs_duplicate_total") == Some(stored_before as f64)).then_some(m)
+    })
+    .await;
+    wait_delivered(&fake, LOGS, &acked, Duration::from_secs(20)).await;
+    let m2 = get_text(&format!("{}/metrics", p.base)).await;
+    assert_eq!(
+        metric(&m2, "ingestd_logs_indexed_total"),
+        Some((110 - stored_before) as f64),
+        "{m}"
+    );
+    assert_eq!(p.terminate(), Some(0));
+    let mut stored = fake.ids(LOGS);
+    stored.sort();
+    let mut want: Vec<String> = acked.iter().chain(&more).cloned().collect();
+    want.sort();
+    assert_eq!(
+        stored, want,
+        "a log stored twice (or lost) across the rollover"
+    );
+    assert_eq!(fake.max_created_per_id(), 1);
+}

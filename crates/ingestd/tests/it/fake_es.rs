@@ -177,7 +177,6 @@ impl FakeEs {
     }
 
     /// Rolls `stream` over to a new backing index.
-    #[allow(dead_code)] // for the rollover scenario (issue 16, finding 3)
     pub fn rollover(&self, stream: &str) {
         let mut state = self.state.lock().unwrap();
         *state.generation.entry(stream.to_string()).or_insert(1) += 1;

@@ -231,6 +231,17 @@ fn send_signal(pid: i32, signal: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// A test that fails leaves no process behind (its inherited stderr would
+/// keep the test runner's output open).
+impl Drop for IngestProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Polls `f` until it returns `Some`, or panics after `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
 where

@@ -19,7 +19,7 @@ use chrono::Utc;
 use serde_json::json;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::task::JoinSet;
-use tracing::{error, warn, Instrument};
+use tracing::{error, info, warn, Instrument};
 
 use log_model::StoredLog;
 
@@ -56,6 +56,8 @@ struct Shared {
     abandon: Arc<AtomicBool>,
     counters: Counters,
     deadletter_file: PathBuf,
+    /// Whether the data stream was refreshed for the replay check.
+    refreshed: Mutex<bool>,
 }
 
 /// Writes logs to an Elasticsearch data stream; see the module docs.
@@ -69,6 +71,11 @@ pub struct EsWriter {
     /// The span current when the buffer's first document was written (the
     /// indexer's `sink.write`, a child of the request): bulk spans join it.
     buffer_span: Option<tracing::Span>,
+    /// The buffer holds logs received before this writer opened: replayed
+    /// from the WAL after a crash, perhaps stored already.
+    buffer_replayed: bool,
+    /// When this writer opened.
+    opened_at: chrono::DateTime<Utc>,
     in_flight: JoinSet<Result<(), StoreError>>,
     permits: Arc<Semaphore>,
     written: u64,
@@ -117,12 +124,15 @@ impl EsWriter {
                 abandon,
                 counters: Counters::default(),
                 deadletter_file: paths.deadletter_file,
+                refreshed: Mutex::new(false),
             }),
             max_bytes: settings.bulk_max_bytes,
             max_docs: settings.bulk_max_docs.max(1),
             buffer: Vec::new(),
             buffer_bytes: 0,
             buffer_span: None,
+            buffer_replayed: false,
+            opened_at: Utc::now(),
             in_flight: JoinSet::new(),
             permits: Arc::new(Semaphore::new(settings.bulk_in_flight as usize)),
             written: committed,
@@ -138,6 +148,7 @@ impl EsWriter {
         }
         let docs = std::mem::take(&mut self.buffer);
         self.buffer_bytes = 0;
+        let replayed = std::mem::take(&mut self.buffer_replayed);
         let parent = self.buffer_span.take().unwrap_or_else(tracing::Span::none);
         let span = tracing::info_span!(parent: &parent, "sink.deliver", documents = docs.len());
         let permit = self
@@ -147,7 +158,15 @@ impl EsWriter {
         let shared = self.shared.clone();
         self.in_flight.spawn_on(
             async move {
-                let result = deliver(&shared, docs).await;
+                let result = async {
+                    let docs = if replayed {
+                        drop_stored(&shared, docs).await?
+                    } else {
+                        docs
+                    };
+                    deliver(&shared, docs).await
+                }
+                .await;
                 drop(permit);
                 result
             }
@@ -186,6 +205,7 @@ impl LogWriter for EsWriter {
                 self.buffer_span = Some(tracing::Span::current());
             }
             self.buffer_bytes += doc.encoded_len();
+            self.buffer_replayed |= log.received_at < self.opened_at;
             self.buffer.push(doc);
         }
         self.written = self.written.max(end_position);
@@ -287,6 +307,101 @@ async fn ensure_installed(shared: &Shared) -> Result<(), StoreError> {
         *installed = true;
     }
     Ok(())
+}
+
+/// Leaves out of `docs` those already in the data stream, in any backing
+/// index. `create` with the log's id refuses a second copy only within one
+/// backing index; logs replayed from the WAL after a crash may have been
+/// stored before a rollover. So replayed logs are first looked up by id
+/// across the data stream (after a refresh, so that every stored one is
+/// seen). Needs the `read` privilege; without it, the lookup is skipped
+/// with a warning (exactly-once then holds within a backing index).
+async fn drop_stored(shared: &Shared, docs: Vec<BulkDoc>) -> Result<Vec<BulkDoc>, StoreError> {
+    let mut attempt = 0u32;
+    loop {
+        match stored_ids(shared, &docs).await {
+            Ok(Some(stored)) if !stored.is_empty() => {
+                let before = docs.len();
+                let docs: Vec<BulkDoc> = docs
+                    .into_iter()
+                    .filter(|d| !stored.contains(&d.id))
+                    .collect();
+                let skipped = (before - docs.len()) as u64;
+                shared
+                    .counters
+                    .duplicates
+                    .fetch_add(skipped, Ordering::Relaxed);
+                info!(skipped, "replayed logs already in elasticsearch (perhaps in an older backing index) not sent again");
+                return Ok(docs);
+            }
+            Ok(_) => return Ok(docs),
+            Err(e) => {
+                warn!(error = %e, "looking up replayed logs failed; retrying");
+                shared.health.fail(e.to_string());
+                pause(shared, attempt).await?;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// The ids of `docs` found in the data stream; `None` when the lookup is
+/// not allowed (403) or the stream does not exist yet.
+async fn stored_ids(
+    shared: &Shared,
+    docs: &[BulkDoc],
+) -> Result<Option<std::collections::HashSet<String>>, StoreError> {
+    use reqwest::Method;
+    {
+        let mut refreshed = shared.refreshed.lock().await;
+        if !*refreshed {
+            let answer = shared
+                .client
+                .json(Method::POST, &format!("/{}/_refresh", shared.stream), None)
+                .await?;
+            if answer.status >= 500 {
+                return Err(StoreError::Unavailable(format!(
+                    "refresh answered {}",
+                    answer.status
+                )));
+            }
+            *refreshed = true;
+        }
+    }
+    let mut found = std::collections::HashSet::new();
+    for chunk in docs.chunks(1000) {
+        let ids: Vec<&str> = chunk.iter().map(|d| d.id.as_str()).collect();
+        let body = json!({"query": {"ids": {"values": ids}}, "_source": false, "size": ids.len()});
+        let answer = shared
+            .client
+            .json(
+                Method::POST,
+                &format!("/{}/_search", shared.stream),
+                Some(&body),
+            )
+            .await?;
+        match answer.status {
+            200 => {}
+            404 => return Ok(None),
+            401 | 403 => {
+                warn!(status = answer.status, "cannot look up replayed logs (the `read` privilege is missing): a log stored before a rollover may be stored again");
+                return Ok(None);
+            }
+            status => {
+                return Err(StoreError::Unavailable(format!(
+                    "looking up replayed logs answered {status}"
+                )))
+            }
+        }
+        let hits: serde_json::Value = serde_json::from_slice(&answer.body)
+            .map_err(|e| StoreError::Unavailable(format!("unreadable search answer: {e}")))?;
+        for hit in hits["hits"]["hits"].as_array().into_iter().flatten() {
+            if let Some(id) = hit["_id"].as_str() {
+                found.insert(id.to_string());
+            }
+        }
+    }
+    Ok(Some(found))
 }
 
 /// Sends `docs` until each one is settled (or deliveries are abandoned).
