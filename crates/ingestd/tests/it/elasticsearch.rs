@@ -586,3 +586,55 @@ async fn a_replay_after_a_rollover_stores_nothing_twice() {
     );
     assert_eq!(fake.max_created_per_id(), 1);
 }
+
+// Regression (issue 16, finding 7, with the fake enforcing the mapping): a
+// data stream made by an older release lacks a field this one writes; with
+// `dynamic: strict` its documents were refused (dead-lettered) until the next
+// backing index. Setup now puts the mapping on the existing stream.
+#[actix_web::test]
+async fn a_field_an_older_mapping_lacks_is_taken_at_once() {
+    for setup in ["true", "false"] {
+        let fake = FakeEs::start().await;
+        {
+            let template: Value = serde_json::from_str(include_str!(
+                "../../../../deploy/elasticsearch/index-template.json"
+            ))
+            .unwrap();
+            let mut old = template["template"]["mappings"].clone();
+            old["properties"]
+                .as_object_mut()
+                .unwrap()
+                .remove("template");
+            let mut state = fake.state.lock().unwrap();
+            state.data_streams.push(LOGS.to_string());
+            state.mappings.insert(LOGS.to_string(), old);
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Stack::start_in(
+            tmp.path(),
+            &[
+                "--elasticsearch-url",
+                &fake.url,
+                "--elasticsearch-setup",
+                setup,
+                "--commit-interval-ms",
+                "100",
+            ],
+        )
+        .await;
+        let acked = ingest(&s.ingest, 5, 5, "new field").await;
+        if setup == "true" {
+            wait_delivered(&fake, LOGS, &acked, Duration::from_secs(20)).await;
+        } else {
+            // Without setup the old mapping stands: the fake refuses them as
+            // Elasticsearch would, and they are dead-lettered, not lost.
+            wait_delivered(&fake, DEADLETTER, &acked, Duration::from_secs(20)).await;
+            let letter = fake.doc(DEADLETTER, &acked[0]).unwrap();
+            assert_eq!(
+                letter["error_type"],
+                json!("strict_dynamic_mapping_exception")
+            );
+        }
+        s.stop().await;
+    }
+}
