@@ -213,6 +213,14 @@ fn open_partitions_stay_bounded_and_replay_stores_nothing_twice() {
     assert_eq!(ids, expected);
 }
 
+fn first_ten(reader: &EmbeddedReader) -> log_store::SearchPage {
+    rt().block_on(reader.search(SearchQuery {
+        limit: 10,
+        ..Default::default()
+    }))
+    .unwrap()
+}
+
 /// Ways a day partition gets damaged on disk.
 #[derive(Debug, Clone, Copy)]
 enum Harm {
@@ -278,12 +286,7 @@ fn a_damaged_day_is_reported_kept_and_written_around() {
 
         // Reads: the damaged day is named, the other day still answers.
         let reader = EmbeddedReader::open(dir.path());
-        let page = rt()
-            .block_on(reader.search(SearchQuery {
-                limit: 10,
-                ..Default::default()
-            }))
-            .unwrap();
+        let page = first_ten(&reader);
         let today = now.format("%Y-%m-%d").to_string();
         assert_eq!(page.missing, vec![today.clone()], "{how:?}");
         assert_eq!(page.logs.len(), 1, "{how:?}");
@@ -307,12 +310,7 @@ fn a_damaged_day_is_reported_kept_and_written_around() {
             "{how:?}: the damaged index was changed"
         );
         let reader = EmbeddedReader::open(dir.path());
-        let page = rt()
-            .block_on(reader.search(SearchQuery {
-                limit: 10,
-                ..Default::default()
-            }))
-            .unwrap();
+        let page = first_ten(&reader);
         let mut ids: Vec<_> = page.logs.iter().map(|l| l.id.clone()).collect();
         ids.sort();
         assert_eq!(ids, vec!["new-today", "old-yesterday"], "{how:?}");

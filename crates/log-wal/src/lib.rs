@@ -446,35 +446,19 @@ pub struct WalReport {
 /// changing anything (damaged bytes are passed over).
 pub fn records(dir: &Path) -> Result<Vec<Record>, WalError> {
     let mut out = Vec::new();
-    for base in list_segments(dir)? {
-        let path = segment_path(dir, base);
-        let file = File::open(&path).map_err(|e| io_err(path.display(), e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| io_err(path.display(), e))?
-            .len();
-        let mut offset = 0;
-        while offset < len {
-            match record::decode_at(&file, offset, len).map_err(|e| io_err(path.display(), e))? {
-                record::Decode::Record(r) => {
-                    out.push(Record {
-                        pos: RecordPos {
-                            start: base + offset,
-                            end: base + r.end,
-                        },
-                        appended_at_micros: r.appended_at_micros,
-                        count: r.count,
-                        payload: r.payload,
-                    });
-                    offset = r.end;
-                }
-                _ => {
-                    offset = record::damage_extent(&file, offset, len)
-                        .map_err(|e| io_err(path.display(), e))?
-                        .0;
-                }
-            }
-        }
+    let segments = list_segments(dir)?;
+    for (i, base) in segments.iter().enumerate() {
+        segment::walk_segment(dir, *base, i + 1 == segments.len(), |offset, r| {
+            out.push(Record {
+                pos: RecordPos {
+                    start: base + offset,
+                    end: base + r.end,
+                },
+                appended_at_micros: r.appended_at_micros,
+                count: r.count,
+                payload: r.payload,
+            });
+        })?;
     }
     Ok(out)
 }

@@ -79,6 +79,17 @@ pub struct SegmentScan {
 /// end of the file with no record after it is a torn tail when the record
 /// there is cut short.
 pub fn scan_segment(dir: &Path, base: u64, last: bool) -> Result<SegmentScan, WalError> {
+    walk_segment(dir, base, last, |_, _| {})
+}
+
+/// As [`scan_segment`], handing each readable record (its start offset in
+/// the segment, and the record) to `on_record`.
+pub fn walk_segment(
+    dir: &Path,
+    base: u64,
+    last: bool,
+    mut on_record: impl FnMut(u64, super::record::Decoded),
+) -> Result<SegmentScan, WalError> {
     let path = segment_path(dir, base);
     let file = File::open(&path).map_err(|e| io_err(path.display(), e))?;
     let len = file
@@ -95,7 +106,9 @@ pub fn scan_segment(dir: &Path, base: u64, last: bool) -> Result<SegmentScan, Wa
             Decode::Record(r) => {
                 scan.records += 1;
                 scan.logs += u64::from(r.count);
+                let start = offset;
                 offset = r.end;
+                on_record(start, r);
             }
             _ => {
                 let (end, torn) =

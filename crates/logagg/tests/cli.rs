@@ -232,25 +232,11 @@ async fn check_names_the_damage_and_the_service_runs_on_around_it() {
         .unwrap();
     let answer: Value = r.json().await.unwrap();
     assert_eq!(answer["searchable"], true, "{answer}");
-    let found: Value = c
-        .get(format!("{query}/logs/search?query=damage"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let found = get_json(&c, &format!("{query}/logs/search?query=damage")).await;
     assert_eq!(found["logs"][0]["message"], "after the damage", "{found}");
     assert_eq!(found["partial"], true, "{found}");
     assert_eq!(found["missing"], json!([day]), "{found}");
-    let ready: Value = c
-        .get(format!("{query}/ready"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = get_json(&c, &format!("{query}/ready")).await;
     assert!(
         ready["warnings"][0].as_str().unwrap().contains(&day),
         "{ready}"
@@ -273,6 +259,10 @@ async fn check_names_the_damage_and_the_service_runs_on_around_it() {
         files_before,
         "the damaged partition was changed"
     );
+}
+
+async fn get_json(c: &reqwest::Client, url: &str) -> Value {
+    c.get(url).send().await.unwrap().json().await.unwrap()
 }
 
 fn chrono_today() -> String {
