@@ -643,3 +643,32 @@ async fn a_field_an_older_mapping_lacks_is_taken_at_once() {
         s.stop().await;
     }
 }
+
+// Regression (issue 9): `ingestd_bulk_requests_in_flight` never moved.
+#[actix_web::test]
+async fn the_in_flight_gauge_counts_bulk_requests_waiting_for_an_answer() {
+    let fake = FakeEs::start().await;
+    fake.faults(|f| f.delay = Duration::from_millis(1500));
+    let s = on_fake(&fake, &[]).await;
+    let acked = ingest(&s.ingest, 10, 10, "slow").await;
+    eventually(
+        Duration::from_secs(10),
+        "a bulk request in flight",
+        || async {
+            let m = get_text(&format!("{}/metrics", s.ingest)).await;
+            (metric(&m, "ingestd_bulk_requests_in_flight") >= Some(1.0)).then_some(())
+        },
+    )
+    .await;
+    wait_delivered(&fake, LOGS, &acked, Duration::from_secs(10)).await;
+    eventually(
+        Duration::from_secs(10),
+        "no bulk request in flight",
+        || async {
+            let m = get_text(&format!("{}/metrics", s.ingest)).await;
+            (metric(&m, "ingestd_bulk_requests_in_flight") == Some(0.0)).then_some(())
+        },
+    )
+    .await;
+    s.stop().await;
+}
