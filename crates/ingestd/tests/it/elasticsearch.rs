@@ -228,8 +228,12 @@ async fn mapping_errors_go_to_the_dead_letter_stream_or_file() {
 #[actix_web::test]
 async fn kill_9_during_delivery_stores_no_id_twice() {
     let fake = FakeEs::start().await;
-    // Slow answers: kills land while bulk requests are in flight.
-    fake.faults(|f| f.delay = Duration::from_millis(150));
+    // Slow answers: kills land while bulk requests are in flight; and the
+    // data stream rolls over by age meanwhile, so replays cross rollovers.
+    fake.faults(|f| {
+        f.delay = Duration::from_millis(150);
+        f.rollover_age = Some(Duration::from_millis(250));
+    });
     let tmp = tempfile::tempdir().unwrap();
     let flags = [
         "--elasticsearch-url",
@@ -250,9 +254,28 @@ async fn kill_9_during_delivery_stores_no_id_twice() {
     let process = IngestProcess::spawn(tmp.path(), &flags).await;
     wait_delivered(&fake, LOGS, &acked, Duration::from_secs(30)).await;
     assert_eq!(process.terminate(), Some(0));
-    // Every acknowledged log is there once: same ids on replay, 409 for repeats.
-    assert_eq!(set(&fake.ids(LOGS)), set(&acked));
+    // Every acknowledged log is there once, in whichever backing index:
+    // same ids on replay, 409 for repeats in one index, the replay lookup
+    // across them.
+    let stored = fake.ids(LOGS);
+    assert_eq!(set(&stored), set(&acked));
+    assert_eq!(
+        stored.len(),
+        set(&stored).len(),
+        "a log in two backing indices"
+    );
     assert_eq!(fake.max_created_per_id(), 1);
+    assert!(
+        fake.state
+            .lock()
+            .unwrap()
+            .generation
+            .get(LOGS)
+            .copied()
+            .unwrap_or(1)
+            > 1,
+        "no rollover happened"
+    );
     let repeats = fake
         .state
         .lock()

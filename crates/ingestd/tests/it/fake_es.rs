@@ -42,6 +42,9 @@ pub struct Faults {
     pub html_400_next: usize,
     /// Bulk bodies larger than this answer 413 (`http.max_content_length`).
     pub max_content_length: Option<usize>,
+    /// Roll each data stream over when its write index is this old (as an
+    /// ILM `max_age`), checked at each bulk request.
+    pub rollover_age: Option<Duration>,
 }
 
 pub struct State {
@@ -51,6 +54,8 @@ pub struct State {
     pub docs: BTreeMap<String, BTreeMap<(u32, String), Value>>,
     /// stream -> its current backing index generation (rollovers).
     pub generation: HashMap<String, u32>,
+    /// stream -> when its current backing index was made.
+    pub generation_born: HashMap<String, std::time::Instant>,
     /// template name -> its mapping (from PUT _index_template, PUT _mapping).
     pub mappings: HashMap<String, Value>,
     /// `search.max_buckets`.
@@ -69,6 +74,7 @@ impl Default for State {
         State {
             docs: BTreeMap::new(),
             generation: HashMap::new(),
+            generation_born: HashMap::new(),
             mappings: HashMap::new(),
             max_buckets: crate::fake_search::MAX_BUCKETS,
             requests: Vec::new(),
@@ -413,6 +419,17 @@ fn answer(req: &Recorded, s: &mut State) -> (u16, Value) {
 }
 
 fn bulk(stream: &str, body: &[u8], s: &mut State) -> (u16, Value) {
+    if let Some(age) = s.faults.rollover_age {
+        let born = *s
+            .generation_born
+            .entry(stream.to_string())
+            .or_insert_with(std::time::Instant::now);
+        if born.elapsed() >= age {
+            *s.generation.entry(stream.to_string()).or_insert(1) += 1;
+            s.generation_born
+                .insert(stream.to_string(), std::time::Instant::now());
+        }
+    }
     let text = String::from_utf8_lossy(body);
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let mut items = Vec::new();
