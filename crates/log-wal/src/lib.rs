@@ -477,12 +477,17 @@ pub fn check(dir: &Path) -> Result<WalReport, WalError> {
         report.bytes += scan.end - base;
         report.damage.extend(scan.damage);
         if let Some(next) = segments.get(i + 1) {
+            // The segment's file is shorter than its place in the WAL: the
+            // bytes up to the next segment are gone too.
             if scan.end < *next {
-                report.damage.push(Damage {
-                    start: scan.end,
-                    end: *next,
-                    kind: DamageKind::Corrupt,
-                });
+                match report.damage.last_mut().filter(|d| d.end == scan.end) {
+                    Some(last) => last.end = *next,
+                    None => report.damage.push(Damage {
+                        start: scan.end,
+                        end: *next,
+                        kind: DamageKind::Corrupt,
+                    }),
+                }
             }
         }
     }
@@ -751,5 +756,35 @@ mod tests {
         let pos = rt.block_on(wal.append(b"new".to_vec(), 1)).unwrap();
         assert_eq!(pos.start, committed);
         assert_eq!(payloads(&wal, committed), vec!["new".to_string()]);
+    }
+
+    #[test]
+    fn an_older_segment_cut_short_costs_only_its_lost_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let positions = fill(dir.path(), 200, 30);
+        let segments = list_segments(dir.path()).unwrap();
+        assert!(segments.len() > 3);
+        // The second segment loses its last 10 bytes (a record cut short,
+        // in a segment that is not the last: damage, not a torn tail).
+        let base = segments[1];
+        let path = segment_path(dir.path(), base);
+        let len = fs::metadata(&path).unwrap().len();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len - 10)
+            .unwrap();
+        let report = check(dir.path()).unwrap();
+        assert_eq!(report.damage.len(), 1, "{report:?}");
+        assert_eq!(report.damage[0].kind, DamageKind::Corrupt);
+        assert_eq!(report.damage[0].end, segments[2]);
+        let wal = Wal::open(Wal::lock(dir.path()).unwrap(), 200, 0, None).unwrap();
+        let got = payloads(&wal, 0);
+        assert_eq!(got.len(), 29, "only the cut record is lost");
+        assert_eq!(wal.damage().len(), 1);
+        let lost = positions.iter().position(|p| p.end == segments[2]).unwrap();
+        assert!(!got.contains(&format!("record number {lost:04}")));
+        assert_eq!(got.last().unwrap(), "record number 0029");
     }
 }

@@ -71,8 +71,14 @@ impl WalReader {
                     self.position = end;
                 }
                 _ => {
-                    let (end, _) =
+                    let (mut end, _) =
                         damage_extent(file, offset, limit).map_err(|e| io_err("wal read", e))?;
+                    // Damage up to the end of a file shorter than its place
+                    // in the WAL runs on to the next segment.
+                    let extent = seg_end.unwrap_or(durable).min(durable) - base;
+                    if end == limit && limit < extent {
+                        end = extent;
+                    }
                     let damage = Damage {
                         start: self.position,
                         end: base + end,

@@ -152,8 +152,15 @@ pub fn quarantine(dir: &Path, base: u64, damage: &Damage) -> Result<PathBuf, Wal
     }
     let path = segment_path(dir, base);
     let file = File::open(&path).map_err(|e| io_err(path.display(), e))?;
-    let mut bytes = vec![0u8; (damage.end - damage.start) as usize];
-    file.read_exact_at(&mut bytes, damage.start - base)
+    // What is left of it: a file cut short holds less than the range.
+    let len = file
+        .metadata()
+        .map_err(|e| io_err(path.display(), e))?
+        .len();
+    let from = damage.start - base;
+    let to = (damage.end - base).min(len).max(from);
+    let mut bytes = vec![0u8; (to - from) as usize];
+    file.read_exact_at(&mut bytes, from)
         .map_err(|e| io_err(path.display(), e))?;
     let tmp = out.with_extension("tmp");
     let mut f = OpenOptions::new()
