@@ -93,6 +93,19 @@ pub struct Record {
     pub payload: Vec<u8>,
 }
 
+/// The record decoded at `offset` of the segment at `base`.
+fn record_at(base: u64, offset: u64, r: record::Decoded) -> Record {
+    Record {
+        pos: RecordPos {
+            start: base + offset,
+            end: base + r.end,
+        },
+        appended_at_micros: r.appended_at_micros,
+        count: r.count,
+        payload: r.payload,
+    }
+}
+
 /// Damage found, for metrics.
 #[derive(Debug, Default)]
 pub struct WalStats {
@@ -133,8 +146,10 @@ impl Shared {
 
     /// Records damage found in the segment at `base`: copies its bytes to
     /// the quarantine, counts it and logs it, once.
+    /// A torn tail is not kept in the list readers skip: it is cut off, and
+    /// new records take its place.
     fn report_damage(&self, base: u64, damage: Damage) {
-        {
+        if damage.kind == DamageKind::Corrupt {
             let mut known = self.damage.lock().expect("lock");
             if known.contains_key(&damage.start) {
                 return;
@@ -199,7 +214,6 @@ fn recover_last_segment(shared: &Shared, base: u64) -> Result<u64, WalError> {
         file.set_len(end - base)
             .and_then(|()| file.sync_all())
             .map_err(|e| io_err(path.display(), e))?;
-        shared.damage.lock().expect("lock").remove(&end);
     }
     Ok(end)
 }
@@ -449,15 +463,7 @@ pub fn records(dir: &Path) -> Result<Vec<Record>, WalError> {
     let segments = list_segments(dir)?;
     for (i, base) in segments.iter().enumerate() {
         segment::walk_segment(dir, *base, i + 1 == segments.len(), |offset, r| {
-            out.push(Record {
-                pos: RecordPos {
-                    start: base + offset,
-                    end: base + r.end,
-                },
-                appended_at_micros: r.appended_at_micros,
-                count: r.count,
-                payload: r.payload,
-            });
+            out.push(record_at(*base, offset, r));
         })?;
     }
     Ok(out)

@@ -4,8 +4,8 @@ use std::fs::File;
 use std::sync::Arc;
 
 use super::record::{damage_extent, decode_at, Decode};
-use super::segment::{segment_path, Damage, DamageKind};
-use super::{io_err, Record, RecordPos, Shared, WalError};
+use super::segment::{open_segment, Damage, DamageKind};
+use super::{io_err, Record, Shared, WalError};
 
 /// Reads records from a position on, up to the durable end. Damaged bytes
 /// are skipped: the first reader to meet them quarantines and reports them
@@ -13,8 +13,17 @@ use super::{io_err, Record, RecordPos, Shared, WalError};
 pub struct WalReader {
     pub(super) shared: Arc<Shared>,
     pub(super) position: u64,
-    /// The segment being read: its base, its end (if a later one exists), its file.
-    pub(super) open: Option<(u64, Option<u64>, File)>,
+    pub(super) open: Option<OpenSegment>,
+}
+
+/// The segment being read.
+pub(super) struct OpenSegment {
+    base: u64,
+    /// Where the segment ends: known once a later segment exists.
+    end: Option<u64>,
+    file: File,
+    /// The file's length when last looked at (it grows while it is written).
+    len: u64,
 }
 
 impl WalReader {
@@ -32,78 +41,70 @@ impl WalReader {
                 self.position = end;
                 continue;
             }
-            let (base, seg_end) = self.segment_for_position()?;
-            if let Some(seg_end) = seg_end {
-                if self.position >= seg_end {
-                    self.open = None;
-                    continue;
-                }
-            }
-            let (_, _, file) = self.open.as_ref().expect("segment open");
-            let file_len = file.metadata().map_err(|e| io_err("wal read", e))?.len();
-            let offset = self.position - base;
-            let limit = (seg_end.unwrap_or(durable).min(durable) - base).min(file_len);
-            if offset >= limit {
-                // The segment's file is shorter than its place in the WAL:
-                // the bytes up to the next segment are gone.
-                let damage = Damage {
-                    start: self.position,
-                    end: seg_end.unwrap_or(durable).min(durable),
-                    kind: DamageKind::Corrupt,
-                };
-                self.shared.report_damage(base, damage);
-                self.position = damage.end;
+            self.open_segment_for_position()?;
+            let seg = self.open.as_mut().expect("segment open");
+            if seg.end.is_some_and(|end| self.position >= end) {
+                self.open = None;
                 continue;
             }
-            match decode_at(file, offset, limit).map_err(|e| io_err("wal read", e))? {
-                Decode::Record(r) => {
-                    let end = base + r.end;
-                    bytes += r.payload.len();
-                    records.push(Record {
-                        pos: RecordPos {
-                            start: self.position,
-                            end,
-                        },
-                        appended_at_micros: r.appended_at_micros,
-                        count: r.count,
-                        payload: r.payload,
-                    });
-                    self.position = end;
-                }
-                _ => {
-                    let (mut end, _) =
-                        damage_extent(file, offset, limit).map_err(|e| io_err("wal read", e))?;
-                    // Damage up to the end of a file shorter than its place
-                    // in the WAL runs on to the next segment.
-                    let extent = seg_end.unwrap_or(durable).min(durable) - base;
-                    if end == limit && limit < extent {
-                        end = extent;
-                    }
-                    let damage = Damage {
-                        start: self.position,
-                        end: base + end,
-                        kind: DamageKind::Corrupt,
-                    };
-                    self.shared.report_damage(base, damage);
-                    self.position = damage.end;
-                }
+            // The bytes of this segment that may be read, and how many of
+            // them its file holds (it is shorter after damage).
+            let extent = seg.end.unwrap_or(durable).min(durable) - seg.base;
+            if seg.len < extent {
+                seg.len = seg
+                    .file
+                    .metadata()
+                    .map_err(|e| io_err("wal read", e))?
+                    .len();
             }
+            let limit = extent.min(seg.len);
+            let offset = self.position - seg.base;
+            let decoded = if offset < limit {
+                decode_at(&seg.file, offset, limit).map_err(|e| io_err("wal read", e))?
+            } else {
+                Decode::Incomplete
+            };
+            if let Decode::Record(r) = decoded {
+                bytes += r.payload.len();
+                let record = super::record_at(seg.base, offset, r);
+                self.position = record.pos.end;
+                records.push(record);
+                continue;
+            }
+            // Damage ends at the next record whose header holds; damage up
+            // to the end of a file shorter than its place in the WAL runs on
+            // to the next segment.
+            let mut end = if offset < limit {
+                damage_extent(&seg.file, offset, limit)
+                    .map_err(|e| io_err("wal read", e))?
+                    .0
+            } else {
+                limit
+            };
+            if end == limit {
+                end = extent;
+            }
+            let base = seg.base;
+            let damage = Damage {
+                start: self.position,
+                end: base + end,
+                kind: DamageKind::Corrupt,
+            };
+            self.shared.report_damage(base, damage);
+            self.position = damage.end;
         }
         Ok(records)
     }
 
-    fn segment_for_position(&mut self) -> Result<(u64, Option<u64>), WalError> {
-        if let Some((base, seg_end, _)) = &self.open {
-            let (base, mut seg_end) = (*base, *seg_end);
-            if seg_end.is_none() {
-                // A segment is final once a later one exists.
+    /// Makes `open` the segment that holds the position (and learns its end
+    /// once a later segment exists).
+    fn open_segment_for_position(&mut self) -> Result<(), WalError> {
+        if let Some(seg) = &mut self.open {
+            if seg.end.is_none() {
                 let segments = self.shared.segments.lock().expect("lock");
-                seg_end = segments.iter().copied().find(|b| *b > base);
-                if let Some((_, e, _)) = &mut self.open {
-                    *e = seg_end;
-                }
+                seg.end = segments.iter().copied().find(|b| *b > seg.base);
             }
-            return Ok((base, seg_end));
+            return Ok(());
         }
         let segments = self.shared.segments.lock().expect("lock").clone();
         let idx = segments
@@ -114,10 +115,13 @@ impl WalReader {
                 reason: "no segment holds this position (deleted too early?)".into(),
             })?;
         let base = segments[idx];
-        let seg_end = segments.get(idx + 1).copied();
-        let path = segment_path(&self.shared.dir, base);
-        let file = File::open(&path).map_err(|e| io_err(path.display(), e))?;
-        self.open = Some((base, seg_end, file));
-        Ok((base, seg_end))
+        let (file, len) = open_segment(&self.shared.dir, base)?;
+        self.open = Some(OpenSegment {
+            base,
+            end: segments.get(idx + 1).copied(),
+            file,
+            len,
+        });
+        Ok(())
     }
 }

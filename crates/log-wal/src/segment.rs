@@ -35,6 +35,17 @@ pub fn sync_dir(dir: &Path) -> Result<(), WalError> {
         .map_err(|e| io_err(dir.display(), e))
 }
 
+/// Opens the segment at `base` for reading; with its length.
+pub fn open_segment(dir: &Path, base: u64) -> Result<(File, u64), WalError> {
+    let path = segment_path(dir, base);
+    let file = File::open(&path).map_err(|e| io_err(path.display(), e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| io_err(path.display(), e))?
+        .len();
+    Ok((file, len))
+}
+
 /// Why a range of WAL bytes holds no readable record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -91,11 +102,7 @@ pub fn walk_segment(
     mut on_record: impl FnMut(u64, super::record::Decoded),
 ) -> Result<SegmentScan, WalError> {
     let path = segment_path(dir, base);
-    let file = File::open(&path).map_err(|e| io_err(path.display(), e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| io_err(path.display(), e))?
-        .len();
+    let (file, len) = open_segment(dir, base)?;
     let mut scan = SegmentScan {
         end: base + len,
         ..SegmentScan::default()
@@ -151,12 +158,8 @@ pub fn quarantine(dir: &Path, base: u64, damage: &Damage) -> Result<PathBuf, Wal
         return Ok(out);
     }
     let path = segment_path(dir, base);
-    let file = File::open(&path).map_err(|e| io_err(path.display(), e))?;
     // What is left of it: a file cut short holds less than the range.
-    let len = file
-        .metadata()
-        .map_err(|e| io_err(path.display(), e))?
-        .len();
+    let (file, len) = open_segment(dir, base)?;
     let from = damage.start - base;
     let to = (damage.end - base).min(len).max(from);
     let mut bytes = vec![0u8; (to - from) as usize];
