@@ -108,26 +108,35 @@ fn is_lock_file(name: &str) -> bool {
     name.starts_with(".tantivy") || name.ends_with(".lock")
 }
 
+/// What a partition directory without `meta.json` is: empty (being
+/// created) or damaged; `None` when `meta.json` is there.
+fn state_without_meta(dir: &Path) -> Option<PartitionState> {
+    if dir.join("meta.json").exists() {
+        return None;
+    }
+    let files = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| !e.file_name().to_str().is_some_and(is_lock_file))
+                .count()
+        })
+        .unwrap_or(0);
+    Some(if files == 0 {
+        PartitionState::Empty
+    } else {
+        PartitionState::Damaged(format!(
+            "meta.json is missing but {files} index file(s) are there"
+        ))
+    })
+}
+
 /// Opens the partition at `dir` (and a reader on it, which opens every
 /// segment's files and checks their footers) and says what it found.
 /// `deep` also verifies every file's checksum (reads all of it).
 pub fn partition_state(dir: &Path, deep: bool) -> PartitionState {
-    if !dir.join("meta.json").exists() {
-        let files = std::fs::read_dir(dir)
-            .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok())
-                    .filter(|e| !e.file_name().to_str().is_some_and(is_lock_file))
-                    .count()
-            })
-            .unwrap_or(0);
-        return if files == 0 {
-            PartitionState::Empty
-        } else {
-            PartitionState::Damaged(format!(
-                "meta.json is missing but {files} index file(s) are there"
-            ))
-        };
+    if let Some(state) = state_without_meta(dir) {
+        return state;
     }
     let opened = Index::open_in_dir(dir).and_then(|index| {
         schema::register_tokenizers(&index);

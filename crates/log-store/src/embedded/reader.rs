@@ -16,7 +16,7 @@ use super::collector::{Groups, PatternCollector};
 use super::query::{compile, Filters};
 use super::schema::{build_schema, register_tokenizers, Fields};
 use super::{
-    index_root, list_partitions, partition_dir, partition_state, PartitionId, PartitionState,
+    index_root, list_partitions, partition_dir, state_without_meta, PartitionId, PartitionState,
 };
 use crate::model::{finish_patterns, RawGroup};
 use crate::{BoxFuture, LogReader, PatternsPage, SearchPage, StoreError};
@@ -132,18 +132,16 @@ impl EmbeddedReader {
                         e.insert(Arc::new(p)).clone()
                     }
                     Err(error) => {
-                        match partition_state(&partition_dir(&inner.root, id), false) {
-                            // Being created by the writer right now.
-                            PartitionState::Empty => {}
-                            PartitionState::Damaged(reason) => {
-                                self.mark_damaged(&id.name(), reason);
-                                missing.push(id.name());
-                            }
-                            PartitionState::Ready => {
-                                self.mark_damaged(&id.name(), error.to_string());
-                                missing.push(id.name());
-                            }
-                        }
+                        // The open failed: the directory says why when its
+                        // meta.json is gone (or it is being created);
+                        // otherwise the open's own error does.
+                        let reason = match state_without_meta(&partition_dir(&inner.root, id)) {
+                            Some(PartitionState::Empty) => continue,
+                            Some(PartitionState::Damaged(reason)) => reason,
+                            _ => error.to_string(),
+                        };
+                        self.mark_damaged(&id.name(), reason);
+                        missing.push(id.name());
                         continue;
                     }
                 },

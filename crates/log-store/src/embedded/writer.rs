@@ -64,6 +64,23 @@ struct CommitPayload {
     wal_position: u64,
 }
 
+impl OpenPartition {
+    /// Commits what was added, recording that the partition holds every
+    /// WAL record up to `position`.
+    fn commit(&mut self, position: u64) -> Result<(), StoreError> {
+        let payload = serde_json::to_string(&CommitPayload {
+            wal_position: position,
+        })
+        .expect("payload serialises");
+        let mut prepared = self.writer.prepare_commit()?;
+        prepared.set_payload(&payload);
+        prepared.commit()?;
+        self.committed = position;
+        self.dirty = false;
+        Ok(())
+    }
+}
+
 /// Writes logs into day partitions; see the module docs for the invariant.
 pub struct EmbeddedWriter {
     root: PathBuf,
@@ -172,11 +189,7 @@ impl EmbeddedWriter {
     /// holds: all up to the record being written (`end_position`) unless
     /// logs of that record for its day are still to come (`pending`), then
     /// all up to the previous record.
-    fn make_room(
-        &mut self,
-        pending: &std::collections::BTreeSet<NaiveDate>,
-        end_position: u64,
-    ) -> Result<(), StoreError> {
+    fn make_room(&mut self, pending: &[NaiveDate], end_position: u64) -> Result<(), StoreError> {
         while self.open.len() >= self.settings.max_open.max(1) {
             let day = *self
                 .open
@@ -191,13 +204,7 @@ impl EmbeddedWriter {
                 } else {
                     end_position
                 };
-                let payload = serde_json::to_string(&CommitPayload {
-                    wal_position: position,
-                })
-                .expect("payload serialises");
-                let mut prepared = partition.writer.prepare_commit()?;
-                prepared.set_payload(&payload);
-                prepared.commit()?;
+                partition.commit(position)?;
             }
             partition.writer.wait_merging_threads()?;
             debug!(%day, "partition closed to make room");
@@ -226,11 +233,11 @@ impl LogWriter for EmbeddedWriter {
                 by_day.entry(day).or_default().push(log);
             }
         }
-        let mut remaining: std::collections::BTreeSet<NaiveDate> = by_day.keys().copied().collect();
-        for (day, logs) in by_day {
-            remaining.remove(&day);
+        let days: Vec<NaiveDate> = by_day.keys().copied().collect();
+        for (i, (day, logs)) in by_day.into_iter().enumerate() {
             if !self.open.contains_key(&day) {
-                self.make_room(&remaining, end_position)?;
+                // The days of this record still to come.
+                self.make_room(&days[i + 1..], end_position)?;
             }
             let partition = self.partition(day)?;
             if end_position <= partition.committed {
@@ -255,16 +262,8 @@ impl LogWriter for EmbeddedWriter {
         if position == self.checkpoint {
             return Ok(position);
         }
-        let payload = serde_json::to_string(&CommitPayload {
-            wal_position: position,
-        })
-        .expect("payload serialises");
         for partition in self.open.values_mut().filter(|p| p.dirty) {
-            let mut prepared = partition.writer.prepare_commit()?;
-            prepared.set_payload(&payload);
-            prepared.commit()?;
-            partition.committed = position;
-            partition.dirty = false;
+            partition.commit(position)?;
         }
         write_checkpoint(&checkpoint_path(&self.root), position)?;
         self.checkpoint = position;
