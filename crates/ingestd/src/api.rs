@@ -96,11 +96,6 @@ impl IngestResponse {
     }
 }
 
-enum BodyKind {
-    Json,
-    NdJson,
-}
-
 /// The caller's `X-Correlation-ID` / `X-Request-ID`, or a new one; recorded
 /// on the request's span (so it is in the trace and in the service's logs).
 fn correlation_id(req: &HttpRequest) -> String {
@@ -115,9 +110,9 @@ fn correlation_id(req: &HttpRequest) -> String {
 }
 
 /// JSON (or no content type, as curl -d sends none useful), or NDJSON.
-fn body_kind(req: &HttpRequest, state: &AppState) -> Result<BodyKind, ApiError> {
+fn body_kind(req: &HttpRequest, state: &AppState) -> Result<BatchFormat, ApiError> {
     let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
-        return Ok(BodyKind::Json);
+        return Ok(BatchFormat::Json);
     };
     let mime = value
         .to_str()
@@ -128,12 +123,12 @@ fn body_kind(req: &HttpRequest, state: &AppState) -> Result<BodyKind, ApiError> 
         .trim()
         .to_ascii_lowercase();
     match mime.as_str() {
-        "application/json" | "text/json" => Ok(BodyKind::Json),
-        m if m.ends_with("+json") => Ok(BodyKind::Json),
+        "application/json" | "text/json" => Ok(BatchFormat::Json),
+        m if m.ends_with("+json") => Ok(BatchFormat::Json),
         "application/x-ndjson"
         | "application/ndjson"
         | "application/jsonlines"
-        | "application/x-jsonlines" => Ok(BodyKind::NdJson),
+        | "application/x-jsonlines" => Ok(BatchFormat::NdJson),
         _ => {
             state.metrics.reject("unsupported_media_type", 1);
             Err(ApiError::new(
@@ -197,26 +192,20 @@ fn decode_body(
     };
     let encoding = value.to_str().unwrap_or("").trim().to_ascii_lowercase();
     let limit = state.max_body_bytes;
-    let mut out = Vec::new();
+    // Reads at most one byte past the limit: enough to tell it was passed.
+    let inflate = |decoder: &mut dyn Read| {
+        let mut out = Vec::new();
+        decoder
+            .take(limit as u64 + 1)
+            .read_to_end(&mut out)
+            .map(|_| out)
+    };
     let read = match encoding.as_str() {
         "" | "identity" => return Ok(body),
-        "gzip" | "x-gzip" => flate2::read::MultiGzDecoder::new(&body[..])
-            .take(limit as u64 + 1)
-            .read_to_end(&mut out),
-        "deflate" => {
-            // HTTP's deflate is zlib-wrapped; some clients send it raw.
-            let zlib = flate2::read::ZlibDecoder::new(&body[..])
-                .take(limit as u64 + 1)
-                .read_to_end(&mut out);
-            if zlib.is_err() {
-                out.clear();
-                flate2::read::DeflateDecoder::new(&body[..])
-                    .take(limit as u64 + 1)
-                    .read_to_end(&mut out)
-            } else {
-                zlib
-            }
-        }
+        "gzip" | "x-gzip" => inflate(&mut flate2::read::MultiGzDecoder::new(&body[..])),
+        // HTTP's deflate is zlib-wrapped; some clients send it raw.
+        "deflate" => inflate(&mut flate2::read::ZlibDecoder::new(&body[..]))
+            .or_else(|_| inflate(&mut flate2::read::DeflateDecoder::new(&body[..]))),
         other => {
             state.metrics.reject("unsupported_encoding", 1);
             return Err(ApiError::new(
@@ -228,13 +217,13 @@ fn decode_body(
             ));
         }
     };
-    if let Err(e) = read {
+    let out = read.map_err(|e| {
         state.metrics.reject("invalid_body", 1);
-        return Err(ApiError::bad_request(
+        ApiError::bad_request(
             "invalid_body",
             format!("the body is not valid {encoding}: {e}"),
-        ));
-    }
+        )
+    })?;
     if out.len() > limit {
         state.metrics.reject("body_too_large", 1);
         return Err(ApiError::new(
@@ -412,7 +401,7 @@ async fn ingest_one(
 ) -> Result<HttpResponse, ApiError> {
     let correlation_id = correlation_id(&req);
     let wait = wants_refresh(&params)?;
-    if let BodyKind::NdJson = body_kind(&req, &state)? {
+    if let BatchFormat::NdJson = body_kind(&req, &state)? {
         state.metrics.reject("unsupported_media_type", 1);
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -460,11 +449,7 @@ async fn ingest_batch(
     let kind = body_kind(&req, &state)?;
     let body = read_body(&req, payload, &state).await?;
     // Each item is a parsed value, or the reason its line is not JSON.
-    let format = match kind {
-        BodyKind::Json => BatchFormat::Json,
-        BodyKind::NdJson => BatchFormat::NdJson,
-    };
-    let items = split_batch(&body, format).map_err(|e| {
+    let items = split_batch(&body, kind).map_err(|e| {
         state.metrics.reject("invalid_json", 1);
         match e {
             BatchError::InvalidJson(_) => ApiError::bad_request("invalid_json", e.to_string()),
