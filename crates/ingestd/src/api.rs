@@ -611,7 +611,5 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .metrics
         .bulk_in_flight
         .set(state.store_health.in_flight() as i64);
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.http.render())
+    state.metrics.http.response()
 }

@@ -24,7 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/", web::get().to(status))
         .route("/health", web::get().to(health))
         .route("/ready", web::get().to(ready))
-        .route("/metrics", web::get().to(svc_kit::metrics::metrics_handler));
+        .route("/metrics", web::get().to(metrics));
 }
 
 /// A request the model refused: 400 for a query text that cannot be
@@ -102,10 +102,6 @@ fn partial(state: &AppState, kind: &str, missing: &[String], body: &mut serde_js
             .with_label_values(&[kind])
             .inc();
     }
-    state
-        .metrics
-        .damaged_partitions
-        .set(state.store.damage().len() as i64);
 }
 
 /// `GET /logs/patterns?hours=24`: the window's ERROR and CRITICAL logs
@@ -158,9 +154,9 @@ async fn health() -> HttpResponse {
 
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
     // Damage already found is told; the service still answers (partially).
-    let damage = state.store.damage();
-    state.metrics.damaged_partitions.set(damage.len() as i64);
-    let warnings: Vec<String> = damage
+    let warnings: Vec<String> = state
+        .store
+        .damage()
         .iter()
         .map(|(name, _)| {
             format!("partition {name} cannot be read; answers that cover it are partial (run `logagg check`)")
@@ -174,4 +170,13 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
                 .json(json!({"ready": false, "problems": [e.public_detail()]}))
         }
     }
+}
+
+/// `GET /metrics`, with the gauges read from the store brought up to date.
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    state
+        .metrics
+        .damaged_partitions
+        .set(state.store.damage().len() as i64);
+    state.metrics.http.response()
 }

@@ -182,9 +182,12 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
 /// that the framework (or an extractor without a handler) made with an
 /// empty or plain-text body gets `{"error": ..., "detail": ...}`, the
 /// original text kept as the detail.
+///
+/// Every other answer passes through as it is (no boxing of its body: this
+/// runs on every request).
 pub async fn json_error_body<B: actix_web::body::MessageBody + 'static>(
     response: actix_web::dev::ServiceResponse<B>,
-) -> actix_web::dev::ServiceResponse<actix_web::body::BoxBody> {
+) -> actix_web::dev::ServiceResponse<actix_web::body::EitherBody<B>> {
     let status = response.status();
     let is_json = response
         .headers()
@@ -195,7 +198,7 @@ pub async fn json_error_body<B: actix_web::body::MessageBody + 'static>(
         || is_json
         || response.request().method() == actix_web::http::Method::HEAD
     {
-        return response.map_into_boxed_body();
+        return response.map_into_left_body();
     }
     let (req, res) = response.into_parts();
     let retry_after = res.headers().get(header::RETRY_AFTER).cloned();
@@ -231,7 +234,7 @@ pub async fn json_error_body<B: actix_web::body::MessageBody + 'static>(
     if let Some(allow) = allow {
         res.headers_mut().insert(header::ALLOW, allow);
     }
-    actix_web::dev::ServiceResponse::new(req, res)
+    actix_web::dev::ServiceResponse::new(req, res).map_into_right_body()
 }
 
 #[cfg(test)]

@@ -65,6 +65,13 @@ impl HttpMetrics {
             .observe(seconds);
     }
 
+    /// The answer to `GET /metrics`: the registry in Prometheus' text format.
+    pub fn response(&self) -> HttpResponse {
+        HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(self.render())
+    }
+
     /// The registry in Prometheus' text format.
     pub fn render(&self) -> String {
         let mut out = Vec::new();
@@ -138,11 +145,4 @@ pub fn method_label(method: &actix_web::http::Method) -> &'static str {
         Method::OPTIONS => "OPTIONS",
         _ => "other",
     }
-}
-
-/// `GET /metrics`.
-pub async fn metrics_handler(metrics: web::Data<HttpMetrics>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics.render())
 }

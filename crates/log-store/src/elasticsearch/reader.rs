@@ -284,25 +284,7 @@ impl LogReader for EsReader {
     fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let body = serde_json::json!({"size": 0, "track_total_hits": false});
-            let answer = self
-                .client
-                .json(
-                    Method::POST,
-                    &format!("/{}/_search", self.stream),
-                    Some(&body),
-                )
-                .await?;
-            if answer.is_success()
-                || (answer.status == 404 && answer.text().contains("index_not_found_exception"))
-            {
-                return Ok(());
-            }
-            Err(StoreError::Unavailable(format!(
-                "elasticsearch search of {} answered {}: {}",
-                self.stream,
-                answer.status,
-                answer.text().chars().take(300).collect::<String>()
-            )))
+            self.search_raw(&body).await.map(|_| ())
         })
     }
 }
