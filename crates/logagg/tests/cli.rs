@@ -69,14 +69,7 @@ async fn serves_ingest_and_query_and_stops_cleanly_on_sigterm() {
         .unwrap();
     assert_eq!(found["logs"][0]["id"], json!(id));
     for base in [&ingest, &query] {
-        let text = c
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = get_text(&c, &format!("{base}/metrics")).await;
         assert!(text.contains("_http_requests_total"), "{base}: {text}");
     }
     assert!(dir.path().join("wal").is_dir());
@@ -241,14 +234,7 @@ async fn check_names_the_damage_and_the_service_runs_on_around_it() {
         ready["warnings"][0].as_str().unwrap().contains(&day),
         "{ready}"
     );
-    let metrics = c
-        .get(format!("{ingest}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&c, &format!("{ingest}/metrics")).await;
     assert!(
         metrics.contains("ingestd_index_partitions_damaged 1"),
         "{metrics}"
@@ -259,6 +245,10 @@ async fn check_names_the_damage_and_the_service_runs_on_around_it() {
         files_before,
         "the damaged partition was changed"
     );
+}
+
+async fn get_text(c: &reqwest::Client, url: &str) -> String {
+    c.get(url).send().await.unwrap().text().await.unwrap()
 }
 
 async fn get_json(c: &reqwest::Client, url: &str) -> Value {

@@ -35,6 +35,15 @@ async fn ingest(base: &str, n: usize, batch: usize, tag: &str) -> Vec<String> {
 /// ingestd and queryd on the fake cluster, committing every 100 ms, with
 /// `extra` flags.
 async fn on_fake(fake: &FakeEs, extra: &[&str]) -> Stack {
+    Stack::start_with(&fake_flags(fake, extra)).await
+}
+
+/// As [`on_fake`], on the data directory `dir`.
+async fn on_fake_in(dir: &std::path::Path, fake: &FakeEs, extra: &[&str]) -> Stack {
+    Stack::start_in(dir, &fake_flags(fake, extra)).await
+}
+
+fn fake_flags<'a>(fake: &'a FakeEs, extra: &[&'a str]) -> Vec<&'a str> {
     let mut flags = vec![
         "--elasticsearch-url",
         fake.url.as_str(),
@@ -42,7 +51,7 @@ async fn on_fake(fake: &FakeEs, extra: &[&str]) -> Stack {
         "100",
     ];
     flags.extend_from_slice(extra);
-    Stack::start_with(&flags).await
+    flags
 }
 
 fn set(ids: &[String]) -> BTreeSet<String> {
@@ -142,14 +151,7 @@ async fn down_at_start_then_up_delivers_everything() {
 async fn item_level_429s_are_retried_alone() {
     let fake = FakeEs::start().await;
     fake.faults(|f| f.item_429_attempts = 2);
-    let s = Stack::start_with(&[
-        "--elasticsearch-url",
-        &fake.url,
-        "--commit-interval-ms",
-        "100",
-        "--bulk-gzip",
-    ])
-    .await;
+    let s = on_fake(&fake, &["--bulk-gzip"]).await;
     let acked = ingest(&s.ingest, 200, 50, "retry").await;
     wait_delivered(&fake, LOGS, &acked, Duration::from_secs(30)).await;
     assert_eq!(fake.max_created_per_id(), 1);
@@ -180,16 +182,7 @@ async fn mapping_errors_go_to_the_dead_letter_stream_or_file() {
     let fake = FakeEs::start().await;
     fake.faults(|f| f.mapping_error_marker = Some("BADMAPPING".into()));
     let tmp = tempfile::tempdir().unwrap();
-    let s = Stack::start_in(
-        tmp.path(),
-        &[
-            "--elasticsearch-url",
-            &fake.url,
-            "--commit-interval-ms",
-            "100",
-        ],
-    )
-    .await;
+    let s = on_fake_in(tmp.path(), &fake, &[]).await;
     let good = ingest(&s.ingest, 30, 30, "fine").await;
     let bad = ingest(&s.ingest, 3, 3, "BADMAPPING").await;
     wait_delivered(&fake, LOGS, &good, Duration::from_secs(20)).await;
@@ -303,15 +296,7 @@ async fn kill_9_during_delivery_stores_no_id_twice() {
 async fn a_long_outage_fills_the_wal_then_drains() {
     let fake = FakeEs::start().await;
     fake.faults(|f| f.down = true);
-    let s = Stack::start_with(&[
-        "--elasticsearch-url",
-        &fake.url,
-        "--commit-interval-ms",
-        "100",
-        "--wal-max-bytes",
-        "60000",
-    ])
-    .await;
+    let s = on_fake(&fake, &["--wal-max-bytes", "60000"]).await;
     let mut acked = Vec::new();
     let mut refused = false;
     for round in 0..200 {
@@ -431,16 +416,7 @@ async fn refusals_that_are_not_the_documents_fault_are_retried_and_large_bulks_s
         f.max_content_length = Some(30_000);
     });
     let tmp = tempfile::tempdir().unwrap();
-    let s = Stack::start_in(
-        tmp.path(),
-        &[
-            "--elasticsearch-url",
-            &fake.url,
-            "--commit-interval-ms",
-            "100",
-        ],
-    )
-    .await;
+    let s = on_fake_in(tmp.path(), &fake, &[]).await;
     // About 300 bytes a document: a bulk of them is far over 30,000 bytes.
     let acked = ingest(&s.ingest, 400, 200, &"padding ".repeat(25)).await;
     // One document too large on its own: it is the only one dead-lettered.
@@ -638,18 +614,7 @@ async fn a_field_an_older_mapping_lacks_is_taken_at_once() {
             state.mappings.insert(LOGS.to_string(), old);
         }
         let tmp = tempfile::tempdir().unwrap();
-        let s = Stack::start_in(
-            tmp.path(),
-            &[
-                "--elasticsearch-url",
-                &fake.url,
-                "--elasticsearch-setup",
-                setup,
-                "--commit-interval-ms",
-                "100",
-            ],
-        )
-        .await;
+        let s = on_fake_in(tmp.path(), &fake, &["--elasticsearch-setup", setup]).await;
         let acked = ingest(&s.ingest, 5, 5, "new field").await;
         if setup == "true" {
             wait_delivered(&fake, LOGS, &acked, Duration::from_secs(20)).await;

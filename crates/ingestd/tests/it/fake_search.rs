@@ -48,6 +48,47 @@ pub fn analyze(text: &str) -> Vec<String> {
         .collect()
 }
 
+#[test]
+fn the_analyzer_is_the_template_s_own() {
+    let template: Value = serde_json::from_str(include_str!(
+        "../../../../deploy/elasticsearch/index-template.json"
+    ))
+    .unwrap();
+    assert_eq!(
+        template["template"]["settings"]["analysis"]["analyzer"]["logagg_message"]["filter"],
+        json!(["logagg_long", "lowercase"])
+    );
+    assert_eq!(
+        template["template"]["mappings"]["properties"]["message"]["analyzer"],
+        "logagg_message"
+    );
+}
+
+// Regression (issue 16, finding 5): `message` used the standard tokenizer on
+// Elasticsearch (`smith` did not match `john.smith`) while the embedded
+// store splits on anything not a letter or digit. The template's analyzer
+// now splits as the embedded tokenizer does.
+#[test]
+fn the_elasticsearch_analyzer_splits_words_as_the_embedded_index() {
+    for text in [
+        "john.smith@example.com wrote to ops@example.org",
+        "GET https://api.example.com/v1/users?id=42&x=y HTTP/1.1",
+        "user-42 logged in from 10.0.0.1:8080 (pid=3131)",
+        "Ünïcödé wörds, naïve café, 東京 ２０２６ ⅻ ½",
+        "snake_case and CamelCase and kebab-case/path\\win",
+        "!!! ... --- ::: *** ###",
+        "tab\tnew\nline\r\nend",
+        "emoji 🙂 between words😀and digits٣",
+    ] {
+        let embedded: Vec<String> = log_model::search::words(text)
+            .map(str::to_lowercase)
+            .collect();
+        assert_eq!(analyze(text), embedded, "{text:?}");
+    }
+    assert!(analyze("john.smith").contains(&"smith".to_string()));
+    assert!(analyze("example.com").contains(&"com".to_string()));
+}
+
 fn millis(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
