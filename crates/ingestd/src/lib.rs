@@ -3,7 +3,11 @@
 //!
 //! # Layout
 //! - [`config`]: flags and environment variables.
-//! - [`api`]: the HTTP handlers (parse, validate, enrich, append, ack).
+//! - [`pipeline`]: the one ingest path of every protocol (body, validate,
+//!   enrich, WAL append and fsync, the refusals and their counting).
+//! - [`api`]: the native routes and the service routes.
+//! - [`elastic`]: the Elasticsearch bulk API and the calls shippers make at start.
+//! - [`otlp`]: OTLP/HTTP logs.
 //! - [`wal`]: the write-ahead log with group commit.
 //! - [`indexer`]: WAL reader -> store writer -> commit -> WAL GC.
 //! - [`metrics`]: the `ingestd_*` Prometheus metrics.
@@ -15,8 +19,11 @@
 pub mod api;
 pub mod check;
 pub mod config;
+pub mod elastic;
 pub mod indexer;
 pub mod metrics;
+pub mod otlp;
+pub mod pipeline;
 /// The write-ahead log (the `log-wal` crate).
 pub use log_wal as wal;
 
@@ -130,7 +137,7 @@ pub async fn run(
         metrics.clone(),
         on_commit,
     )?;
-    let state = web::Data::new(api::AppState {
+    let state = web::Data::new(pipeline::AppState {
         wal: wal.clone(),
         indexer: indexer.status.clone(),
         store_health: health.clone(),
@@ -154,6 +161,8 @@ pub async fn run(
         move |cfg| {
             cfg.app_data(state.clone());
             api::configure(cfg);
+            otlp::configure(cfg);
+            elastic::configure(cfg);
         },
     )?;
     let backend = if store.uses_elasticsearch() {

@@ -7,8 +7,8 @@ use svc_kit::HttpMetrics;
 #[derive(Clone)]
 pub struct Metrics {
     pub http: HttpMetrics,
-    pub logs_received: IntCounter,
-    pub logs_accepted: IntCounter,
+    pub logs_received: IntCounterVec,
+    pub logs_accepted: IntCounterVec,
     pub logs_rejected: IntCounterVec,
     pub bytes_received: IntCounter,
     pub wal_bytes: IntGauge,
@@ -55,10 +55,18 @@ impl Metrics {
         let http = HttpMetrics::new("ingestd")?;
         let registry = http.registry.clone();
         let logs_rejected = IntCounterVec::new(
-            Opts::new("ingestd_logs_rejected_total", "Logs refused, by reason"),
-            &["reason"],
+            Opts::new(
+                "ingestd_logs_rejected_total",
+                "Logs refused, by protocol and reason",
+            ),
+            &["protocol", "reason"],
         )?;
         registry.register(Box::new(logs_rejected.clone()))?;
+        let by_protocol = |name: &str, help: &str| -> prometheus::Result<IntCounterVec> {
+            let c = IntCounterVec::new(Opts::new(name, help), &["protocol"])?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
         let gauge = |name: &str, help: &str| -> prometheus::Result<IntGauge> {
             let g = IntGauge::new(name, help)?;
             registry.register(Box::new(g.clone()))?;
@@ -70,15 +78,13 @@ impl Metrics {
             Ok(g)
         };
         Ok(Metrics {
-            logs_received: counter(
-                &registry,
+            logs_received: by_protocol(
                 "ingestd_logs_received_total",
-                "Logs received in requests, valid or not",
+                "Logs received in requests, valid or not, by protocol (native, elasticsearch, otlp)",
             )?,
-            logs_accepted: counter(
-                &registry,
+            logs_accepted: by_protocol(
                 "ingestd_logs_accepted_total",
-                "Logs made durable in the WAL and acknowledged",
+                "Logs made durable in the WAL and acknowledged, by protocol",
             )?,
             logs_rejected,
             bytes_received: counter(
@@ -223,8 +229,13 @@ impl Metrics {
 
     /// Shows the label values that alerts use at 0 before anything happens.
     pub fn init_labels(&self) {
-        for reason in ["wal_full", "wal_error"] {
-            self.logs_rejected.with_label_values(&[reason]);
+        for protocol in crate::pipeline::Protocol::ALL {
+            let protocol = protocol.label();
+            self.logs_received.with_label_values(&[protocol]);
+            self.logs_accepted.with_label_values(&[protocol]);
+            for reason in ["wal_full", "wal_error"] {
+                self.logs_rejected.with_label_values(&[protocol, reason]);
+            }
         }
         for kind in ["corrupt", "torn_tail"] {
             self.wal_damaged.with_label_values(&[kind]);
@@ -251,9 +262,9 @@ impl Metrics {
             .inc_by(s.dead_lettered_file);
     }
 
-    pub fn reject(&self, reason: &str, count: u64) {
+    pub fn reject(&self, protocol: &str, reason: &str, count: u64) {
         self.logs_rejected
-            .with_label_values(&[reason])
+            .with_label_values(&[protocol, reason])
             .inc_by(count);
     }
 }

@@ -33,6 +33,19 @@ impl Level {
         }
     }
 
+    /// OpenTelemetry's SeverityNumber: 1-8 TRACE and DEBUG, 9-12 INFO,
+    /// 13-16 WARN, 17-20 ERROR, 21-24 FATAL; 0 (unspecified) and others are none.
+    pub fn from_otel_severity(number: i64) -> Option<Level> {
+        Some(match number {
+            1..=8 => Level::Debug,
+            9..=12 => Level::Info,
+            13..=16 => Level::Warning,
+            17..=20 => Level::Error,
+            21..=24 => Level::Critical,
+            _ => return None,
+        })
+    }
+
     /// Parses a comma-separated list such as `ERROR,critical`.
     pub fn parse_list(s: &str) -> Result<Vec<Level>, String> {
         let mut levels = Vec::new();

@@ -5,6 +5,8 @@
 //! - [`level`]: the five levels and the aliases shippers send.
 //! - [`log`]: parsing and validating one incoming log ([`parse_log`]) into a
 //!   [`NewLog`], and the [`StoredLog`] that the WAL and the stores keep.
+//! - [`mapping`]: shippers' documents (ECS, OpenTelemetry-mapped, plain
+//!   JSON) to the native shape.
 //! - [`limits`]: size limits applied at ingest.
 //! - [`search`]: search and patterns requests, and the query language's AST.
 //! - [`error`]: [`FieldError`], a rejection that names the field and the reason.
@@ -14,6 +16,7 @@ pub mod error;
 pub mod level;
 pub mod limits;
 pub mod log;
+pub mod mapping;
 pub mod search;
 
 pub use batch::{split_batch, BatchError, BatchFormat};

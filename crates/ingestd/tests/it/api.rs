@@ -252,25 +252,25 @@ async fn bad_input_is_refused_clearly_and_counted() {
 
     // Every refusal is counted.
     let m = get_text(&format!("{}/metrics", s.ingest)).await;
-    assert_eq!(metric(&m, "ingestd_logs_accepted_total"), Some(3.0));
+    assert_eq!(metric(&m, "ingestd_logs_accepted_total{protocol=\"native\"}"), Some(3.0));
     assert_eq!(
-        metric(&m, "ingestd_logs_rejected_total{reason=\"invalid_json\"}"),
+        metric(&m, "ingestd_logs_rejected_total{protocol=\"native\",reason=\"invalid_json\"}"),
         Some(3.0)
     );
     assert_eq!(
-        metric(&m, "ingestd_logs_rejected_total{reason=\"missing_field\"}"),
+        metric(&m, "ingestd_logs_rejected_total{protocol=\"native\",reason=\"missing_field\"}"),
         Some(5.0)
     );
     assert_eq!(
-        metric(&m, "ingestd_logs_rejected_total{reason=\"batch_too_long\"}"),
+        metric(&m, "ingestd_logs_rejected_total{protocol=\"native\",reason=\"batch_too_long\"}"),
         Some(6.0)
     );
     assert_eq!(
-        metric(&m, "ingestd_logs_rejected_total{reason=\"body_too_large\"}"),
+        metric(&m, "ingestd_logs_rejected_total{protocol=\"native\",reason=\"body_too_large\"}"),
         Some(1.0)
     );
     assert_eq!(
-        metric(&m, "ingestd_logs_rejected_total{reason=\"too_old\"}"),
+        metric(&m, "ingestd_logs_rejected_total{protocol=\"native\",reason=\"too_old\"}"),
         Some(1.0)
     );
     assert!(m.contains(
@@ -323,7 +323,7 @@ async fn metrics_are_prometheus_text_on_both_services() {
             "{name} missing:\n{ingest}"
         );
     }
-    assert_eq!(metric(&ingest, "ingestd_logs_accepted_total"), Some(1.0));
+    assert_eq!(metric(&ingest, "ingestd_logs_accepted_total{protocol=\"native\"}"), Some(1.0));
     assert_eq!(metric(&ingest, "ingestd_logs_indexed_total"), Some(1.0));
     assert_eq!(metric(&ingest, "ingestd_wal_backlog_bytes"), Some(0.0));
     assert_eq!(metric(&ingest, "ingestd_wal_backlog_logs"), Some(0.0));

@@ -1,0 +1,669 @@
+//! The Elasticsearch API on the ingest port, the subset shippers use:
+//! `GET|HEAD /` (an Elasticsearch 8 node), `/_license`, `/_cluster/health`,
+//! the setup calls shippers make at start (templates, data streams, ILM
+//! policies, ingest pipelines, nodes: answered as "already there"), and the
+//! writes: `/_bulk`, `/{index}/_bulk` (`create` and `index` actions),
+//! `/{index}/_doc` and `/{index}/_create/{id}`.
+//!
+//! Every answer carries `X-Elastic-Product: Elasticsearch` (the clients'
+//! product check) and Elasticsearch's body shapes; documents are mapped to
+//! the native shape by [`log_model::mapping`] and go through the one
+//! [`crate::pipeline`].
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use log_model::mapping::{map_document, FieldMap};
+use log_model::FieldError;
+
+use crate::pipeline::{AppState, IngestError, Protocol};
+
+/// The Elasticsearch version the ingest port answers as.
+pub const VERSION: &str = "8.17.0";
+const NODE: &str = "logagg-ingestd";
+const CLUSTER: &str = "logagg";
+const ES: Protocol = Protocol::Elasticsearch;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let writes = || web::route().guard(actix_web::guard::Any(actix_web::guard::Post()).or(actix_web::guard::Put()));
+    cfg.route("/", web::get().to(root))
+        .route("/", web::head().to(root))
+        .route("/_bulk", writes().to(bulk))
+        .route("/{index}/_bulk", writes().to(bulk))
+        .route("/{index}/_doc", web::post().to(one_doc))
+        .route("/{index}/_doc/{id}", writes().to(one_doc))
+        .route("/{index}/_create/{id}", writes().to(one_doc))
+        .route("/_license", web::get().to(license))
+        .route("/_xpack", web::get().to(xpack))
+        .route("/_cluster/health", web::get().to(cluster_health))
+        .route("/_cluster/health/{index}", web::get().to(cluster_health))
+        .route("/_nodes", web::get().to(nodes))
+        .route("/_nodes/{tail:.*}", web::get().to(nodes))
+        .route("/_index_template", web::get().to(setup))
+        .route("/_index_template/{name}", web::route().to(setup))
+        .route("/_component_template/{name}", web::route().to(setup))
+        .route("/_template/{name}", web::route().to(setup))
+        .route("/_data_stream/{name}", web::route().to(setup))
+        .route("/_ilm/policy/{name}", web::route().to(setup))
+        .route("/_ingest/pipeline/{name}", web::route().to(setup))
+        .route("/{tail:_.*}", web::route().to(unknown));
+}
+
+/// An answer as Elasticsearch gives it: the product header, and the
+/// media type the client asked for (`application/vnd.elasticsearch+json;
+/// compatible-with=8` when it asked for that, JSON otherwise).
+fn answer(req: &HttpRequest, status: StatusCode, body: &impl Serialize) -> HttpResponse {
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let content_type = match compatible_with(accept) {
+        Some(version) => format!("application/vnd.elasticsearch+json;compatible-with={version}"),
+        None => "application/json".to_string(),
+    };
+    let mut res = HttpResponse::build(status);
+    res.insert_header(("X-Elastic-Product", "Elasticsearch"))
+        .insert_header((header::CONTENT_TYPE, content_type));
+    if req.method() == Method::HEAD {
+        return res.finish();
+    }
+    res.body(serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// The `compatible-with` version of an Elasticsearch media type.
+fn compatible_with(media_type: &str) -> Option<u8> {
+    if !media_type.contains("vnd.elasticsearch+") {
+        return None;
+    }
+    media_type
+        .split(';')
+        .filter_map(|p| p.trim().strip_prefix("compatible-with="))
+        .find_map(|v| v.trim().parse().ok())
+        .or(Some(8))
+}
+
+/// Elasticsearch's error body.
+fn error_body(status: StatusCode, kind: &str, reason: &str) -> Value {
+    json!({
+        "error": {
+            "root_cause": [{"type": kind, "reason": reason}],
+            "type": kind,
+            "reason": reason,
+        },
+        "status": status.as_u16(),
+    })
+}
+
+fn es_error(req: &HttpRequest, e: &IngestError) -> HttpResponse {
+    let kind = match e {
+        IngestError::WalFull { .. } => "es_rejected_execution_exception",
+        IngestError::BodyTooLarge { .. }
+        | IngestError::DecodedTooLarge { .. }
+        | IngestError::BatchTooLong { .. }
+        | IngestError::BatchTooLarge { .. } => "content_too_long_exception",
+        IngestError::UnsupportedMediaType(_) | IngestError::UnsupportedEncoding(_) => {
+            "media_type_header_exception"
+        }
+        IngestError::InvalidJson(_) | IngestError::InvalidBody(_) | IngestError::EmptyBatch => {
+            "illegal_argument_exception"
+        }
+        IngestError::WalError(_) => "unavailable_shards_exception",
+        IngestError::Internal(_) => "exception",
+    };
+    let mut res = answer(req, e.status(), &error_body(e.status(), kind, &e.to_string()));
+    if let Some(secs) = e.retry_after_secs() {
+        res.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(secs),
+        );
+    }
+    res
+}
+
+async fn root(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    answer(
+        &req,
+        StatusCode::OK,
+        &json!({
+            "name": NODE,
+            "cluster_name": CLUSTER,
+            "cluster_uuid": "logagg-0000000000000000",
+            "version": {
+                "number": VERSION,
+                "build_flavor": "default",
+                "build_type": "logagg",
+                "build_hash": env!("CARGO_PKG_VERSION"),
+                "build_date": "2026-01-01T00:00:00.000Z",
+                "build_snapshot": false,
+                "lucene_version": "9.12.0",
+                "minimum_wire_compatibility_version": "7.17.0",
+                "minimum_index_compatibility_version": "7.0.0",
+            },
+            "tagline": "You Know, for Search",
+            // What logagg's own clients read here.
+            "service": "ingestd",
+            "logagg_version": env!("CARGO_PKG_VERSION"),
+            "status": "running",
+            "wal_position": state.wal.durable_end(),
+            "committed_position": state.indexer.committed.load(Ordering::Acquire),
+            "endpoints": [
+                "POST /logs/ingest", "POST /logs/batch-ingest", "POST /_bulk", "POST /{index}/_bulk",
+                "POST /v1/logs", "GET /health", "GET /ready", "GET /metrics"
+            ],
+        }),
+    )
+}
+
+async fn license(req: HttpRequest) -> HttpResponse {
+    answer(
+        &req,
+        StatusCode::OK,
+        &json!({"license": {
+            "status": "active",
+            "uid": "00000000-0000-0000-0000-00000000109a",
+            "type": "basic",
+            "issue_date": "2026-01-01T00:00:00.000Z",
+            "issue_date_in_millis": 1_767_225_600_000i64,
+            "max_nodes": 1000,
+            "max_resource_units": null,
+            "issued_to": CLUSTER,
+            "issuer": "elasticsearch",
+            "start_date_in_millis": -1,
+        }}),
+    )
+}
+
+async fn xpack(req: HttpRequest) -> HttpResponse {
+    answer(
+        &req,
+        StatusCode::OK,
+        &json!({
+            "build": {"hash": env!("CARGO_PKG_VERSION"), "date": "2026-01-01T00:00:00.000Z"},
+            "license": {"uid": "00000000-0000-0000-0000-00000000109a", "type": "basic", "mode": "basic", "status": "active"},
+            "features": {},
+            "tagline": "You know, for X",
+        }),
+    )
+}
+
+/// Green when ingest takes logs, red when it refuses them (as `/ready`).
+async fn cluster_health(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let committed = state.indexer.committed.load(Ordering::Acquire);
+    let backlog = state.wal.durable_end().saturating_sub(committed);
+    let ready = !state.wal.is_closed()
+        && backlog < state.wal_max_bytes
+        && !state.at_cap.load(Ordering::Acquire);
+    answer(
+        &req,
+        StatusCode::OK,
+        &json!({
+            "cluster_name": CLUSTER,
+            "status": if ready { "green" } else { "red" },
+            "timed_out": false,
+            "number_of_nodes": 1,
+            "number_of_data_nodes": 1,
+            "active_primary_shards": 1,
+            "active_shards": 1,
+            "relocating_shards": 0,
+            "initializing_shards": 0,
+            "unassigned_shards": 0,
+            "delayed_unassigned_shards": 0,
+            "number_of_pending_tasks": 0,
+            "number_of_in_flight_fetch": 0,
+            "task_max_waiting_in_queue_millis": 0,
+            "active_shards_percent_as_number": 100.0,
+        }),
+    )
+}
+
+/// This node, at the address the client reached it by (sniffing clients
+/// connect to `http.publish_address`).
+async fn nodes(req: HttpRequest) -> HttpResponse {
+    let host = req.connection_info().host().to_string();
+    answer(
+        &req,
+        StatusCode::OK,
+        &json!({
+            "_nodes": {"total": 1, "successful": 1, "failed": 0},
+            "cluster_name": CLUSTER,
+            "nodes": {NODE: {
+                "name": NODE,
+                "host": host,
+                "version": VERSION,
+                "build_flavor": "default",
+                "roles": ["data", "ingest", "master"],
+                "http": {"publish_address": host, "bound_address": [host]},
+                "ingest": {"processors": []},
+            }},
+        }),
+    )
+}
+
+/// Templates, data streams, ILM policies, ingest pipelines: what a shipper
+/// installs at start. Writes are acknowledged; reads answer as for one that
+/// is there (nothing is stored: logagg's own mapping and retention apply).
+async fn setup(req: HttpRequest) -> HttpResponse {
+    let path = req.path().trim_start_matches('/');
+    let mut parts = path.splitn(3, '/');
+    let (kind, second, third) = (
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+        parts.next().unwrap_or(""),
+    );
+    // `_ilm/policy/{name}` and `_ingest/pipeline/{name}` have two words.
+    let name = if third.is_empty() { second } else { third }.to_string();
+    match *req.method() {
+        Method::PUT | Method::POST | Method::DELETE => {
+            return answer(&req, StatusCode::OK, &json!({"acknowledged": true}))
+        }
+        Method::GET | Method::HEAD => {}
+        _ => {
+            return answer(
+                &req,
+                StatusCode::METHOD_NOT_ALLOWED,
+                &error_body(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "illegal_argument_exception",
+                    &format!("{} is not allowed on /{path}", req.method()),
+                ),
+            )
+        }
+    }
+    let body = match kind {
+        "_index_template" if name.is_empty() => json!({"index_templates": []}),
+        "_index_template" => json!({"index_templates": [{
+            "name": name,
+            "index_template": {"index_patterns": [format!("{name}*")], "composed_of": [], "template": {}, "data_stream": {}},
+        }]}),
+        "_component_template" => json!({"component_templates": [{
+            "name": name, "component_template": {"template": {}},
+        }]}),
+        "_template" => json!({name.clone(): {
+            "order": 0, "index_patterns": [format!("{name}*")], "settings": {}, "mappings": {}, "aliases": {},
+        }}),
+        "_data_stream" => json!({"data_streams": [{
+            "name": name,
+            "timestamp_field": {"name": "@timestamp"},
+            "indices": [],
+            "generation": 1,
+            "status": "GREEN",
+            "template": name,
+            "hidden": false,
+            "system": false,
+        }]}),
+        "_ilm" => json!({name.clone(): {
+            "version": 1, "modified_date": "2026-01-01T00:00:00.000Z", "policy": {"phases": {}},
+        }}),
+        _ => json!({name.clone(): {
+            "description": "accepted by logagg's ingest port; not run (logagg maps fields itself)",
+            "processors": [],
+        }}),
+    };
+    answer(&req, StatusCode::OK, &body)
+}
+
+/// Other Elasticsearch paths: what Elasticsearch says for a handler it
+/// does not have.
+async fn unknown(req: HttpRequest) -> HttpResponse {
+    let reason = format!(
+        "no handler found for uri [{}] and method [{}] (logagg's ingest port serves the bulk API and the calls shippers make at start)",
+        req.path(),
+        req.method()
+    );
+    answer(
+        &req,
+        StatusCode::BAD_REQUEST,
+        &error_body(StatusCode::BAD_REQUEST, "illegal_argument_exception", &reason),
+    )
+}
+
+/// The field mapping of a request: the defaults, overridden by query
+/// parameters (`message_field=...`) or headers (`X-Logagg-Message-Field`).
+fn field_map(req: &HttpRequest, params: &HashMap<String, String>) -> Result<FieldMap, String> {
+    let mut map = FieldMap::default();
+    let setting = |name: &str| -> Option<String> {
+        params.get(name).cloned().or_else(|| {
+            let header = format!("x-logagg-{}", name.replace('_', "-"));
+            req.headers()
+                .get(header.as_str())
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
+    };
+    for field in [
+        "timestamp",
+        "message",
+        "level",
+        "source",
+        "service",
+        "trace_id",
+        "span_id",
+    ] {
+        if let Some(list) = setting(&format!("{field}_field")) {
+            map.set(field, &list)?;
+        }
+    }
+    if let Some(source) = setting("default_source").filter(|s| !s.is_empty()) {
+        map.default_source = source;
+    }
+    if let Some(service) = setting("default_service").filter(|s| !s.is_empty()) {
+        map.default_service = Some(service);
+    }
+    Ok(map)
+}
+
+/// One action of a bulk request.
+struct Action {
+    /// `create`, `index`, `update`, `delete`.
+    name: String,
+    index: Option<String>,
+    id: Option<String>,
+    /// The document line (`None` for `delete`).
+    doc: Option<Result<Value, String>>,
+}
+
+/// Splits a bulk body into actions. A line that is not an action is the
+/// whole request's fault, as in Elasticsearch.
+fn parse_bulk(body: &[u8]) -> Result<Vec<Action>, IngestError> {
+    let mut lines = body
+        .split(|b| *b == b'\n')
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.strip_suffix(b"\r").unwrap_or(l)))
+        .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace));
+    let mut actions = Vec::new();
+    while let Some((line_no, line)) = lines.next() {
+        let malformed = |why: String| {
+            IngestError::InvalidBody(format!(
+                "Malformed action/metadata line [{line_no}]: {why}"
+            ))
+        };
+        let value: Value = serde_json::from_slice(line).map_err(|e| malformed(e.to_string()))?;
+        let Value::Object(obj) = value else {
+            return Err(malformed("expected an object".into()));
+        };
+        let mut entries = obj.into_iter();
+        let (Some((name, meta)), None) = (entries.next(), entries.next()) else {
+            return Err(malformed("expected one action name".into()));
+        };
+        if !matches!(name.as_str(), "create" | "index" | "update" | "delete") {
+            return Err(malformed(format!(
+                "expected one of [create, delete, index, update] but found [{name}]"
+            )));
+        }
+        let text = |key: &str| meta.get(key).and_then(Value::as_str).map(str::to_string);
+        let (index, id) = (text("_index"), text("_id"));
+        let doc = if name == "delete" {
+            None
+        } else {
+            let Some((_, doc)) = lines.next() else {
+                return Err(malformed(format!("the {name} action has no document line")));
+            };
+            Some(serde_json::from_slice::<Value>(doc).map_err(|e| e.to_string()))
+        };
+        actions.push(Action {
+            name,
+            index,
+            id,
+            doc,
+        });
+    }
+    Ok(actions)
+}
+
+#[derive(Serialize)]
+struct BulkResponse {
+    took: u64,
+    errors: bool,
+    items: Vec<Value>,
+}
+
+fn created_item(index: &str, id: &str, seq_no: usize) -> Value {
+    json!({
+        "_index": index,
+        "_id": id,
+        "_version": 1,
+        "result": "created",
+        "_shards": {"total": 1, "successful": 1, "failed": 0},
+        "_seq_no": seq_no,
+        "_primary_term": 1,
+        "status": 201,
+    })
+}
+
+fn refused_item(index: &str, id: Option<&str>, kind: &str, reason: &str) -> Value {
+    json!({
+        "_index": index,
+        "_id": id,
+        "status": 400,
+        "error": {"type": kind, "reason": reason},
+    })
+}
+
+/// A document mapped and validated, or why not (`reason` label, ES error type, text).
+fn accept_document(
+    state: &AppState,
+    doc: Result<Value, String>,
+    index: Option<&str>,
+    fields: &FieldMap,
+    now: chrono::DateTime<Utc>,
+) -> Result<log_model::NewLog, (&'static str, &'static str, String)> {
+    let doc = doc.map_err(|e| {
+        (
+            "invalid_json",
+            "document_parsing_exception",
+            format!("failed to parse the document: {e}"),
+        )
+    })?;
+    let native = map_document(doc, index, fields)
+        .map_err(|e| ("invalid_document", "document_parsing_exception", e.0))?;
+    state.validate(native, now).map_err(|e: FieldError| {
+        let field = if e.field.is_empty() {
+            String::new()
+        } else {
+            format!("[{}] ", e.field)
+        };
+        (
+            e.kind,
+            "document_parsing_exception",
+            format!("{field}{}", e.reason),
+        )
+    })
+}
+
+/// `POST|PUT /_bulk`, `/{index}/_bulk`.
+async fn bulk(
+    req: HttpRequest,
+    payload: web::Payload,
+    params: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let started = Instant::now();
+    let default_index = req.match_info().get("index").map(str::to_string);
+    let fields = match field_map(&req, &params) {
+        Ok(fields) => fields,
+        Err(e) => return es_error(&req, &state.refuse(ES, IngestError::InvalidBody(e), 1)),
+    };
+    let wait = match crate::api::wants_refresh(params.get("refresh").map(String::as_str)) {
+        Ok(wait) => wait,
+        Err(e) => return es_error(&req, &IngestError::InvalidBody(e.detail)),
+    };
+    let body = match state.read_body(&req, payload, ES).await {
+        Ok(body) => body,
+        Err(e) => return es_error(&req, &e),
+    };
+    let actions = match parse_bulk(&body) {
+        Ok(actions) if actions.is_empty() => {
+            return es_error(
+                &req,
+                &state.refuse(
+                    ES,
+                    IngestError::InvalidBody("request body is required".into()),
+                    1,
+                ),
+            )
+        }
+        Ok(actions) => actions,
+        Err(e) => return es_error(&req, &state.refuse(ES, e, 1)),
+    };
+    state.received(ES, actions.len());
+    if let Err(e) = state.check_batch_len(ES, actions.len()) {
+        return es_error(&req, &e);
+    }
+    let now = Utc::now();
+    // Each action's answer; the stored ones are filled in after the append.
+    let mut items: Vec<Option<Value>> = Vec::with_capacity(actions.len());
+    let mut slots = Vec::new(); // (item index, index name)
+    let mut valid = Vec::new();
+    {
+        let _validating = tracing::info_span!("validate", logs = actions.len()).entered();
+        for action in actions {
+            let index = action.index.or_else(|| default_index.clone());
+            let index_name = index.clone().unwrap_or_else(|| "logs".to_string());
+            let refused = |kind: &str, text: &str| {
+                let item = refused_item(&index_name, action.id.as_deref(), kind, text);
+                Some(json!({ action.name.clone(): item }))
+            };
+            match (action.name.as_str(), action.doc) {
+                ("create" | "index", Some(doc)) => {
+                    match accept_document(&state, doc, index.as_deref(), &fields, now) {
+                        Ok(log) => {
+                            slots.push((items.len(), action.name.clone(), index_name.clone()));
+                            items.push(None);
+                            valid.push(log);
+                        }
+                        Err((reason, kind, text)) => {
+                            state.reject(ES, reason, 1);
+                            items.push(refused(kind, &text));
+                        }
+                    }
+                }
+                (name, _) => {
+                    state.reject(ES, "unsupported_action", 1);
+                    let text = format!(
+                        "logagg's ingest port takes create and index actions; {name} is not supported (logs are immutable)"
+                    );
+                    items.push(refused("illegal_argument_exception", &text));
+                }
+            }
+        }
+    }
+    if !valid.is_empty() {
+        match state.store(ES, valid, now, wait).await {
+            Ok(stored) => {
+                for ((slot, name, index), id) in slots.into_iter().zip(stored.ids) {
+                    items[slot] = Some(json!({ name: created_item(&index, &id, slot) }));
+                }
+            }
+            Err(e) => return es_error(&req, &e),
+        }
+    }
+    let items: Vec<Value> = items.into_iter().map(|i| i.unwrap_or(Value::Null)).collect();
+    let errors = items
+        .iter()
+        .any(|i| i.as_object().and_then(|o| o.values().next()).and_then(|v| v.get("error")).is_some());
+    answer(
+        &req,
+        StatusCode::OK,
+        &BulkResponse {
+            took: started.elapsed().as_millis() as u64,
+            errors,
+            items,
+        },
+    )
+}
+
+/// `POST /{index}/_doc`, `PUT|POST /{index}/_doc/{id}`, `/{index}/_create/{id}`:
+/// one document.
+async fn one_doc(
+    req: HttpRequest,
+    payload: web::Payload,
+    params: web::Query<HashMap<String, String>>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let index = req.match_info().get("index").unwrap_or("logs").to_string();
+    let fields = match field_map(&req, &params) {
+        Ok(fields) => fields,
+        Err(e) => return es_error(&req, &state.refuse(ES, IngestError::InvalidBody(e), 1)),
+    };
+    let wait = match crate::api::wants_refresh(params.get("refresh").map(String::as_str)) {
+        Ok(wait) => wait,
+        Err(e) => return es_error(&req, &IngestError::InvalidBody(e.detail)),
+    };
+    let body = match state.read_body(&req, payload, ES).await {
+        Ok(body) => body,
+        Err(e) => return es_error(&req, &e),
+    };
+    state.received(ES, 1);
+    let now = Utc::now();
+    let doc = serde_json::from_slice::<Value>(&body).map_err(|e| e.to_string());
+    let log = match accept_document(&state, doc, Some(&index), &fields, now) {
+        Ok(log) => log,
+        Err((reason, kind, text)) => {
+            state.reject(ES, reason, 1);
+            let status = StatusCode::BAD_REQUEST;
+            return answer(&req, status, &error_body(status, kind, &text));
+        }
+    };
+    match state.store(ES, vec![log], now, wait).await {
+        Ok(stored) => {
+            let id = stored.ids.into_iter().next().unwrap_or_default();
+            let mut item = created_item(&index, &id, 0);
+            if let Some(obj) = item.as_object_mut() {
+                obj.remove("status");
+            }
+            answer(&req, StatusCode::CREATED, &item)
+        }
+        Err(e) => es_error(&req, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bulk_bodies_split_into_actions() {
+        let body = b"{\"index\":{\"_index\":\"a\"}}\n{\"message\":\"x\"}\r\n\n{\"delete\":{\"_id\":\"1\"}}\n{\"create\":{}}\n{bad\n";
+        let actions = parse_bulk(body).unwrap();
+        assert_eq!(actions.len(), 3);
+        assert_eq!(actions[0].index.as_deref(), Some("a"));
+        assert!(actions[0].doc.as_ref().unwrap().is_ok());
+        assert_eq!(actions[1].name, "delete");
+        assert!(actions[1].doc.is_none());
+        // A bad document is the document's fault...
+        assert!(actions[2].doc.as_ref().unwrap().is_err());
+        // ...a bad action line, the request's.
+        for bad in [
+            &b"{\"index\":{}}\n{}\n{oops}\n{}\n"[..],
+            b"{\"upsert\":{}}\n{}\n",
+            b"{\"index\":{},\"create\":{}}\n{}\n",
+            b"{\"index\":{}}\n",
+            b"[1]\n",
+        ] {
+            let e = parse_bulk(bad).err().expect("refused");
+            assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+            assert!(e.to_string().contains("Malformed action"), "{e}");
+        }
+    }
+
+    #[test]
+    fn media_types_name_their_version() {
+        assert_eq!(
+            compatible_with("application/vnd.elasticsearch+json; compatible-with=8"),
+            Some(8)
+        );
+        assert_eq!(
+            compatible_with("application/vnd.elasticsearch+json;compatible-with=9"),
+            Some(9)
+        );
+        assert_eq!(compatible_with("application/json"), None);
+    }
+}

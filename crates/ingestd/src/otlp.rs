@@ -1,0 +1,382 @@
+//! OTLP/HTTP logs: `POST /v1/logs`, protobuf (`application/x-protobuf`) or
+//! JSON (`application/json`), answered in the request's encoding with an
+//! `ExportLogsServiceResponse` (`partial_success` counting refused records).
+//!
+//! Mapping: severity text (or number) -> level; resource `service.name` ->
+//! service; resource `host.name` (else `service.instance.id`) -> source;
+//! body of any `AnyValue` kind -> message (strings as they are, the others
+//! as JSON); `trace_id`/`span_id` as hex; resource and log attributes ->
+//! metadata (a log attribute wins over a resource attribute of the same
+//! key), with the scope name as `otel.scope.name` and the event name as
+//! `event.name`. Records go through the one [`crate::pipeline`].
+//!
+//! Refusals follow the OTLP/HTTP spec: 400 with a `google.rpc.Status` body
+//! for what cannot be decoded (not retried), 429 or 503 with `Retry-After`
+//! for what may be sent again.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use prost::Message;
+use serde_json::{Map, Value};
+
+use log_model::Level;
+
+use crate::pipeline::{AppState, IngestError, Protocol};
+
+const OTLP: Protocol = Protocol::Otlp;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/logs", web::post().to(export));
+}
+
+/// The two encodings of OTLP/HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Protobuf => "application/x-protobuf",
+            Encoding::Json => "application/json",
+        }
+    }
+}
+
+/// `google.rpc.Status`, the body of OTLP/HTTP's error answers.
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+struct Status {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+fn encode<T: Message + serde::Serialize>(encoding: Encoding, msg: &T) -> Vec<u8> {
+    match encoding {
+        Encoding::Protobuf => msg.encode_to_vec(),
+        Encoding::Json => serde_json::to_vec(msg).unwrap_or_default(),
+    }
+}
+
+fn refusal(encoding: Encoding, e: &IngestError) -> HttpResponse {
+    // gRPC codes: 3 INVALID_ARGUMENT, 8 RESOURCE_EXHAUSTED, 14 UNAVAILABLE, 13 INTERNAL.
+    let code = match e.status().as_u16() {
+        429 => 8,
+        503 => 14,
+        500 => 13,
+        _ => 3,
+    };
+    let body = Status {
+        code,
+        message: format!("{}: {e}", e.code()),
+    };
+    let mut res = HttpResponse::build(e.status());
+    res.insert_header((header::CONTENT_TYPE, encoding.content_type()));
+    if let Some(secs) = e.retry_after_secs() {
+        res.insert_header((header::RETRY_AFTER, secs.to_string()));
+    }
+    res.body(encode(encoding, &body))
+}
+
+async fn export(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let mime = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(crate::api::mime_of)
+        .unwrap_or_default();
+    let encoding = match mime.as_str() {
+        "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
+        "application/json" => Encoding::Json,
+        other => {
+            let e = IngestError::UnsupportedMediaType(format!(
+                "content type {other:?} is not OTLP/HTTP; send application/x-protobuf or application/json"
+            ));
+            return refusal(Encoding::Json, &state.refuse(OTLP, e, 1));
+        }
+    };
+    let body = match state.read_body(&req, payload, OTLP).await {
+        Ok(body) => body,
+        Err(e) => return refusal(encoding, &e),
+    };
+    let request = match encoding {
+        Encoding::Protobuf => ExportLogsServiceRequest::decode(&body[..]).map_err(|e| {
+            IngestError::InvalidBody(format!("the body is not an OTLP ExportLogsServiceRequest: {e}"))
+        }),
+        Encoding::Json => serde_json::from_slice::<ExportLogsServiceRequest>(&body).map_err(|e| {
+            IngestError::InvalidJson(format!("the body is not an OTLP ExportLogsServiceRequest: {e}"))
+        }),
+    };
+    let request = match request {
+        Ok(request) => request,
+        Err(e) => return refusal(encoding, &state.refuse(OTLP, e, 1)),
+    };
+    let total: usize = request
+        .resource_logs
+        .iter()
+        .flat_map(|r| &r.scope_logs)
+        .map(|s| s.log_records.len())
+        .sum();
+    state.received(OTLP, total);
+    if let Err(e) = state.check_batch_len(OTLP, total) {
+        return refusal(encoding, &e);
+    }
+    let now = Utc::now();
+    let mut valid = Vec::with_capacity(total);
+    let mut rejected = 0i64;
+    let mut first_error = String::new();
+    let mut index = 0usize;
+    {
+        let _validating = tracing::info_span!("validate").entered();
+        for resource_logs in request.resource_logs {
+            let resource = resource_logs
+                .resource
+                .map(|r| r.attributes)
+                .unwrap_or_default();
+            let resource = Resource::new(resource);
+            for scope_logs in resource_logs.scope_logs {
+                let scope = scope_logs.scope.map(|s| s.name).unwrap_or_default();
+                for record in scope_logs.log_records {
+                    index += 1;
+                    let native = to_native(record, &resource, &scope, now);
+                    match state.validate(native, now) {
+                        Ok(log) => valid.push(log),
+                        Err(e) => {
+                            state.reject(OTLP, e.kind, 1);
+                            if first_error.is_empty() {
+                                first_error = format!("log record {}: {}: {}", index - 1, e.field, e.reason);
+                            }
+                            rejected += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if !valid.is_empty() {
+        if let Err(e) = state.store(OTLP, valid, now, false).await {
+            return refusal(encoding, &e);
+        }
+    }
+    let response = ExportLogsServiceResponse {
+        partial_success: (rejected > 0).then(|| ExportLogsPartialSuccess {
+            rejected_log_records: rejected,
+            error_message: first_error,
+        }),
+    };
+    HttpResponse::build(StatusCode::OK)
+        .insert_header((header::CONTENT_TYPE, encoding.content_type()))
+        .body(encode(encoding, &response))
+}
+
+/// A resource's attributes, with the two that name the service and the host.
+struct Resource {
+    service: Option<String>,
+    host: Option<String>,
+    rest: Map<String, Value>,
+}
+
+impl Resource {
+    fn new(attributes: Vec<KeyValue>) -> Self {
+        let mut rest = attributes_map(attributes);
+        let mut take = |key: &str| match rest.remove(key) {
+            Some(Value::String(s)) if !s.is_empty() => Some(s),
+            Some(other) => {
+                rest.insert(key.to_string(), other);
+                None
+            }
+            None => None,
+        };
+        let service = take("service.name");
+        let host = take("host.name").or_else(|| take("service.instance.id"));
+        Resource {
+            service,
+            host,
+            rest,
+        }
+    }
+}
+
+fn attributes_map(attributes: Vec<KeyValue>) -> Map<String, Value> {
+    attributes
+        .into_iter()
+        .map(|kv| (kv.key, kv.value.map(any_to_json).unwrap_or(Value::Null)))
+        .collect()
+}
+
+/// An `AnyValue` as JSON (bytes as hex).
+fn any_to_json(value: AnyValue) -> Value {
+    match value.value {
+        None => Value::Null,
+        Some(any_value::Value::StringValue(s)) => Value::String(s),
+        Some(any_value::Value::BoolValue(b)) => Value::Bool(b),
+        Some(any_value::Value::IntValue(i)) => Value::from(i),
+        Some(any_value::Value::DoubleValue(f)) => {
+            serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+        }
+        Some(any_value::Value::ArrayValue(a)) => {
+            Value::Array(a.values.into_iter().map(any_to_json).collect())
+        }
+        Some(any_value::Value::KvlistValue(kv)) => Value::Object(attributes_map(kv.values)),
+        Some(any_value::Value::BytesValue(b)) => Value::String(hex(&b)),
+        // An index into a profile's string table: meaningless in a log.
+        Some(any_value::Value::StringValueStrindex(i)) => Value::from(i),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn time_of(nanos: u64) -> Option<DateTime<Utc>> {
+    (nanos > 0).then(|| DateTime::from_timestamp_nanos(nanos.min(i64::MAX as u64) as i64))
+}
+
+/// One record in the native shape, for the pipeline to validate.
+fn to_native(record: LogRecord, resource: &Resource, scope: &str, now: DateTime<Utc>) -> Value {
+    let mut out = Map::new();
+    let timestamp = time_of(record.time_unix_nano)
+        .or_else(|| time_of(record.observed_time_unix_nano))
+        .unwrap_or(now);
+    out.insert("timestamp".into(), Value::String(timestamp.to_rfc3339()));
+    let mut metadata = resource.rest.clone();
+    metadata.extend(attributes_map(record.attributes));
+    let level = log_model::mapping::parse_level_text(&record.severity_text)
+        .or_else(|| Level::from_otel_severity(i64::from(record.severity_number)));
+    if let Some(level) = level {
+        out.insert("level".into(), Value::String(level.as_str().into()));
+    } else if !record.severity_text.is_empty() {
+        metadata.insert("severity_text".into(), Value::String(record.severity_text));
+    }
+    // A record without a body is refused by validation (message is required).
+    let message = match record.body.map(any_to_json) {
+        Some(Value::String(s)) => s,
+        None | Some(Value::Null) => String::new(),
+        Some(other) => other.to_string(),
+    };
+    out.insert("message".into(), Value::String(message));
+    out.insert(
+        "source".into(),
+        Value::String(resource.host.clone().unwrap_or_else(|| "unknown".into())),
+    );
+    if let Some(service) = &resource.service {
+        out.insert("service".into(), Value::String(service.clone()));
+    }
+    if record.trace_id.len() == 16 && record.trace_id.iter().any(|b| *b != 0) {
+        out.insert("trace_id".into(), Value::String(hex(&record.trace_id)));
+    }
+    if record.span_id.len() == 8 && record.span_id.iter().any(|b| *b != 0) {
+        out.insert("span_id".into(), Value::String(hex(&record.span_id)));
+    }
+    if !scope.is_empty() {
+        metadata.insert("otel.scope.name".into(), Value::String(scope.to_string()));
+    }
+    if !record.event_name.is_empty() {
+        metadata.insert("event.name".into(), Value::String(record.event_name));
+    }
+    if !metadata.is_empty() {
+        out.insert("metadata".into(), Value::Object(metadata));
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
+
+    fn kv(key: &str, value: any_value::Value) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..Default::default()
+        }
+    }
+
+    fn string(s: &str) -> any_value::Value {
+        any_value::Value::StringValue(s.into())
+    }
+
+    #[test]
+    fn records_map_to_the_native_shape() {
+        let resource = Resource::new(vec![
+            kv("service.name", string("checkout")),
+            kv("host.name", string("node-1")),
+            kv("k8s.pod.name", string("checkout-7")),
+            kv("shared", string("from resource")),
+        ]);
+        let record = LogRecord {
+            time_unix_nano: 1_795_000_000_123_456_789,
+            severity_number: 17,
+            severity_text: String::new(),
+            body: Some(AnyValue {
+                value: Some(any_value::Value::KvlistValue(KeyValueList {
+                    values: vec![kv("order", any_value::Value::IntValue(7))],
+                })),
+            }),
+            attributes: vec![
+                kv("shared", string("from record")),
+                kv(
+                    "list",
+                    any_value::Value::ArrayValue(ArrayValue {
+                        values: vec![AnyValue {
+                            value: Some(any_value::Value::BoolValue(true)),
+                        }],
+                    }),
+                ),
+            ],
+            trace_id: (1..=16).collect(),
+            span_id: vec![0; 8],
+            event_name: "order.failed".into(),
+            ..Default::default()
+        };
+        let native = to_native(record, &resource, "shop", Utc::now());
+        assert_eq!(native["level"], "ERROR");
+        assert_eq!(native["message"], r#"{"order":7}"#);
+        assert_eq!(native["service"], "checkout");
+        assert_eq!(native["source"], "node-1");
+        assert_eq!(native["trace_id"], "0102030405060708090a0b0c0d0e0f10");
+        assert!(native.get("span_id").is_none(), "all-zero span id is none");
+        assert_eq!(native["timestamp"], "2026-11-18T11:06:40.123456789+00:00");
+        let meta = &native["metadata"];
+        assert_eq!(meta["shared"], "from record");
+        assert_eq!(meta["k8s.pod.name"], "checkout-7");
+        assert_eq!(meta["list"], serde_json::json!([true]));
+        assert_eq!(meta["otel.scope.name"], "shop");
+        assert_eq!(meta["event.name"], "order.failed");
+        assert!(meta.get("service.name").is_none());
+    }
+
+    #[test]
+    fn severity_text_wins_and_unknown_text_is_kept() {
+        let resource = Resource::new(vec![kv("service.instance.id", string("i-9"))]);
+        let record = |text: &str, number: i32| LogRecord {
+            severity_text: text.into(),
+            severity_number: number,
+            body: Some(AnyValue {
+                value: Some(string("m")),
+            }),
+            ..Default::default()
+        };
+        let native = to_native(record("WARN3", 9), &resource, "", Utc::now());
+        assert_eq!(native["level"], "WARNING");
+        assert_eq!(native["source"], "i-9");
+        let native = to_native(record("chatty", 5), &resource, "", Utc::now());
+        assert_eq!(native["level"], "DEBUG");
+        let native = to_native(record("chatty", 0), &resource, "", Utc::now());
+        assert!(native.get("level").is_none());
+        assert_eq!(native["metadata"]["severity_text"], "chatty");
+    }
+}

@@ -1,0 +1,513 @@
+//! The one ingest pipeline every protocol goes through:
+//! body (size limit, `Content-Encoding`) -> parse (the protocol's handler) ->
+//! [`AppState::validate`] -> [`AppState::store`] (enrich, WAL append, fsync)
+//! -> answer. Handlers only translate their protocol's shapes; the limits,
+//! the durability rule and the counting live here.
+//!
+//! Failures of a whole request are an [`IngestError`], which gives the HTTP
+//! status, the JSON error code and the metric label (the same string) in one
+//! place; each protocol renders it in its own error shape. A refused log in
+//! an otherwise good request is a [`FieldError`], answered per item.
+
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest};
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::Value;
+use tracing::{error, Instrument};
+
+use log_model::{parse_log, FieldError, Limits, NewLog, StoredLog};
+use svc_kit::ApiError;
+
+use crate::indexer::IndexerStatus;
+use crate::metrics::Metrics;
+use crate::wal::Wal;
+
+/// The protocols logs arrive by; the `protocol` label of the ingest metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `/logs/ingest` and `/logs/batch-ingest`.
+    Native,
+    /// The Elasticsearch bulk API (`/_bulk`, `/{index}/_bulk`, `/{index}/_doc`).
+    Elasticsearch,
+    /// OTLP/HTTP logs (`/v1/logs`).
+    Otlp,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 3] = [Protocol::Native, Protocol::Elasticsearch, Protocol::Otlp];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Protocol::Native => "native",
+            Protocol::Elasticsearch => "elasticsearch",
+            Protocol::Otlp => "otlp",
+        }
+    }
+}
+
+/// Why a whole request was refused. Nothing of it was stored.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IngestError {
+    #[error("the body is over the limit of {limit} bytes{}", declared.map(|d| format!(" (Content-Length {d})")).unwrap_or_default())]
+    BodyTooLarge {
+        limit: usize,
+        declared: Option<usize>,
+    },
+    #[error("the body decodes to over the limit of {limit} bytes")]
+    DecodedTooLarge { limit: usize },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("Content-Encoding {0:?} is not supported; send gzip, deflate, zstd or identity")]
+    UnsupportedEncoding(String),
+    #[error("{0}")]
+    InvalidBody(String),
+    #[error("{0}")]
+    InvalidJson(String),
+    #[error("the request holds no logs")]
+    EmptyBatch,
+    #[error("the batch holds {len} logs; the limit is {limit}; split it")]
+    BatchTooLong { len: usize, limit: usize },
+    #[error("the batch is {bytes} bytes once stored, more than the whole WAL may hold ({cap} bytes); split it")]
+    BatchTooLarge { bytes: usize, cap: u64 },
+    #[error("{backlog} bytes wait to be indexed (the cap is {cap}); retry later")]
+    WalFull { backlog: u64, cap: u64 },
+    #[error("logs not stored: {0}")]
+    WalError(&'static str),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl IngestError {
+    pub fn status(&self) -> StatusCode {
+        use IngestError::*;
+        match self {
+            BodyTooLarge { .. } | DecodedTooLarge { .. } | BatchTooLong { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            BatchTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType(_) | UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            InvalidBody(_) | InvalidJson(_) | EmptyBatch => StatusCode::BAD_REQUEST,
+            WalFull { .. } => StatusCode::TOO_MANY_REQUESTS,
+            WalError(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The JSON error code, also the `reason` label of `ingestd_logs_rejected_total`.
+    pub fn code(&self) -> &'static str {
+        use IngestError::*;
+        match self {
+            BodyTooLarge { .. } | DecodedTooLarge { .. } => "body_too_large",
+            UnsupportedMediaType(_) => "unsupported_media_type",
+            UnsupportedEncoding(_) => "unsupported_encoding",
+            InvalidBody(_) => "invalid_body",
+            InvalidJson(_) => "invalid_json",
+            EmptyBatch => "empty_batch",
+            BatchTooLong { .. } => "batch_too_long",
+            BatchTooLarge { .. } => "batch_too_large",
+            WalFull { .. } => "wal_full",
+            WalError(_) => "wal_error",
+            Internal(_) => "internal",
+        }
+    }
+
+    /// Seconds a client should wait before sending again, for the refusals
+    /// that pass (`Retry-After`).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            IngestError::WalFull { .. } | IngestError::WalError(_) => Some(1),
+            _ => None,
+        }
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        // The JSON body keeps the historical code "unavailable" for a WAL
+        // that cannot write (the metric says wal_error).
+        let code = match e {
+            IngestError::WalError(_) => "unavailable",
+            _ => e.code(),
+        };
+        ApiError {
+            retry_after_secs: e.retry_after_secs(),
+            ..ApiError::new(e.status(), code, e.to_string())
+        }
+    }
+}
+
+/// What every handler shares: the WAL, the limits, the metrics.
+pub struct AppState {
+    pub wal: Wal,
+    pub indexer: IndexerStatus,
+    /// The store's own health (Elasticsearch reachable).
+    pub store_health: log_store::Health,
+    pub metrics: Metrics,
+    pub limits: Limits,
+    pub max_body_bytes: usize,
+    pub max_batch_len: usize,
+    pub wal_max_bytes: u64,
+    pub retention: chrono::Duration,
+    /// How far past the time of receipt a log's timestamp may be.
+    pub max_future: chrono::Duration,
+    /// Set when ingest refuses for the WAL cap, cleared by the next append.
+    pub at_cap: AtomicBool,
+}
+
+/// A WAL record's payload: the logs of one request and its trace context.
+#[derive(Debug, Serialize)]
+struct WalBatchRef<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traceparent: Option<String>,
+    logs: &'a [StoredLog],
+}
+
+/// The logs of a request made durable.
+#[derive(Debug)]
+pub struct Stored {
+    /// The ids given, in the order of the logs.
+    pub ids: Vec<String>,
+    /// Whether they were searchable before the answer (asked with `refresh`).
+    pub searchable: Option<bool>,
+}
+
+impl AppState {
+    /// Counts `count` logs of `protocol` refused for `reason`.
+    pub fn reject(&self, protocol: Protocol, reason: &str, count: u64) {
+        self.metrics.reject(protocol.label(), reason, count);
+    }
+
+    /// Counts the request's refusal and hands the error back.
+    pub fn refuse(&self, protocol: Protocol, e: IngestError, count: u64) -> IngestError {
+        self.reject(protocol, e.code(), count.max(1));
+        e
+    }
+
+    /// Counts logs received in a request, valid or not.
+    pub fn received(&self, protocol: Protocol, count: usize) {
+        self.metrics
+            .logs_received
+            .with_label_values(&[protocol.label()])
+            .inc_by(count as u64);
+    }
+
+    /// Reads the body, refusing (413) past the limit without buffering it
+    /// all, and undoes its `Content-Encoding`.
+    pub async fn read_body(
+        &self,
+        req: &HttpRequest,
+        mut payload: web::Payload,
+        protocol: Protocol,
+    ) -> Result<web::Bytes, IngestError> {
+        let limit = self.max_body_bytes;
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|len| len > limit) {
+            return Err(self.refuse(protocol, IngestError::BodyTooLarge { limit, declared }, 1));
+        }
+        let mut body = web::BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                IngestError::InvalidBody(format!("reading the body failed: {e}"))
+            })?;
+            if body.len() + chunk.len() > limit {
+                return Err(self.refuse(
+                    protocol,
+                    IngestError::BodyTooLarge {
+                        limit,
+                        declared: None,
+                    },
+                    1,
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        self.metrics.bytes_received.inc_by(body.len() as u64);
+        let encoding = req
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
+        decode_body(encoding.as_deref(), body.freeze(), limit)
+            .map_err(|e| self.refuse(protocol, e, 1))
+    }
+
+    /// Validates one log against the limits, the retention window and the
+    /// clock.
+    pub fn validate(&self, value: Value, now: DateTime<Utc>) -> Result<NewLog, FieldError> {
+        let log = parse_log(value, &self.limits, now)?;
+        self.check_time(log, now)
+    }
+
+    /// The time rules alone, for protocols that build a [`NewLog`] themselves.
+    pub fn check_time(&self, log: NewLog, now: DateTime<Utc>) -> Result<NewLog, FieldError> {
+        let oldest = log_store::embedded::oldest_kept_day(now, self.retention);
+        if log.timestamp.date_naive() < oldest {
+            return Err(FieldError::new(
+                "timestamp",
+                "too_old",
+                format!(
+                    "is older than the retention window of {} days",
+                    self.retention.num_days()
+                ),
+            ));
+        }
+        if log.timestamp > now + self.max_future {
+            return Err(FieldError::new(
+                "timestamp",
+                "in_future",
+                format!(
+                    "is more than {} seconds in the future (MAX_FUTURE_SECS); check the sender's clock",
+                    self.max_future.num_seconds()
+                ),
+            ));
+        }
+        Ok(log)
+    }
+
+    /// Refuses a request with more logs than a batch may hold.
+    pub fn check_batch_len(&self, protocol: Protocol, len: usize) -> Result<(), IngestError> {
+        if len > self.max_batch_len {
+            return Err(self.refuse(
+                protocol,
+                IngestError::BatchTooLong {
+                    len,
+                    limit: self.max_batch_len,
+                },
+                len as u64,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Enriches, appends to the WAL and waits for durability (and, when
+    /// `wait`, for searchability). Nothing is acknowledged before this
+    /// returns `Ok`: the WAL record is fsync'd by then.
+    pub async fn store(
+        &self,
+        protocol: Protocol,
+        logs: Vec<NewLog>,
+        now: DateTime<Utc>,
+        wait: bool,
+    ) -> Result<Stored, IngestError> {
+        let count = logs.len() as u64;
+        let stored: Vec<StoredLog> = logs.into_iter().map(|log| enrich(log, now)).collect();
+        let ids: Vec<String> = stored.iter().map(|l| l.id.clone()).collect();
+        // The request's trace context rides with the logs, so that the sink's
+        // spans join the request's trace.
+        let traceparent = svc_kit::telemetry::inject(&tracing::Span::current())
+            .into_iter()
+            .find_map(|(k, v)| (k == "traceparent").then_some(v));
+        let payload = serde_json::to_vec(&WalBatchRef {
+            traceparent,
+            logs: &stored,
+        })
+        .map_err(|e| IngestError::Internal(e.to_string()))?;
+        if payload.len() as u64 > self.wal_max_bytes {
+            // It would never fit, however long the client waits.
+            return Err(self.refuse(
+                protocol,
+                IngestError::BatchTooLarge {
+                    bytes: payload.len(),
+                    cap: self.wal_max_bytes,
+                },
+                count,
+            ));
+        }
+        let committed = self.indexer.committed.load(Ordering::Acquire);
+        let backlog = self.wal.durable_end().saturating_sub(committed);
+        if backlog + payload.len() as u64 > self.wal_max_bytes {
+            self.at_cap.store(true, Ordering::Release);
+            return Err(self.refuse(
+                protocol,
+                IngestError::WalFull {
+                    backlog,
+                    cap: self.wal_max_bytes,
+                },
+                count,
+            ));
+        }
+        self.metrics.batch_size.observe(count as f64);
+        let append = tracing::info_span!(
+            "wal.append",
+            logs = count,
+            bytes = payload.len(),
+            fsync = true
+        );
+        let pos = match self
+            .wal
+            .append(payload, count as u32)
+            .instrument(append)
+            .await
+        {
+            Ok(pos) => pos,
+            Err(e) => {
+                error!(error = %e, "wal append failed");
+                let why = match e {
+                    crate::wal::WalError::Closed => "the service is stopping",
+                    _ => "the write-ahead log could not write (see the service log)",
+                };
+                return Err(self.refuse(protocol, IngestError::WalError(why), count));
+            }
+        };
+        self.at_cap.store(false, Ordering::Release);
+        self.metrics
+            .logs_accepted
+            .with_label_values(&[protocol.label()])
+            .inc_by(count);
+        let searchable = if wait {
+            let waiters = &self.indexer.refresh_waiters;
+            waiters.fetch_add(1, Ordering::AcqRel);
+            let mut rx = self.indexer.searchable.clone();
+            let reached =
+                tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|p| *p >= pos.end)).await;
+            waiters.fetch_sub(1, Ordering::AcqRel);
+            Some(matches!(reached, Ok(Ok(_))))
+        } else {
+            None
+        };
+        Ok(Stored { ids, searchable })
+    }
+}
+
+/// What ingest adds to a validated log: its id (UUIDv7), the time of
+/// receipt, and its template and pattern id.
+pub fn enrich(log: NewLog, now: DateTime<Utc>) -> StoredLog {
+    let pattern = log_patterns::pattern_of(&log.message);
+    StoredLog {
+        id: uuid::Uuid::now_v7().to_string(),
+        timestamp: log.timestamp,
+        level: log.level,
+        message: log.message,
+        source: log.source,
+        service: log.service,
+        trace_id: log.trace_id,
+        span_id: log.span_id,
+        metadata: log.metadata,
+        received_at: now,
+        pattern_id: pattern.pattern_id,
+        template: pattern.template,
+    }
+}
+
+/// Undoes a `Content-Encoding` (gzip, deflate, zstd), refusing (413) what
+/// decodes past `limit` bytes: at most `limit + 1` bytes are ever inflated,
+/// so a small bomb costs no memory.
+pub fn decode_body(
+    encoding: Option<&str>,
+    body: web::Bytes,
+    limit: usize,
+) -> Result<web::Bytes, IngestError> {
+    let Some(encoding) = encoding else {
+        return Ok(body);
+    };
+    // Reads at most one byte past the limit: enough to tell it was passed.
+    let inflate = |decoder: &mut dyn Read| {
+        let mut out = Vec::new();
+        decoder
+            .take(limit as u64 + 1)
+            .read_to_end(&mut out)
+            .map(|_| out)
+    };
+    let read = match encoding {
+        "" | "identity" => return Ok(body),
+        "gzip" | "x-gzip" => inflate(&mut flate2::read::MultiGzDecoder::new(&body[..])),
+        // HTTP's deflate is zlib-wrapped; some clients send it raw.
+        "deflate" => inflate(&mut flate2::read::ZlibDecoder::new(&body[..]))
+            .or_else(|_| inflate(&mut flate2::read::DeflateDecoder::new(&body[..]))),
+        "zstd" => inflate_zstd(&body, limit),
+        other => return Err(IngestError::UnsupportedEncoding(other.to_string())),
+    };
+    let out = read.map_err(|e| {
+        IngestError::InvalidBody(format!("the body is not valid {encoding}: {e}"))
+    })?;
+    if out.len() > limit {
+        return Err(IngestError::DecodedTooLarge { limit });
+    }
+    Ok(out.into())
+}
+
+/// zstd frames one after another (as `zstd` and concatenating writers
+/// make), each decoded within what is left of the limit.
+fn inflate_zstd(mut body: &[u8], limit: usize) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    while !body.is_empty() && out.len() <= limit {
+        let decoder = ruzstd::decoding::StreamingDecoder::new(&mut body)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+        let room = (limit + 1 - out.len()) as u64;
+        decoder.take(room).read_to_end(&mut out)?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn zstd(data: &[u8]) -> Vec<u8> {
+        ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+    }
+
+    #[test]
+    fn each_encoding_round_trips() {
+        let data = b"{\"message\":\"hello\",\"source\":\"s\"}".repeat(100);
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        zlib.write_all(&data).unwrap();
+        let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        raw.write_all(&data).unwrap();
+        for (name, body) in [
+            ("gzip", gzip(&data)),
+            ("deflate", zlib.finish().unwrap()),
+            ("deflate", raw.finish().unwrap()),
+            ("zstd", zstd(&data)),
+            ("identity", data.clone()),
+        ] {
+            let out = decode_body(Some(name), body.into(), 1 << 20).unwrap();
+            assert_eq!(&out[..], &data[..], "{name}");
+        }
+        // Two zstd frames one after the other are one body.
+        let mut two = zstd(b"first ");
+        two.extend(zstd(b"second"));
+        let out = decode_body(Some("zstd"), two.into(), 1 << 20).unwrap();
+        assert_eq!(&out[..], b"first second");
+    }
+
+    #[test]
+    fn bombs_stop_at_the_limit() {
+        let zeros = vec![0u8; 8 << 20];
+        for (name, body) in [("gzip", gzip(&zeros)), ("zstd", zstd(&zeros))] {
+            assert!(body.len() < 64 << 10, "{name} bomb is small: {}", body.len());
+            let e = decode_body(Some(name), body.into(), 1 << 20).unwrap_err();
+            assert_eq!(e.code(), "body_too_large", "{name}");
+            assert_eq!(e.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        }
+    }
+
+    #[test]
+    fn damaged_and_unknown_encodings_are_refused() {
+        let mut body = zstd(b"some logs here");
+        let n = body.len();
+        body.truncate(n - 3);
+        let e = decode_body(Some("zstd"), body.into(), 1 << 20).unwrap_err();
+        assert_eq!(e.code(), "invalid_body");
+        let e = decode_body(Some("gzip"), b"not gzip".to_vec().into(), 1 << 20).unwrap_err();
+        assert_eq!(e.code(), "invalid_body");
+        let e = decode_body(Some("br"), b"x".to_vec().into(), 1 << 20).unwrap_err();
+        assert_eq!(e.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+}
