@@ -189,13 +189,15 @@ pub async fn json_error_body<B: actix_web::body::MessageBody + 'static>(
     response: actix_web::dev::ServiceResponse<B>,
 ) -> actix_web::dev::ServiceResponse<actix_web::body::EitherBody<B>> {
     let status = response.status();
-    let is_json = response
+    // A handler's own error body (JSON, or a protocol's such as OTLP's
+    // protobuf Status) passes; the framework's are plain text or empty.
+    let handler_made = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"));
+        .is_some_and(|v| !v.starts_with("text/"));
     if status.as_u16() < 400
-        || is_json
+        || handler_made
         || response.request().method() == actix_web::http::Method::HEAD
     {
         return response.map_into_left_body();

@@ -12,3 +12,4 @@ mod monitoring;
 mod storage;
 mod traces;
 mod util;
+mod shippers;
