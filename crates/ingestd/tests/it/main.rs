@@ -13,3 +13,4 @@ mod storage;
 mod traces;
 mod util;
 mod shippers;
+mod clients;
