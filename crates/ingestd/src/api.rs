@@ -15,8 +15,8 @@ use tracing::debug;
 use log_model::{split_batch, BatchError, BatchFormat, FieldError};
 use svc_kit::ApiError;
 
-use crate::pipeline::{IngestError, Protocol};
 pub use crate::pipeline::{enrich, AppState};
+use crate::pipeline::{IngestError, Protocol};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/logs/ingest", web::post().to(ingest_one))

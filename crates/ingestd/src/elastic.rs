@@ -32,7 +32,10 @@ const CLUSTER: &str = "logagg";
 const ES: Protocol = Protocol::Elasticsearch;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let writes = || web::route().guard(actix_web::guard::Any(actix_web::guard::Post()).or(actix_web::guard::Put()));
+    let writes = || {
+        web::route()
+            .guard(actix_web::guard::Any(actix_web::guard::Post()).or(actix_web::guard::Put()))
+    };
     cfg.route("/", web::get().to(root))
         .route("/", web::head().to(root))
         .route("/_bulk", writes().to(bulk))
@@ -118,12 +121,14 @@ fn es_error(req: &HttpRequest, e: &IngestError) -> HttpResponse {
         IngestError::WalError(_) => "unavailable_shards_exception",
         IngestError::Internal(_) => "exception",
     };
-    let mut res = answer(req, e.status(), &error_body(e.status(), kind, &e.to_string()));
+    let mut res = answer(
+        req,
+        e.status(),
+        &error_body(e.status(), kind, &e.to_string()),
+    );
     if let Some(secs) = e.retry_after_secs() {
-        res.headers_mut().insert(
-            header::RETRY_AFTER,
-            header::HeaderValue::from(secs),
-        );
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
     }
     res
 }
@@ -321,7 +326,11 @@ async fn unknown(req: HttpRequest) -> HttpResponse {
     answer(
         &req,
         StatusCode::BAD_REQUEST,
-        &error_body(StatusCode::BAD_REQUEST, "illegal_argument_exception", &reason),
+        &error_body(
+            StatusCode::BAD_REQUEST,
+            "illegal_argument_exception",
+            &reason,
+        ),
     )
 }
 
@@ -381,9 +390,7 @@ fn parse_bulk(body: &[u8]) -> Result<Vec<Action>, IngestError> {
     let mut actions = Vec::new();
     while let Some((line_no, line)) = lines.next() {
         let malformed = |why: String| {
-            IngestError::InvalidBody(format!(
-                "Malformed action/metadata line [{line_no}]: {why}"
-            ))
+            IngestError::InvalidBody(format!("Malformed action/metadata line [{line_no}]: {why}"))
         };
         let value: Value = serde_json::from_slice(line).map_err(|e| malformed(e.to_string()))?;
         let Value::Object(obj) = value else {
@@ -565,10 +572,16 @@ async fn bulk(
             Err(e) => return es_error(&req, &e),
         }
     }
-    let items: Vec<Value> = items.into_iter().map(|i| i.unwrap_or(Value::Null)).collect();
-    let errors = items
-        .iter()
-        .any(|i| i.as_object().and_then(|o| o.values().next()).and_then(|v| v.get("error")).is_some());
+    let items: Vec<Value> = items
+        .into_iter()
+        .map(|i| i.unwrap_or(Value::Null))
+        .collect();
+    let errors = items.iter().any(|i| {
+        i.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(|v| v.get("error"))
+            .is_some()
+    });
     answer(
         &req,
         StatusCode::OK,

@@ -113,10 +113,14 @@ async fn export(
     };
     let request = match encoding {
         Encoding::Protobuf => ExportLogsServiceRequest::decode(&body[..]).map_err(|e| {
-            IngestError::InvalidBody(format!("the body is not an OTLP ExportLogsServiceRequest: {e}"))
+            IngestError::InvalidBody(format!(
+                "the body is not an OTLP ExportLogsServiceRequest: {e}"
+            ))
         }),
         Encoding::Json => serde_json::from_slice::<ExportLogsServiceRequest>(&body).map_err(|e| {
-            IngestError::InvalidJson(format!("the body is not an OTLP ExportLogsServiceRequest: {e}"))
+            IngestError::InvalidJson(format!(
+                "the body is not an OTLP ExportLogsServiceRequest: {e}"
+            ))
         }),
     };
     let request = match request {
@@ -156,7 +160,8 @@ async fn export(
                         Err(e) => {
                             state.reject(OTLP, e.kind, 1);
                             if first_error.is_empty() {
-                                first_error = format!("log record {}: {}: {}", index - 1, e.field, e.reason);
+                                first_error =
+                                    format!("log record {}: {}: {}", index - 1, e.field, e.reason);
                             }
                             rejected += 1;
                         }
@@ -171,7 +176,7 @@ async fn export(
         }
     }
     let response = ExportLogsServiceResponse {
-        partial_success: (rejected > 0).then(|| ExportLogsPartialSuccess {
+        partial_success: (rejected > 0).then_some(ExportLogsPartialSuccess {
             rejected_log_records: rejected,
             error_message: first_error,
         }),

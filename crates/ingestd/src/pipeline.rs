@@ -216,9 +216,8 @@ impl AppState {
         }
         let mut body = web::BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
         while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|e| {
-                IngestError::InvalidBody(format!("reading the body failed: {e}"))
-            })?;
+            let chunk = chunk
+                .map_err(|e| IngestError::InvalidBody(format!("reading the body failed: {e}")))?;
             if body.len() + chunk.len() > limit {
                 return Err(self.refuse(
                     protocol,
@@ -426,9 +425,8 @@ pub fn decode_body(
         "zstd" => inflate_zstd(&body, limit),
         other => return Err(IngestError::UnsupportedEncoding(other.to_string())),
     };
-    let out = read.map_err(|e| {
-        IngestError::InvalidBody(format!("the body is not valid {encoding}: {e}"))
-    })?;
+    let out = read
+        .map_err(|e| IngestError::InvalidBody(format!("the body is not valid {encoding}: {e}")))?;
     if out.len() > limit {
         return Err(IngestError::DecodedTooLarge { limit });
     }
@@ -491,7 +489,11 @@ mod tests {
     fn bombs_stop_at_the_limit() {
         let zeros = vec![0u8; 8 << 20];
         for (name, body) in [("gzip", gzip(&zeros)), ("zstd", zstd(&zeros))] {
-            assert!(body.len() < 64 << 10, "{name} bomb is small: {}", body.len());
+            assert!(
+                body.len() < 64 << 10,
+                "{name} bomb is small: {}",
+                body.len()
+            );
             let e = decode_body(Some(name), body.into(), 1 << 20).unwrap_err();
             assert_eq!(e.code(), "body_too_large", "{name}");
             assert_eq!(e.status(), StatusCode::PAYLOAD_TOO_LARGE);

@@ -25,5 +25,6 @@ pub use level::Level;
 pub use limits::Limits;
 pub use log::{parse_log, NewLog, StoredLog};
 pub use search::{
-    PatternsQuery, PatternsRequest, SearchQuery, SearchRequest, TextClause, TextQuery,
+    MetadataFilter, PatternsQuery, PatternsRequest, SearchQuery, SearchRequest, TextClause,
+    TextQuery,
 };

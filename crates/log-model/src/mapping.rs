@@ -234,7 +234,9 @@ fn timestamp_value(ts: Value) -> Result<Value, MappingError> {
             let millis = n
                 .as_i64()
                 .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
-                .ok_or_else(|| MappingError(format!("timestamp {n} is not a number of milliseconds")))?;
+                .ok_or_else(|| {
+                    MappingError(format!("timestamp {n} is not a number of milliseconds"))
+                })?;
             let at = DateTime::<Utc>::from_timestamp_millis(millis)
                 .ok_or_else(|| MappingError(format!("timestamp {millis} ms is out of range")))?;
             Ok(Value::String(at.to_rfc3339()))
@@ -251,7 +253,9 @@ fn take_first(
     candidates: &[String],
     want: fn(&Value) -> bool,
 ) -> Option<Value> {
-    candidates.iter().find_map(|path| take_path(doc, path, want))
+    candidates
+        .iter()
+        .find_map(|path| take_path(doc, path, want))
 }
 
 /// Removes and returns the value at a dotted `path` if `want` accepts it,
@@ -346,8 +350,13 @@ mod tests {
         assert_eq!(otel["source"], "node-3");
         assert_eq!(otel["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(otel["metadata"]["attributes"]["order.id"], "o-17");
-        assert_eq!(otel["metadata"]["resource"]["attributes"]["k8s.pod.name"], "p");
-        assert!(otel["metadata"]["resource"]["attributes"].get("service.name").is_none());
+        assert_eq!(
+            otel["metadata"]["resource"]["attributes"]["k8s.pod.name"],
+            "p"
+        );
+        assert!(otel["metadata"]["resource"]["attributes"]
+            .get("service.name")
+            .is_none());
         // `none` mode: capitalised names; a number alone gives the level.
         let none = map(json!({
             "@timestamp": "2026-11-28T10:00:00Z", "Body": "cache miss", "SeverityNumber": 13,

@@ -23,6 +23,11 @@ pub struct SearchRequest {
     pub level: Option<String>,
     pub source: Option<String>,
     pub service: Option<String>,
+    /// The W3C trace id (32 hex characters) the logs carry.
+    pub trace_id: Option<String>,
+    /// `key:value`: logs whose metadata holds `value` at `key` (a dotted
+    /// path; exact, case-sensitive).
+    pub metadata: Option<String>,
     pub start_time: Option<String>,
     pub end_time: Option<String>,
     #[validate(range(min = 1, max = 1000, message = "must be between 1 and 1000"))]
@@ -39,12 +44,57 @@ pub struct SearchQuery {
     pub levels: Vec<Level>,
     pub source: Option<String>,
     pub service: Option<String>,
+    /// Lower-case hex.
+    pub trace_id: Option<String>,
+    pub metadata: Option<MetadataFilter>,
     /// Inclusive.
     pub start: Option<DateTime<Utc>>,
     /// Exclusive.
     pub end: Option<DateTime<Utc>>,
     pub limit: usize,
     pub offset: usize,
+}
+
+/// Logs whose metadata holds `value` at the dotted `path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataFilter {
+    pub path: String,
+    pub value: String,
+}
+
+impl MetadataFilter {
+    /// `key:value` (the value is everything after the first colon).
+    pub fn parse(text: &str) -> Result<MetadataFilter, FieldError> {
+        let invalid = |reason: &str| FieldError::new("metadata", "invalid_field", reason);
+        let (path, value) = text
+            .split_once(':')
+            .ok_or_else(|| invalid("must be key:value, e.g. index:logs-web"))?;
+        let path = path.trim().strip_prefix("metadata.").unwrap_or(path.trim());
+        if path.is_empty() || path.split('.').any(str::is_empty) {
+            return Err(invalid("the key must be a non-empty dotted path"));
+        }
+        if value.is_empty() || value.len() > MAX_WORD_BYTES {
+            return Err(invalid("the value must be 1 to 255 bytes"));
+        }
+        Ok(MetadataFilter {
+            path: path.to_string(),
+            value: value.to_string(),
+        })
+    }
+}
+
+/// A trace id as logs carry it: 32 hex characters, lower-cased.
+pub fn parse_trace_id(text: &str) -> Result<String, FieldError> {
+    let text = text.trim();
+    if text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(text.to_ascii_lowercase())
+    } else {
+        Err(FieldError::new(
+            "trace_id",
+            "invalid_field",
+            "must be 32 hexadecimal characters",
+        ))
+    }
 }
 
 /// The parsed `query` text: every clause must match `message`.
@@ -228,6 +278,14 @@ impl SearchRequest {
             levels,
             source: non_empty(self.source),
             service: non_empty(self.service),
+            trace_id: non_empty(self.trace_id)
+                .as_deref()
+                .map(parse_trace_id)
+                .transpose()?,
+            metadata: non_empty(self.metadata)
+                .as_deref()
+                .map(MetadataFilter::parse)
+                .transpose()?,
             start,
             end,
             limit,

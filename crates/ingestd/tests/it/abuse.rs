@@ -48,7 +48,10 @@ async fn far_future_timestamps_are_refused_per_item() {
     assert_eq!(body["field"], "timestamp");
     let text = get_text(&format!("{}/metrics", s.ingest)).await;
     assert_eq!(
-        metric(&text, "ingestd_logs_rejected_total{protocol=\"native\",reason=\"in_future\"}"),
+        metric(
+            &text,
+            "ingestd_logs_rejected_total{protocol=\"native\",reason=\"in_future\"}"
+        ),
         Some(201.0)
     );
     s.stop().await;

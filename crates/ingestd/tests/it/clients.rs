@@ -32,9 +32,8 @@ fn python(script: &str, args: &[&str]) -> Value {
         "{script} failed ({}); install the clients with `pip install -r crates/ingestd/tests/clients/requirements.txt`\n{stdout}\n{stderr}",
         out.status
     );
-    serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap_or_else(|e| {
-        panic!("{script} printed no JSON ({e}):\n{stdout}\n{stderr}")
-    })
+    serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}):\n{stdout}\n{stderr}"))
 }
 
 /// Every log of a service, once there are `n`.
@@ -66,10 +65,8 @@ async fn python_elasticsearch_client_bulk_and_streaming_bulk() {
     let s = Stack::start().await;
     let url = s.ingest.clone();
     let count = 600;
-    let answer = run_blocking(move || {
-        python("es_bulk.py", &[&url, "esclient", &count.to_string()])
-    })
-    .await;
+    let answer =
+        run_blocking(move || python("es_bulk.py", &[&url, "esclient", &count.to_string()])).await;
     assert!(answer["version"].as_str().unwrap().starts_with("8."));
     assert_eq!(answer["bulk_ok"], count, "{answer}");
     assert_eq!(answer["bulk_errors"], 0, "{answer}");
@@ -104,7 +101,10 @@ async fn python_elasticsearch_client_bulk_and_streaming_bulk() {
     assert_eq!(single[0]["id"], answer["single_id"]);
     let m = get_text(&format!("{}/metrics", s.ingest)).await;
     assert_eq!(
-        metric(&m, "ingestd_logs_accepted_total{protocol=\"elasticsearch\"}"),
+        metric(
+            &m,
+            "ingestd_logs_accepted_total{protocol=\"elasticsearch\"}"
+        ),
         Some((2 * count + 1) as f64)
     );
     s.stop().await;
@@ -115,10 +115,9 @@ async fn opentelemetry_python_sdk_logging_handler() {
     let s = Stack::start().await;
     let url = s.ingest.clone();
     let count = 150;
-    let answer = run_blocking(move || {
-        python("otel_logging.py", &[&url, "otelsdk", &count.to_string()])
-    })
-    .await;
+    let answer =
+        run_blocking(move || python("otel_logging.py", &[&url, "otelsdk", &count.to_string()]))
+            .await;
     let trace_id = answer["trace_id"].as_str().unwrap().to_string();
     let logs = logs_of(&s, "otelsdk-otel", count).await;
     let levels = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
@@ -233,7 +232,10 @@ action(type="omelasticsearch" server="127.0.0.1" serverport="{port}" template="l
     );
     let m = get_text(&format!("{}/metrics", s.ingest)).await;
     assert_eq!(
-        metric(&m, "ingestd_logs_accepted_total{protocol=\"elasticsearch\"}"),
+        metric(
+            &m,
+            "ingestd_logs_accepted_total{protocol=\"elasticsearch\"}"
+        ),
         Some(lines as f64)
     );
     s.stop().await;

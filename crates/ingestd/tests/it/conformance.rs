@@ -107,8 +107,74 @@ conformance!(
     patterns_grouping,
     patterns_merge_word_variables,
     tokenization,
-    many_patterns_and_buckets
+    many_patterns_and_buckets,
+    trace_and_metadata_filters
 );
+
+/// An SRE jumps from a trace to its logs (`trace_id`), or picks logs by a
+/// metadata leaf (`metadata=key:value`: exact; nested objects, dotted keys,
+/// arrays and numbers alike), on both backends.
+pub async fn trace_and_metadata_filters(s: &Stack) {
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let logs = json!([
+        {"message":"charge declined","source":"a","trace_id":trace,
+         "metadata":{"index":"logs-pay","http":{"status":402},"tags":["card","eu"]}},
+        {"message":"charge retried","source":"a","trace_id":trace.to_uppercase(),
+         "metadata":{"index":"logs-pay","http.status":500}},
+        {"message":"unrelated","source":"b","trace_id":"00f067aa0ba902b700f067aa0ba902b7",
+         "metadata":{"index":"logs-web","note":"Logs-Pay"}}
+    ]);
+    load(s, &logs).await;
+    let search = |q: Value| {
+        let url = format!("{}/logs/search", s.query);
+        async move {
+            let (status, body) = post(&url, &q).await;
+            assert_eq!(status, 200, "{q}: {body}");
+            let mut found = messages(&body);
+            found.sort();
+            found
+        }
+    };
+    assert_eq!(
+        search(json!({"trace_id": trace.to_uppercase()})).await,
+        ["charge declined", "charge retried"]
+    );
+    assert_eq!(
+        search(json!({"metadata": "index:logs-pay"})).await,
+        ["charge declined", "charge retried"]
+    );
+    assert_eq!(
+        search(json!({"metadata": "metadata.index:logs-web"})).await,
+        ["unrelated"]
+    );
+    assert_eq!(
+        search(json!({"metadata": "http.status:402"})).await,
+        ["charge declined"]
+    );
+    assert_eq!(
+        search(json!({"metadata": "http.status:500"})).await,
+        ["charge retried"]
+    );
+    assert_eq!(
+        search(json!({"metadata": "tags:eu"})).await,
+        ["charge declined"]
+    );
+    assert!(search(json!({"metadata": "note:logs-pay"}))
+        .await
+        .is_empty());
+    assert_eq!(
+        search(json!({"metadata": "index:logs-pay", "query": "retried"})).await,
+        ["charge retried"]
+    );
+    for bad in [
+        json!({"trace_id": "xyz"}),
+        json!({"metadata": "no-colon"}),
+        json!({"metadata": ":v"}),
+    ] {
+        let (status, body) = post(&format!("{}/logs/search", s.query), &bad).await;
+        assert_eq!(status, 422, "{bad}: {body}");
+    }
+}
 
 /// Words are split as the index splits them, on both backends: dotted
 /// names, e-mail addresses, URLs, mixed case; a word of punctuation only

@@ -166,7 +166,10 @@ async fn a_full_wal_answers_429_then_drains() {
     assert_eq!(status, 503, "not ready while the WAL is at its cap");
     let m = get_text(&format!("{}/metrics", s.ingest)).await;
     assert_eq!(
-        metric(&m, "ingestd_logs_rejected_total{protocol=\"native\",reason=\"wal_full\"}"),
+        metric(
+            &m,
+            "ingestd_logs_rejected_total{protocol=\"native\",reason=\"wal_full\"}"
+        ),
         Some(20.0)
     );
     // The backlog in logs: acknowledged, not yet committed (the WAL is at its cap).

@@ -107,6 +107,37 @@ fn field<'a>(doc: &'a Value, name: &str) -> &'a Value {
     }
 }
 
+/// The leaves a keyword query on `name` sees: the field itself, or, under
+/// the `flattened` field `metadata`, every leaf at the dotted path (keys may
+/// hold dots themselves; arrays give each element).
+fn leaves<'a>(doc: &'a Value, name: &str) -> Vec<&'a Value> {
+    fn walk<'a>(v: &'a Value, path: &str, out: &mut Vec<&'a Value>) {
+        match v {
+            Value::Array(items) => items.iter().for_each(|i| walk(i, path, out)),
+            Value::Object(obj) if !path.is_empty() => {
+                if let Some(v) = obj.get(path) {
+                    walk(v, "", out);
+                }
+                for (i, _) in path.match_indices('.') {
+                    if let Some(v) = obj.get(&path[..i]) {
+                        walk(v, &path[i + 1..], out);
+                    }
+                }
+            }
+            leaf if path.is_empty() && !leaf.is_object() => out.push(leaf),
+            _ => {}
+        }
+    }
+    match name.strip_prefix("metadata.") {
+        Some(path) => {
+            let mut out = Vec::new();
+            walk(&doc["metadata"], path, &mut out);
+            out
+        }
+        None => vec![field(doc, name)],
+    }
+}
+
 fn as_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
@@ -157,7 +188,9 @@ pub fn matches(doc: &Value, query: &Value) -> Result<bool, Refusal> {
         "term" => {
             let (name, value) = single(body)?;
             let value = value.get("value").unwrap_or(value);
-            as_text(field(doc, name)).is_some() && as_text(field(doc, name)) == as_text(value)
+            leaves(doc, name)
+                .into_iter()
+                .any(|leaf| as_text(leaf).is_some() && as_text(leaf) == as_text(value))
         }
         "terms" => {
             let (name, values) = single(body)?;

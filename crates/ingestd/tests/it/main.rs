@@ -2,6 +2,7 @@
 
 mod abuse;
 mod api;
+mod clients;
 mod conformance;
 mod durability;
 mod elasticsearch;
@@ -9,8 +10,7 @@ mod fake_es;
 mod fake_search;
 mod faults;
 mod monitoring;
+mod shippers;
 mod storage;
 mod traces;
 mod util;
-mod shippers;
-mod clients;

@@ -199,7 +199,10 @@ async fn a_real_prometheus_scrapes_both_services() {
         ("up{job=\"ingestd\"}", 1.0),
         ("up{job=\"queryd\"}", 1.0),
         ("sum(ingestd_logs_accepted_total)", 37.0),
-        ("ingestd_logs_rejected_total{protocol=\"native\",reason=\"invalid_field\"}", 1.0),
+        (
+            "ingestd_logs_rejected_total{protocol=\"native\",reason=\"invalid_field\"}",
+            1.0,
+        ),
         ("ingestd_wal_backlog_bytes", 0.0),
         (
             "sum(queryd_http_requests_total{route=\"/logs/search\",status=\"200\"})",

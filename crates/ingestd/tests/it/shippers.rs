@@ -75,7 +75,10 @@ async fn answers_like_an_elasticsearch_8_node_to_shippers_starting() {
         .unwrap()
         .starts_with("application/vnd.elasticsearch+json"));
     let root: Value = r.json().await.unwrap();
-    assert!(root["version"]["number"].as_str().unwrap().starts_with("8."));
+    assert!(root["version"]["number"]
+        .as_str()
+        .unwrap()
+        .starts_with("8."));
     assert_eq!(root["version"]["build_flavor"], "default");
     assert_eq!(root["tagline"], "You Know, for Search");
     let r = c.head(format!("{}/", s.ingest)).send().await.unwrap();
@@ -87,11 +90,17 @@ async fn answers_like_an_elasticsearch_8_node_to_shippers_starting() {
         ("/_license", "/license/status"),
         ("/_cluster/health", "/status"),
         ("/_nodes/_all/http", "/_nodes/successful"),
-        ("/_index_template/filebeat-8.17.0", "/index_templates/0/name"),
+        (
+            "/_index_template/filebeat-8.17.0",
+            "/index_templates/0/name",
+        ),
         ("/_template/logstash", "/logstash/order"),
         ("/_data_stream/logs-generic-default", "/data_streams/0/name"),
         ("/_ilm/policy/filebeat", "/filebeat/policy"),
-        ("/_ingest/pipeline/filebeat-8.17.0-nginx", "/filebeat-8.17.0-nginx/processors"),
+        (
+            "/_ingest/pipeline/filebeat-8.17.0-nginx",
+            "/filebeat-8.17.0-nginx/processors",
+        ),
         ("/_xpack", "/license/status"),
     ] {
         let r = c
@@ -209,7 +218,10 @@ async fn bulk_stores_each_good_document_and_answers_per_item() {
         .as_str()
         .unwrap()
         .contains("not supported"));
-    assert_eq!(items[3]["create"]["error"]["type"], "document_parsing_exception");
+    assert_eq!(
+        items[3]["create"]["error"]["type"],
+        "document_parsing_exception"
+    );
     assert!(items[3]["create"]["error"]["reason"]
         .as_str()
         .unwrap()
@@ -233,8 +245,14 @@ async fn bulk_stores_each_good_document_and_answers_per_item() {
 
     let m = get_text(&format!("{}/metrics", s.ingest)).await;
     let series = |labels: &str| metric(&m, &format!("ingestd_logs_{labels}"));
-    assert_eq!(series("received_total{protocol=\"elasticsearch\"}"), Some(6.0));
-    assert_eq!(series("accepted_total{protocol=\"elasticsearch\"}"), Some(2.0));
+    assert_eq!(
+        series("received_total{protocol=\"elasticsearch\"}"),
+        Some(6.0)
+    );
+    assert_eq!(
+        series("accepted_total{protocol=\"elasticsearch\"}"),
+        Some(2.0)
+    );
     assert_eq!(
         series("rejected_total{protocol=\"elasticsearch\",reason=\"unsupported_action\"}"),
         Some(2.0)
@@ -307,7 +325,9 @@ async fn bulk_refusals_of_the_whole_request_store_nothing() {
     let s = Stack::start_with(&["--max-body-bytes", "65536"]).await;
     let c = client();
     let good = "{\"index\":{}}\n{\"message\":\"kept?\",\"service\":\"refusals\"}\n";
-    let cases: Vec<(&str, Vec<u8>, Option<&str>, u16, &str)> = vec![
+    // What, the body, its Content-Encoding, the status, Elasticsearch's error type.
+    type Case<'a> = (&'a str, Vec<u8>, Option<&'a str>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "a bad action line",
             format!("{good}{{not json}}\n{{}}\n").into_bytes(),
@@ -343,7 +363,13 @@ async fn bulk_refusals_of_the_whole_request_store_nothing() {
             415,
             "media_type_header_exception",
         ),
-        ("an empty body", Vec::new(), None, 400, "illegal_argument_exception"),
+        (
+            "an empty body",
+            Vec::new(),
+            None,
+            400,
+            "illegal_argument_exception",
+        ),
     ];
     for (what, body, encoding, status, kind) in cases {
         let mut req = c
@@ -360,7 +386,10 @@ async fn bulk_refusals_of_the_whole_request_store_nothing() {
         assert_eq!(body["status"], status, "{what}");
     }
     // A compressed good body goes in (gzip, deflate, zstd).
-    for (encoding, body) in [("gzip", gzip(good.as_bytes())), ("zstd", zstd(good.as_bytes()))] {
+    for (encoding, body) in [
+        ("gzip", gzip(good.as_bytes())),
+        ("zstd", zstd(good.as_bytes())),
+    ] {
         let r = c
             .post(format!("{}/_bulk", s.ingest))
             .header("Content-Type", "application/x-ndjson")
@@ -479,7 +508,11 @@ async fn otlp_protobuf_and_json_are_stored_with_partial_success() {
     let answer = ExportLogsServiceResponse::decode(r.bytes().await.unwrap()).unwrap();
     let partial = answer.partial_success.expect("one record had no body");
     assert_eq!(partial.rejected_log_records, 1);
-    assert!(partial.error_message.contains("message"), "{}", partial.error_message);
+    assert!(
+        partial.error_message.contains("message"),
+        "{}",
+        partial.error_message
+    );
 
     // The JSON encoding as the spec writes it: hex ids, integers as strings.
     let json_request = json!({"resourceLogs": [{
@@ -504,7 +537,10 @@ async fn otlp_protobuf_and_json_are_stored_with_partial_success() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "application/json");
     let answer: Value = r.json().await.unwrap();
-    assert!(answer.get("partialSuccess").is_none_or(Value::is_null), "{answer}");
+    assert!(
+        answer.get("partialSuccess").is_none_or(Value::is_null),
+        "{answer}"
+    );
 
     let logs = found(&s, "service=payments", 3).await;
     let by_message = |m: &str| logs.iter().find(|l| l["message"] == m).unwrap().clone();
@@ -529,11 +565,14 @@ async fn otlp_protobuf_and_json_are_stored_with_partial_success() {
         Some(3.0)
     );
     assert_eq!(
-        metric(&m, "ingestd_logs_rejected_total{protocol=\"otlp\",reason=\"invalid_field\"}")
-            .or_else(|| metric(
-                &m,
-                "ingestd_logs_rejected_total{protocol=\"otlp\",reason=\"missing_field\"}"
-            )),
+        metric(
+            &m,
+            "ingestd_logs_rejected_total{protocol=\"otlp\",reason=\"invalid_field\"}"
+        )
+        .or_else(|| metric(
+            &m,
+            "ingestd_logs_rejected_total{protocol=\"otlp\",reason=\"missing_field\"}"
+        )),
         Some(1.0)
     );
     s.stop().await;
@@ -586,7 +625,10 @@ async fn at_the_wal_cap_every_protocol_says_retry() {
         let bulk = c
             .post(format!("{}/_bulk", s.ingest))
             .header("Content-Type", "application/x-ndjson")
-            .body(ndjson(&[json!({"index": {}}), json!({"message": format!("{big} {attempt}")})]))
+            .body(ndjson(&[
+                json!({"index": {}}),
+                json!({"message": format!("{big} {attempt}")}),
+            ]))
             .send()
             .await
             .unwrap();
@@ -608,7 +650,10 @@ async fn at_the_wal_cap_every_protocol_says_retry() {
             .await
             .unwrap();
         if r.status() == 429 {
-            refused.push(("otlp", r.headers()["retry-after"].to_str().unwrap().to_string()));
+            refused.push((
+                "otlp",
+                r.headers()["retry-after"].to_str().unwrap().to_string(),
+            ));
             break;
         }
     }

@@ -6,13 +6,20 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 use crate::model::SAMPLES;
-use log_model::{Level, PatternsQuery, SearchQuery, TextClause, TextQuery};
+use log_model::{Level, MetadataFilter, PatternsQuery, SearchQuery, TextClause, TextQuery};
 
 /// The largest number of services listed per pattern.
 pub const SERVICES_PER_PATTERN: usize = 50;
 
 fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// Filters of searches only (patterns requests have none of these).
+#[derive(Default)]
+struct Extra<'a> {
+    trace_id: Option<&'a str>,
+    metadata: Option<&'a MetadataFilter>,
 }
 
 fn bool_query(
@@ -22,8 +29,16 @@ fn bool_query(
     service: Option<&str>,
     start: Option<DateTime<Utc>>,
     end: Option<DateTime<Utc>>,
+    extra: Extra<'_>,
 ) -> Value {
     let mut filter = Vec::new();
+    if let Some(trace_id) = extra.trace_id {
+        filter.push(json!({"term": {"trace_id": trace_id}}));
+    }
+    // `metadata` is `flattened`: every leaf is a keyword at its dotted path.
+    if let Some(m) = extra.metadata {
+        filter.push(json!({"term": {format!("metadata.{}", m.path): m.value}}));
+    }
     if !levels.is_empty() {
         let levels: Vec<&str> = levels.iter().map(|l| l.as_str()).collect();
         filter.push(json!({"terms": {"level": levels}}));
@@ -72,7 +87,15 @@ fn bool_query(
 /// `POST /<stream>/_search` body for a search: newest first, then by id.
 pub fn search_body(q: &SearchQuery) -> Value {
     json!({
-        "query": bool_query(q.text.as_ref(), &q.levels, q.source.as_deref(), q.service.as_deref(), q.start, q.end),
+        "query": bool_query(
+            q.text.as_ref(),
+            &q.levels,
+            q.source.as_deref(),
+            q.service.as_deref(),
+            q.start,
+            q.end,
+            Extra { trace_id: q.trace_id.as_deref(), metadata: q.metadata.as_ref() },
+        ),
         "sort": [{"@timestamp": {"order": "desc"}}, {"log_id": {"order": "desc"}}],
         "from": q.offset,
         "size": q.limit,
@@ -100,7 +123,7 @@ const _: () = assert!(MAX_PATTERN_BUCKETS * (2 + LEVELS) <= BUCKET_BUDGET);
 /// `MAX_PATTERN_BUCKETS * (2 + LEVELS)` buckets, within the budget.
 pub fn patterns_body(q: &PatternsQuery) -> Value {
     json!({
-        "query": bool_query(q.text.as_ref(), &q.levels, q.source.as_deref(), q.service.as_deref(), Some(q.start), Some(q.end)),
+        "query": bool_query(q.text.as_ref(), &q.levels, q.source.as_deref(), q.service.as_deref(), Some(q.start), Some(q.end), Extra::default()),
         "size": 0,
         "track_total_hits": true,
         "aggs": {
@@ -141,6 +164,7 @@ pub fn pattern_details_body(q: &PatternsQuery, pattern_ids: &[String]) -> Value 
         q.service.as_deref(),
         Some(q.start),
         Some(q.end),
+        Extra::default(),
     );
     add_filter(&mut query, json!({"terms": {"pattern_id": pattern_ids}}));
     json!({
@@ -193,6 +217,7 @@ pub fn seen_before_body(q: &PatternsQuery, since: DateTime<Utc>, pattern_ids: &[
         q.service.as_deref(),
         None,
         Some(since),
+        Extra::default(),
     );
     add_filter(&mut query, json!({"terms": {"pattern_id": pattern_ids}}));
     json!({

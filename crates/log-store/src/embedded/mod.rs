@@ -189,3 +189,113 @@ pub fn check(data_dir: &Path, deep: bool) -> std::io::Result<Vec<PartitionReport
         })
         .collect())
 }
+
+#[cfg(test)]
+mod upgrade_tests {
+    use super::*;
+    use crate::{LogReader, LogWriter};
+    use chrono::Utc;
+    use log_model::{Level, MetadataFilter, SearchQuery, StoredLog};
+
+    fn log(id: &str, trace_id: Option<&str>, metadata: serde_json::Value) -> StoredLog {
+        let message = format!("log {id}");
+        let pattern = log_patterns::pattern_of(&message);
+        StoredLog {
+            id: id.into(),
+            timestamp: Utc::now(),
+            level: Level::Info,
+            message,
+            source: "s".into(),
+            service: None,
+            trace_id: trace_id.map(str::to_string),
+            span_id: None,
+            metadata: metadata.as_object().cloned(),
+            received_at: Utc::now(),
+            pattern_id: pattern.pattern_id,
+            template: pattern.template,
+        }
+    }
+
+    /// A day partition written by the release before trace ids and
+    /// metadata were indexed (schema 1: the fields before them) is read as
+    /// it is; the day's new logs go to a new generation, and filters the
+    /// old one cannot answer say the answer is partial.
+    #[test]
+    fn a_partition_of_the_older_schema_is_read_and_written_around() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = index_root(dir.path());
+        let (schema, fields) = schema::build_schema();
+        let mut old = tantivy::schema::Schema::builder();
+        for (_, entry) in schema.fields() {
+            if !["trace_id", "metadata"].contains(&entry.name()) {
+                old.add_field(entry.clone());
+            }
+        }
+        let old = old.build();
+        assert!(!schema::has_search_fields(&old));
+        let day = Utc::now().date_naive();
+        let first = PartitionId { day, generation: 0 };
+        let path = partition_dir(&root, first);
+        std::fs::create_dir_all(&path).unwrap();
+        let index = tantivy::Index::create_in_dir(&path, old).unwrap();
+        schema::register_tokenizers(&index);
+        let mut w: tantivy::IndexWriter = index.writer(15 << 20).unwrap();
+        w.add_document(schema::to_document(
+            &fields,
+            &log("old", None, serde_json::Value::Null),
+        ))
+        .unwrap();
+        w.commit().unwrap();
+        drop(w);
+
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let mut writer = EmbeddedWriter::open(dir.path(), EmbeddedSettings::default()).unwrap();
+        let meta =
+            serde_json::json!({"index": "logs-web", "http": {"status": 503}, "tags": ["a", "b"]});
+        writer.write(&[log("new", Some(trace), meta)], 10).unwrap();
+        writer.commit().unwrap();
+        drop(writer);
+        assert_eq!(
+            list_partitions(&root).unwrap(),
+            [first, PartitionId { day, generation: 1 }]
+        );
+
+        let reader = EmbeddedReader::open(dir.path());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let search = |q: SearchQuery| {
+            rt.block_on(reader.search(SearchQuery { limit: 10, ..q }))
+                .unwrap()
+        };
+        let all = search(SearchQuery::default());
+        assert_eq!(all.logs.len(), 2);
+        assert!(all.missing.is_empty());
+        let by_trace = search(SearchQuery {
+            trace_id: Some(trace.into()),
+            ..SearchQuery::default()
+        });
+        assert_eq!(
+            by_trace
+                .logs
+                .iter()
+                .map(|l| l.id.as_str())
+                .collect::<Vec<_>>(),
+            ["new"]
+        );
+        assert_eq!(by_trace.missing, [first.name()]);
+        for (path, value, hits) in [
+            ("index", "logs-web", 1),
+            ("http.status", "503", 1),
+            ("http.status", "504", 0),
+            ("tags", "b", 1),
+            ("index", "LOGS-WEB", 0),
+        ] {
+            let page = search(SearchQuery {
+                metadata: Some(MetadataFilter::parse(&format!("{path}:{value}")).unwrap()),
+                ..SearchQuery::default()
+            });
+            assert_eq!(page.logs.len(), hits, "{path}:{value}");
+        }
+    }
+}

@@ -10,7 +10,7 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::Term;
 
-use log_model::{Level, TextClause, TextQuery};
+use log_model::{Level, MetadataFilter, TextClause, TextQuery};
 
 use super::schema::Fields;
 
@@ -20,8 +20,64 @@ pub struct Filters<'a> {
     pub levels: &'a [Level],
     pub source: Option<&'a str>,
     pub service: Option<&'a str>,
+    pub trace_id: Option<&'a str>,
+    pub metadata: Option<&'a MetadataFilter>,
     pub start: Option<DateTime<Utc>>,
     pub end: Option<DateTime<Utc>>,
+}
+
+impl Filters<'_> {
+    /// Whether the filters need the fields of schema 2.
+    pub fn need_search_fields(&self) -> bool {
+        self.trace_id.is_some() || self.metadata.is_some()
+    }
+}
+
+/// A metadata leaf equal to the filter's value: as text, and as the number
+/// or boolean the text spells (the index keeps JSON numbers as numbers;
+/// Elasticsearch's `flattened` keeps them as text, so both match there).
+fn metadata_query(field: tantivy::schema::Field, filter: &MetadataFilter) -> Box<dyn Query> {
+    let term = || Term::from_field_json_path(field, &filter.path, true);
+    let mut terms = Vec::new();
+    let mut text = term();
+    text.append_type_and_str(&filter.value);
+    terms.push(text);
+    let value = filter.value.trim();
+    if let Ok(i) = value.parse::<i64>() {
+        let mut t = term();
+        t.append_type_and_fast_value(i);
+        terms.push(t);
+        if i >= 0 {
+            let mut t = term();
+            t.append_type_and_fast_value(i as u64);
+            terms.push(t);
+        }
+    } else if let Ok(u) = value.parse::<u64>() {
+        let mut t = term();
+        t.append_type_and_fast_value(u);
+        terms.push(t);
+    }
+    if let Ok(f) = value.parse::<f64>() {
+        if f.is_finite() {
+            let mut t = term();
+            t.append_type_and_fast_value(f);
+            terms.push(t);
+        }
+    }
+    if let Ok(b) = value.parse::<bool>() {
+        let mut t = term();
+        t.append_type_and_fast_value(b);
+        terms.push(t);
+    }
+    Box::new(BooleanQuery::new(
+        terms
+            .into_iter()
+            .map(|t| {
+                let q: Box<dyn Query> = Box::new(TermQuery::new(t, IndexRecordOption::Basic));
+                (Occur::Should, q)
+            })
+            .collect(),
+    ))
 }
 
 pub fn compile(
@@ -50,6 +106,12 @@ pub fn compile(
     }
     if let Some(service) = filters.service {
         must.push(keyword(fields.service, service));
+    }
+    if let Some(trace_id) = filters.trace_id {
+        must.push(keyword(fields.trace_id, trace_id));
+    }
+    if let Some(metadata) = filters.metadata {
+        must.push(metadata_query(fields.metadata, metadata));
     }
     if filters.start.is_some() || filters.end.is_some() {
         let lower = filters.start.map_or(Bound::Unbounded, |t| {

@@ -14,7 +14,7 @@ use log_model::{PatternsQuery, SearchQuery, StoredLog};
 
 use super::collector::{Groups, PatternCollector};
 use super::query::{compile, Filters};
-use super::schema::{build_schema, register_tokenizers, Fields};
+use super::schema::{build_schema, has_search_fields, register_tokenizers, Fields};
 use super::{
     index_root, list_partitions, partition_dir, state_without_meta, PartitionId, PartitionState,
 };
@@ -176,8 +176,14 @@ impl EmbeddedReader {
             .map(|e| (e - chrono::Duration::microseconds(1)).date_naive());
         let first_day = filters.start.map(|s| s.date_naive());
         let mut out = Vec::new();
-        let (partitions, missing) = self.partitions(first_day, last_day)?;
+        let (partitions, mut missing) = self.partitions(first_day, last_day)?;
         for (id, partition) in partitions {
+            // A partition made before trace ids and metadata were indexed
+            // cannot answer those filters: the answer says it is partial.
+            if filters.need_search_fields() && !has_search_fields(&partition.index.schema()) {
+                missing.push(id.name());
+                continue;
+            }
             let mut analyzer = partition.index.tokenizer_for_field(fields.message)?;
             let query = compile(fields, &mut analyzer, filters);
             out.push((id, partition.reader.searcher(), query));
@@ -192,6 +198,8 @@ impl EmbeddedReader {
             levels: &q.levels,
             source: q.source.as_deref(),
             service: q.service.as_deref(),
+            trace_id: q.trace_id.as_deref(),
+            metadata: q.metadata.as_ref(),
             start: q.start,
             end: q.end,
         };
@@ -314,6 +322,8 @@ impl EmbeddedReader {
             levels: &q.levels,
             source: q.source.as_deref(),
             service: q.service.as_deref(),
+            trace_id: None,
+            metadata: None,
             start,
             end: Some(end),
         };

@@ -1,6 +1,6 @@
 use tantivy::schema::{
-    Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions, FAST, STORED,
-    STRING,
+    Field, IndexRecordOption, JsonObjectOptions, NumericOptions, Schema, TextFieldIndexing,
+    TextOptions, FAST, STORED, STRING,
 };
 use tantivy::tokenizer::{LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
 use tantivy::{Index, TantivyDocument};
@@ -24,6 +24,19 @@ pub struct Fields {
     pub message: Field,
     /// The whole log as JSON, returned by searches.
     pub doc: Field,
+    /// Added in schema 2 (partitions made before lack them: see
+    /// [`has_search_fields`]).
+    pub trace_id: Field,
+    /// The metadata object, every leaf indexed whole (exact match) at its
+    /// dotted path, as Elasticsearch's `flattened` type.
+    pub metadata: Field,
+}
+
+/// Whether a partition's schema has the fields added in schema 2
+/// (`trace_id`, `metadata`); the writer starts a new generation of a day
+/// whose partition predates them.
+pub fn has_search_fields(schema: &Schema) -> bool {
+    schema.get_field("trace_id").is_ok() && schema.get_field("metadata").is_ok()
 }
 
 pub fn build_schema() -> (Schema, Fields) {
@@ -44,6 +57,19 @@ pub fn build_schema() -> (Schema, Fields) {
         template: b.add_text_field("template", keyword),
         message: b.add_text_field("message", message),
         doc: b.add_text_field("doc", STORED),
+        // New fields go last: the ones before keep their numbers, so
+        // partitions of the older schema read with these `Fields`.
+        trace_id: b.add_text_field("trace_id", STRING),
+        metadata: b.add_json_field(
+            "metadata",
+            JsonObjectOptions::default()
+                .set_indexing_options(
+                    TextFieldIndexing::default()
+                        .set_tokenizer("raw")
+                        .set_index_option(IndexRecordOption::Basic),
+                )
+                .set_expand_dots_enabled(),
+        ),
     };
     (b.build(), fields)
 }
@@ -68,6 +94,15 @@ pub fn to_document(fields: &Fields, log: &StoredLog) -> TantivyDocument {
     doc.add_text(fields.pattern_id, &log.pattern_id);
     doc.add_text(fields.template, &log.template);
     doc.add_text(fields.message, &log.message);
+    if let Some(trace_id) = &log.trace_id {
+        doc.add_text(fields.trace_id, trace_id);
+    }
+    if let Some(metadata) = &log.metadata {
+        doc.add_field_value(
+            fields.metadata,
+            &tantivy::schema::OwnedValue::from(metadata.clone()),
+        );
+    }
     // Stored whole (no copy of the log on the indexing path); reads drop
     // the template from search answers.
     doc.add_text(

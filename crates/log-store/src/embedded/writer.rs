@@ -160,8 +160,29 @@ impl EmbeddedWriter {
             .into_iter()
             .rfind(|id| id.day == day)
             .unwrap_or(PartitionId { day, generation: 0 });
-        match partition_state(&partition_dir(&self.root, latest), false) {
-            PartitionState::Empty | PartitionState::Ready => Ok(latest),
+        let dir = partition_dir(&self.root, latest);
+        match partition_state(&dir, false) {
+            PartitionState::Empty => Ok(latest),
+            PartitionState::Ready => {
+                let current = Index::open_in_dir(&dir)
+                    .map(|index| index.schema() == self.schema)
+                    .unwrap_or(true);
+                if current {
+                    return Ok(latest);
+                }
+                // Made by an older release: left as it is (readers merge
+                // the generations); the day's new logs get today's schema.
+                let next = PartitionId {
+                    day,
+                    generation: latest.generation + 1,
+                };
+                info!(
+                    partition = %latest.name(),
+                    new_partition = %next.name(),
+                    "day partition has an older schema; the day's new logs go to a new generation"
+                );
+                Ok(next)
+            }
             PartitionState::Damaged(reason) => {
                 let next = PartitionId {
                     day,
