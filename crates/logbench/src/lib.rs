@@ -5,6 +5,8 @@
 //! - [`gen`]: seeded, reproducible realistic logs.
 //! - [`load`]: the load modes: `ingest` (closed loop), `latency` (open loop),
 //!   `search` (a query mix), `patterns`.
+//! - [`protocol`]: the same logs as native JSON, Elasticsearch bulk NDJSON
+//!   or OTLP protobuf, gzip or not.
 //! - [`ceiling`]: raw tantivy, HTTP discard and WAL rates in the same run.
 //! - [`accuracy`]: grouping accuracy of the pattern pipeline on Loghub-2k.
 
@@ -12,3 +14,4 @@ pub mod accuracy;
 pub mod ceiling;
 pub mod gen;
 pub mod load;
+pub mod protocol;

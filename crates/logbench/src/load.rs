@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::gen::{self, Rng};
+use crate::protocol::Protocol;
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Serialize)]
@@ -91,6 +92,21 @@ pub fn bodies_from(
     level: Option<&str>,
     replay: &[String],
 ) -> Vec<Vec<u8>> {
+    batches(seed, count, batch, spread_hours, level, replay)
+        .iter()
+        .map(|logs| Protocol::Native.encode(logs, false))
+        .collect()
+}
+
+/// `count` batches of `batch` logs in the native shape.
+pub fn batches(
+    seed: u64,
+    count: usize,
+    batch: usize,
+    spread_hours: f64,
+    level: Option<&str>,
+    replay: &[String],
+) -> Vec<Vec<Value>> {
     let mut rng = Rng::new(seed);
     let spread = chrono::Duration::milliseconds((spread_hours * 3_600_000.0) as i64);
     let mut next_line = 0usize;
@@ -117,7 +133,7 @@ pub fn bodies_from(
                     log["level"] = json!(level);
                 }
             }
-            serde_json::to_vec(&logs).expect("serialises")
+            logs
         })
         .collect()
 }
@@ -159,6 +175,10 @@ pub struct IngestOptions {
     /// Lines of a real log file to send instead of generated messages.
     pub replay: Arc<Vec<String>>,
     pub quiet: bool,
+    /// The route and encoding the logs go by.
+    pub protocol: Protocol,
+    /// gzip the request bodies (`Content-Encoding: gzip`).
+    pub gzip: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -217,14 +237,19 @@ pub async fn ingest(ingest_url: &str, query_url: Option<&str>, o: &IngestOptions
     } else {
         (o.replay.len() / o.batch.max(1)).clamp(1, 256)
     };
-    let bodies = Arc::new(bodies_from(
+    let bodies: Vec<Vec<u8>> = batches(
         o.seed,
         pool,
         o.batch,
         o.spread_hours,
         o.level.as_deref(),
         &o.replay,
-    ));
+    )
+    .iter()
+    .map(|logs| o.protocol.encode(logs, o.gzip))
+    .collect();
+    let bodies = Arc::new(bodies);
+    let (protocol, gzip) = (o.protocol, o.gzip);
     let total = o.total.unwrap_or(u64::MAX);
     let deadline = o.duration.map(|d| Instant::now() + d);
     let bar = progress(
@@ -242,7 +267,7 @@ pub async fn ingest(ingest_url: &str, query_url: Option<&str>, o: &IngestOptions
     let mut tasks = Vec::new();
     for worker in 0..o.concurrency {
         let (bodies, sent, stats, bar) = (bodies.clone(), sent.clone(), stats.clone(), bar.clone());
-        let url = format!("{ingest_url}/logs/batch-ingest");
+        let url = format!("{ingest_url}{}", protocol.path());
         let batch = o.batch as u64;
         let by_count = o.total.is_some();
         tasks.push(tokio::spawn(async move {
@@ -258,17 +283,16 @@ pub async fn ingest(ingest_url: &str, query_url: Option<&str>, o: &IngestOptions
                 let body = bodies[i % bodies.len()].clone();
                 i += 1;
                 let t = Instant::now();
-                let r = c
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await;
+                let mut request = c.post(&url).header("content-type", protocol.content_type());
+                if gzip {
+                    request = request.header("content-encoding", "gzip");
+                }
+                let r = request.body(body.clone()).send().await;
                 let took = t.elapsed();
                 let mut s = stats.lock().unwrap();
                 s.requests += 1;
                 match r.map(|r| r.status().as_u16()) {
-                    Ok(202) => {
+                    Ok(status) if protocol.acked(status) => {
                         record(&mut s.latency, took);
                         s.acked += batch;
                         s.bytes += body.len() as u64;
@@ -361,6 +385,96 @@ pub async fn ingest(ingest_url: &str, query_url: Option<&str>, o: &IngestOptions
         searchable_logs_per_sec: searchable_rate,
         peak_rss_mb,
     }
+}
+
+/// One protocol's figures in a `protocols` run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProtocolRow {
+    pub protocol: Protocol,
+    pub gzip: bool,
+    /// Median over the rounds.
+    pub logs_per_sec: f64,
+    /// Request bytes as sent (compressed when gzip).
+    pub mb_per_sec: f64,
+    pub p95_ms: f64,
+    pub refused_429: u64,
+    /// Answers neither acknowledged nor 429, summed over the rounds.
+    pub errors: u64,
+    /// `logs_per_sec` over the native route's with the same gzip setting.
+    pub vs_native: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Waits (up to a minute) until the target takes logs again (its WAL
+/// backlog below the cap), so that one run's backlog does not slow the next.
+async fn until_ready(ingest_url: &str) {
+    let c = client();
+    for _ in 0..600 {
+        if let Ok(r) = c.get(format!("{ingest_url}/ready")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every protocol, gzip off and on, interleaved over `rounds` (a noisy
+/// machine slows all of them alike).
+pub async fn protocols(ingest_url: &str, base: &IngestOptions, rounds: usize) -> Vec<ProtocolRow> {
+    let combos: Vec<(Protocol, bool)> = [false, true]
+        .into_iter()
+        .flat_map(|gzip| Protocol::ALL.into_iter().map(move |p| (p, gzip)))
+        .collect();
+    let mut runs: Vec<Vec<IngestReport>> = vec![Vec::new(); combos.len()];
+    for round in 0..rounds.max(1) {
+        for (k, (protocol, gzip)) in combos.iter().enumerate() {
+            until_ready(ingest_url).await;
+            let o = IngestOptions {
+                protocol: *protocol,
+                gzip: *gzip,
+                seed: base.seed + round as u64,
+                quiet: true,
+                ..base.clone()
+            };
+            if !base.quiet {
+                eprintln!(
+                    "round {}/{}: {} gzip={}",
+                    round + 1,
+                    rounds.max(1),
+                    protocol.name(),
+                    gzip
+                );
+            }
+            runs[k].push(ingest(ingest_url, None, &o).await);
+        }
+    }
+    let rate = |k: usize| median(runs[k].iter().map(|r| r.acked_logs_per_sec).collect());
+    combos
+        .iter()
+        .enumerate()
+        .map(|(k, (protocol, gzip))| {
+            let native = combos
+                .iter()
+                .position(|(p, g)| *p == Protocol::Native && g == gzip)
+                .map(rate)
+                .unwrap_or(0.0);
+            ProtocolRow {
+                protocol: *protocol,
+                gzip: *gzip,
+                logs_per_sec: rate(k),
+                mb_per_sec: median(runs[k].iter().map(|r| r.acked_mb_per_sec).collect()),
+                p95_ms: median(runs[k].iter().map(|r| r.request_latency.p95_ms).collect()),
+                refused_429: runs[k].iter().map(|r| r.refused_429).sum(),
+                errors: runs[k].iter().map(|r| r.errors).sum(),
+                vs_native: if native > 0.0 { rate(k) / native } else { 0.0 },
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize)]

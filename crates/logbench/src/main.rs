@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use logbench::load::{IngestOptions, Percentiles};
+use logbench::protocol::Protocol;
 use logbench::{accuracy, ceiling, load};
 
 #[derive(Debug, Parser)]
@@ -61,6 +62,13 @@ struct Load {
     /// Replay the lines of a real log file (e.g. a Loghub `.log`) as messages.
     #[arg(long)]
     replay: Option<PathBuf>,
+    /// The route the logs go by: the native batch route, the Elasticsearch
+    /// bulk API, or OTLP/HTTP protobuf.
+    #[arg(long, value_enum, default_value = "native")]
+    protocol: Protocol,
+    /// gzip the request bodies.
+    #[arg(long)]
+    gzip: bool,
 }
 
 impl Load {
@@ -84,6 +92,8 @@ impl Load {
                     .unwrap_or_default(),
             ),
             quiet: common.quiet,
+            protocol: self.protocol,
+            gzip: self.gzip,
         }
     }
 }
@@ -97,6 +107,18 @@ enum Command {
         common: Common,
         #[command(flatten)]
         load: Load,
+    },
+    /// The same logs through each protocol (native batch route, `_bulk`,
+    /// OTLP protobuf), gzip off and on, interleaved in rounds: logs/s of
+    /// each and its ratio to the native route's in the same run.
+    Protocols {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        load: Load,
+        /// Rounds over the six combinations; the median of each is reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// Open-loop single-log requests at a fixed rate: ack latency percentiles.
     Latency {
@@ -231,6 +253,34 @@ fn main() -> ExitCode {
                 print_json(&report)
             } else {
                 print_ingest(&report)
+            }
+        }
+        Command::Protocols {
+            common,
+            load: l,
+            rounds,
+        } => {
+            let base = l.options(&common);
+            let rows = runtime().block_on(load::protocols(&common.ingest_url, &base, rounds));
+            if common.json {
+                print_json(&rows);
+            } else {
+                println!(
+                    "{:<8} {:<5} {:>12} {:>9} {:>9} {:>8} {:>14}",
+                    "protocol", "gzip", "logs/s", "MB/s", "p95 ms", "refused", "vs native"
+                );
+                for r in &rows {
+                    println!(
+                        "{:<8} {:<5} {:>12.0} {:>9.1} {:>9.2} {:>8} {:>13.0}%",
+                        r.protocol.name(),
+                        if r.gzip { "on" } else { "off" },
+                        r.logs_per_sec,
+                        r.mb_per_sec,
+                        r.p95_ms,
+                        r.refused_429,
+                        r.vs_native * 100.0
+                    );
+                }
             }
         }
         Command::Latency {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use logbench::load::{self, IngestOptions};
+use logbench::protocol::Protocol;
 
 struct Servers {
     ingest: String,
@@ -82,6 +83,8 @@ fn options(seconds: u64) -> IngestOptions {
         level: None,
         replay: Arc::new(Vec::new()),
         quiet: true,
+        protocol: Protocol::Native,
+        gzip: false,
     }
 }
 
@@ -103,6 +106,31 @@ async fn every_mode_runs_and_reports() {
         r.request_latency.count,
         r.requests - r.refused_429 - r.errors
     );
+
+    // The same logs by each protocol, gzip off and on: all acknowledged,
+    // and stored (the bulk and OTLP runs' logs are found by their service).
+    let rows = load::protocols(&s.ingest, &options(1), 1).await;
+    assert_eq!(rows.len(), 6);
+    for row in &rows {
+        assert!(row.logs_per_sec > 0.0, "{row:?}");
+        assert_eq!(row.errors, 0, "{row:?}");
+        assert!(row.vs_native > 0.0, "{row:?}");
+    }
+    let m = reqwest::get(format!("{}/metrics", s.ingest))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for protocol in ["elasticsearch", "otlp"] {
+        let series = format!("ingestd_logs_accepted_total{{protocol=\"{protocol}\"}} ");
+        let accepted: f64 = m
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0);
+        assert!(accepted >= 200.0, "{protocol}: {accepted}");
+    }
 
     // ingest, replaying a real log file's lines.
     let lines: Vec<String> = std::fs::read_to_string(
