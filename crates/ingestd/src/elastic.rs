@@ -459,6 +459,7 @@ fn accept_document(
     state: &AppState,
     doc: Result<Value, String>,
     index: Option<&str>,
+    client_id: Option<&str>,
     fields: &FieldMap,
     now: chrono::DateTime<Utc>,
 ) -> Result<log_model::NewLog, (&'static str, &'static str, String)> {
@@ -469,8 +470,15 @@ fn accept_document(
             format!("failed to parse the document: {e}"),
         )
     })?;
-    let native = map_document(doc, index, fields)
+    let mut native = map_document(doc, index, fields)
         .map_err(|e| ("invalid_document", "document_parsing_exception", e.0))?;
+    // The client's own id is kept (logs get their own; no dedupe by it).
+    if let (Some(id), Some(obj)) = (client_id, native.as_object_mut()) {
+        let metadata = obj.entry("metadata").or_insert_with(|| json!({}));
+        if let Some(m) = metadata.as_object_mut() {
+            m.insert("_id".into(), Value::String(id.to_string()));
+        }
+    }
     state.validate(native, now).map_err(|e: FieldError| {
         let field = if e.field.is_empty() {
             String::new()
@@ -540,7 +548,8 @@ async fn bulk(
             };
             match (action.name.as_str(), action.doc) {
                 ("create" | "index", Some(doc)) => {
-                    match accept_document(&state, doc, index.as_deref(), &fields, now) {
+                    let id = action.id.as_deref();
+                    match accept_document(&state, doc, index.as_deref(), id, &fields, now) {
                         Ok(log) => {
                             slots.push((items.len(), action.name.clone(), index_name.clone()));
                             items.push(None);
@@ -617,7 +626,8 @@ async fn one_doc(
     state.received(ES, 1);
     let now = Utc::now();
     let doc = serde_json::from_slice::<Value>(&body).map_err(|e| e.to_string());
-    let log = match accept_document(&state, doc, Some(&index), &fields, now) {
+    let client_id = req.match_info().get("id");
+    let log = match accept_document(&state, doc, Some(&index), client_id, &fields, now) {
         Ok(log) => log,
         Err((reason, kind, text)) => {
             state.reject(ES, reason, 1);

@@ -161,7 +161,7 @@ async fn bulk_stores_each_good_document_and_answers_per_item() {
                "host.name": "web-1", "service.name": "shop", "http": {"response": {"status_code": 500}},
                "trace.id": "4bf92f3577b34da6a3ce929d0e0e4736"}),
         json!({"delete": {"_index": "logs-web", "_id": "1"}}),
-        json!({"index": {}}),
+        json!({"index": {"_id": "client-7"}}),
         json!({"msg": "no index named here", "level": "warn", "hostname": "web-2", "app": "shop"}),
         json!({"create": {"_index": "logs-web"}}),
         json!({"text": "a document without a message"}),
@@ -242,6 +242,8 @@ async fn bulk_stores_each_good_document_and_answers_per_item() {
     let second = logs.iter().find(|l| l["source"] == "web-2").unwrap();
     assert_eq!(second["level"], "WARNING");
     assert_eq!(second["metadata"]["index"], "logs-default");
+    // The client's own id is kept beside the log's.
+    assert_eq!(second["metadata"]["_id"], "client-7");
 
     let m = get_text(&format!("{}/metrics", s.ingest)).await;
     let series = |labels: &str| metric(&m, &format!("ingestd_logs_{labels}"));
