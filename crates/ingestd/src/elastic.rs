@@ -17,7 +17,7 @@ use std::time::Instant;
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use log_model::mapping::{map_document, FieldMap};
@@ -379,6 +379,25 @@ struct Action {
     doc: Option<Result<Value, String>>,
 }
 
+/// What an action line says (other members, `routing`, `pipeline`, `_type`,
+/// are accepted and not used).
+#[derive(serde::Deserialize)]
+struct ActionMeta {
+    #[serde(default)]
+    _index: Option<String>,
+    #[serde(default, deserialize_with = "id_text")]
+    _id: Option<String>,
+}
+
+/// `_id` as Elasticsearch takes it: a string, or a number written as one.
+fn id_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Option::<Value>::deserialize(d)? {
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
 /// Splits a bulk body into actions. A line that is not an action is the
 /// whole request's fault, as in Elasticsearch.
 fn parse_bulk(body: &[u8]) -> Result<Vec<Action>, IngestError> {
@@ -392,11 +411,9 @@ fn parse_bulk(body: &[u8]) -> Result<Vec<Action>, IngestError> {
         let malformed = |why: String| {
             IngestError::InvalidBody(format!("Malformed action/metadata line [{line_no}]: {why}"))
         };
-        let value: Value = serde_json::from_slice(line).map_err(|e| malformed(e.to_string()))?;
-        let Value::Object(obj) = value else {
-            return Err(malformed("expected an object".into()));
-        };
-        let mut entries = obj.into_iter();
+        let action: std::collections::BTreeMap<String, ActionMeta> =
+            serde_json::from_slice(line).map_err(|e| malformed(e.to_string()))?;
+        let mut entries = action.into_iter();
         let (Some((name, meta)), None) = (entries.next(), entries.next()) else {
             return Err(malformed("expected one action name".into()));
         };
@@ -405,8 +422,7 @@ fn parse_bulk(body: &[u8]) -> Result<Vec<Action>, IngestError> {
                 "expected one of [create, delete, index, update] but found [{name}]"
             )));
         }
-        let text = |key: &str| meta.get(key).and_then(Value::as_str).map(str::to_string);
-        let (index, id) = (text("_index"), text("_id"));
+        let (index, id) = (meta._index, meta._id);
         let doc = if name == "delete" {
             None
         } else {
@@ -426,32 +442,81 @@ fn parse_bulk(body: &[u8]) -> Result<Vec<Action>, IngestError> {
 }
 
 #[derive(Serialize)]
-struct BulkResponse {
+struct BulkResponse<'a> {
     took: u64,
     errors: bool,
-    items: Vec<Value>,
+    items: Vec<Item<'a>>,
 }
 
-fn created_item(index: &str, id: &str, seq_no: usize) -> Value {
-    json!({
-        "_index": index,
-        "_id": id,
-        "_version": 1,
-        "result": "created",
-        "_shards": {"total": 1, "successful": 1, "failed": 0},
-        "_seq_no": seq_no,
-        "_primary_term": 1,
-        "status": 201,
-    })
+/// One action's answer: `{"<action>": {...}}`.
+struct Item<'a> {
+    action: &'a str,
+    body: ItemBody<'a>,
 }
 
-fn refused_item(index: &str, id: Option<&str>, kind: &str, reason: &str) -> Value {
-    json!({
-        "_index": index,
-        "_id": id,
-        "status": 400,
-        "error": {"type": kind, "reason": reason},
-    })
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ItemBody<'a> {
+    Created(Created<'a>),
+    Refused {
+        _index: &'a str,
+        _id: Option<&'a str>,
+        status: u16,
+        error: ItemError<'a>,
+    },
+}
+
+#[derive(Serialize)]
+struct Created<'a> {
+    _index: &'a str,
+    _id: &'a str,
+    _version: u32,
+    result: &'static str,
+    _shards: Shards,
+    _seq_no: usize,
+    _primary_term: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+}
+
+#[derive(Serialize)]
+struct Shards {
+    total: u32,
+    successful: u32,
+    failed: u32,
+}
+
+#[derive(Serialize)]
+struct ItemError<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    reason: String,
+}
+
+impl Serialize for Item<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry(self.action, &self.body)?;
+        map.end()
+    }
+}
+
+fn created<'a>(index: &'a str, id: &'a str, seq_no: usize, status: Option<u16>) -> Created<'a> {
+    Created {
+        _index: index,
+        _id: id,
+        _version: 1,
+        result: "created",
+        _shards: Shards {
+            total: 1,
+            successful: 1,
+            failed: 0,
+        },
+        _seq_no: seq_no,
+        _primary_term: 1,
+        status,
+    }
 }
 
 /// A document mapped and validated, or why not (`reason` label, ES error type, text).
@@ -502,6 +567,7 @@ async fn bulk(
 ) -> HttpResponse {
     let started = Instant::now();
     let default_index = req.match_info().get("index").map(str::to_string);
+    let default_index = default_index.as_deref();
     let fields = match field_map(&req, &params) {
         Ok(fields) => fields,
         Err(e) => return es_error(&req, &state.refuse(ES, IngestError::InvalidBody(e), 1)),
@@ -514,7 +580,7 @@ async fn bulk(
         Ok(body) => body,
         Err(e) => return es_error(&req, &e),
     };
-    let actions = match parse_bulk(&body) {
+    let mut actions = match parse_bulk(&body) {
         Ok(actions) if actions.is_empty() => {
             return es_error(
                 &req,
@@ -533,64 +599,70 @@ async fn bulk(
         return es_error(&req, &e);
     }
     let now = Utc::now();
-    // Each action's answer; the stored ones are filled in after the append.
-    let mut items: Vec<Option<Value>> = Vec::with_capacity(actions.len());
-    let mut slots = Vec::new(); // (item index, index name)
-    let mut valid = Vec::new();
+    // Each action's outcome: the number of its log among the valid ones, or
+    // why it was refused.
+    let mut outcomes: Vec<Result<usize, (&'static str, String)>> =
+        Vec::with_capacity(actions.len());
+    let mut valid = Vec::with_capacity(actions.len());
     {
         let _validating = tracing::info_span!("validate", logs = actions.len()).entered();
-        for action in actions {
-            let index = action.index.or_else(|| default_index.clone());
-            let index_name = index.clone().unwrap_or_else(|| "logs".to_string());
-            let refused = |kind: &str, text: &str| {
-                let item = refused_item(&index_name, action.id.as_deref(), kind, text);
-                Some(json!({ action.name.clone(): item }))
-            };
-            match (action.name.as_str(), action.doc) {
+        for action in &mut actions {
+            let outcome = match (action.name.as_str(), action.doc.take()) {
                 ("create" | "index", Some(doc)) => {
+                    let index = action.index.as_deref().or(default_index);
                     let id = action.id.as_deref();
-                    match accept_document(&state, doc, index.as_deref(), id, &fields, now) {
+                    match accept_document(&state, doc, index, id, &fields, now) {
                         Ok(log) => {
-                            slots.push((items.len(), action.name.clone(), index_name.clone()));
-                            items.push(None);
                             valid.push(log);
+                            Ok(valid.len() - 1)
                         }
                         Err((reason, kind, text)) => {
                             state.reject(ES, reason, 1);
-                            items.push(refused(kind, &text));
+                            Err((kind, text))
                         }
                     }
                 }
                 (name, _) => {
                     state.reject(ES, "unsupported_action", 1);
-                    let text = format!(
-                        "logagg's ingest port takes create and index actions; {name} is not supported (logs are immutable)"
-                    );
-                    items.push(refused("illegal_argument_exception", &text));
+                    Err((
+                        "illegal_argument_exception",
+                        format!("logagg's ingest port takes create and index actions; {name} is not supported (logs are immutable)"),
+                    ))
                 }
-            }
+            };
+            outcomes.push(outcome);
         }
     }
-    if !valid.is_empty() {
+    let ids = if valid.is_empty() {
+        Vec::new()
+    } else {
         match state.store(ES, valid, now, wait).await {
-            Ok(stored) => {
-                for ((slot, name, index), id) in slots.into_iter().zip(stored.ids) {
-                    items[slot] = Some(json!({ name: created_item(&index, &id, slot) }));
-                }
-            }
+            Ok(stored) => stored.ids,
             Err(e) => return es_error(&req, &e),
         }
-    }
-    let items: Vec<Value> = items
-        .into_iter()
-        .map(|i| i.unwrap_or(Value::Null))
+    };
+    let errors = outcomes.iter().any(Result::is_err);
+    let items = actions
+        .iter()
+        .zip(outcomes)
+        .enumerate()
+        .map(|(seq_no, (action, outcome))| {
+            let index = action.index.as_deref().or(default_index).unwrap_or("logs");
+            let body = match outcome {
+                Ok(k) => ItemBody::Created(created(index, &ids[k], seq_no, Some(201))),
+                Err((kind, reason)) => ItemBody::Refused {
+                    _index: index,
+                    _id: action.id.as_deref(),
+                    status: 400,
+                    error: ItemError { kind, reason },
+                },
+            };
+            Item {
+                action: &action.name,
+                body,
+            }
+        })
         .collect();
-    let errors = items.iter().any(|i| {
-        i.as_object()
-            .and_then(|o| o.values().next())
-            .and_then(|v| v.get("error"))
-            .is_some()
-    });
     answer(
         &req,
         StatusCode::OK,
@@ -638,11 +710,7 @@ async fn one_doc(
     match state.store(ES, vec![log], now, wait).await {
         Ok(stored) => {
             let id = stored.ids.into_iter().next().unwrap_or_default();
-            let mut item = created_item(&index, &id, 0);
-            if let Some(obj) = item.as_object_mut() {
-                obj.remove("status");
-            }
-            answer(&req, StatusCode::CREATED, &item)
+            answer(&req, StatusCode::CREATED, &created(&index, &id, 0, None))
         }
         Err(e) => es_error(&req, &e),
     }

@@ -409,14 +409,21 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
-/// Waits (up to a minute) until the target takes logs again (its WAL
-/// backlog below the cap), so that one run's backlog does not slow the next.
-async fn until_ready(ingest_url: &str) {
+/// Waits (up to two minutes) until the target has indexed everything it
+/// acknowledged (`ingestd_wal_backlog_bytes` 0), so that every run starts
+/// from the same empty backlog.
+async fn until_drained(ingest_url: &str) {
     let c = client();
-    for _ in 0..600 {
-        if let Ok(r) = c.get(format!("{ingest_url}/ready")).send().await {
-            if r.status().is_success() {
-                return;
+    for _ in 0..1200 {
+        if let Ok(r) = c.get(format!("{ingest_url}/metrics")).send().await {
+            if let Ok(text) = r.text().await {
+                let backlog = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("ingestd_wal_backlog_bytes "))
+                    .and_then(|v| v.trim().parse::<f64>().ok());
+                if backlog == Some(0.0) {
+                    return;
+                }
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -433,7 +440,7 @@ pub async fn protocols(ingest_url: &str, base: &IngestOptions, rounds: usize) ->
     let mut runs: Vec<Vec<IngestReport>> = vec![Vec::new(); combos.len()];
     for round in 0..rounds.max(1) {
         for (k, (protocol, gzip)) in combos.iter().enumerate() {
-            until_ready(ingest_url).await;
+            until_drained(ingest_url).await;
             let o = IngestOptions {
                 protocol: *protocol,
                 gzip: *gzip,
