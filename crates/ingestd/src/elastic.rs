@@ -10,6 +10,7 @@
 //! the native shape by [`log_model::mapping`] and go through the one
 //! [`crate::pipeline`].
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -23,7 +24,7 @@ use serde_json::{json, Value};
 use log_model::mapping::{map_document, FieldMap};
 use log_model::FieldError;
 
-use crate::pipeline::{AppState, IngestError, Protocol};
+use crate::pipeline::{AppState, IngestError, Protocol, Validator};
 
 /// The Elasticsearch version the ingest port answers as.
 pub const VERSION: &str = "8.17.0";
@@ -370,37 +371,56 @@ fn field_map(req: &HttpRequest, params: &HashMap<String, String>) -> Result<Fiel
 }
 
 /// One action of a bulk request.
-struct Action {
+pub struct Action<'a> {
     /// `create`, `index`, `update`, `delete`.
-    name: String,
-    index: Option<String>,
-    id: Option<String>,
+    name: &'static str,
+    index: Option<Cow<'a, str>>,
+    id: Option<Cow<'a, str>>,
     /// The document line (`None` for `delete`).
     doc: Option<Result<Value, String>>,
 }
 
+/// An action line: one of the four names, holding its metadata; any other
+/// shape fails to parse (the request's fault).
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ActionLine<'a> {
+    Create(#[serde(borrow)] ActionMeta<'a>),
+    Index(#[serde(borrow)] ActionMeta<'a>),
+    Update(#[serde(borrow)] ActionMeta<'a>),
+    Delete(#[serde(borrow)] ActionMeta<'a>),
+}
+
 /// What an action line says (other members, `routing`, `pipeline`, `_type`,
-/// are accepted and not used).
-#[derive(serde::Deserialize)]
-struct ActionMeta {
-    #[serde(default)]
-    _index: Option<String>,
-    #[serde(default, deserialize_with = "id_text")]
-    _id: Option<String>,
+/// are accepted and not used). Strings borrow from the body when they can.
+#[derive(Deserialize)]
+struct ActionMeta<'a> {
+    #[serde(default, borrow)]
+    _index: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    _id: Option<Id<'a>>,
 }
 
 /// `_id` as Elasticsearch takes it: a string, or a number written as one.
-fn id_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        Some(Value::String(s)) => Some(s),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    })
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Id<'a> {
+    Text(#[serde(borrow)] Cow<'a, str>),
+    Number(serde_json::Number),
+}
+
+impl<'a> Id<'a> {
+    fn into_text(self) -> Cow<'a, str> {
+        match self {
+            Id::Text(t) => t,
+            Id::Number(n) => Cow::Owned(n.to_string()),
+        }
+    }
 }
 
 /// Splits a bulk body into actions. A line that is not an action is the
 /// whole request's fault, as in Elasticsearch.
-fn parse_bulk(body: &[u8]) -> Result<Vec<Action>, IngestError> {
+pub fn parse_bulk(body: &[u8]) -> Result<Vec<Action<'_>>, IngestError> {
     let mut lines = body
         .split(|b| *b == b'\n')
         .enumerate()
@@ -411,18 +431,17 @@ fn parse_bulk(body: &[u8]) -> Result<Vec<Action>, IngestError> {
         let malformed = |why: String| {
             IngestError::InvalidBody(format!("Malformed action/metadata line [{line_no}]: {why}"))
         };
-        let action: std::collections::BTreeMap<String, ActionMeta> =
-            serde_json::from_slice(line).map_err(|e| malformed(e.to_string()))?;
-        let mut entries = action.into_iter();
-        let (Some((name, meta)), None) = (entries.next(), entries.next()) else {
-            return Err(malformed("expected one action name".into()));
+        let action: ActionLine = serde_json::from_slice(line).map_err(|e| {
+            malformed(format!(
+                "expected one of [create, delete, index, update] holding an object: {e}"
+            ))
+        })?;
+        let (name, meta) = match action {
+            ActionLine::Create(m) => ("create", m),
+            ActionLine::Index(m) => ("index", m),
+            ActionLine::Update(m) => ("update", m),
+            ActionLine::Delete(m) => ("delete", m),
         };
-        if !matches!(name.as_str(), "create" | "index" | "update" | "delete") {
-            return Err(malformed(format!(
-                "expected one of [create, delete, index, update] but found [{name}]"
-            )));
-        }
-        let (index, id) = (meta._index, meta._id);
         let doc = if name == "delete" {
             None
         } else {
@@ -433,8 +452,8 @@ fn parse_bulk(body: &[u8]) -> Result<Vec<Action>, IngestError> {
         };
         actions.push(Action {
             name,
-            index,
-            id,
+            index: meta._index,
+            id: meta._id.map(Id::into_text),
             doc,
         });
     }
@@ -466,24 +485,16 @@ enum ItemBody<'a> {
     },
 }
 
+/// A stored document's answer, with the members clients read (shard
+/// figures, meaningless here, are left out to keep the answer small).
 #[derive(Serialize)]
 struct Created<'a> {
     _index: &'a str,
     _id: &'a str,
     _version: u32,
     result: &'static str,
-    _shards: Shards,
-    _seq_no: usize,
-    _primary_term: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<u16>,
-}
-
-#[derive(Serialize)]
-struct Shards {
-    total: u32,
-    successful: u32,
-    failed: u32,
 }
 
 #[derive(Serialize)]
@@ -502,26 +513,19 @@ impl Serialize for Item<'_> {
     }
 }
 
-fn created<'a>(index: &'a str, id: &'a str, seq_no: usize, status: Option<u16>) -> Created<'a> {
+fn created<'a>(index: &'a str, id: &'a str, status: Option<u16>) -> Created<'a> {
     Created {
         _index: index,
         _id: id,
         _version: 1,
         result: "created",
-        _shards: Shards {
-            total: 1,
-            successful: 1,
-            failed: 0,
-        },
-        _seq_no: seq_no,
-        _primary_term: 1,
         status,
     }
 }
 
 /// A document mapped and validated, or why not (`reason` label, ES error type, text).
 fn accept_document(
-    state: &AppState,
+    validator: &Validator,
     doc: Result<Value, String>,
     index: Option<&str>,
     client_id: Option<&str>,
@@ -544,7 +548,7 @@ fn accept_document(
             m.insert("_id".into(), Value::String(id.to_string()));
         }
     }
-    state.validate(native, now).map_err(|e: FieldError| {
+    validator.validate(native, now).map_err(|e: FieldError| {
         let field = if e.field.is_empty() {
             String::new()
         } else {
@@ -556,6 +560,52 @@ fn accept_document(
             format!("{field}{}", e.reason),
         )
     })
+}
+
+/// Why a document of a bulk request was refused.
+#[derive(Debug)]
+pub struct Refusal {
+    /// The `reason` label of `ingestd_logs_rejected_total`.
+    pub reason: &'static str,
+    /// Elasticsearch's error type.
+    pub kind: &'static str,
+    pub text: String,
+}
+
+/// Maps and validates the documents of parsed actions (taking them out of
+/// the actions). Per action: the number of its log among the returned
+/// logs, or why it was refused.
+pub fn validate_bulk(
+    actions: &mut [Action<'_>],
+    default_index: Option<&str>,
+    fields: &FieldMap,
+    validator: &Validator,
+    now: chrono::DateTime<Utc>,
+) -> (Vec<Result<usize, Refusal>>, Vec<log_model::NewLog>) {
+    let mut outcomes = Vec::with_capacity(actions.len());
+    let mut valid = Vec::with_capacity(actions.len());
+    for action in actions {
+        let outcome = match (action.name, action.doc.take()) {
+            ("create" | "index", Some(doc)) => {
+                let index = action.index.as_deref().or(default_index);
+                let id = action.id.as_deref();
+                match accept_document(validator, doc, index, id, fields, now) {
+                    Ok(log) => {
+                        valid.push(log);
+                        Ok(valid.len() - 1)
+                    }
+                    Err((reason, kind, text)) => Err(Refusal { reason, kind, text }),
+                }
+            }
+            (name, _) => Err(Refusal {
+                reason: "unsupported_action",
+                kind: "illegal_argument_exception",
+                text: format!("logagg's ingest port takes create and index actions; {name} is not supported (logs are immutable)"),
+            }),
+        };
+        outcomes.push(outcome);
+    }
+    (outcomes, valid)
 }
 
 /// `POST|PUT /_bulk`, `/{index}/_bulk`.
@@ -599,39 +649,12 @@ async fn bulk(
         return es_error(&req, &e);
     }
     let now = Utc::now();
-    // Each action's outcome: the number of its log among the valid ones, or
-    // why it was refused.
-    let mut outcomes: Vec<Result<usize, (&'static str, String)>> =
-        Vec::with_capacity(actions.len());
-    let mut valid = Vec::with_capacity(actions.len());
-    {
+    let (outcomes, valid) = {
         let _validating = tracing::info_span!("validate", logs = actions.len()).entered();
-        for action in &mut actions {
-            let outcome = match (action.name.as_str(), action.doc.take()) {
-                ("create" | "index", Some(doc)) => {
-                    let index = action.index.as_deref().or(default_index);
-                    let id = action.id.as_deref();
-                    match accept_document(&state, doc, index, id, &fields, now) {
-                        Ok(log) => {
-                            valid.push(log);
-                            Ok(valid.len() - 1)
-                        }
-                        Err((reason, kind, text)) => {
-                            state.reject(ES, reason, 1);
-                            Err((kind, text))
-                        }
-                    }
-                }
-                (name, _) => {
-                    state.reject(ES, "unsupported_action", 1);
-                    Err((
-                        "illegal_argument_exception",
-                        format!("logagg's ingest port takes create and index actions; {name} is not supported (logs are immutable)"),
-                    ))
-                }
-            };
-            outcomes.push(outcome);
-        }
+        validate_bulk(&mut actions, default_index, &fields, &state.validator, now)
+    };
+    for refusal in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+        state.reject(ES, refusal.reason, 1);
     }
     let ids = if valid.is_empty() {
         Vec::new()
@@ -645,20 +668,22 @@ async fn bulk(
     let items = actions
         .iter()
         .zip(outcomes)
-        .enumerate()
-        .map(|(seq_no, (action, outcome))| {
+        .map(|(action, outcome)| {
             let index = action.index.as_deref().or(default_index).unwrap_or("logs");
             let body = match outcome {
-                Ok(k) => ItemBody::Created(created(index, &ids[k], seq_no, Some(201))),
-                Err((kind, reason)) => ItemBody::Refused {
+                Ok(k) => ItemBody::Created(created(index, &ids[k], Some(201))),
+                Err(refusal) => ItemBody::Refused {
                     _index: index,
                     _id: action.id.as_deref(),
                     status: 400,
-                    error: ItemError { kind, reason },
+                    error: ItemError {
+                        kind: refusal.kind,
+                        reason: refusal.text,
+                    },
                 },
             };
             Item {
-                action: &action.name,
+                action: action.name,
                 body,
             }
         })
@@ -699,7 +724,7 @@ async fn one_doc(
     let now = Utc::now();
     let doc = serde_json::from_slice::<Value>(&body).map_err(|e| e.to_string());
     let client_id = req.match_info().get("id");
-    let log = match accept_document(&state, doc, Some(&index), client_id, &fields, now) {
+    let log = match accept_document(&state.validator, doc, Some(&index), client_id, &fields, now) {
         Ok(log) => log,
         Err((reason, kind, text)) => {
             state.reject(ES, reason, 1);
@@ -710,7 +735,7 @@ async fn one_doc(
     match state.store(ES, vec![log], now, wait).await {
         Ok(stored) => {
             let id = stored.ids.into_iter().next().unwrap_or_default();
-            answer(&req, StatusCode::CREATED, &created(&index, &id, 0, None))
+            answer(&req, StatusCode::CREATED, &created(&index, &id, None))
         }
         Err(e) => es_error(&req, &e),
     }

@@ -142,14 +142,16 @@ pub async fn run(
         indexer: indexer.status.clone(),
         store_health: health.clone(),
         metrics: metrics.clone(),
-        limits: args.limits(),
+        validator: pipeline::Validator {
+            limits: args.limits(),
+            retention,
+            max_future: chrono::Duration::seconds(
+                args.max_future_secs.min(i64::MAX as u64 / 2_000) as i64,
+            ),
+        },
         max_body_bytes: args.max_body_bytes,
         max_batch_len: args.max_batch_len,
         wal_max_bytes: args.wal_max_bytes,
-        retention,
-        max_future: chrono::Duration::seconds(
-            args.max_future_secs.min(i64::MAX as u64 / 2_000) as i64
-        ),
         at_cap: Default::default(),
     });
     let address = listener.local_addr()?;

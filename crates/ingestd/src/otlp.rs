@@ -25,9 +25,9 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use prost::Message;
 use serde_json::{Map, Value};
 
-use log_model::Level;
+use log_model::{FieldError, Level, NewLog};
 
-use crate::pipeline::{AppState, IngestError, Protocol};
+use crate::pipeline::{AppState, IngestError, Protocol, Validator};
 
 const OTLP: Protocol = Protocol::Otlp;
 
@@ -37,7 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// The two encodings of OTLP/HTTP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Encoding {
+pub enum Encoding {
     Protobuf,
     Json,
 }
@@ -111,18 +111,7 @@ async fn export(
         Ok(body) => body,
         Err(e) => return refusal(encoding, &e),
     };
-    let request = match encoding {
-        Encoding::Protobuf => ExportLogsServiceRequest::decode(&body[..]).map_err(|e| {
-            IngestError::InvalidBody(format!(
-                "the body is not an OTLP ExportLogsServiceRequest: {e}"
-            ))
-        }),
-        Encoding::Json => serde_json::from_slice::<ExportLogsServiceRequest>(&body).map_err(|e| {
-            IngestError::InvalidJson(format!(
-                "the body is not an OTLP ExportLogsServiceRequest: {e}"
-            ))
-        }),
-    };
+    let request = decode(encoding, &body);
     let request = match request {
         Ok(request) => request,
         Err(e) => return refusal(encoding, &state.refuse(OTLP, e, 1)),
@@ -138,38 +127,18 @@ async fn export(
         return refusal(encoding, &e);
     }
     let now = Utc::now();
-    let mut valid = Vec::with_capacity(total);
-    let mut rejected = 0i64;
-    let mut first_error = String::new();
-    let mut index = 0usize;
-    {
-        let _validating = tracing::info_span!("validate").entered();
-        for resource_logs in request.resource_logs {
-            let resource = resource_logs
-                .resource
-                .map(|r| r.attributes)
-                .unwrap_or_default();
-            let resource = Resource::new(resource);
-            for scope_logs in resource_logs.scope_logs {
-                let scope = scope_logs.scope.map(|s| s.name).unwrap_or_default();
-                for record in scope_logs.log_records {
-                    index += 1;
-                    let native = to_native(record, &resource, &scope, now);
-                    match state.validate(native, now) {
-                        Ok(log) => valid.push(log),
-                        Err(e) => {
-                            state.reject(OTLP, e.kind, 1);
-                            if first_error.is_empty() {
-                                first_error =
-                                    format!("log record {}: {}: {}", index - 1, e.field, e.reason);
-                            }
-                            rejected += 1;
-                        }
-                    }
-                }
-            }
-        }
+    let (valid, refused) = {
+        let _validating = tracing::info_span!("validate", logs = total).entered();
+        to_logs(request, &state.validator, now)
+    };
+    for (_, e) in &refused {
+        state.reject(OTLP, e.kind, 1);
     }
+    let rejected = refused.len() as i64;
+    let first_error = refused
+        .first()
+        .map(|(i, e)| format!("log record {i}: {}: {}", e.field, e.reason))
+        .unwrap_or_default();
     if !valid.is_empty() {
         if let Err(e) = state.store(OTLP, valid, now, false).await {
             return refusal(encoding, &e);
@@ -184,6 +153,53 @@ async fn export(
     HttpResponse::build(StatusCode::OK)
         .insert_header((header::CONTENT_TYPE, encoding.content_type()))
         .body(encode(encoding, &response))
+}
+
+/// Decodes a request body in either encoding.
+pub fn decode(encoding: Encoding, body: &[u8]) -> Result<ExportLogsServiceRequest, IngestError> {
+    match encoding {
+        Encoding::Protobuf => ExportLogsServiceRequest::decode(body).map_err(|e| {
+            IngestError::InvalidBody(format!(
+                "the body is not an OTLP ExportLogsServiceRequest: {e}"
+            ))
+        }),
+        Encoding::Json => serde_json::from_slice::<ExportLogsServiceRequest>(body).map_err(|e| {
+            IngestError::InvalidJson(format!(
+                "the body is not an OTLP ExportLogsServiceRequest: {e}"
+            ))
+        }),
+    }
+}
+
+/// Maps and validates every record of a request: the valid logs, and the
+/// refused records by their number in the request.
+pub fn to_logs(
+    request: ExportLogsServiceRequest,
+    validator: &Validator,
+    now: DateTime<Utc>,
+) -> (Vec<NewLog>, Vec<(usize, FieldError)>) {
+    let mut valid = Vec::new();
+    let mut refused = Vec::new();
+    let mut index = 0usize;
+    for resource_logs in request.resource_logs {
+        let resource = resource_logs
+            .resource
+            .map(|r| r.attributes)
+            .unwrap_or_default();
+        let resource = Resource::new(resource);
+        for scope_logs in resource_logs.scope_logs {
+            let scope = scope_logs.scope.map(|s| s.name).unwrap_or_default();
+            for record in scope_logs.log_records {
+                let native = to_native(record, &resource, &scope, now);
+                match validator.validate(native, now) {
+                    Ok(log) => valid.push(log),
+                    Err(e) => refused.push((index, e)),
+                }
+                index += 1;
+            }
+        }
+    }
+    (valid, refused)
 }
 
 /// A resource's attributes, with the two that name the service and the host.

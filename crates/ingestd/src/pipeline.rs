@@ -142,20 +142,61 @@ impl From<IngestError> for ApiError {
     }
 }
 
-/// What every handler shares: the WAL, the limits, the metrics.
+/// The rules every log meets, whatever its protocol: the size limits, the
+/// retention window, the clock.
+#[derive(Debug, Clone)]
+pub struct Validator {
+    pub limits: Limits,
+    pub retention: chrono::Duration,
+    /// How far past the time of receipt a log's timestamp may be.
+    pub max_future: chrono::Duration,
+}
+
+impl Validator {
+    /// Validates one log in the native shape.
+    pub fn validate(&self, value: Value, now: DateTime<Utc>) -> Result<NewLog, FieldError> {
+        let log = parse_log(value, &self.limits, now)?;
+        self.check_time(log, now)
+    }
+
+    /// The time rules alone.
+    pub fn check_time(&self, log: NewLog, now: DateTime<Utc>) -> Result<NewLog, FieldError> {
+        let oldest = log_store::embedded::oldest_kept_day(now, self.retention);
+        if log.timestamp.date_naive() < oldest {
+            return Err(FieldError::new(
+                "timestamp",
+                "too_old",
+                format!(
+                    "is older than the retention window of {} days",
+                    self.retention.num_days()
+                ),
+            ));
+        }
+        if log.timestamp > now + self.max_future {
+            return Err(FieldError::new(
+                "timestamp",
+                "in_future",
+                format!(
+                    "is more than {} seconds in the future (MAX_FUTURE_SECS); check the sender's clock",
+                    self.max_future.num_seconds()
+                ),
+            ));
+        }
+        Ok(log)
+    }
+}
+
+/// What every handler shares: the WAL, the rules, the metrics.
 pub struct AppState {
     pub wal: Wal,
     pub indexer: IndexerStatus,
     /// The store's own health (Elasticsearch reachable).
     pub store_health: log_store::Health,
     pub metrics: Metrics,
-    pub limits: Limits,
+    pub validator: Validator,
     pub max_body_bytes: usize,
     pub max_batch_len: usize,
     pub wal_max_bytes: u64,
-    pub retention: chrono::Duration,
-    /// How far past the time of receipt a log's timestamp may be.
-    pub max_future: chrono::Duration,
     /// Set when ingest refuses for the WAL cap, cleared by the next append.
     pub at_cap: AtomicBool,
 }
@@ -242,34 +283,7 @@ impl AppState {
     /// Validates one log against the limits, the retention window and the
     /// clock.
     pub fn validate(&self, value: Value, now: DateTime<Utc>) -> Result<NewLog, FieldError> {
-        let log = parse_log(value, &self.limits, now)?;
-        self.check_time(log, now)
-    }
-
-    /// The time rules alone, for protocols that build a [`NewLog`] themselves.
-    pub fn check_time(&self, log: NewLog, now: DateTime<Utc>) -> Result<NewLog, FieldError> {
-        let oldest = log_store::embedded::oldest_kept_day(now, self.retention);
-        if log.timestamp.date_naive() < oldest {
-            return Err(FieldError::new(
-                "timestamp",
-                "too_old",
-                format!(
-                    "is older than the retention window of {} days",
-                    self.retention.num_days()
-                ),
-            ));
-        }
-        if log.timestamp > now + self.max_future {
-            return Err(FieldError::new(
-                "timestamp",
-                "in_future",
-                format!(
-                    "is more than {} seconds in the future (MAX_FUTURE_SECS); check the sender's clock",
-                    self.max_future.num_seconds()
-                ),
-            ));
-        }
-        Ok(log)
+        self.validator.validate(value, now)
     }
 
     /// Refuses a request with more logs than a batch may hold.

@@ -124,10 +124,11 @@ pub fn map_document(
             kind_of(&doc)
         )));
     };
-    let message = take_first(&mut doc, &map.message, |v| {
+    let keys = initials(&doc);
+    let message = take_first(&mut doc, keys, &map.message, |v| {
         matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_))
     })
-    .or_else(|| take_first(&mut doc, &map.message, |v| v.is_object() || v.is_array()))
+    .or_else(|| take_first(&mut doc, keys, &map.message, |v| v.is_object() || v.is_array()))
     .ok_or_else(|| {
         MappingError(format!(
             "the document has no message field (looked for {}; name yours with the message_field parameter)",
@@ -142,12 +143,12 @@ pub fn map_document(
     out.insert("message".into(), Value::String(message));
     let mut extra = Map::new();
 
-    if let Some(ts) = take_first(&mut doc, &map.timestamp, is_scalar) {
+    if let Some(ts) = take_first(&mut doc, keys, &map.timestamp, is_scalar) {
         out.insert("timestamp".into(), timestamp_value(ts)?);
     }
 
-    let level_text = take_first(&mut doc, &map.level, |v| v.is_string());
-    let severity = take_first(&mut doc, &map.severity_number, |v| v.is_number());
+    let level_text = take_first(&mut doc, keys, &map.level, |v| v.is_string());
+    let severity = take_first(&mut doc, keys, &map.severity_number, |v| v.is_number());
     let level = match (&level_text, &severity) {
         (Some(Value::String(text)), _) if parse_level_text(text).is_some() => {
             parse_level_text(text)
@@ -166,13 +167,13 @@ pub fn map_document(
         (None, None) => {}
     }
 
-    let source = take_first(&mut doc, &map.source, |v| v.is_string());
+    let source = take_first(&mut doc, keys, &map.source, |v| v.is_string());
     let source = source
         .and_then(|v| v.as_str().map(str::to_string))
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| map.default_source.clone());
     out.insert("source".into(), Value::String(source));
-    let service = take_first(&mut doc, &map.service, |v| v.is_string())
+    let service = take_first(&mut doc, keys, &map.service, |v| v.is_string())
         .and_then(|v| v.as_str().map(str::to_string))
         .filter(|s| !s.is_empty())
         .or_else(|| map.default_service.clone());
@@ -184,7 +185,7 @@ pub fn map_document(
         ("trace_id", &map.trace_id, 32),
         ("span_id", &map.span_id, 16),
     ] {
-        if let Some(value) = take_first(&mut doc, candidates, |v| v.is_string()) {
+        if let Some(value) = take_first(&mut doc, keys, candidates, |v| v.is_string()) {
             let text = value.as_str().unwrap_or_default();
             if is_hex_id(text, len) {
                 out.insert(field.into(), Value::String(text.to_ascii_lowercase()));
@@ -248,14 +249,30 @@ fn timestamp_value(ts: Value) -> Result<Value, MappingError> {
     }
 }
 
+/// The first of `candidates` in `doc` that `want` accepts, taken out.
+/// `initials` has a bit for the first byte of each top-level key (see
+/// [`initials`]): a candidate whose first byte has none cannot be there and
+/// costs no lookup (most documents lack most candidates).
 fn take_first(
     doc: &mut Map<String, Value>,
+    initials: u128,
     candidates: &[String],
     want: fn(&Value) -> bool,
 ) -> Option<Value> {
     candidates
         .iter()
+        .filter(|path| initials & initial_bit(path) != 0)
         .find_map(|path| take_path(doc, path, want))
+}
+
+fn initial_bit(key: &str) -> u128 {
+    1u128 << (key.as_bytes().first().copied().unwrap_or(0) & 127)
+}
+
+/// The first bytes of a document's keys, as bits (a superset stays right
+/// as keys are taken out).
+fn initials(doc: &Map<String, Value>) -> u128 {
+    doc.keys().fold(0, |bits, key| bits | initial_bit(key))
 }
 
 /// Removes and returns the value at a dotted `path` if `want` accepts it,

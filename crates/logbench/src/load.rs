@@ -287,11 +287,19 @@ pub async fn ingest(ingest_url: &str, query_url: Option<&str>, o: &IngestOptions
                 if gzip {
                     request = request.header("content-encoding", "gzip");
                 }
-                let r = request.body(body.clone()).send().await;
+                // The answer is read, as a shipper reads it (and so that
+                // the connection goes back to the pool).
+                let status = match request.body(body.clone()).send().await {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        r.bytes().await.map(|_| status)
+                    }
+                    Err(e) => Err(e),
+                };
                 let took = t.elapsed();
                 let mut s = stats.lock().unwrap();
                 s.requests += 1;
-                match r.map(|r| r.status().as_u16()) {
+                match status {
                     Ok(status) if protocol.acked(status) => {
                         record(&mut s.latency, took);
                         s.acked += batch;
@@ -400,6 +408,10 @@ pub struct ProtocolRow {
     pub refused_429: u64,
     /// Answers neither acknowledged nor 429, summed over the rounds.
     pub errors: u64,
+    /// The target's CPU time per acknowledged log, from the start of a run
+    /// until its logs are indexed (receiving, WAL, indexing): median over
+    /// the rounds. Steadier than logs/s on a shared machine.
+    pub server_cpu_us_per_log: Option<f64>,
     /// `logs_per_sec` over the native route's with the same gzip setting.
     pub vs_native: f64,
 }
@@ -430,6 +442,22 @@ async fn until_drained(ingest_url: &str) {
     }
 }
 
+/// The target's `*_process_cpu_seconds_total` (ingestd's, or the
+/// all-in-one's).
+async fn cpu_seconds(ingest_url: &str) -> Option<f64> {
+    let text = client()
+        .get(format!("{ingest_url}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("ingestd_process_cpu_seconds_total "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// Every protocol, gzip off and on, interleaved over `rounds` (a noisy
 /// machine slows all of them alike).
 pub async fn protocols(ingest_url: &str, base: &IngestOptions, rounds: usize) -> Vec<ProtocolRow> {
@@ -438,8 +466,13 @@ pub async fn protocols(ingest_url: &str, base: &IngestOptions, rounds: usize) ->
         .flat_map(|gzip| Protocol::ALL.into_iter().map(move |p| (p, gzip)))
         .collect();
     let mut runs: Vec<Vec<IngestReport>> = vec![Vec::new(); combos.len()];
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); combos.len()];
     for round in 0..rounds.max(1) {
-        for (k, (protocol, gzip)) in combos.iter().enumerate() {
+        // Each round starts with the next combination: none always runs
+        // first (or last) in a round.
+        for step in 0..combos.len() {
+            let k = (round + step) % combos.len();
+            let (protocol, gzip) = &combos[k];
             until_drained(ingest_url).await;
             let o = IngestOptions {
                 protocol: *protocol,
@@ -457,7 +490,15 @@ pub async fn protocols(ingest_url: &str, base: &IngestOptions, rounds: usize) ->
                     gzip
                 );
             }
-            runs[k].push(ingest(ingest_url, None, &o).await);
+            let before = cpu_seconds(ingest_url).await;
+            let report = ingest(ingest_url, None, &o).await;
+            until_drained(ingest_url).await;
+            if let (Some(before), Some(after)) = (before, cpu_seconds(ingest_url).await) {
+                if report.logs_acked > 0 {
+                    cpu[k].push((after - before) * 1e6 / report.logs_acked as f64);
+                }
+            }
+            runs[k].push(report);
         }
     }
     let rate = |k: usize| median(runs[k].iter().map(|r| r.acked_logs_per_sec).collect());
@@ -478,6 +519,7 @@ pub async fn protocols(ingest_url: &str, base: &IngestOptions, rounds: usize) ->
                 p95_ms: median(runs[k].iter().map(|r| r.request_latency.p95_ms).collect()),
                 refused_429: runs[k].iter().map(|r| r.refused_429).sum(),
                 errors: runs[k].iter().map(|r| r.errors).sum(),
+                server_cpu_us_per_log: (!cpu[k].is_empty()).then(|| median(cpu[k].clone())),
                 vs_native: if native > 0.0 { rate(k) / native } else { 0.0 },
             }
         })

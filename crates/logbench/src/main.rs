@@ -266,19 +266,28 @@ fn main() -> ExitCode {
                 print_json(&rows);
             } else {
                 println!(
-                    "{:<8} {:<5} {:>12} {:>9} {:>9} {:>8} {:>14}",
-                    "protocol", "gzip", "logs/s", "MB/s", "p95 ms", "refused", "vs native"
+                    "{:<8} {:<5} {:>12} {:>9} {:>9} {:>8} {:>14} {:>14}",
+                    "protocol",
+                    "gzip",
+                    "logs/s",
+                    "MB/s",
+                    "p95 ms",
+                    "refused",
+                    "vs native",
+                    "cpu µs/log"
                 );
                 for r in &rows {
                     println!(
-                        "{:<8} {:<5} {:>12.0} {:>9.1} {:>9.2} {:>8} {:>13.0}%",
+                        "{:<8} {:<5} {:>12.0} {:>9.1} {:>9.2} {:>8} {:>13.0}% {:>14}",
                         r.protocol.name(),
                         if r.gzip { "on" } else { "off" },
                         r.logs_per_sec,
                         r.mb_per_sec,
                         r.p95_ms,
                         r.refused_429,
-                        r.vs_native * 100.0
+                        r.vs_native * 100.0,
+                        r.server_cpu_us_per_log
+                            .map_or("-".to_string(), |c| format!("{c:.1}"))
                     );
                 }
             }

@@ -58,24 +58,29 @@ impl Protocol {
         }
     }
 
-    /// One request body holding `logs` (native-shaped, as [`crate::gen`] makes them).
+    /// One request body holding `logs` (native-shaped, as [`crate::gen`]
+    /// makes them). Every protocol stores the same logs: the bulk API keeps
+    /// the target index as `metadata.index`, so the native and OTLP bodies
+    /// carry that field too.
     pub fn encode(self, logs: &[Value], gzip: bool) -> Vec<u8> {
         let body = match self {
-            Protocol::Native => serde_json::to_vec(logs).expect("serialises"),
+            Protocol::Native => {
+                let logs: Vec<Value> = logs.iter().map(with_index).collect();
+                serde_json::to_vec(&logs).expect("serialises")
+            }
             Protocol::Bulk => {
                 let mut out = Vec::new();
                 for log in logs {
                     out.extend_from_slice(b"{\"create\":{\"_index\":\"logs-logbench\"}}\n");
-                    let mut doc = log.clone();
-                    if let Some(ts) = doc.as_object_mut().and_then(|o| o.remove("timestamp")) {
-                        doc["@timestamp"] = ts;
-                    }
-                    serde_json::to_writer(&mut out, &doc).expect("serialises");
+                    serde_json::to_writer(&mut out, &ecs(log)).expect("serialises");
                     out.push(b'\n');
                 }
                 out
             }
-            Protocol::Otlp => otlp_request(logs).encode_to_vec(),
+            Protocol::Otlp => {
+                let logs: Vec<Value> = logs.iter().map(with_index).collect();
+                otlp_request(&logs).encode_to_vec()
+            }
         };
         if !gzip {
             return body;
@@ -84,6 +89,40 @@ impl Protocol {
         e.write_all(&body).expect("in memory");
         e.finish().expect("in memory")
     }
+}
+
+/// The index a bulk request names, also in the other protocols' logs.
+const INDEX: &str = "logs-logbench";
+
+fn with_index(log: &Value) -> Value {
+    let mut log = log.clone();
+    if let Some(meta) = log.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("index".into(), Value::String(INDEX.into()));
+    }
+    log
+}
+
+/// A log as an ECS shipper (Filebeat, Logstash) writes it: `@timestamp`,
+/// `log.level`, `host.name`, `service.name`, and its other fields at the top.
+fn ecs(log: &Value) -> Value {
+    let mut doc = serde_json::Map::new();
+    for (from, to) in [
+        ("timestamp", "@timestamp"),
+        ("message", "message"),
+        ("level", "log.level"),
+        ("source", "host.name"),
+        ("service", "service.name"),
+    ] {
+        if let Some(v) = log.get(from) {
+            doc.insert(to.to_string(), v.clone());
+        }
+    }
+    if let Some(meta) = log["metadata"].as_object() {
+        for (k, v) in meta {
+            doc.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    Value::Object(doc)
 }
 
 fn string_value(s: &str) -> Option<AnyValue> {
