@@ -197,7 +197,10 @@ pub fn map_document(
     let mut metadata = doc;
     metadata.append(&mut extra);
     if let Some(index) = index {
-        metadata.insert("index".into(), Value::String(index.to_string()));
+        // A document's own `index` field is kept beside the target's name.
+        if let Some(own) = metadata.insert("index".into(), Value::String(index.to_string())) {
+            metadata.insert("index_original".into(), own);
+        }
     }
     if !metadata.is_empty() {
         out.insert("metadata".into(), Value::Object(metadata));
@@ -401,6 +404,10 @@ mod tests {
         // A structured body is kept as JSON text.
         let doc = map(json!({"body": {"structured": {"a": 1}}}));
         assert_eq!(doc["message"], r#"{"structured":{"a":1}}"#);
+        // A document's own `index` is kept beside the target index.
+        let doc = map(json!({"message": "m", "index": 7}));
+        assert_eq!(doc["metadata"]["index"], "logs-web");
+        assert_eq!(doc["metadata"]["index_original"], 7);
         // Ids that are not trace context are kept, not refused.
         let doc = map(json!({"message": "m", "trace_id": "abc"}));
         assert!(doc.get("trace_id").is_none());
@@ -428,5 +435,85 @@ mod tests {
         let e = map_document(json!({"text": "x"}), None, &FieldMap::default()).unwrap_err();
         assert!(e.0.contains("no message field"), "{}", e.0);
         assert!(map_document(json!([1]), None, &FieldMap::default()).is_err());
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Keys drawn from the mapped names, their parts, and others.
+        fn key() -> impl Strategy<Value = String> {
+            prop_oneof![
+                prop::sample::select(vec![
+                    "message",
+                    "msg",
+                    "log",
+                    "body",
+                    "text",
+                    "Body",
+                    "@timestamp",
+                    "time",
+                    "level",
+                    "log.level",
+                    "severity_number",
+                    "host",
+                    "host.name",
+                    "name",
+                    "service",
+                    "service.name",
+                    "trace.id",
+                    "trace",
+                    "id",
+                    "span_id",
+                    "resource",
+                    "attributes",
+                    "index",
+                    "metadata",
+                    "",
+                ])
+                .prop_map(str::to_string),
+                "[a-z._@]{0,12}",
+            ]
+        }
+
+        fn json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::from),
+                any::<f64>().prop_map(Value::from),
+                "\\PC{0,20}".prop_map(Value::String),
+                Just(Value::String("2026-11-28T10:00:00Z".into())),
+                Just(Value::String("ERROR".into())),
+            ];
+            leaf.prop_recursive(4, 48, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::btree_map(key(), inner, 0..6)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            /// Any document maps without panicking; what maps has a message,
+            /// a source and the index, and then validates or is refused
+            /// with a reason.
+            #[test]
+            fn any_document_maps_or_is_refused_by_name(doc in json()) {
+                match map_document(doc, Some("idx"), &FieldMap::default()) {
+                    Err(e) => prop_assert!(!e.0.is_empty()),
+                    Ok(native) => {
+                        prop_assert!(native["message"].is_string());
+                        prop_assert!(native["source"].as_str().is_some_and(|s| !s.is_empty()));
+                        prop_assert_eq!(&native["metadata"]["index"], "idx");
+                        let now = chrono::Utc::now();
+                        if let Err(e) = crate::parse_log(native, &crate::Limits::default(), now) {
+                            prop_assert!(!e.reason.is_empty());
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -145,7 +145,9 @@ async fn compressed_bodies_are_decoded_and_unknown_encodings_refused() {
     let mut zl = ZlibEncoder::new(Vec::new(), flate2::Compression::default());
     zl.write_all(&body).unwrap();
     let zl = zl.finish().unwrap();
-    for (encoding, bytes) in [("gzip", gz.clone()), ("deflate", zl)] {
+    let zst =
+        ruzstd::encoding::compress_to_vec(&body[..], ruzstd::encoding::CompressionLevel::Fastest);
+    for (encoding, bytes) in [("gzip", gz.clone()), ("deflate", zl), ("zstd", zst)] {
         let (status, answer) = send(
             c.post(format!("{}/logs/batch-ingest", s.ingest))
                 .header("Content-Type", "application/json")
