@@ -21,7 +21,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use log_model::mapping::{map_document, FieldMap};
+use log_model::mapping::{map_log, FieldMap};
 use log_model::FieldError;
 
 use crate::pipeline::{AppState, IngestError, Protocol, Validator};
@@ -539,16 +539,7 @@ fn accept_document(
             format!("failed to parse the document: {e}"),
         )
     })?;
-    let mut native = map_document(doc, index, fields)
-        .map_err(|e| ("invalid_document", "document_parsing_exception", e.0))?;
-    // The client's own id is kept (logs get their own; no dedupe by it).
-    if let (Some(id), Some(obj)) = (client_id, native.as_object_mut()) {
-        let metadata = obj.entry("metadata").or_insert_with(|| json!({}));
-        if let Some(m) = metadata.as_object_mut() {
-            m.insert("_id".into(), Value::String(id.to_string()));
-        }
-    }
-    validator.validate(native, now).map_err(|e: FieldError| {
+    let refused = |e: FieldError| {
         let field = if e.field.is_empty() {
             String::new()
         } else {
@@ -559,7 +550,15 @@ fn accept_document(
             "document_parsing_exception",
             format!("{field}{}", e.reason),
         )
-    })
+    };
+    let mut log = map_log(doc, index, fields, &validator.limits, now).map_err(refused)?;
+    // The client's own id is kept (logs get their own; no dedupe by it).
+    if let Some(id) = client_id {
+        log.metadata
+            .get_or_insert_with(Default::default)
+            .insert("_id".into(), Value::String(id.to_string()));
+    }
+    validator.check_time(log, now).map_err(refused)
 }
 
 /// Why a document of a bulk request was refused.

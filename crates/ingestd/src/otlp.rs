@@ -190,8 +190,8 @@ pub fn to_logs(
         for scope_logs in resource_logs.scope_logs {
             let scope = scope_logs.scope.map(|s| s.name).unwrap_or_default();
             for record in scope_logs.log_records {
-                let native = to_native(record, &resource, &scope, now);
-                match validator.validate(native, now) {
+                let log = to_log(record, &resource, &scope, now);
+                match validator.check(log, now) {
                     Ok(log) => valid.push(log),
                     Err(e) => refused.push((index, e)),
                 }
@@ -271,20 +271,17 @@ fn time_of(nanos: u64) -> Option<DateTime<Utc>> {
     (nanos > 0).then(|| DateTime::from_timestamp_nanos(nanos.min(i64::MAX as u64) as i64))
 }
 
-/// One record in the native shape, for the pipeline to validate.
-fn to_native(record: LogRecord, resource: &Resource, scope: &str, now: DateTime<Utc>) -> Value {
-    let mut out = Map::new();
+/// One record as a log, for the pipeline to validate (built directly: no
+/// native JSON in between).
+fn to_log(record: LogRecord, resource: &Resource, scope: &str, now: DateTime<Utc>) -> NewLog {
     let timestamp = time_of(record.time_unix_nano)
         .or_else(|| time_of(record.observed_time_unix_nano))
         .unwrap_or(now);
-    out.insert("timestamp".into(), Value::String(timestamp.to_rfc3339()));
     let mut metadata = resource.rest.clone();
     metadata.extend(attributes_map(record.attributes));
     let level = log_model::mapping::parse_level_text(&record.severity_text)
         .or_else(|| Level::from_otel_severity(i64::from(record.severity_number)));
-    if let Some(level) = level {
-        out.insert("level".into(), Value::String(level.as_str().into()));
-    } else if !record.severity_text.is_empty() {
+    if level.is_none() && !record.severity_text.is_empty() {
         metadata.insert("severity_text".into(), Value::String(record.severity_text));
     }
     // A record without a body is refused by validation (message is required).
@@ -293,30 +290,25 @@ fn to_native(record: LogRecord, resource: &Resource, scope: &str, now: DateTime<
         None | Some(Value::Null) => String::new(),
         Some(other) => other.to_string(),
     };
-    out.insert("message".into(), Value::String(message));
-    out.insert(
-        "source".into(),
-        Value::String(resource.host.clone().unwrap_or_else(|| "unknown".into())),
-    );
-    if let Some(service) = &resource.service {
-        out.insert("service".into(), Value::String(service.clone()));
-    }
-    if record.trace_id.len() == 16 && record.trace_id.iter().any(|b| *b != 0) {
-        out.insert("trace_id".into(), Value::String(hex(&record.trace_id)));
-    }
-    if record.span_id.len() == 8 && record.span_id.iter().any(|b| *b != 0) {
-        out.insert("span_id".into(), Value::String(hex(&record.span_id)));
-    }
+    let id = |bytes: &[u8], len: usize| {
+        (bytes.len() == len && bytes.iter().any(|b| *b != 0)).then(|| hex(bytes))
+    };
     if !scope.is_empty() {
         metadata.insert("otel.scope.name".into(), Value::String(scope.to_string()));
     }
     if !record.event_name.is_empty() {
         metadata.insert("event.name".into(), Value::String(record.event_name));
     }
-    if !metadata.is_empty() {
-        out.insert("metadata".into(), Value::Object(metadata));
+    NewLog {
+        timestamp,
+        level: level.unwrap_or(Level::Info),
+        message,
+        source: resource.host.clone().unwrap_or_else(|| "unknown".into()),
+        service: resource.service.clone(),
+        trace_id: id(&record.trace_id, 16),
+        span_id: id(&record.span_id, 8),
+        metadata: (!metadata.is_empty()).then_some(metadata),
     }
-    Value::Object(out)
 }
 
 #[cfg(test)]
@@ -369,15 +361,21 @@ mod tests {
             event_name: "order.failed".into(),
             ..Default::default()
         };
-        let native = to_native(record, &resource, "shop", Utc::now());
-        assert_eq!(native["level"], "ERROR");
-        assert_eq!(native["message"], r#"{"order":7}"#);
-        assert_eq!(native["service"], "checkout");
-        assert_eq!(native["source"], "node-1");
-        assert_eq!(native["trace_id"], "0102030405060708090a0b0c0d0e0f10");
-        assert!(native.get("span_id").is_none(), "all-zero span id is none");
-        assert_eq!(native["timestamp"], "2026-11-18T11:06:40.123456789+00:00");
-        let meta = &native["metadata"];
+        let log = to_log(record, &resource, "shop", Utc::now());
+        assert_eq!(log.level, Level::Error);
+        assert_eq!(log.message, r#"{"order":7}"#);
+        assert_eq!(log.service.as_deref(), Some("checkout"));
+        assert_eq!(log.source, "node-1");
+        assert_eq!(
+            log.trace_id.as_deref(),
+            Some("0102030405060708090a0b0c0d0e0f10")
+        );
+        assert!(log.span_id.is_none(), "all-zero span id is none");
+        assert_eq!(
+            log.timestamp.to_rfc3339(),
+            "2026-11-18T11:06:40.123456789+00:00"
+        );
+        let meta = log.metadata.unwrap();
         assert_eq!(meta["shared"], "from record");
         assert_eq!(meta["k8s.pod.name"], "checkout-7");
         assert_eq!(meta["list"], serde_json::json!([true]));
@@ -397,13 +395,14 @@ mod tests {
             }),
             ..Default::default()
         };
-        let native = to_native(record("WARN3", 9), &resource, "", Utc::now());
-        assert_eq!(native["level"], "WARNING");
-        assert_eq!(native["source"], "i-9");
-        let native = to_native(record("chatty", 5), &resource, "", Utc::now());
-        assert_eq!(native["level"], "DEBUG");
-        let native = to_native(record("chatty", 0), &resource, "", Utc::now());
-        assert!(native.get("level").is_none());
-        assert_eq!(native["metadata"]["severity_text"], "chatty");
+        let log = to_log(record("WARN3", 9), &resource, "", Utc::now());
+        assert_eq!(log.level, Level::Warning);
+        assert_eq!(log.source, "i-9");
+        let log = to_log(record("chatty", 5), &resource, "", Utc::now());
+        assert_eq!(log.level, Level::Debug);
+        // Neither says a level: INFO, the text kept.
+        let log = to_log(record("chatty", 0), &resource, "", Utc::now());
+        assert_eq!(log.level, Level::Info);
+        assert_eq!(log.metadata.unwrap()["severity_text"], "chatty");
     }
 }

@@ -159,6 +159,12 @@ impl Validator {
         self.check_time(log, now)
     }
 
+    /// Validates a log a protocol built itself (the same rules as
+    /// [`Validator::validate`]).
+    pub fn check(&self, log: NewLog, now: DateTime<Utc>) -> Result<NewLog, FieldError> {
+        self.check_time(log_model::check_log(log, &self.limits)?, now)
+    }
+
     /// The time rules alone.
     pub fn check_time(&self, log: NewLog, now: DateTime<Utc>) -> Result<NewLog, FieldError> {
         let oldest = log_store::embedded::oldest_kept_day(now, self.retention);

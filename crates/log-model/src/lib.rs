@@ -23,7 +23,7 @@ pub use batch::{split_batch, BatchError, BatchFormat};
 pub use error::FieldError;
 pub use level::Level;
 pub use limits::Limits;
-pub use log::{parse_log, NewLog, StoredLog};
+pub use log::{check_log, parse_log, NewLog, StoredLog};
 pub use search::{
     MetadataFilter, PatternsQuery, PatternsRequest, SearchQuery, SearchRequest, TextClause,
     TextQuery,

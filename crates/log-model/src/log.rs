@@ -139,16 +139,24 @@ pub fn parse_log(value: Value, limits: &Limits, now: DateTime<Utc>) -> Result<Ne
         }
     }
 
-    let log = NewLog {
-        timestamp,
-        level,
-        message,
-        source,
-        service,
-        trace_id,
-        span_id,
-        metadata,
-    };
+    check_log(
+        NewLog {
+            timestamp,
+            level,
+            message,
+            source,
+            service,
+            trace_id,
+            span_id,
+            metadata,
+        },
+        limits,
+    )
+}
+
+/// Validates a log built by other means than [`parse_log`] (a protocol that
+/// maps its own typed fields): the same rules, the same errors.
+pub fn check_log(log: NewLog, limits: &Limits) -> Result<NewLog, FieldError> {
     log.validate().map_err(first_error)?;
     check_limits(&log, limits)?;
     Ok(log)

@@ -12,7 +12,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::Level;
+use crate::log::parse_timestamp;
+use crate::{check_log, FieldError, Level, Limits, NewLog};
 
 /// Candidate names of each native field, and defaults for what is missing.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +112,18 @@ impl FieldMap {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MappingError(pub String);
 
+/// A document's log fields, taken out of it, and what is left.
+struct Mapped {
+    message: String,
+    timestamp: Option<Value>,
+    level: Option<Level>,
+    source: String,
+    service: Option<String>,
+    trace_id: Option<String>,
+    span_id: Option<String>,
+    metadata: Map<String, Value>,
+}
+
 /// Maps one document to the native shape. `index` is the target index (or
 /// data stream) named by the request, kept as `metadata.index`.
 pub fn map_document(
@@ -118,6 +131,70 @@ pub fn map_document(
     index: Option<&str>,
     map: &FieldMap,
 ) -> Result<Value, MappingError> {
+    let m = mapped(doc, index, map)?;
+    let mut out = Map::new();
+    out.insert("message".into(), Value::String(m.message));
+    if let Some(ts) = m.timestamp {
+        let ts = match ts {
+            Value::Number(_) => Value::String(millis_time(&ts)?.to_rfc3339()),
+            other => other,
+        };
+        out.insert("timestamp".into(), ts);
+    }
+    if let Some(level) = m.level {
+        out.insert("level".into(), Value::String(level.as_str().into()));
+    }
+    out.insert("source".into(), Value::String(m.source));
+    for (field, value) in [
+        ("service", m.service),
+        ("trace_id", m.trace_id),
+        ("span_id", m.span_id),
+    ] {
+        if let Some(value) = value {
+            out.insert(field.into(), Value::String(value));
+        }
+    }
+    if !m.metadata.is_empty() {
+        out.insert("metadata".into(), Value::Object(m.metadata));
+    }
+    Ok(Value::Object(out))
+}
+
+/// Maps and validates one document into a log, without the native JSON in
+/// between (the bulk API's path): the same result as [`map_document`] then
+/// [`crate::parse_log`]. A document that cannot be mapped is refused with
+/// the kind `invalid_document`.
+pub fn map_log(
+    doc: Value,
+    index: Option<&str>,
+    map: &FieldMap,
+    limits: &Limits,
+    now: DateTime<Utc>,
+) -> Result<NewLog, FieldError> {
+    let invalid = |e: MappingError| FieldError::new("", "invalid_document", e.0);
+    let m = mapped(doc, index, map).map_err(invalid)?;
+    let timestamp = match m.timestamp {
+        None => now,
+        Some(Value::String(s)) => parse_timestamp(&s)
+            .map_err(|reason| FieldError::new("timestamp", "invalid_timestamp", reason))?,
+        Some(other) => millis_time(&other).map_err(invalid)?,
+    };
+    check_log(
+        NewLog {
+            timestamp,
+            level: m.level.unwrap_or(Level::Info),
+            message: m.message,
+            source: m.source,
+            service: m.service,
+            trace_id: m.trace_id,
+            span_id: m.span_id,
+            metadata: (!m.metadata.is_empty()).then_some(m.metadata),
+        },
+        limits,
+    )
+}
+
+fn mapped(doc: Value, index: Option<&str>, map: &FieldMap) -> Result<Mapped, MappingError> {
     let Value::Object(mut doc) = doc else {
         return Err(MappingError(format!(
             "a document must be a JSON object, got {}",
@@ -139,13 +216,8 @@ pub fn map_document(
         Value::String(s) => s,
         other => other.to_string(),
     };
-    let mut out = Map::new();
-    out.insert("message".into(), Value::String(message));
     let mut extra = Map::new();
-
-    if let Some(ts) = take_first(&mut doc, keys, &map.timestamp, is_scalar) {
-        out.insert("timestamp".into(), timestamp_value(ts)?);
-    }
+    let timestamp = take_first(&mut doc, keys, &map.timestamp, is_scalar);
 
     let level_text = take_first(&mut doc, keys, &map.level, |v| v.is_string());
     let severity = take_first(&mut doc, keys, &map.severity_number, |v| v.is_number());
@@ -156,44 +228,42 @@ pub fn map_document(
         (_, Some(n)) => n.as_i64().and_then(Level::from_otel_severity),
         _ => None,
     };
-    match (level, level_text) {
-        (Some(level), _) => {
-            out.insert("level".into(), Value::String(level.as_str().into()));
-        }
+    if let (None, Some(text)) = (level, level_text) {
         // A spelling no logger maps: kept as sent, the log stored as INFO.
-        (None, Some(text)) => {
-            extra.insert("level_original".into(), text);
-        }
-        (None, None) => {}
+        extra.insert("level_original".into(), text);
     }
 
-    let source = take_first(&mut doc, keys, &map.source, |v| v.is_string());
-    let source = source
-        .and_then(|v| v.as_str().map(str::to_string))
-        .filter(|s| !s.is_empty())
+    let source = take_first(&mut doc, keys, &map.source, |v| v.is_string())
+        .and_then(|v| match v {
+            Value::String(s) if !s.is_empty() => Some(s),
+            _ => None,
+        })
         .unwrap_or_else(|| map.default_source.clone());
-    out.insert("source".into(), Value::String(source));
     let service = take_first(&mut doc, keys, &map.service, |v| v.is_string())
-        .and_then(|v| v.as_str().map(str::to_string))
-        .filter(|s| !s.is_empty())
+        .and_then(|v| match v {
+            Value::String(s) if !s.is_empty() => Some(s),
+            _ => None,
+        })
         .or_else(|| map.default_service.clone());
-    if let Some(service) = service {
-        out.insert("service".into(), Value::String(service));
-    }
     // Ids that are not W3C trace context are kept as sent, not refused.
-    for (field, candidates, len) in [
+    let mut ids = [None, None];
+    for (slot, (field, candidates, len)) in [
         ("trace_id", &map.trace_id, 32),
         ("span_id", &map.span_id, 16),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         if let Some(value) = take_first(&mut doc, keys, candidates, |v| v.is_string()) {
             let text = value.as_str().unwrap_or_default();
             if is_hex_id(text, len) {
-                out.insert(field.into(), Value::String(text.to_ascii_lowercase()));
+                ids[slot] = Some(text.to_ascii_lowercase());
             } else {
                 extra.insert(format!("{field}_original"), value);
             }
         }
     }
+    let [trace_id, span_id] = ids;
     let mut metadata = doc;
     metadata.append(&mut extra);
     if let Some(index) = index {
@@ -202,10 +272,16 @@ pub fn map_document(
             metadata.insert("index_original".into(), own);
         }
     }
-    if !metadata.is_empty() {
-        out.insert("metadata".into(), Value::Object(metadata));
-    }
-    Ok(Value::Object(out))
+    Ok(Mapped {
+        message,
+        timestamp,
+        level,
+        source,
+        service,
+        trace_id,
+        span_id,
+        metadata,
+    })
 }
 
 /// A level name, also with OpenTelemetry's numbered variants (`INFO2`, `WARN4`).
@@ -229,27 +305,21 @@ fn is_hex_id(text: &str, len: usize) -> bool {
         && !text.bytes().all(|b| b == b'0')
 }
 
-/// A date as Elasticsearch takes it by default: a string, or a number of
-/// milliseconds since the epoch.
-fn timestamp_value(ts: Value) -> Result<Value, MappingError> {
-    match ts {
-        Value::String(s) => Ok(Value::String(s)),
-        Value::Number(n) => {
-            let millis = n
-                .as_i64()
-                .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
-                .ok_or_else(|| {
-                    MappingError(format!("timestamp {n} is not a number of milliseconds"))
-                })?;
-            let at = DateTime::<Utc>::from_timestamp_millis(millis)
-                .ok_or_else(|| MappingError(format!("timestamp {millis} ms is out of range")))?;
-            Ok(Value::String(at.to_rfc3339()))
-        }
-        other => Err(MappingError(format!(
+/// A number of milliseconds since the epoch as a time (Elasticsearch's
+/// default date format takes strings and epoch milliseconds).
+fn millis_time(ts: &Value) -> Result<DateTime<Utc>, MappingError> {
+    let Value::Number(n) = ts else {
+        return Err(MappingError(format!(
             "timestamp must be a string or epoch milliseconds, got {}",
-            kind_of(&other)
-        ))),
-    }
+            kind_of(ts)
+        )));
+    };
+    let millis = n
+        .as_i64()
+        .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+        .ok_or_else(|| MappingError(format!("timestamp {n} is not a number of milliseconds")))?;
+    DateTime::<Utc>::from_timestamp_millis(millis)
+        .ok_or_else(|| MappingError(format!("timestamp {millis} ms is out of range")))
 }
 
 /// The first of `candidates` in `doc` that `want` accepts, taken out.
@@ -501,6 +571,14 @@ mod tests {
             /// with a reason.
             #[test]
             fn any_document_maps_or_is_refused_by_name(doc in json()) {
+                // The direct path gives what the native JSON path gives.
+                let now = chrono::Utc::now();
+                let limits = crate::Limits::default();
+                let direct = map_log(doc.clone(), Some("idx"), &FieldMap::default(), &limits, now);
+                let via_json = map_document(doc.clone(), Some("idx"), &FieldMap::default())
+                    .map_err(|e| FieldError::new("", "invalid_document", e.0))
+                    .and_then(|native| crate::parse_log(native, &limits, now));
+                prop_assert_eq!(direct.ok(), via_json.ok());
                 match map_document(doc, Some("idx"), &FieldMap::default()) {
                     Err(e) => prop_assert!(!e.0.is_empty()),
                     Ok(native) => {
