@@ -150,9 +150,14 @@ async fn export(
             error_message: first_error,
         }),
     };
+    // In JSON, a full success is `{}` (proto3 JSON leaves out unset fields).
+    let body = match (&response.partial_success, encoding) {
+        (None, Encoding::Json) => b"{}".to_vec(),
+        _ => encode(encoding, &response),
+    };
     HttpResponse::build(StatusCode::OK)
         .insert_header((header::CONTENT_TYPE, encoding.content_type()))
-        .body(encode(encoding, &response))
+        .body(body)
 }
 
 /// Decodes a request body in either encoding.
