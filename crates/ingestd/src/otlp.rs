@@ -283,7 +283,10 @@ fn to_log(record: LogRecord, resource: &Resource, scope: &str, now: DateTime<Utc
         .or_else(|| time_of(record.observed_time_unix_nano))
         .unwrap_or(now);
     let mut metadata = resource.rest.clone();
-    metadata.extend(attributes_map(record.attributes));
+    for kv in record.attributes {
+        let value = kv.value.map(any_to_json).unwrap_or(Value::Null);
+        metadata.insert(kv.key, value);
+    }
     let level = log_model::mapping::parse_level_text(&record.severity_text)
         .or_else(|| Level::from_otel_severity(i64::from(record.severity_number)));
     if level.is_none() && !record.severity_text.is_empty() {
