@@ -261,13 +261,12 @@ async fn health() -> HttpResponse {
 
 /// Ready when the WAL takes writes, is below its cap, and the store works.
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    let committed = state.indexer.committed.load(Ordering::Acquire);
-    let backlog = state.wal.durable_end().saturating_sub(committed);
+    let backlog = state.backlog();
     let mut problems = Vec::new();
     if state.wal.is_closed() {
         problems.push("wal is closed".to_string());
     }
-    if backlog >= state.wal_max_bytes || state.at_cap.load(Ordering::Acquire) {
+    if state.at_wal_cap(backlog) {
         problems.push(format!(
             "wal backlog of {backlog} bytes is at its cap of {} bytes",
             state.wal_max_bytes

@@ -202,11 +202,7 @@ async fn xpack(req: HttpRequest) -> HttpResponse {
 
 /// Green when ingest takes logs, red when it refuses them (as `/ready`).
 async fn cluster_health(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let committed = state.indexer.committed.load(Ordering::Acquire);
-    let backlog = state.wal.durable_end().saturating_sub(committed);
-    let ready = !state.wal.is_closed()
-        && backlog < state.wal_max_bytes
-        && !state.at_cap.load(Ordering::Acquire);
+    let ready = !state.wal.is_closed() && !state.at_wal_cap(state.backlog());
     answer(
         &req,
         StatusCode::OK,

@@ -225,6 +225,18 @@ pub struct Stored {
 }
 
 impl AppState {
+    /// WAL bytes acknowledged but not yet committed to the store.
+    pub fn backlog(&self) -> u64 {
+        let committed = self.indexer.committed.load(Ordering::Acquire);
+        self.wal.durable_end().saturating_sub(committed)
+    }
+
+    /// Whether ingest refuses for the WAL cap now: the backlog is at the
+    /// cap, or the last request was refused for it.
+    pub fn at_wal_cap(&self, backlog: u64) -> bool {
+        backlog >= self.wal_max_bytes || self.at_cap.load(Ordering::Acquire)
+    }
+
     /// Counts `count` logs of `protocol` refused for `reason`.
     pub fn reject(&self, protocol: Protocol, reason: &str, count: u64) {
         self.metrics.reject(protocol.label(), reason, count);
@@ -341,8 +353,7 @@ impl AppState {
                 count,
             ));
         }
-        let committed = self.indexer.committed.load(Ordering::Acquire);
-        let backlog = self.wal.durable_end().saturating_sub(committed);
+        let backlog = self.backlog();
         if backlog + payload.len() as u64 > self.wal_max_bytes {
             self.at_cap.store(true, Ordering::Release);
             return Err(self.refuse(
