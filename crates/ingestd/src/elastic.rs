@@ -13,6 +13,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::sync::LazyLock;
 use std::time::Instant;
 
 use actix_web::http::{header, Method, StatusCode};
@@ -331,10 +332,16 @@ async fn unknown(req: HttpRequest) -> HttpResponse {
     )
 }
 
+/// The default field mapping, built once (most requests override nothing).
+static DEFAULT_FIELDS: LazyLock<FieldMap> = LazyLock::new(FieldMap::default);
+
 /// The field mapping of a request: the defaults, overridden by query
 /// parameters (`message_field=...`) or headers (`X-Logagg-Message-Field`).
-fn field_map(req: &HttpRequest, params: &HashMap<String, String>) -> Result<FieldMap, String> {
-    let mut map = FieldMap::default();
+fn field_map(
+    req: &HttpRequest,
+    params: &HashMap<String, String>,
+) -> Result<Cow<'static, FieldMap>, String> {
+    let mut map = Cow::Borrowed(&*DEFAULT_FIELDS);
     let setting = |name: &str| -> Option<String> {
         params.get(name).cloned().or_else(|| {
             let header = format!("x-logagg-{}", name.replace('_', "-"));
@@ -354,16 +361,41 @@ fn field_map(req: &HttpRequest, params: &HashMap<String, String>) -> Result<Fiel
         "span_id",
     ] {
         if let Some(list) = setting(&format!("{field}_field")) {
-            map.set(field, &list)?;
+            map.to_mut().set(field, &list)?;
         }
     }
     if let Some(source) = setting("default_source").filter(|s| !s.is_empty()) {
-        map.default_source = source;
+        map.to_mut().default_source = source;
     }
     if let Some(service) = setting("default_service").filter(|s| !s.is_empty()) {
-        map.default_service = Some(service);
+        map.to_mut().default_service = Some(service);
     }
     Ok(map)
+}
+
+/// What both write routes read first: the field mapping, `refresh`, and
+/// the body (limit and encoding undone). A refusal is the answer to send.
+struct WriteRequest {
+    fields: Cow<'static, FieldMap>,
+    wait: bool,
+    body: web::Bytes,
+}
+
+async fn write_request(
+    req: &HttpRequest,
+    payload: web::Payload,
+    params: &HashMap<String, String>,
+    state: &AppState,
+) -> Result<WriteRequest, HttpResponse> {
+    let fields = field_map(req, params)
+        .map_err(|e| es_error(req, &state.refuse(ES, IngestError::InvalidBody(e), 1)))?;
+    let wait = crate::api::wants_refresh(params.get("refresh").map(String::as_str))
+        .map_err(|e| es_error(req, &IngestError::InvalidBody(e.detail)))?;
+    let body = state
+        .read_body(req, payload, ES)
+        .await
+        .map_err(|e| es_error(req, &e))?;
+    Ok(WriteRequest { fields, wait, body })
 }
 
 /// One action of a bulk request.
@@ -613,18 +645,11 @@ async fn bulk(
     let started = Instant::now();
     let default_index = req.match_info().get("index").map(str::to_string);
     let default_index = default_index.as_deref();
-    let fields = match field_map(&req, &params) {
-        Ok(fields) => fields,
-        Err(e) => return es_error(&req, &state.refuse(ES, IngestError::InvalidBody(e), 1)),
-    };
-    let wait = match crate::api::wants_refresh(params.get("refresh").map(String::as_str)) {
-        Ok(wait) => wait,
-        Err(e) => return es_error(&req, &IngestError::InvalidBody(e.detail)),
-    };
-    let body = match state.read_body(&req, payload, ES).await {
-        Ok(body) => body,
-        Err(e) => return es_error(&req, &e),
-    };
+    let WriteRequest { fields, wait, body } =
+        match write_request(&req, payload, &params, &state).await {
+            Ok(request) => request,
+            Err(refused) => return refused,
+        };
     let mut actions = match parse_bulk(&body) {
         Ok(actions) if actions.is_empty() => {
             return es_error(
@@ -703,18 +728,11 @@ async fn one_doc(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let index = req.match_info().get("index").unwrap_or("logs").to_string();
-    let fields = match field_map(&req, &params) {
-        Ok(fields) => fields,
-        Err(e) => return es_error(&req, &state.refuse(ES, IngestError::InvalidBody(e), 1)),
-    };
-    let wait = match crate::api::wants_refresh(params.get("refresh").map(String::as_str)) {
-        Ok(wait) => wait,
-        Err(e) => return es_error(&req, &IngestError::InvalidBody(e.detail)),
-    };
-    let body = match state.read_body(&req, payload, ES).await {
-        Ok(body) => body,
-        Err(e) => return es_error(&req, &e),
-    };
+    let WriteRequest { fields, wait, body } =
+        match write_request(&req, payload, &params, &state).await {
+            Ok(request) => request,
+            Err(refused) => return refused,
+        };
     state.received(ES, 1);
     let now = Utc::now();
     let doc = serde_json::from_slice::<Value>(&body).map_err(|e| e.to_string());
