@@ -294,7 +294,8 @@ fn wrong_type(field: &str, value: &Value) -> FieldError {
     )
 }
 
-fn kind_of(value: &Value) -> &'static str {
+/// How an error names a JSON value's type.
+pub(crate) fn kind_of(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -12,7 +12,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::log::parse_timestamp;
+use crate::log::{kind_of, parse_timestamp};
 use crate::{check_log, FieldError, Level, Limits, NewLog};
 
 /// Candidate names of each native field, and defaults for what is missing.
@@ -372,17 +372,6 @@ pub fn take_path(
         }
     }
     None
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]
