@@ -71,7 +71,8 @@ fn progress(len: u64, what: &str, quiet: bool) -> ProgressBar {
     bar
 }
 
-/// Pre-serialised batch bodies, so that the client is not the bottleneck.
+/// Pre-serialised native batch bodies (JSON arrays), so that the client is
+/// not the bottleneck.
 pub fn bodies(
     seed: u64,
     count: usize,
@@ -79,26 +80,14 @@ pub fn bodies(
     spread_hours: f64,
     level: Option<&str>,
 ) -> Vec<Vec<u8>> {
-    bodies_from(seed, count, batch, spread_hours, level, &[])
-}
-
-/// As [`bodies`], with the messages of `replay` (lines of a real log file)
-/// when it is not empty.
-pub fn bodies_from(
-    seed: u64,
-    count: usize,
-    batch: usize,
-    spread_hours: f64,
-    level: Option<&str>,
-    replay: &[String],
-) -> Vec<Vec<u8>> {
-    batches(seed, count, batch, spread_hours, level, replay)
+    batches(seed, count, batch, spread_hours, level, &[])
         .iter()
-        .map(|logs| Protocol::Native.encode(logs, false))
+        .map(|logs| serde_json::to_vec(logs).expect("serialises"))
         .collect()
 }
 
-/// `count` batches of `batch` logs in the native shape.
+/// `count` batches of `batch` logs in the native shape, with the messages
+/// of `replay` (lines of a real log file) when it is not empty.
 pub fn batches(
     seed: u64,
     count: usize,
