@@ -152,7 +152,8 @@ async fn ingest_one(
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| state.refuse(NATIVE, IngestError::InvalidJson(malformed(&e)), 1))?;
     let now = Utc::now();
-    let log = tracing::info_span!("validate", logs = 1).in_scope(|| state.validate(value, now));
+    let log =
+        tracing::info_span!("validate", logs = 1).in_scope(|| state.validator.validate(value, now));
     let log = log.map_err(|e| {
         state.reject(NATIVE, e.kind, 1);
         ApiError::invalid_field(e.field, e.reason)
@@ -208,7 +209,7 @@ async fn ingest_batch(
     for (index, item) in items.into_iter().enumerate() {
         let result = item
             .map_err(|reason| FieldError::new("", "invalid_json", reason))
-            .and_then(|value| state.validate(value, now));
+            .and_then(|value| state.validator.validate(value, now));
         match result {
             Ok(log) => valid.push(log),
             Err(e) => {

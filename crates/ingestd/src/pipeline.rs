@@ -1,6 +1,6 @@
 //! The one ingest pipeline every protocol goes through:
 //! body (size limit, `Content-Encoding`) -> parse (the protocol's handler) ->
-//! [`AppState::validate`] -> [`AppState::store`] (enrich, WAL append, fsync)
+//! [`Validator`] -> [`AppState::store`] (enrich, WAL append, fsync)
 //! -> answer. Handlers only translate their protocol's shapes; the limits,
 //! the durability rule and the counting live here.
 //!
@@ -87,10 +87,10 @@ impl IngestError {
     pub fn status(&self) -> StatusCode {
         use IngestError::*;
         match self {
-            BodyTooLarge { .. } | DecodedTooLarge { .. } | BatchTooLong { .. } => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
-            BatchTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyTooLarge { .. }
+            | DecodedTooLarge { .. }
+            | BatchTooLong { .. }
+            | BatchTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType(_) | UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             InvalidBody(_) | InvalidJson(_) | EmptyBatch => StatusCode::BAD_REQUEST,
             WalFull { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -296,12 +296,6 @@ impl AppState {
             .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
         decode_body(encoding.as_deref(), body.freeze(), limit)
             .map_err(|e| self.refuse(protocol, e, 1))
-    }
-
-    /// Validates one log against the limits, the retention window and the
-    /// clock.
-    pub fn validate(&self, value: Value, now: DateTime<Utc>) -> Result<NewLog, FieldError> {
-        self.validator.validate(value, now)
     }
 
     /// Refuses a request with more logs than a batch may hold.
