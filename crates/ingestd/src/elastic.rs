@@ -32,6 +32,7 @@ pub const VERSION: &str = "8.17.0";
 const NODE: &str = "logagg-ingestd";
 const CLUSTER: &str = "logagg";
 const ES: Protocol = Protocol::Elasticsearch;
+const LICENSE_UID: &str = "00000000-0000-0000-0000-00000000109a";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let writes = || {
@@ -175,7 +176,7 @@ async fn license(req: HttpRequest) -> HttpResponse {
         StatusCode::OK,
         &json!({"license": {
             "status": "active",
-            "uid": "00000000-0000-0000-0000-00000000109a",
+            "uid": LICENSE_UID,
             "type": "basic",
             "issue_date": "2026-01-01T00:00:00.000Z",
             "issue_date_in_millis": 1_767_225_600_000i64,
@@ -194,7 +195,7 @@ async fn xpack(req: HttpRequest) -> HttpResponse {
         StatusCode::OK,
         &json!({
             "build": {"hash": env!("CARGO_PKG_VERSION"), "date": "2026-01-01T00:00:00.000Z"},
-            "license": {"uid": "00000000-0000-0000-0000-00000000109a", "type": "basic", "mode": "basic", "status": "active"},
+            "license": {"uid": LICENSE_UID, "type": "basic", "mode": "basic", "status": "active"},
             "features": {},
             "tagline": "You know, for X",
         }),
@@ -551,7 +552,7 @@ fn created<'a>(index: &'a str, id: &'a str, status: Option<u16>) -> Created<'a> 
     }
 }
 
-/// A document mapped and validated, or why not (`reason` label, ES error type, text).
+/// A document mapped and validated, or why not.
 fn accept_document(
     validator: &Validator,
     doc: Result<Value, String>,
@@ -559,13 +560,11 @@ fn accept_document(
     client_id: Option<&str>,
     fields: &FieldMap,
     now: chrono::DateTime<Utc>,
-) -> Result<log_model::NewLog, (&'static str, &'static str, String)> {
-    let doc = doc.map_err(|e| {
-        (
-            "invalid_json",
-            "document_parsing_exception",
-            format!("failed to parse the document: {e}"),
-        )
+) -> Result<log_model::NewLog, Refusal> {
+    let doc = doc.map_err(|e| Refusal {
+        reason: "invalid_json",
+        kind: "document_parsing_exception",
+        text: format!("failed to parse the document: {e}"),
     })?;
     let refused = |e: FieldError| {
         let field = if e.field.is_empty() {
@@ -573,11 +572,11 @@ fn accept_document(
         } else {
             format!("[{}] ", e.field)
         };
-        (
-            e.kind,
-            "document_parsing_exception",
-            format!("{field}{}", e.reason),
-        )
+        Refusal {
+            reason: e.kind,
+            kind: "document_parsing_exception",
+            text: format!("{field}{}", e.reason),
+        }
     };
     let mut log = map_log(doc, index, fields, &validator.limits, now).map_err(refused)?;
     // The client's own id is kept (logs get their own; no dedupe by it).
@@ -616,13 +615,10 @@ pub fn validate_bulk(
             ("create" | "index", Some(doc)) => {
                 let index = action.index.as_deref().or(default_index);
                 let id = action.id.as_deref();
-                match accept_document(validator, doc, index, id, fields, now) {
-                    Ok(log) => {
-                        valid.push(log);
-                        Ok(valid.len() - 1)
-                    }
-                    Err((reason, kind, text)) => Err(Refusal { reason, kind, text }),
-                }
+                accept_document(validator, doc, index, id, fields, now).map(|log| {
+                    valid.push(log);
+                    valid.len() - 1
+                })
             }
             (name, _) => Err(Refusal {
                 reason: "unsupported_action",
@@ -643,8 +639,7 @@ async fn bulk(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let started = Instant::now();
-    let default_index = req.match_info().get("index").map(str::to_string);
-    let default_index = default_index.as_deref();
+    let default_index = req.match_info().get("index");
     let WriteRequest { fields, wait, body } =
         match write_request(&req, payload, &params, &state).await {
             Ok(request) => request,
@@ -727,7 +722,7 @@ async fn one_doc(
     params: web::Query<HashMap<String, String>>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let index = req.match_info().get("index").unwrap_or("logs").to_string();
+    let index = req.match_info().get("index").unwrap_or("logs");
     let WriteRequest { fields, wait, body } =
         match write_request(&req, payload, &params, &state).await {
             Ok(request) => request,
@@ -737,18 +732,22 @@ async fn one_doc(
     let now = Utc::now();
     let doc = serde_json::from_slice::<Value>(&body).map_err(|e| e.to_string());
     let client_id = req.match_info().get("id");
-    let log = match accept_document(&state.validator, doc, Some(&index), client_id, &fields, now) {
+    let log = match accept_document(&state.validator, doc, Some(index), client_id, &fields, now) {
         Ok(log) => log,
-        Err((reason, kind, text)) => {
-            state.reject(ES, reason, 1);
+        Err(refusal) => {
+            state.reject(ES, refusal.reason, 1);
             let status = StatusCode::BAD_REQUEST;
-            return answer(&req, status, &error_body(status, kind, &text));
+            return answer(
+                &req,
+                status,
+                &error_body(status, refusal.kind, &refusal.text),
+            );
         }
     };
     match state.store(ES, vec![log], now, wait).await {
         Ok(stored) => {
             let id = stored.ids.into_iter().next().unwrap_or_default();
-            answer(&req, StatusCode::CREATED, &created(&index, &id, None))
+            answer(&req, StatusCode::CREATED, &created(index, &id, None))
         }
         Err(e) => es_error(&req, &e),
     }
