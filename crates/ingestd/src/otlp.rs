@@ -60,10 +60,18 @@ struct Status {
     message: String,
 }
 
+/// A message in the request's encoding. In JSON, unset fields are left
+/// out, as proto3's JSON mapping does (a full success is `{}`).
 fn encode<T: Message + serde::Serialize>(encoding: Encoding, msg: &T) -> Vec<u8> {
     match encoding {
         Encoding::Protobuf => msg.encode_to_vec(),
-        Encoding::Json => serde_json::to_vec(msg).unwrap_or_default(),
+        Encoding::Json => {
+            let mut value = serde_json::to_value(msg).unwrap_or_default();
+            if let Value::Object(fields) = &mut value {
+                fields.retain(|_, v| !v.is_null());
+            }
+            serde_json::to_vec(&value).unwrap_or_default()
+        }
     }
 }
 
@@ -111,8 +119,7 @@ async fn export(
         Ok(body) => body,
         Err(e) => return refusal(encoding, &e),
     };
-    let request = decode(encoding, &body);
-    let request = match request {
+    let request = match decode(encoding, &body) {
         Ok(request) => request,
         Err(e) => return refusal(encoding, &state.refuse(OTLP, e, 1)),
     };
@@ -150,14 +157,9 @@ async fn export(
             error_message: first_error,
         }),
     };
-    // In JSON, a full success is `{}` (proto3 JSON leaves out unset fields).
-    let body = match (&response.partial_success, encoding) {
-        (None, Encoding::Json) => b"{}".to_vec(),
-        _ => encode(encoding, &response),
-    };
     HttpResponse::build(StatusCode::OK)
         .insert_header((header::CONTENT_TYPE, encoding.content_type()))
-        .body(body)
+        .body(encode(encoding, &response))
 }
 
 /// Decodes a request body in either encoding.

@@ -128,11 +128,7 @@ struct Mapped {
 /// The same mapping as native JSON, for the tests: [`map_log`] must give
 /// what this followed by [`crate::parse_log`] gives.
 #[cfg(test)]
-fn map_document(
-    doc: Value,
-    index: Option<&str>,
-    map: &FieldMap,
-) -> Result<Value, MappingError> {
+fn map_document(doc: Value, index: Option<&str>, map: &FieldMap) -> Result<Value, MappingError> {
     let m = mapped(doc, index, map)?;
     let mut out = Map::new();
     out.insert("message".into(), Value::String(m.message));
