@@ -50,7 +50,8 @@ pub struct NewLog {
     pub metadata: Option<Map<String, Value>>,
 }
 
-fn hex_of_len(value: &str, len: usize) -> Result<(), ValidationError> {
+/// `len` hexadecimal characters, not all zeros (W3C trace context ids).
+pub(crate) fn hex_of_len(value: &str, len: usize) -> Result<(), ValidationError> {
     if value.len() == len && value.bytes().all(|b| b.is_ascii_hexdigit()) {
         if value.bytes().all(|b| b == b'0') {
             let mut err = ValidationError::new("all_zero");

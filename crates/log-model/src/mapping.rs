@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::log::{kind_of, parse_timestamp};
+use crate::log::{hex_of_len, kind_of, parse_timestamp};
 use crate::{check_log, FieldError, Level, Limits, NewLog};
 
 /// Candidate names of each native field, and defaults for what is missing.
@@ -254,7 +254,7 @@ fn mapped(doc: Value, index: Option<&str>, map: &FieldMap) -> Result<Mapped, Map
     {
         if let Some(value) = take_first(&mut doc, keys, candidates, |v| v.is_string()) {
             let text = value.as_str().unwrap_or_default();
-            if is_hex_id(text, len) {
+            if hex_of_len(text, len).is_ok() {
                 ids[slot] = Some(text.to_ascii_lowercase());
             } else {
                 extra.insert(format!("{field}_original"), value);
@@ -295,12 +295,6 @@ pub fn parse_level_text(text: &str) -> Option<Level> {
 
 fn is_scalar(v: &Value) -> bool {
     matches!(v, Value::String(_) | Value::Number(_))
-}
-
-fn is_hex_id(text: &str, len: usize) -> bool {
-    text.len() == len
-        && text.bytes().all(|b| b.is_ascii_hexdigit())
-        && !text.bytes().all(|b| b == b'0')
 }
 
 /// A number of milliseconds since the epoch as a time (Elasticsearch's
