@@ -250,8 +250,7 @@ mod upgrade_tests {
 
         let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
         let mut writer = EmbeddedWriter::open(dir.path(), EmbeddedSettings::default()).unwrap();
-        let meta =
-            serde_json::json!({"index": "logs-web", "http": {"status": 503}, "tags": ["a", "b"]});
+        let meta = serde_json::json!({"index": "logs-web", "http": {"status": 503}, "tags": ["a", "b"], "at": "2026-11-28T10:00:00Z"});
         writer.write(&[log("new", Some(trace), meta)], 10).unwrap();
         writer.commit().unwrap();
         drop(writer);
@@ -290,6 +289,8 @@ mod upgrade_tests {
             ("http.status", "504", 0),
             ("tags", "b", 1),
             ("index", "LOGS-WEB", 0),
+            // A date-like string is matched as the text it is.
+            ("at", "2026-11-28T10:00:00Z", 1),
         ] {
             let page = search(SearchQuery {
                 metadata: Some(MetadataFilter::parse(&format!("{path}:{value}")).unwrap()),

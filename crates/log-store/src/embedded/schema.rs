@@ -1,3 +1,4 @@
+use tantivy::schema::OwnedValue;
 use tantivy::schema::{
     Field, IndexRecordOption, JsonObjectOptions, NumericOptions, Schema, TextFieldIndexing,
     TextOptions, FAST, STORED, STRING,
@@ -98,10 +99,11 @@ pub fn to_document(fields: &Fields, log: &StoredLog) -> TantivyDocument {
         doc.add_text(fields.trace_id, trace_id);
     }
     if let Some(metadata) = &log.metadata {
-        doc.add_field_value(
-            fields.metadata,
-            &tantivy::schema::OwnedValue::from(metadata.clone()),
-        );
+        let object = metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), indexed(v)))
+            .collect();
+        doc.add_field_value(fields.metadata, &OwnedValue::Object(object));
     }
     // Stored whole (no copy of the log on the indexing path); reads drop
     // the template from search answers.
@@ -110,4 +112,26 @@ pub fn to_document(fields: &Fields, log: &StoredLog) -> TantivyDocument {
         serde_json::to_string(log).expect("a log always serialises"),
     );
     doc
+}
+
+/// A metadata value as the index keeps it, built from the log's without a
+/// copy of the whole map first. Strings stay text: tantivy's own conversion
+/// would index date-like strings as dates, which `metadata=key:value` (and
+/// Elasticsearch's `flattened`) match as text.
+fn indexed(value: &serde_json::Value) -> OwnedValue {
+    use serde_json::Value;
+    match value {
+        Value::Null => OwnedValue::Null,
+        Value::Bool(b) => OwnedValue::Bool(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => OwnedValue::I64(i),
+            (None, Some(u)) => OwnedValue::U64(u),
+            _ => OwnedValue::F64(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => OwnedValue::Str(s.clone()),
+        Value::Array(items) => OwnedValue::Array(items.iter().map(indexed).collect()),
+        Value::Object(map) => {
+            OwnedValue::Object(map.iter().map(|(k, v)| (k.clone(), indexed(v))).collect())
+        }
+    }
 }
