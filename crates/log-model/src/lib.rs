@@ -8,7 +8,9 @@
 //! - [`mapping`]: shippers' documents (ECS, OpenTelemetry-mapped, plain
 //!   JSON) to the native shape.
 //! - [`limits`]: size limits applied at ingest.
-//! - [`search`]: search and patterns requests, and the query language's AST.
+//! - [`query`]: the query language: its parser and AST.
+//! - [`search`]: read requests (search, patterns, histogram, facets, export,
+//!   context) and the one [`Filter`] they share.
 //! - [`error`]: [`FieldError`], a rejection that names the field and the reason.
 
 pub mod batch;
@@ -17,6 +19,7 @@ pub mod level;
 pub mod limits;
 pub mod log;
 pub mod mapping;
+pub mod query;
 pub mod search;
 
 pub use batch::{split_batch, BatchError, BatchFormat};
@@ -24,7 +27,9 @@ pub use error::FieldError;
 pub use level::Level;
 pub use limits::Limits;
 pub use log::{check_log, parse_log, NewLog, StoredLog};
+pub use query::{Expr, Keyword, Leaf, NumRange, QueryError};
 pub use search::{
-    MetadataFilter, PatternsQuery, PatternsRequest, SearchQuery, SearchRequest, TextClause,
-    TextQuery,
+    ContextRequest, Cursor, ExportQuery, ExportRequest, FacetsQuery, FacetsRequest, Filter,
+    FilterParams, HistogramQuery, HistogramRequest, MetadataFilter, PatternsQuery, PatternsRequest,
+    SearchQuery, SearchRequest, SortKey, SortOrder,
 };

@@ -1,23 +1,68 @@
-//! Search and patterns requests as clients send them, and the validated
-//! queries the stores compile.
+//! Search, patterns, histogram, facets, export and tail requests as
+//! clients send them, and the validated queries the stores answer. Every
+//! request kind filters logs with one [`Filter`]: the query language
+//! ([`crate::query`]), the older single-field filters, and a time range.
+
+use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Deserialize;
-use validator::Validate;
+use serde::{Deserialize, Deserializer};
 
 use crate::log::parse_timestamp;
+use crate::query::{Expr, Keyword, Leaf};
 use crate::{FieldError, Level};
 
 /// Most results one search page may return.
 pub const MAX_LIMIT: usize = 1000;
-/// Deepest page: `offset + limit` may not exceed this (as Elasticsearch's
-/// `index.max_result_window`); narrow the time range to look further.
+/// Deepest page by `offset`: `offset + limit` may not exceed this (as
+/// Elasticsearch's `index.max_result_window`); page with `cursor` to go
+/// further.
 pub const MAX_RESULT_WINDOW: usize = 10_000;
 pub const DEFAULT_LIMIT: usize = 100;
 
-/// `POST /logs/search` body, or `GET /logs/search` query parameters.
-#[derive(Debug, Clone, Default, Deserialize, Validate)]
-pub struct SearchRequest {
+/// Longest `query` text, in bytes.
+pub const MAX_QUERY_BYTES: usize = 4096;
+/// Most words and conditions in a `query` (the words of phrases count).
+pub const MAX_QUERY_WORDS: usize = 64;
+/// Longest word the index keeps, in bytes: longer ones are not indexed, so
+/// a query word longer than this could never match.
+pub const MAX_WORD_BYTES: usize = 255;
+
+/// The words of a text as the message index splits them: runs of letters
+/// and digits (everything else separates).
+pub fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+}
+
+/// A number given as JSON number or as text (query strings carry text).
+fn num<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr + serde::Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either<T> {
+        Num(T),
+        Text(String),
+    }
+    match Option::<Either<T>>::deserialize(d)? {
+        None => Ok(None),
+        Some(Either::Num(n)) => Ok(Some(n)),
+        Some(Either::Text(t)) if t.trim().is_empty() => Ok(None),
+        Some(Either::Text(t)) => t
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("{t:?} is not a number"))),
+    }
+}
+
+/// The filter fields every read request takes (flattened into each).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FilterParams {
+    /// The query language (see [`crate::query`]).
     pub query: Option<String>,
     /// One level or a comma-separated list; aliases accepted.
     pub level: Option<String>,
@@ -28,31 +73,83 @@ pub struct SearchRequest {
     /// `key:value`: logs whose metadata holds `value` at `key` (a dotted
     /// path; exact, case-sensitive).
     pub metadata: Option<String>,
+    /// RFC 3339, or relative to now (`now-15m`). Inclusive.
     pub start_time: Option<String>,
+    /// RFC 3339, or relative to now (`now`, `now-1h`). Exclusive.
     pub end_time: Option<String>,
-    #[validate(range(min = 1, max = 1000, message = "must be between 1 and 1000"))]
-    pub limit: Option<usize>,
-    #[validate(range(max = 9999, message = "must be at most 9999"))]
-    pub offset: Option<usize>,
 }
 
-/// A validated search.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct SearchQuery {
-    pub text: Option<TextQuery>,
-    /// Empty means every level.
-    pub levels: Vec<Level>,
-    pub source: Option<String>,
-    pub service: Option<String>,
-    /// Lower-case hex.
-    pub trace_id: Option<String>,
-    pub metadata: Option<MetadataFilter>,
+/// Which logs a request reads: all of `expr`, within `[start, end)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter {
+    pub expr: Expr,
     /// Inclusive.
     pub start: Option<DateTime<Utc>>,
     /// Exclusive.
     pub end: Option<DateTime<Utc>>,
-    pub limit: usize,
-    pub offset: usize,
+    /// Only logs whose id sorts after this one (ids are UUIDv7: by time of
+    /// receipt). Live tail reads with it.
+    pub id_after: Option<String>,
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Filter {
+            expr: Expr::All,
+            start: None,
+            end: None,
+            id_after: None,
+        }
+    }
+}
+
+impl Filter {
+    /// Every log of `[start, end)` matching `expr`.
+    pub fn new(expr: Expr, start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> Filter {
+        Filter {
+            expr,
+            start,
+            end,
+            id_after: None,
+        }
+    }
+
+    /// Whether the filter reads `trace_id` or `metadata` (fields older
+    /// embedded partitions do not index).
+    pub fn needs_search_fields(&self) -> bool {
+        self.expr.any_leaf(&mut |l| {
+            matches!(
+                l,
+                Leaf::Metadata(_)
+                    | Leaf::MetadataRange { .. }
+                    | Leaf::Term {
+                        field: Keyword::TraceId,
+                        ..
+                    }
+                    | Leaf::TermPrefix {
+                        field: Keyword::TraceId,
+                        ..
+                    }
+            )
+        })
+    }
+
+    /// The same filter, its time range narrowed to `[start, end)`.
+    pub fn within(&self, start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> Filter {
+        let start = match (self.start, start) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let end = match (self.end, end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Filter {
+            start,
+            end,
+            ..self.clone()
+        }
+    }
 }
 
 /// Logs whose metadata holds `value` at the dotted `path`.
@@ -97,170 +194,87 @@ pub fn parse_trace_id(text: &str) -> Result<String, FieldError> {
     }
 }
 
-/// The parsed `query` text: every clause must match `message`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TextQuery {
-    pub clauses: Vec<TextClause>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TextClause {
-    /// A bare word: matches when the message contains it (case-insensitive).
-    Word(String),
-    /// `"a quoted phrase"`: the words in this order, next to each other.
-    Phrase(String),
-}
-
-impl TextClause {
-    pub fn text(&self) -> &str {
-        match self {
-            TextClause::Word(t) | TextClause::Phrase(t) => t,
-        }
-    }
-}
-
-/// Longest `query` text, in bytes.
-pub const MAX_QUERY_BYTES: usize = 4096;
-/// Most words in a `query` (the words of phrases count).
-pub const MAX_QUERY_WORDS: usize = 64;
-/// Longest word the index keeps, in bytes: longer ones are not indexed, so
-/// a query word longer than this could never match.
-pub const MAX_WORD_BYTES: usize = 255;
-
-/// The words of a text as the message index splits them: runs of letters
-/// and digits (everything else separates).
-pub fn words(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-}
-
-fn query_error(reason: impl Into<String>) -> FieldError {
-    FieldError::new("query", "invalid_query", reason)
-}
-
-impl TextQuery {
-    /// Parses the `query` of a request and checks that it can be answered:
-    /// at most [`MAX_QUERY_BYTES`] and [`MAX_QUERY_WORDS`], no word the
-    /// index could not hold, and something searchable in it. Clauses with
-    /// no word in them (only punctuation) are dropped, as the index drops
-    /// punctuation; a query of nothing else is refused rather than read as
-    /// "match everything". `Ok(None)` for an empty or blank query.
-    pub fn parse_checked(input: &str) -> Result<Option<TextQuery>, FieldError> {
-        if input.len() > MAX_QUERY_BYTES {
-            return Err(query_error(format!(
-                "is {} bytes; the limit is {MAX_QUERY_BYTES}",
-                input.len()
-            )));
-        }
-        let Some(parsed) = TextQuery::parse(input) else {
-            return Ok(None);
-        };
-        let mut count = 0;
-        for word in parsed.clauses.iter().flat_map(|c| words(c.text())) {
-            count += 1;
-            if word.len() > MAX_WORD_BYTES {
-                let shown: String = word.chars().take(20).collect();
-                return Err(query_error(format!(
-                    "the word {shown:?}... is {} bytes; words longer than {MAX_WORD_BYTES} bytes are not indexed, so it cannot match",
-                    word.len()
-                )));
-            }
-        }
-        if count > MAX_QUERY_WORDS {
-            return Err(query_error(format!(
-                "holds {count} words; the limit is {MAX_QUERY_WORDS}"
-            )));
-        }
-        let clauses: Vec<TextClause> = parsed
-            .clauses
-            .into_iter()
-            .filter(|c| words(c.text()).next().is_some())
-            .collect();
-        if clauses.is_empty() {
-            return Err(query_error(
-                "holds nothing searchable (only punctuation); leave it out to match every log",
-            ));
-        }
-        Ok(Some(TextQuery { clauses }))
-    }
-
-    /// Splits on whitespace; double quotes group a phrase (an unclosed quote
-    /// runs to the end). Returns `None` when nothing is left.
-    pub fn parse(input: &str) -> Option<TextQuery> {
-        let mut clauses = Vec::new();
-        let mut rest = input;
-        loop {
-            rest = rest.trim_start();
-            if rest.is_empty() {
-                break;
-            }
-            if let Some(after) = rest.strip_prefix('"') {
-                let (phrase, next) = match after.find('"') {
-                    Some(end) => (&after[..end], &after[end + 1..]),
-                    None => (after, ""),
-                };
-                let phrase = phrase.split_whitespace().collect::<Vec<_>>().join(" ");
-                if !phrase.is_empty() {
-                    clauses.push(TextClause::Phrase(phrase));
-                }
-                rest = next;
-            } else {
-                let end = rest
-                    .find(|c: char| c.is_whitespace() || c == '"')
-                    .unwrap_or(rest.len());
-                clauses.push(TextClause::Word(rest[..end].to_string()));
-                rest = &rest[end..];
-            }
-        }
-        (!clauses.is_empty()).then_some(TextQuery { clauses })
-    }
-}
-
 fn non_empty(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
-fn time_field(field: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>, FieldError> {
+/// A time as RFC 3339 or relative to `now`: `now`, `now-15m`, `now+1h`
+/// (units s, m, h, d, w).
+pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let Some(rest) = text.strip_prefix("now") else {
+        return parse_timestamp(text);
+    };
+    if rest.is_empty() {
+        return Ok(now);
+    }
+    let bad = || {
+        format!("{text:?} is neither an RFC 3339 timestamp nor a relative time such as now-15m (units s, m, h, d, w)")
+    };
+    let (sign, amount) = match rest.as_bytes()[0] {
+        b'-' => (-1, &rest[1..]),
+        b'+' => (1, &rest[1..]),
+        _ => return Err(bad()),
+    };
+    let unit_at = amount.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let n: i64 = amount[..unit_at].parse().map_err(|_| bad())?;
+    let seconds = match &amount[unit_at..] {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(seconds)
+        .and_then(Duration::try_seconds)
+        .and_then(|d| now.checked_add_signed(d * sign))
+        .ok_or_else(|| format!("{text:?} is out of range"))
+}
+
+fn time_field(
+    field: &str,
+    value: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, FieldError> {
     match non_empty(value) {
         None => Ok(None),
-        Some(s) => parse_timestamp(&s)
+        Some(s) => parse_time(&s, now)
             .map(Some)
             .map_err(|reason| FieldError::new(field, "invalid_timestamp", reason)),
     }
 }
 
-fn first_validation_error(errors: validator::ValidationErrors) -> FieldError {
-    let mut fields: Vec<_> = errors.field_errors().into_iter().collect();
-    fields.sort_by_key(|(name, _)| name.to_string());
-    let (name, errs) = fields.remove(0);
-    let reason = errs
-        .first()
-        .and_then(|e| e.message.as_ref().map(|m| m.to_string()))
-        .unwrap_or_else(|| "is invalid".to_string());
-    FieldError::new(name.to_string(), "invalid_field", reason)
-}
-
-impl SearchRequest {
-    pub fn into_query(self) -> Result<SearchQuery, FieldError> {
-        self.validate().map_err(first_validation_error)?;
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        let offset = self.offset.unwrap_or(0);
-        if offset + limit > MAX_RESULT_WINDOW {
-            return Err(FieldError::new(
-                "offset",
-                "invalid_field",
-                format!(
-                    "offset + limit must be at most {MAX_RESULT_WINDOW}; narrow the time range to page further"
-                ),
-            ));
+impl FilterParams {
+    /// The filter: the query language ANDed with the single-field filters.
+    pub fn into_filter(self, now: DateTime<Utc>) -> Result<Filter, FieldError> {
+        let mut parts = Vec::new();
+        if let Some(q) = &self.query {
+            parts.push(Expr::parse(q)?);
         }
-        let levels = match non_empty(self.level) {
-            None => Vec::new(),
-            Some(s) => Level::parse_list(&s)
-                .map_err(|reason| FieldError::new("level", "invalid_level", reason))?,
-        };
-        let start = time_field("start_time", self.start_time)?;
-        let end = time_field("end_time", self.end_time)?;
+        if let Some(s) = non_empty(self.level) {
+            let levels = Level::parse_list(&s)
+                .map_err(|reason| FieldError::new("level", "invalid_level", reason))?;
+            parts.push(Expr::Leaf(Leaf::Levels(levels)));
+        }
+        for (field, value) in [
+            (Keyword::Source, self.source),
+            (Keyword::Service, self.service),
+        ] {
+            if let Some(value) = non_empty(value) {
+                parts.push(Expr::Leaf(Leaf::Term { field, value }));
+            }
+        }
+        if let Some(t) = non_empty(self.trace_id) {
+            parts.push(Expr::Leaf(Leaf::Term {
+                field: Keyword::TraceId,
+                value: parse_trace_id(&t)?,
+            }));
+        }
+        if let Some(m) = non_empty(self.metadata) {
+            parts.push(Expr::Leaf(Leaf::Metadata(MetadataFilter::parse(&m)?)));
+        }
+        let start = time_field("start_time", self.start_time, now)?;
+        let end = time_field("end_time", self.end_time, now)?;
         if let (Some(s), Some(e)) = (start, end) {
             if e < s {
                 return Err(FieldError::new(
@@ -270,67 +284,454 @@ impl SearchRequest {
                 ));
             }
         }
-        Ok(SearchQuery {
-            text: self
-                .query
-                .as_deref()
-                .map_or(Ok(None), TextQuery::parse_checked)?,
-            levels,
-            source: non_empty(self.source),
-            service: non_empty(self.service),
-            trace_id: non_empty(self.trace_id)
-                .as_deref()
-                .map(parse_trace_id)
-                .transpose()?,
-            metadata: non_empty(self.metadata)
-                .as_deref()
-                .map(MetadataFilter::parse)
-                .transpose()?,
-            start,
-            end,
-            limit,
-            offset,
+        Ok(Filter::new(Expr::and(parts), start, end))
+    }
+}
+
+/// Newest first (the default) or oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortOrder {
+    #[default]
+    Desc,
+    Asc,
+}
+
+impl SortOrder {
+    fn parse(text: &str) -> Result<SortOrder, FieldError> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "desc" | "newest" | "newest_first" => Ok(SortOrder::Desc),
+            "asc" | "oldest" | "oldest_first" => Ok(SortOrder::Asc),
+            _ => Err(FieldError::new(
+                "order",
+                "invalid_field",
+                "must be desc (newest first) or asc (oldest first)",
+            )),
+        }
+    }
+
+    fn letter(self) -> char {
+        match self {
+            SortOrder::Desc => 'd',
+            SortOrder::Asc => 'a',
+        }
+    }
+}
+
+/// Where a page ends: a log's time (microseconds) and id. Searches sort by
+/// both, so every log has one place in the order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortKey {
+    pub ts: i64,
+    pub id: String,
+}
+
+/// An opaque `next_cursor`: the sort key of a page's last log, and the
+/// order it was read in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub order: SortOrder,
+    pub key: SortKey,
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plain = format!("{}{}:{}", self.order.letter(), self.key.ts, self.key.id);
+        f.write_str(&hex(plain.as_bytes()))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Cursor {
+    pub fn parse(text: &str) -> Result<Cursor, FieldError> {
+        let bad = || {
+            FieldError::new(
+                "cursor",
+                "invalid_field",
+                "is not a cursor this service gave (pass next_cursor from the previous page unchanged)",
+            )
+        };
+        let text = text.trim();
+        if text.len() > 512 || !text.len().is_multiple_of(2) {
+            return Err(bad());
+        }
+        let bytes: Vec<u8> = (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(text.get(i..i + 2).unwrap_or("zz"), 16))
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad())?;
+        let plain = String::from_utf8(bytes).map_err(|_| bad())?;
+        let order = match plain.chars().next() {
+            Some('d') => SortOrder::Desc,
+            Some('a') => SortOrder::Asc,
+            _ => return Err(bad()),
+        };
+        let (ts, id) = plain[1..].split_once(':').ok_or_else(bad)?;
+        let ts: i64 = ts.parse().map_err(|_| bad())?;
+        if id.is_empty()
+            || id.len() > 128
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(bad());
+        }
+        Ok(Cursor {
+            order,
+            key: SortKey {
+                ts,
+                id: id.to_string(),
+            },
         })
     }
 }
 
-/// `GET /logs/patterns` query parameters.
-#[derive(Debug, Clone, Default, Deserialize, Validate)]
-pub struct PatternsRequest {
-    /// Window ending now; ignored when `start_time` is given. Default 24.
-    #[validate(range(
-        min = 0.001,
-        max = 87600.0,
-        message = "must be between 0.001 and 87600"
-    ))]
-    pub hours: Option<f64>,
-    pub start_time: Option<String>,
-    pub end_time: Option<String>,
-    /// Default `ERROR,CRITICAL`.
-    pub level: Option<String>,
-    pub service: Option<String>,
-    pub source: Option<String>,
-    #[validate(range(min = 1, max = 1000, message = "must be between 1 and 1000"))]
+/// `POST /logs/search` body, or `GET /logs/search` query parameters.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SearchRequest {
+    #[serde(flatten)]
+    pub filter: FilterParams,
+    #[serde(default, deserialize_with = "num")]
     pub limit: Option<usize>,
-    /// Words (and quoted phrases) the messages must contain.
-    pub query: Option<String>,
+    /// Results to skip (old clients; `cursor` reaches further).
+    #[serde(default, deserialize_with = "num")]
+    pub offset: Option<usize>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// `desc` (newest first, the default) or `asc`.
+    pub order: Option<String>,
+}
+
+/// A validated search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchQuery {
+    pub filter: Filter,
+    pub limit: usize,
+    pub offset: usize,
+    pub order: SortOrder,
+    /// Only logs after this key in `order` (the cursor's).
+    pub after: Option<SortKey>,
+    /// Whether to count every match (`total_count`); exports and tails do not.
+    pub count: bool,
+}
+
+impl Default for SearchQuery {
+    fn default() -> Self {
+        SearchQuery {
+            filter: Filter::default(),
+            limit: DEFAULT_LIMIT,
+            offset: 0,
+            order: SortOrder::Desc,
+            after: None,
+            count: true,
+        }
+    }
+}
+
+impl SearchQuery {
+    /// The cursor that continues after `last` (a log of this page).
+    pub fn cursor_after(&self, ts: i64, id: &str) -> Cursor {
+        Cursor {
+            order: self.order,
+            key: SortKey {
+                ts,
+                id: id.to_string(),
+            },
+        }
+    }
+}
+
+fn range_error(field: &str, reason: &str) -> FieldError {
+    FieldError::new(field, "invalid_field", reason)
+}
+
+impl SearchRequest {
+    pub fn into_query(self, now: DateTime<Utc>) -> Result<SearchQuery, FieldError> {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(range_error("limit", "must be between 1 and 1000"));
+        }
+        let offset = self.offset.unwrap_or(0);
+        if offset > MAX_RESULT_WINDOW - 1 {
+            return Err(range_error("offset", "must be at most 9999"));
+        }
+        if offset + limit > MAX_RESULT_WINDOW {
+            return Err(range_error(
+                "offset",
+                "offset + limit must be at most 10000; page further with cursor (next_cursor of each answer)",
+            ));
+        }
+        let mut order = match non_empty(self.order) {
+            Some(o) => SortOrder::parse(&o)?,
+            None => SortOrder::Desc,
+        };
+        let after = match non_empty(self.cursor) {
+            None => None,
+            Some(c) => {
+                if offset > 0 {
+                    return Err(range_error(
+                        "offset",
+                        "cannot be used with cursor: the cursor says where the page starts",
+                    ));
+                }
+                let cursor = Cursor::parse(&c)?;
+                order = cursor.order;
+                Some(cursor.key)
+            }
+        };
+        Ok(SearchQuery {
+            filter: self.filter.into_filter(now)?,
+            limit,
+            offset,
+            order,
+            after,
+            count: true,
+        })
+    }
+}
+
+/// `GET|POST /logs/histogram`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct HistogramRequest {
+    #[serde(flatten)]
+    pub filter: FilterParams,
+    /// Bucket length (`30s`, `5m`, `1h`, `1d`); automatic when left out.
+    pub interval: Option<String>,
+}
+
+/// Most buckets a histogram may have.
+pub const MAX_HISTOGRAM_BUCKETS: i64 = 2000;
+
+/// Bucket lengths an automatic interval picks from, in milliseconds.
+const NICE_INTERVALS: [i64; 19] = [
+    1_000,
+    2_000,
+    5_000,
+    10_000,
+    15_000,
+    30_000,
+    60_000,
+    120_000,
+    300_000,
+    600_000,
+    900_000,
+    1_800_000,
+    3_600_000,
+    7_200_000,
+    10_800_000,
+    21_600_000,
+    43_200_000,
+    86_400_000,
+    604_800_000,
+];
+
+/// A validated histogram request: buckets of `interval_ms` aligned to the
+/// epoch, covering `[start, end)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramQuery {
+    pub filter: Filter,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub interval_ms: i64,
+}
+
+impl HistogramQuery {
+    /// The start (ms) of the bucket holding `ms`.
+    pub fn bucket_start(&self, ms: i64) -> i64 {
+        ms.div_euclid(self.interval_ms) * self.interval_ms
+    }
+
+    /// Every bucket start of the range, oldest first.
+    pub fn bucket_starts(&self) -> Vec<i64> {
+        let first = self.bucket_start(self.start.timestamp_millis());
+        let last = self.bucket_start((self.end.timestamp_millis() - 1).max(first));
+        (0..)
+            .map(|i| first + i * self.interval_ms)
+            .take_while(|b| *b <= last)
+            .collect()
+    }
+}
+
+/// `30s`, `5m`, `1h`, `1d`, `1w` (or `500ms`) in milliseconds.
+pub fn parse_interval(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let unit_at = text.find(|c: char| !c.is_ascii_digit())?;
+    let n: i64 = text[..unit_at].parse().ok().filter(|n| *n > 0)?;
+    let unit = match &text[unit_at..] {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 604_800_000,
+        _ => return None,
+    };
+    n.checked_mul(unit)
+}
+
+/// The interval for about 60 to 150 buckets over `span_ms`.
+pub fn auto_interval(span_ms: i64) -> i64 {
+    NICE_INTERVALS
+        .iter()
+        .copied()
+        .find(|i| span_ms / i <= 150)
+        .unwrap_or_else(|| (span_ms / 150).max(1))
+}
+
+impl HistogramRequest {
+    /// The range defaults to the last 24 hours (to `end_time`).
+    pub fn into_query(self, now: DateTime<Utc>) -> Result<HistogramQuery, FieldError> {
+        let filter = self.filter.into_filter(now)?;
+        let end = filter.end.unwrap_or(now);
+        let start = filter.start.unwrap_or(end - Duration::hours(24));
+        if end <= start {
+            return Err(range_error("start_time", "must be before end_time"));
+        }
+        let span = (end - start).num_milliseconds().max(1);
+        let interval_ms = match non_empty(self.interval) {
+            None => auto_interval(span),
+            Some(text) => {
+                let ms = parse_interval(&text).ok_or_else(|| {
+                    range_error("interval", "must be a length such as 30s, 5m, 1h or 1d")
+                })?;
+                if span / ms > MAX_HISTOGRAM_BUCKETS {
+                    return Err(range_error(
+                        "interval",
+                        "makes more than 2000 buckets over the range; use a longer one or leave it out",
+                    ));
+                }
+                ms
+            }
+        };
+        Ok(HistogramQuery {
+            filter: Filter {
+                start: Some(start),
+                end: Some(end),
+                ..filter
+            },
+            start,
+            end,
+            interval_ms,
+        })
+    }
+}
+
+/// `GET|POST /logs/facets`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FacetsRequest {
+    #[serde(flatten)]
+    pub filter: FilterParams,
+    /// Values per field (default 10, at most 100).
+    #[serde(default, deserialize_with = "num")]
+    pub size: Option<usize>,
+}
+
+/// A validated facets request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FacetsQuery {
+    pub filter: Filter,
+    pub size: usize,
+}
+
+impl FacetsRequest {
+    pub fn into_query(self, now: DateTime<Utc>) -> Result<FacetsQuery, FieldError> {
+        let size = self.size.unwrap_or(10);
+        if !(1..=100).contains(&size) {
+            return Err(range_error("size", "must be between 1 and 100"));
+        }
+        Ok(FacetsQuery {
+            filter: self.filter.into_filter(now)?,
+            size,
+        })
+    }
+}
+
+/// `GET|POST /logs/export`: every matching log, as NDJSON.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ExportRequest {
+    #[serde(flatten)]
+    pub filter: FilterParams,
+    pub order: Option<String>,
+    /// At most this many logs (default: all).
+    #[serde(default, deserialize_with = "num")]
+    pub limit: Option<u64>,
+}
+
+/// A validated export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportQuery {
+    pub filter: Filter,
+    pub order: SortOrder,
+    pub limit: Option<u64>,
+}
+
+impl ExportRequest {
+    pub fn into_query(self, now: DateTime<Utc>) -> Result<ExportQuery, FieldError> {
+        if self.limit == Some(0) {
+            return Err(range_error("limit", "must be at least 1"));
+        }
+        Ok(ExportQuery {
+            filter: self.filter.into_filter(now)?,
+            order: match non_empty(self.order) {
+                Some(o) => SortOrder::parse(&o)?,
+                None => SortOrder::Desc,
+            },
+            limit: self.limit,
+        })
+    }
+}
+
+/// `GET /logs/{id}/context`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ContextRequest {
+    /// Logs before (older); default 10, at most 1000.
+    #[serde(default, deserialize_with = "num")]
+    pub before: Option<usize>,
+    /// Logs after (newer); default 10, at most 1000.
+    #[serde(default, deserialize_with = "num")]
+    pub after: Option<usize>,
+}
+
+impl ContextRequest {
+    /// `(before, after)`.
+    pub fn counts(&self) -> Result<(usize, usize), FieldError> {
+        let check = |field: &str, v: Option<usize>| {
+            let v = v.unwrap_or(10);
+            if v > MAX_LIMIT {
+                return Err(range_error(field, "must be at most 1000"));
+            }
+            Ok(v)
+        };
+        Ok((check("before", self.before)?, check("after", self.after)?))
+    }
+}
+
+/// `GET /logs/patterns` query parameters.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PatternsRequest {
+    #[serde(flatten)]
+    pub filter: FilterParams,
+    /// Window ending now; ignored when `start_time` is given. Default 24.
+    #[serde(default, deserialize_with = "num")]
+    pub hours: Option<f64>,
+    #[serde(default, deserialize_with = "num")]
+    pub limit: Option<usize>,
     /// A pattern is new when nothing of it was seen before this time.
     pub new_since: Option<String>,
     /// Time buckets of each pattern's trend (default 24).
-    #[validate(range(min = 1, max = 500, message = "must be between 1 and 500"))]
+    #[serde(default, deserialize_with = "num")]
     pub buckets: Option<usize>,
 }
 
 /// Default number of trend buckets.
 pub const DEFAULT_BUCKETS: usize = 24;
 
-/// A validated patterns request over `[start, end)`.
+/// A validated patterns request over `[start, end)` (the filter's range).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PatternsQuery {
-    pub levels: Vec<Level>,
-    pub service: Option<String>,
-    pub source: Option<String>,
-    pub text: Option<TextQuery>,
+    pub filter: Filter,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub limit: usize,
@@ -357,48 +758,57 @@ impl PatternsQuery {
 }
 
 impl PatternsRequest {
-    pub fn into_query(self, now: DateTime<Utc>) -> Result<PatternsQuery, FieldError> {
-        if self.hours.is_some_and(|h| !h.is_finite()) {
-            return Err(FieldError::new(
-                "hours",
-                "invalid_field",
-                "must be a number between 0.001 and 87600",
-            ));
-        }
-        self.validate().map_err(first_validation_error)?;
-        let end = time_field("end_time", self.end_time)?.unwrap_or(now);
-        let start = match time_field("start_time", self.start_time)? {
-            Some(start) => start,
-            None => {
-                let hours = self.hours.unwrap_or(24.0);
-                end - Duration::milliseconds((hours * 3_600_000.0) as i64)
+    pub fn into_query(mut self, now: DateTime<Utc>) -> Result<PatternsQuery, FieldError> {
+        if let Some(h) = self.hours {
+            if !h.is_finite() || !(0.001..=87600.0).contains(&h) {
+                return Err(range_error(
+                    "hours",
+                    "must be a number between 0.001 and 87600",
+                ));
             }
+        }
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=1000).contains(&limit) {
+            return Err(range_error("limit", "must be between 1 and 1000"));
+        }
+        let buckets = self.buckets.unwrap_or(DEFAULT_BUCKETS);
+        if !(1..=500).contains(&buckets) {
+            return Err(range_error("buckets", "must be between 1 and 500"));
+        }
+        // Patterns are of errors unless the request names levels.
+        let names_level = self
+            .filter
+            .level
+            .as_deref()
+            .is_some_and(|l| !l.trim().is_empty())
+            || self.filter.query.as_deref().is_some_and(|q| {
+                Expr::parse(q).is_ok_and(|e| e.any_leaf(&mut |l| matches!(l, Leaf::Levels(_))))
+            });
+        if !names_level {
+            self.filter.level = Some("ERROR,CRITICAL".into());
+        }
+        let new_since = time_field("new_since", self.new_since, now)?;
+        let hours = self.hours;
+        let filter = self.filter.into_filter(now)?;
+        let end = filter.end.unwrap_or(now);
+        let start = match filter.start {
+            Some(start) => start,
+            None => end - Duration::milliseconds((hours.unwrap_or(24.0) * 3_600_000.0) as i64),
         };
         if end < start {
-            return Err(FieldError::new(
-                "end_time",
-                "invalid_field",
-                "must not be before start_time",
-            ));
+            return Err(range_error("end_time", "must not be before start_time"));
         }
-        let levels = match non_empty(self.level) {
-            None => vec![Level::Error, Level::Critical],
-            Some(s) => Level::parse_list(&s)
-                .map_err(|reason| FieldError::new("level", "invalid_level", reason))?,
-        };
         Ok(PatternsQuery {
-            levels,
-            service: non_empty(self.service),
-            source: non_empty(self.source),
-            text: self
-                .query
-                .as_deref()
-                .map_or(Ok(None), TextQuery::parse_checked)?,
+            filter: Filter {
+                start: Some(start),
+                end: Some(end),
+                ..filter
+            },
             start,
             end,
-            limit: self.limit.unwrap_or(50),
-            buckets: self.buckets.unwrap_or(DEFAULT_BUCKETS),
-            new_since: time_field("new_since", self.new_since)?,
+            limit,
+            buckets,
+            new_since,
         })
     }
 }
@@ -407,70 +817,48 @@ impl PatternsRequest {
 mod tests {
     use super::*;
 
-    fn check(input: &str, expected: &[&str]) {
-        let got: Vec<String> = TextQuery::parse(input)
-            .map(|q| q.clauses)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|c| match c {
-                TextClause::Word(w) => w,
-                TextClause::Phrase(p) => format!("\"{p}\""),
-            })
-            .collect();
-        assert_eq!(got, expected, "input {input:?}");
-    }
-
-    #[test]
-    fn parses_text_queries() {
-        check("", &[]);
-        check("   ", &[]);
-        check("error", &["error"]);
-        check("Database  connection", &["Database", "connection"]);
-        check("\"connection failed\"", &["\"connection failed\""]);
-        check(
-            "db \"connection   failed\" retry",
-            &["db", "\"connection failed\"", "retry"],
-        );
-        check("\"unclosed phrase here", &["\"unclosed phrase here\""]);
-        check("\"\" word", &["word"]);
-        check("a\"b c\"", &["a", "\"b c\""]);
-        check("user-42 10.0.0.1", &["user-42", "10.0.0.1"]);
-    }
-
     fn search(req: SearchRequest) -> Result<SearchQuery, String> {
-        req.into_query().map_err(|e| e.field)
+        req.into_query(Utc::now()).map_err(|e| e.field)
+    }
+
+    fn with_filter(filter: FilterParams) -> SearchRequest {
+        SearchRequest {
+            filter,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn validates_search_requests() {
         let q = search(SearchRequest {
-            query: Some("error".into()),
-            level: Some("err".into()),
+            filter: FilterParams {
+                query: Some("error".into()),
+                level: Some("err".into()),
+                ..Default::default()
+            },
             limit: Some(50),
             ..Default::default()
         })
         .unwrap();
-        assert_eq!(q.levels, vec![Level::Error]);
+        assert_eq!(
+            q.filter.expr,
+            Expr::And(vec![
+                Expr::Leaf(Leaf::Word("error".into())),
+                Expr::Leaf(Leaf::Levels(vec![Level::Error]))
+            ])
+        );
         assert_eq!(q.limit, 50);
         assert_eq!(
             search(SearchRequest::default()).unwrap().limit,
             DEFAULT_LIMIT
         );
         let bad = |req: SearchRequest, field: &str| assert_eq!(search(req).unwrap_err(), field);
-        bad(
-            SearchRequest {
-                limit: Some(0),
-                ..Default::default()
-            },
-            "limit",
-        );
-        bad(
-            SearchRequest {
-                limit: Some(1001),
-                ..Default::default()
-            },
-            "limit",
-        );
+        let limit = |limit| SearchRequest {
+            limit: Some(limit),
+            ..Default::default()
+        };
+        bad(limit(0), "limit");
+        bad(limit(1001), "limit");
         bad(
             SearchRequest {
                 offset: Some(9500),
@@ -480,27 +868,148 @@ mod tests {
             "offset",
         );
         bad(
-            SearchRequest {
+            with_filter(FilterParams {
                 level: Some("loud".into()),
                 ..Default::default()
-            },
+            }),
             "level",
         );
         bad(
-            SearchRequest {
+            with_filter(FilterParams {
                 start_time: Some("noon".into()),
                 ..Default::default()
-            },
+            }),
             "start_time",
         );
         bad(
-            SearchRequest {
+            with_filter(FilterParams {
                 start_time: Some("2024-01-02T00:00:00Z".into()),
                 end_time: Some("2024-01-01T00:00:00Z".into()),
                 ..Default::default()
-            },
+            }),
             "end_time",
         );
+        bad(
+            with_filter(FilterParams {
+                query: Some("(a".into()),
+                ..Default::default()
+            }),
+            "query",
+        );
+        bad(
+            SearchRequest {
+                cursor: Some("zz".into()),
+                ..Default::default()
+            },
+            "cursor",
+        );
+        bad(
+            SearchRequest {
+                order: Some("up".into()),
+                ..Default::default()
+            },
+            "order",
+        );
+    }
+
+    #[test]
+    fn requests_read_from_query_strings_and_json_alike() {
+        let from_json: SearchRequest =
+            serde_json::from_str(r#"{"query":"a","limit":5,"offset":"2"}"#).unwrap();
+        assert_eq!(from_json.limit, Some(5));
+        assert_eq!(from_json.offset, Some(2));
+        assert_eq!(from_json.filter.query.as_deref(), Some("a"));
+        assert!(serde_json::from_str::<SearchRequest>(r#"{"limit":"five"}"#).is_err());
+    }
+
+    #[test]
+    fn relative_times() {
+        let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+        assert_eq!(parse_time("now", now).unwrap(), now);
+        assert_eq!(
+            parse_time("now-15m", now).unwrap(),
+            now - Duration::minutes(15)
+        );
+        assert_eq!(parse_time("now-2h", now).unwrap(), now - Duration::hours(2));
+        assert_eq!(parse_time("now+1d", now).unwrap(), now + Duration::days(1));
+        assert_eq!(parse_time("now-1w", now).unwrap(), now - Duration::days(7));
+        assert_eq!(
+            parse_time("now-30s", now).unwrap(),
+            now - Duration::seconds(30)
+        );
+        for bad in [
+            "now-",
+            "now-5",
+            "now-5y",
+            "now*2",
+            "now-m",
+            "now-99999999999999999w",
+            "yesterday",
+        ] {
+            assert!(parse_time(bad, now).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_time("2026-11-28T10:00:00Z", now).unwrap(),
+            "2026-11-28T10:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_forgeries() {
+        let c = Cursor {
+            order: SortOrder::Asc,
+            key: SortKey {
+                ts: -5,
+                id: "0193-abc".into(),
+            },
+        };
+        assert_eq!(Cursor::parse(&c.to_string()).unwrap(), c);
+        for bad in [
+            "",
+            "abc",
+            "zz",
+            &hex(b"x1:a"),
+            &hex(b"d1:"),
+            &hex(b"dx:a"),
+            &hex(b"d1:a b"),
+        ] {
+            assert!(Cursor::parse(bad).is_err(), "{bad}");
+        }
+        // A cursor sets the order it was made in.
+        let q = SearchRequest {
+            cursor: Some(c.to_string()),
+            ..Default::default()
+        }
+        .into_query(Utc::now())
+        .unwrap();
+        assert_eq!(q.order, SortOrder::Asc);
+        assert_eq!(q.after, Some(c.key));
+    }
+
+    #[test]
+    fn histogram_intervals() {
+        let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
+        let q = HistogramRequest::default().into_query(now).unwrap();
+        assert_eq!(q.interval_ms, 600_000, "a day in 10-minute buckets");
+        assert_eq!(q.bucket_starts().len(), 144);
+        let week = HistogramRequest {
+            filter: FilterParams {
+                start_time: Some("now-7d".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .into_query(now)
+        .unwrap();
+        assert_eq!(week.interval_ms, 3_600_000 * 2);
+        assert_eq!(parse_interval("5m"), Some(300_000));
+        assert_eq!(parse_interval("0m"), None);
+        assert_eq!(parse_interval("m"), None);
+        let too_fine = HistogramRequest {
+            interval: Some("1s".into()),
+            ..Default::default()
+        };
+        assert_eq!(too_fine.into_query(now).unwrap_err().field, "interval");
     }
 
     #[test]
@@ -509,7 +1018,10 @@ mod tests {
         let q = PatternsRequest::default().into_query(now).unwrap();
         assert_eq!(q.end, now);
         assert_eq!(q.start, now - Duration::hours(24));
-        assert_eq!(q.levels, vec![Level::Error, Level::Critical]);
+        assert_eq!(
+            q.filter.expr,
+            Expr::Leaf(Leaf::Levels(vec![Level::Error, Level::Critical]))
+        );
         let q = PatternsRequest {
             hours: Some(1.5),
             ..Default::default()
@@ -560,48 +1072,6 @@ mod tests {
         assert_eq!(q.bucket_millis(), 3_600_000);
     }
 
-    fn checked(input: &str) -> Result<Vec<String>, String> {
-        TextQuery::parse_checked(input)
-            .map(|q| {
-                q.map(|q| q.clauses.iter().map(|c| c.text().to_string()).collect())
-                    .unwrap_or_default()
-            })
-            .map_err(|e| format!("{}: {}", e.kind, e.field))
-    }
-
-    // Regressions (issue 9, finding 9): no limit on query size; a query of
-    // only punctuation, or of one word over 256 characters, matched every log.
-    #[test]
-    fn refuses_queries_that_cannot_be_answered() {
-        let refused = |input: &str| {
-            assert_eq!(
-                checked(input),
-                Err("invalid_query: query".into()),
-                "{input:?}"
-            )
-        };
-        refused("!!!");
-        refused("\"...\" -- ::");
-        refused(&"a".repeat(300));
-        refused(&format!("error {}", "x".repeat(256)));
-        refused(&"w ".repeat(65));
-        refused(&"word ".repeat(1000));
-        refused(&"é".repeat(2049));
-        // Punctuation beside searchable words is dropped, as the index drops it.
-        assert_eq!(
-            checked("error !!! timeout"),
-            Ok(vec!["error".into(), "timeout".into()])
-        );
-        assert_eq!(checked("   "), Ok(vec![]));
-        assert_eq!(checked(&"w ".repeat(64)).unwrap().len(), 64);
-        assert!(checked(&"x".repeat(255)).is_ok());
-        // Dotted names hold words.
-        assert_eq!(
-            checked("john.smith@example.com"),
-            Ok(vec!["john.smith@example.com".into()])
-        );
-    }
-
     // Regression (issue 9, finding 10): hours=NaN answered 200.
     #[test]
     fn refuses_hours_that_are_not_numbers() {
@@ -625,8 +1095,11 @@ mod tests {
         fn window(start: i64, end: i64, buckets: usize) -> PatternsQuery {
             let t = |s: i64| DateTime::<Utc>::from_timestamp(s, 0).unwrap();
             PatternsRequest {
-                start_time: Some(t(start).to_rfc3339()),
-                end_time: Some(t(end).to_rfc3339()),
+                filter: FilterParams {
+                    start_time: Some(t(start).to_rfc3339()),
+                    end_time: Some(t(end).to_rfc3339()),
+                    ..Default::default()
+                },
                 buckets: Some(buckets),
                 ..Default::default()
             }

@@ -15,13 +15,13 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use log_model::{PatternsQuery, SearchQuery, StoredLog};
+use log_model::{FacetsQuery, HistogramQuery, PatternsQuery, SearchQuery, StoredLog};
 
 pub mod elasticsearch;
 pub mod embedded;
 pub mod model;
 
-pub use model::{PatternGroup, PatternsPage, SearchPage};
+pub use model::{Facets, Histogram, PatternGroup, PatternsPage, SearchPage};
 
 use std::path::PathBuf;
 
@@ -247,6 +247,11 @@ pub fn write_atomically(path: &std::path::Path, body: &[u8]) -> Result<(), Store
 pub trait LogReader: Send + Sync {
     fn search(&self, query: SearchQuery) -> BoxFuture<'_, Result<SearchPage, StoreError>>;
     fn patterns(&self, query: PatternsQuery) -> BoxFuture<'_, Result<PatternsPage, StoreError>>;
+    fn histogram(&self, query: HistogramQuery) -> BoxFuture<'_, Result<Histogram, StoreError>>;
+    fn facets(&self, query: FacetsQuery) -> BoxFuture<'_, Result<Facets, StoreError>>;
+    /// Makes what was committed elsewhere visible now (live tail calls it
+    /// before each look; a no-op where searches always see the latest).
+    fn reload(&self) {}
     /// Whether the store can answer (for `/ready`).
     fn check(&self) -> BoxFuture<'_, Result<(), StoreError>>;
     /// Parts of the store found unreadable so far (name and reason).

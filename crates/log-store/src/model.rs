@@ -15,6 +15,36 @@ pub struct SearchPage {
     pub missing: Vec<String>,
 }
 
+/// Counts of matching logs per time bucket, per level.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Histogram {
+    /// Each bucket's start (milliseconds since the epoch, aligned to the
+    /// interval) and its counts per level, in `Level::ALL` order; every
+    /// bucket of the range, oldest first, empty ones included.
+    pub buckets: Vec<(i64, [u64; 5])>,
+    pub missing: Vec<String>,
+}
+
+/// The top values of level, service and source among matching logs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Facets {
+    pub total_count: u64,
+    /// Field name, then its values and counts, most frequent first (ties by value).
+    pub fields: Vec<(String, Vec<(String, u64)>)>,
+    pub missing: Vec<String>,
+}
+
+/// The `size` most frequent values (ties by value, ascending).
+pub fn top_values(
+    counts: impl IntoIterator<Item = (String, u64)>,
+    size: usize,
+) -> Vec<(String, u64)> {
+    let mut values: Vec<(String, u64)> = counts.into_iter().filter(|(_, n)| *n > 0).collect();
+    values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    values.truncate(size);
+    values
+}
+
 /// ERROR/CRITICAL (or the asked levels) logs of a window grouped into
 /// patterns.
 #[derive(Debug, Clone, PartialEq, Serialize, Default)]

@@ -102,8 +102,11 @@ fn a_time_bounded_query_opens_only_its_days() {
     let reader = EmbeddedReader::open(dir.path());
     let day_start = at(1) - Duration::hours(12);
     let query = SearchQuery {
-        start: Some(day_start),
-        end: Some(day_start + Duration::days(1)),
+        filter: log_model::Filter::new(
+            log_model::Expr::All,
+            Some(day_start),
+            Some(day_start + Duration::days(1)),
+        ),
         limit: 10,
         ..SearchQuery::default()
     };

@@ -11,8 +11,12 @@ use serde_json::{json, Value};
 
 fn check(request: Value, expected_query: Value) {
     let req: SearchRequest = serde_json::from_value(request.clone()).unwrap();
-    let body = search_body(&req.into_query().unwrap());
+    let body = search_body(&req.into_query(Utc::now()).unwrap());
     assert_eq!(body["query"], expected_query, "request {request}");
+}
+
+fn phrase(text: &str) -> Value {
+    json!({"match_phrase": {"message": text}})
 }
 
 #[test]
@@ -20,25 +24,42 @@ fn search_requests_compile_to_bool_queries() {
     check(json!({}), json!({"match_all": {}}));
     check(
         json!({"query": "error", "level": "ERROR", "limit": 50}),
-        json!({"bool": {"filter": [{"terms": {"level": ["ERROR"]}}], "must": [{"match_phrase": {"message": "error"}}]}}),
+        json!({"bool": {"filter": [phrase("error"), {"terms": {"level": ["ERROR"]}}]}}),
     );
     check(
         json!({"query": "db \"connection failed\"  retry"}),
-        json!({"bool": {"must": [
-            {"match_phrase": {"message": "db"}},
-            {"match_phrase": {"message": "connection failed"}},
-            {"match_phrase": {"message": "retry"}}
+        json!({"bool": {"filter": [phrase("db"), phrase("connection failed"), phrase("retry")]}}),
+    );
+    // The language is compiled clause by clause: nothing reaches
+    // query_string. A colon after a word that names no field is text.
+    check(
+        json!({"query": "status:500 AND *"}),
+        json!({"bool": {"filter": [phrase("status:500")]}}),
+    );
+    check(
+        json!({"query": "(timeout OR refused) -level:debug conn* service:pay-*"}),
+        json!({"bool": {"filter": [
+            {"bool": {"should": [phrase("timeout"), phrase("refused")], "minimum_should_match": 1}},
+            {"bool": {"must_not": [{"terms": {"level": ["DEBUG"]}}]}},
+            {"prefix": {"message": "conn"}},
+            {"prefix": {"service": "pay-"}}
         ]}}),
     );
-    // Query syntax is text, not syntax: it never reaches query_string.
     check(
-        // A word of only punctuation is dropped, as the index drops it
-        // (a match_phrase of no tokens would match nothing on Elasticsearch).
-        json!({"query": "status:500 AND *"}),
-        json!({"bool": {"must": [
-            {"match_phrase": {"message": "status:500"}},
-            {"match_phrase": {"message": "AND"}}
+        json!({"query": "level>=ERROR metadata.http.status>=500 metadata.region:eu id:abc"}),
+        json!({"bool": {"filter": [
+            {"terms": {"level": ["ERROR", "CRITICAL"]}},
+            {"nested": {"path": "metadata_numbers", "query": {"bool": {"filter": [
+                {"term": {"metadata_numbers.key": "http.status"}},
+                {"range": {"metadata_numbers.value": {"gte": 500.0}}}
+            ]}}}},
+            {"term": {"metadata.region": "eu"}},
+            {"term": {"log_id": "abc"}}
         ]}}),
+    );
+    check(
+        json!({"query": "level>CRITICAL"}),
+        json!({"bool": {"filter": [{"match_none": {}}]}}),
     );
     check(
         json!({"level": "warn,fatal", "source": "web-01", "service": "api"}),
@@ -59,9 +80,28 @@ fn search_requests_compile_to_bool_queries() {
 }
 
 #[test]
+fn cursors_continue_with_search_after() {
+    let first: SearchRequest = serde_json::from_value(json!({"limit": 2, "order": "asc"})).unwrap();
+    let q = first.into_query(Utc::now()).unwrap();
+    let cursor = q.cursor_after(1_764_324_000_123_456, "0193-b").to_string();
+    let next: SearchRequest =
+        serde_json::from_value(json!({"limit": 2, "cursor": cursor})).unwrap();
+    let body = search_body(&next.into_query(Utc::now()).unwrap());
+    assert_eq!(
+        body["search_after"],
+        json!([1_764_324_000_123_i64, "0193-b"])
+    );
+    assert!(body.get("from").is_none());
+    assert_eq!(
+        body["sort"],
+        json!([{"@timestamp": {"order": "asc"}}, {"log_id": {"order": "asc"}}])
+    );
+}
+
+#[test]
 fn search_paging_and_sort() {
     let req: SearchRequest = serde_json::from_value(json!({"limit": 20, "offset": 40})).unwrap();
-    let body = search_body(&req.into_query().unwrap());
+    let body = search_body(&req.into_query(Utc::now()).unwrap());
     assert_eq!(body["from"], json!(40));
     assert_eq!(body["size"], json!(20));
     assert_eq!(body["track_total_hits"], json!(true));
@@ -85,11 +125,11 @@ fn patterns_compile_to_a_terms_aggregation() {
         json!({
             "query": {"bool": {
                 "filter": [
+                    {"match_phrase": {"message": "timeout"}},
                     {"terms": {"level": ["ERROR", "CRITICAL"]}},
                     {"term": {"service": "api"}},
                     {"range": {"@timestamp": {"gte": "2026-11-27T12:00:00Z", "lt": "2026-11-28T12:00:00Z"}}}
-                ],
-                "must": [{"match_phrase": {"message": "timeout"}}]
+                ]
             }},
             "size": 0,
             "track_total_hits": true,
@@ -143,8 +183,8 @@ fn pattern_details_stay_within_max_buckets() {
             &json!({"terms": {"pattern_id": ids}})
         );
         assert_eq!(
-            body["query"]["bool"]["must"],
-            json!([{"match_phrase": {"message": "timeout"}}])
+            body["query"]["bool"]["filter"][0],
+            json!({"match_phrase": {"message": "timeout"}})
         );
         let trend = &body["aggs"]["patterns"]["aggs"]["trend"]["date_histogram"];
         assert_eq!(trend["min_doc_count"], json!(0));

@@ -45,6 +45,7 @@ async fn start() -> Servers {
     let args = queryd::QueryArgs {
         query_addr: "127.0.0.1:0".parse().unwrap(),
         query_workers: Some(1),
+        max_tails: 64,
     };
     actix_web::rt::spawn(async move {
         queryd::run(ql, reader, args, async {

@@ -1,7 +1,9 @@
 //! queryd: SREs search the stored logs and see their error patterns.
 //!
 //! # Layout
-//! - [`api`]: `POST/GET /logs/search`, `GET /logs/patterns` and the service routes.
+//! - [`api`]: search, patterns, histogram, facets, context and the service routes.
+//! - [`export`]: `/logs/export`, a result set streamed as NDJSON.
+//! - [`tail`]: `/logs/tail`, live tail over Server-Sent Events.
 //! - [`metrics`]: the `queryd_*` Prometheus metrics.
 //!
 //! The backend is a [`log_store::LogReader`]; [`open_configured_store`] picks it from
@@ -9,7 +11,9 @@
 //! embedded store.
 
 pub mod api;
+pub mod export;
 pub mod metrics;
+pub mod tail;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
@@ -32,6 +36,10 @@ pub struct QueryArgs {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "QUERY_WORKERS")]
     pub query_workers: Option<usize>,
+
+    /// Live tails (`/logs/tail`) open at once; more are refused with 429.
+    #[arg(long, env = "MAX_TAILS", default_value_t = 64)]
+    pub max_tails: usize,
 }
 
 /// Command line of the `queryd` binary.
@@ -89,6 +97,7 @@ pub async fn run(
     let state = web::Data::new(api::AppState {
         store,
         metrics: metrics.clone(),
+        tails: tail::Tails::new(args.max_tails),
     });
     let address = listener.local_addr()?;
     let server = svc_kit::server::start(

@@ -14,6 +14,15 @@ pub struct Metrics {
     pub partial_answers: IntCounterVec,
     /// Store parts (day partitions) found unreadable.
     pub damaged_partitions: IntGauge,
+    /// Live tails open now.
+    pub tail_streams: IntGauge,
+    /// Logs sent to live tails.
+    pub tail_events: IntCounter,
+    /// Live tails the service ended, by reason (`slow_consumer`,
+    /// `too_many_matches`, `store_error`, `limit`).
+    pub tail_cut: IntCounterVec,
+    /// Logs written by exports.
+    pub exported_logs: IntCounter,
 }
 
 impl Metrics {
@@ -55,7 +64,33 @@ impl Metrics {
         registry.register(Box::new(store_errors.clone()))?;
         registry.register(Box::new(partial_answers.clone()))?;
         registry.register(Box::new(damaged_partitions.clone()))?;
-        for kind in ["search", "patterns"] {
+        let tail_streams = IntGauge::new("queryd_tail_streams", "Live tails open now")?;
+        let tail_events = IntCounter::new("queryd_tail_events_total", "Logs sent to live tails")?;
+        let tail_cut = IntCounterVec::new(
+            Opts::new(
+                "queryd_tail_cut_total",
+                "Live tails ended or refused by the service, by reason",
+            ),
+            &["reason"],
+        )?;
+        let exported_logs =
+            IntCounter::new("queryd_exported_logs_total", "Logs written by exports")?;
+        registry.register(Box::new(tail_streams.clone()))?;
+        registry.register(Box::new(tail_events.clone()))?;
+        registry.register(Box::new(tail_cut.clone()))?;
+        registry.register(Box::new(exported_logs.clone()))?;
+        for reason in ["slow_consumer", "too_many_matches", "store_error", "limit"] {
+            tail_cut.with_label_values(&[reason]);
+        }
+        for kind in [
+            "search",
+            "patterns",
+            "histogram",
+            "facets",
+            "context",
+            "export",
+            "tail",
+        ] {
             store_errors.with_label_values(&[kind]);
             partial_answers.with_label_values(&[kind]);
         }
@@ -66,6 +101,10 @@ impl Metrics {
             store_errors,
             partial_answers,
             damaged_partitions,
+            tail_streams,
+            tail_events,
+            tail_cut,
+            exported_logs,
         })
     }
 }

@@ -397,7 +397,7 @@ async fn queryd_reads_search_answers_from_elasticsearch() {
     let sent: Value = serde_json::from_slice(&search.body).unwrap();
     assert_eq!(
         sent["query"],
-        json!({"bool": {"must": [{"match_phrase": {"message": "query"}}]}})
+        json!({"bool": {"filter": [{"match_phrase": {"message": "query"}}]}})
     );
     let (status, _) = get(&format!("{}/ready", s.query)).await;
     assert_eq!(status, 200);

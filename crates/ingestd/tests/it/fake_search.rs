@@ -179,11 +179,24 @@ pub fn matches(doc: &Value, query: &Value) -> Result<bool, Refusal> {
                 all("should")?,
                 all("must_not")?,
             );
+            // Elasticsearch: with filter or must, should clauses are optional
+            // unless minimum_should_match says how many must match.
             let scoring = !filter.is_empty() || !must.is_empty();
+            let min_should = match body.get("minimum_should_match") {
+                Some(v) => v.as_u64().ok_or_else(|| {
+                    refuse(
+                        400,
+                        "parsing_exception",
+                        "[minimum_should_match] must be a number here",
+                    )
+                })? as usize,
+                None if scoring => 0,
+                None => usize::from(!should.is_empty()),
+            };
             filter.iter().all(|b| *b)
                 && must.iter().all(|b| *b)
                 && must_not.iter().all(|b| !*b)
-                && (should.is_empty() || scoring || should.iter().any(|b| *b))
+                && should.iter().filter(|b| **b).count() >= min_should
         }
         "term" => {
             let (name, value) = single(body)?;
@@ -210,14 +223,74 @@ pub fn matches(doc: &Value, query: &Value) -> Result<bool, Refusal> {
         }
         "range" => {
             let (name, bounds) = single(body)?;
-            let Some(t) = millis(field(doc, name)) else {
-                return Ok(false);
+            let value = field(doc, name);
+            let in_range = |ord: &dyn Fn(&Value) -> Option<Ordering>| {
+                [
+                    ("gte", true, true),
+                    ("gt", false, true),
+                    ("lte", true, false),
+                    ("lt", false, false),
+                ]
+                .iter()
+                .all(|(k, equal_ok, above)| match bounds.get(*k) {
+                    None => true,
+                    Some(b) => match ord(b) {
+                        Some(Ordering::Equal) => *equal_ok,
+                        Some(Ordering::Greater) => *above,
+                        Some(Ordering::Less) => !*above,
+                        None => false,
+                    },
+                })
             };
-            let bound = |k: &str| bounds.get(k).and_then(millis);
-            bound("gte").is_none_or(|b| t >= b)
-                && bound("gt").is_none_or(|b| t > b)
-                && bound("lte").is_none_or(|b| t <= b)
-                && bound("lt").is_none_or(|b| t < b)
+            if name.starts_with('@') || name.ends_with("_at") {
+                // Dates: compared in milliseconds.
+                let Some(t) = millis(value) else {
+                    return Ok(false);
+                };
+                in_range(&|b| millis(b).map(|b| t.cmp(&b)))
+            } else if let Some(x) = value.as_f64() {
+                in_range(&|b| b.as_f64().and_then(|b| x.partial_cmp(&b)))
+            } else if let Some(x) = value.as_str() {
+                // Keywords: compared as text.
+                in_range(&|b| as_text(b).map(|b| x.cmp(b.as_str())))
+            } else {
+                false
+            }
+        }
+        "match_none" => false,
+        "prefix" => {
+            let (name, prefix) = single(body)?;
+            let prefix = as_text(prefix.get("value").unwrap_or(prefix)).unwrap_or_default();
+            if name == "message" {
+                // A text field: the prefix is matched against its terms.
+                analyze(field(doc, name).as_str().unwrap_or(""))
+                    .iter()
+                    .any(|t| t.starts_with(&prefix))
+            } else {
+                leaves(doc, name)
+                    .into_iter()
+                    .filter_map(as_text)
+                    .any(|v| v.starts_with(&prefix))
+            }
+        }
+        "nested" => {
+            // Each object under `path` is its own document.
+            let path = body["path"].as_str().unwrap_or("");
+            let query = &body["query"];
+            let items = match &doc[path] {
+                Value::Array(items) => items.clone(),
+                Value::Null => Vec::new(),
+                one => vec![one.clone()],
+            };
+            let mut any = false;
+            for item in items {
+                let mut inner = Map::new();
+                for (k, v) in item.as_object().into_iter().flatten() {
+                    inner.insert(format!("{path}.{k}"), v.clone());
+                }
+                any |= matches(&Value::Object(inner), query)?;
+            }
+            any
         }
         "match_phrase" | "match" => {
             let (name, text) = single(body)?;
@@ -483,6 +556,34 @@ pub fn search(docs: &[&Value], body: &Value, max_buckets: usize) -> Refusal {
     }
     let sort: Vec<Value> = body["sort"].as_array().cloned().unwrap_or_default();
     hits.sort_by(|a, b| compare(a, b, &sort));
+    // search_after: the hits that sort after these values.
+    if let Some(after) = body.get("search_after") {
+        let after = after.as_array().cloned().unwrap_or_default();
+        if after.len() != sort.len() || body.get("from").is_some_and(|f| f != 0) {
+            return refuse(
+                400,
+                "illegal_argument_exception",
+                "search_after needs as many values as sort fields, and from 0",
+            );
+        }
+        hits.retain(|d| {
+            let values = sort_values(d, &sort);
+            let values = values.as_array().unwrap();
+            for ((key, mine), theirs) in sort.iter().zip(values).zip(&after) {
+                let desc =
+                    single(key).is_ok_and(|(_, spec)| spec["order"] == "desc" || spec == "desc");
+                let ord = match (mine.as_i64(), theirs.as_i64()) {
+                    (Some(a), Some(b)) => a.cmp(&b),
+                    _ => as_text(mine).cmp(&as_text(theirs)),
+                };
+                let ord = if desc { ord.reverse() } else { ord };
+                if ord != Ordering::Equal {
+                    return ord == Ordering::Greater;
+                }
+            }
+            false
+        });
+    }
     let from = body["from"].as_u64().unwrap_or(0) as usize;
     let size = body["size"].as_u64().unwrap_or(10) as usize;
     if from + size > 10_000 {

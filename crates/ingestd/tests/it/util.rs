@@ -62,6 +62,7 @@ impl Stack {
         let query_args = queryd::QueryArgs {
             query_addr: "127.0.0.1:0".parse().unwrap(),
             query_workers: Some(2),
+            max_tails: 64,
         };
         let query_done = actix_web::rt::spawn(async move {
             queryd::run(query_listener, reader, query_args, async {

@@ -71,7 +71,7 @@ mod tests {
         assert_eq!(
             source,
             json!({"@timestamp":"2026-11-28T10:00:00Z","log_id":"0190-a","level":"ERROR","message":"disk full",
-                   "source":"db-1","metadata":{"k":1},"received_at":"2026-11-28T10:00:01Z","pattern_id":"abc","template":"disk full"})
+                   "source":"db-1","metadata":{"k":1},"metadata_numbers":[{"key":"k","value":1.0}],"received_at":"2026-11-28T10:00:01Z","pattern_id":"abc","template":"disk full"})
         );
         assert!(body.ends_with('\n'));
     }

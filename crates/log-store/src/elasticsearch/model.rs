@@ -29,6 +29,11 @@ pub struct EsDoc<'a> {
     pub span_id: Option<Cow<'a, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Cow<'a, Map<String, Value>>>,
+    /// The numeric leaves of `metadata` as (dotted key, value) pairs, a
+    /// `nested` field: `flattened` compares everything as text, these
+    /// answer `metadata.<key> >= N` as numbers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", skip_deserializing)]
+    pub metadata_numbers: Vec<NumberLeaf>,
     pub received_at: DateTime<Utc>,
     pub pattern_id: Cow<'a, str>,
     #[serde(default)]
@@ -48,10 +53,93 @@ impl<'a> From<&'a StoredLog> for EsDoc<'a> {
             trace_id: log.trace_id.as_ref().map(text),
             span_id: log.span_id.as_ref().map(text),
             metadata: log.metadata.as_ref().map(Cow::Borrowed),
+            metadata_numbers: log.metadata.as_ref().map(number_leaves).unwrap_or_default(),
             received_at: log.received_at,
             pattern_id: text(&log.pattern_id),
             template: text(&log.template),
         }
+    }
+}
+
+/// One numeric metadata leaf.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NumberLeaf {
+    pub key: String,
+    pub value: f64,
+}
+
+/// Most numeric leaves kept per log (Elasticsearch refuses a document with
+/// more than `index.mapping.nested_objects.limit`, 10,000, nested objects).
+pub const MAX_NUMBER_LEAVES: usize = 100;
+
+/// The numeric leaves of a metadata object at their dotted paths (arrays
+/// give one pair per number), at most [`MAX_NUMBER_LEAVES`].
+pub fn number_leaves(metadata: &Map<String, Value>) -> Vec<NumberLeaf> {
+    fn walk(path: &mut String, v: &Value, out: &mut Vec<NumberLeaf>) {
+        if out.len() >= MAX_NUMBER_LEAVES {
+            return;
+        }
+        match v {
+            Value::Number(n) => {
+                if let Some(value) = n.as_f64().filter(|f| f.is_finite()) {
+                    out.push(NumberLeaf {
+                        key: path.clone(),
+                        value,
+                    });
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(path, i, out)),
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(k);
+                    walk(path, v, out);
+                    path.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    let mut path = String::new();
+    for (k, v) in metadata {
+        path.clear();
+        path.push_str(k);
+        walk(&mut path, v, &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_leaves_at_dotted_paths() {
+        let m: Map<String, Value> = serde_json::from_str(
+            r#"{"http":{"status":503,"ok":false},"ms":1.5,"tags":[1,"a",2],"s":"7"}"#,
+        )
+        .unwrap();
+        let got: Vec<(String, f64)> = number_leaves(&m)
+            .into_iter()
+            .map(|l| (l.key, l.value))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("http.status".to_string(), 503.0),
+                ("ms".to_string(), 1.5),
+                ("tags".to_string(), 1.0),
+                ("tags".to_string(), 2.0)
+            ]
+        );
+        let many: Map<String, Value> = (0..500)
+            .map(|i| (format!("k{i}"), Value::from(i)))
+            .collect();
+        assert_eq!(number_leaves(&many).len(), MAX_NUMBER_LEAVES);
     }
 }
 
@@ -147,6 +235,19 @@ pub struct Shards {
 }
 
 impl SearchResponse {
+    /// The answer of a search over nothing (no data stream yet).
+    pub fn empty() -> SearchResponse {
+        SearchResponse {
+            hits: Hits {
+                total: Some(Total { value: 0 }),
+                hits: Vec::new(),
+            },
+            aggregations: None,
+            timed_out: false,
+            shards: None,
+        }
+    }
+
     /// What the answer could not cover: failed shards, a timeout. Empty
     /// when it is whole.
     pub fn missing(&self) -> Vec<String> {

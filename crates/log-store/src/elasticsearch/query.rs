@@ -1,12 +1,19 @@
-//! Compiles search and patterns requests into the bool query DSL. User text
-//! becomes `match_phrase` clauses (one per word or quoted phrase), never
-//! `query_string`, so its syntax cannot reach Elasticsearch.
+//! Compiles a [`Filter`] (the query language and a time range) into the
+//! bool query DSL, never `query_string`, so no user syntax reaches
+//! Elasticsearch. Words and phrases become `match_phrase` on `message`
+//! (analyzed as the embedded index splits it); numeric comparisons on
+//! metadata read the `metadata_numbers` nested pairs the writer adds.
+
+use std::ops::Bound;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::model::SAMPLES;
-use log_model::{Level, MetadataFilter, PatternsQuery, SearchQuery, TextClause, TextQuery};
+use log_model::{
+    Expr, FacetsQuery, Filter, HistogramQuery, Keyword, Leaf, NumRange, PatternsQuery, SearchQuery,
+    SortOrder,
+};
 
 /// The largest number of services listed per pattern.
 pub const SERVICES_PER_PATTERN: usize = 50;
@@ -15,91 +22,174 @@ fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-/// Filters of searches only (patterns requests have none of these).
-#[derive(Default)]
-struct Extra<'a> {
-    trace_id: Option<&'a str>,
-    metadata: Option<&'a MetadataFilter>,
+/// The field of the data stream's mapping for a keyword of the language.
+pub fn keyword_field(k: Keyword) -> &'static str {
+    match k {
+        Keyword::Service => "service",
+        Keyword::Source => "source",
+        Keyword::TraceId => "trace_id",
+        Keyword::PatternId => "pattern_id",
+        Keyword::Id => "log_id",
+    }
 }
 
-fn bool_query(
-    text: Option<&TextQuery>,
-    levels: &[Level],
-    source: Option<&str>,
-    service: Option<&str>,
-    start: Option<DateTime<Utc>>,
-    end: Option<DateTime<Utc>>,
-    extra: Extra<'_>,
-) -> Value {
-    let mut filter = Vec::new();
-    if let Some(trace_id) = extra.trace_id {
-        filter.push(json!({"term": {"trace_id": trace_id}}));
+fn range(r: &NumRange) -> Value {
+    let mut out = Map::new();
+    match r.lower {
+        Bound::Included(x) => {
+            out.insert("gte".into(), json!(x));
+        }
+        Bound::Excluded(x) => {
+            out.insert("gt".into(), json!(x));
+        }
+        Bound::Unbounded => {}
     }
-    // `metadata` is `flattened`: every leaf is a keyword at its dotted path.
-    if let Some(m) = extra.metadata {
-        filter.push(json!({"term": {format!("metadata.{}", m.path): m.value}}));
+    match r.upper {
+        Bound::Included(x) => {
+            out.insert("lte".into(), json!(x));
+        }
+        Bound::Excluded(x) => {
+            out.insert("lt".into(), json!(x));
+        }
+        Bound::Unbounded => {}
     }
-    if !levels.is_empty() {
-        let levels: Vec<&str> = levels.iter().map(|l| l.as_str()).collect();
-        filter.push(json!({"terms": {"level": levels}}));
+    Value::Object(out)
+}
+
+fn leaf(l: &Leaf) -> Value {
+    match l {
+        Leaf::Word(t) | Leaf::Phrase(t) => json!({"match_phrase": {"message": t}}),
+        Leaf::Prefix(p) => json!({"prefix": {"message": p}}),
+        Leaf::Levels(levels) if levels.is_empty() => json!({"match_none": {}}),
+        Leaf::Levels(levels) => {
+            let levels: Vec<&str> = levels.iter().map(|l| l.as_str()).collect();
+            json!({"terms": {"level": levels}})
+        }
+        Leaf::Term { field, value } => json!({"term": {keyword_field(*field): value}}),
+        Leaf::TermPrefix { field, prefix } => json!({"prefix": {keyword_field(*field): prefix}}),
+        // `metadata` is `flattened`: every leaf is a keyword at its dotted path.
+        Leaf::Metadata(m) => json!({"term": {format!("metadata.{}", m.path): m.value}}),
+        // `flattened` compares as text; numbers are also kept as nested
+        // (key, value) pairs, compared as numbers.
+        Leaf::MetadataRange { path, range: r } => json!({"nested": {
+            "path": "metadata_numbers",
+            "query": {"bool": {"filter": [
+                {"term": {"metadata_numbers.key": path}},
+                {"range": {"metadata_numbers.value": range(r)}}
+            ]}}
+        }}),
     }
-    if let Some(source) = source {
-        filter.push(json!({"term": {"source": source}}));
+}
+
+fn expr(e: &Expr) -> Value {
+    match e {
+        Expr::All => json!({"match_all": {}}),
+        Expr::Leaf(l) => leaf(l),
+        Expr::And(parts) => json!({"bool": {"filter": parts.iter().map(expr).collect::<Vec<_>>()}}),
+        Expr::Or(parts) => json!({"bool": {
+            "should": parts.iter().map(expr).collect::<Vec<_>>(),
+            "minimum_should_match": 1
+        }}),
+        Expr::Not(inner) => json!({"bool": {"must_not": [expr(inner)]}}),
     }
-    if let Some(service) = service {
-        filter.push(json!({"term": {"service": service}}));
+}
+
+/// The filter as one query (`extra` clauses ANDed to it).
+pub fn filter_query(filter: &Filter, extra: Vec<Value>) -> Value {
+    let mut clauses = Vec::new();
+    match &filter.expr {
+        Expr::All => {}
+        Expr::And(parts) => clauses.extend(parts.iter().map(expr)),
+        e => clauses.push(expr(e)),
     }
-    if start.is_some() || end.is_some() {
-        let mut range = serde_json::Map::new();
-        if let Some(s) = start {
+    if filter.start.is_some() || filter.end.is_some() {
+        let mut range = Map::new();
+        if let Some(s) = filter.start {
             range.insert("gte".into(), json!(time(s)));
         }
-        if let Some(e) = end {
+        if let Some(e) = filter.end {
             range.insert("lt".into(), json!(time(e)));
         }
-        filter.push(json!({"range": {"@timestamp": range}}));
+        clauses.push(json!({"range": {"@timestamp": range}}));
     }
-    let must: Vec<Value> = text
-        .map(|t| {
-            t.clauses
-                .iter()
-                .map(|c| match c {
-                    TextClause::Word(w) | TextClause::Phrase(w) => {
-                        json!({"match_phrase": {"message": w}})
-                    }
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    if filter.is_empty() && must.is_empty() {
+    if let Some(id) = &filter.id_after {
+        clauses.push(json!({"range": {"log_id": {"gt": id}}}));
+    }
+    clauses.extend(extra);
+    if clauses.is_empty() {
         return json!({"match_all": {}});
     }
-    let mut b = serde_json::Map::new();
-    if !filter.is_empty() {
-        b.insert("filter".into(), Value::Array(filter));
-    }
-    if !must.is_empty() {
-        b.insert("must".into(), Value::Array(must));
-    }
-    json!({"bool": b})
+    json!({"bool": {"filter": clauses}})
 }
 
-/// `POST /<stream>/_search` body for a search: newest first, then by id.
+fn order_name(order: SortOrder) -> &'static str {
+    match order {
+        SortOrder::Desc => "desc",
+        SortOrder::Asc => "asc",
+    }
+}
+
+/// `POST /<stream>/_search` body for a search: by time, then id; a cursor
+/// continues with `search_after` (the time in milliseconds, as
+/// Elasticsearch sorts a `date`).
 pub fn search_body(q: &SearchQuery) -> Value {
-    json!({
-        "query": bool_query(
-            q.text.as_ref(),
-            &q.levels,
-            q.source.as_deref(),
-            q.service.as_deref(),
-            q.start,
-            q.end,
-            Extra { trace_id: q.trace_id.as_deref(), metadata: q.metadata.as_ref() },
-        ),
-        "sort": [{"@timestamp": {"order": "desc"}}, {"log_id": {"order": "desc"}}],
-        "from": q.offset,
+    let order = order_name(q.order);
+    let mut body = json!({
+        "query": filter_query(&q.filter, Vec::new()),
+        "sort": [{"@timestamp": {"order": order}}, {"log_id": {"order": order}}],
         "size": q.limit,
+        "track_total_hits": q.count,
+    });
+    match &q.after {
+        Some(key) => body["search_after"] = json!([key.ts.div_euclid(1000), key.id]),
+        None => body["from"] = json!(q.offset),
+    }
+    body
+}
+
+/// `POST /<stream>/_search` body for a histogram: a `date_histogram`
+/// aligned to the epoch with every bucket of the range, split by level.
+pub fn histogram_body(q: &HistogramQuery) -> Value {
+    let starts = q.bucket_starts();
+    let (first, last) = (
+        starts.first().copied().unwrap_or_default(),
+        starts.last().copied().unwrap_or_default(),
+    );
+    json!({
+        "query": filter_query(&q.filter, Vec::new()),
+        "size": 0,
+        "track_total_hits": false,
+        "aggs": {"histogram": {
+            "date_histogram": {
+                "field": "@timestamp",
+                "fixed_interval": format!("{}ms", q.interval_ms),
+                "min_doc_count": 0,
+                "extended_bounds": {"min": first, "max": last}
+            },
+            "aggs": {"levels": {"terms": {"field": "level", "size": 5}}}
+        }}
+    })
+}
+
+/// The fields facets count (as the embedded store's).
+pub const FACET_FIELDS: [&str; 3] = ["level", "service", "source"];
+
+/// `POST /<stream>/_search` body for facets: a terms aggregation per field.
+pub fn facets_body(q: &FacetsQuery) -> Value {
+    let aggs: Map<String, Value> = FACET_FIELDS
+        .iter()
+        .map(|f| {
+            (
+                f.to_string(),
+                json!({"terms": {"field": f, "size": q.size, "order": [{"_count": "desc"}, {"_key": "asc"}]}}),
+            )
+        })
+        .collect();
+    json!({
+        "query": filter_query(&q.filter, Vec::new()),
+        "size": 0,
         "track_total_hits": true,
+        "aggs": aggs,
     })
 }
 
@@ -123,7 +213,7 @@ const _: () = assert!(MAX_PATTERN_BUCKETS * (2 + LEVELS) <= BUCKET_BUDGET);
 /// `MAX_PATTERN_BUCKETS * (2 + LEVELS)` buckets, within the budget.
 pub fn patterns_body(q: &PatternsQuery) -> Value {
     json!({
-        "query": bool_query(q.text.as_ref(), &q.levels, q.source.as_deref(), q.service.as_deref(), Some(q.start), Some(q.end), Extra::default()),
+        "query": filter_query(&q.filter, Vec::new()),
         "size": 0,
         "track_total_hits": true,
         "aggs": {
@@ -157,16 +247,10 @@ pub fn details_per_request(q: &PatternsQuery) -> usize {
 pub fn pattern_details_body(q: &PatternsQuery, pattern_ids: &[String]) -> Value {
     let interval = q.bucket_millis();
     let start_ms = q.start.timestamp_millis();
-    let mut query = bool_query(
-        q.text.as_ref(),
-        &q.levels,
-        q.source.as_deref(),
-        q.service.as_deref(),
-        Some(q.start),
-        Some(q.end),
-        Extra::default(),
+    let query = filter_query(
+        &q.filter,
+        vec![json!({"terms": {"pattern_id": pattern_ids}})],
     );
-    add_filter(&mut query, json!({"terms": {"pattern_id": pattern_ids}}));
     json!({
         "query": query,
         "size": 0,
@@ -190,36 +274,15 @@ pub fn pattern_details_body(q: &PatternsQuery, pattern_ids: &[String]) -> Value 
     })
 }
 
-/// Adds a clause to a query's `bool.filter` (making it a bool query if needed).
-fn add_filter(query: &mut Value, clause: Value) {
-    match query
-        .get_mut("bool")
-        .and_then(|b| b.get_mut("filter"))
-        .and_then(Value::as_array_mut)
-    {
-        Some(filter) => filter.push(clause),
-        None => match query.get_mut("bool").and_then(Value::as_object_mut) {
-            Some(b) => {
-                b.insert("filter".into(), json!([clause]));
-            }
-            None => *query = json!({"bool": {"filter": [clause]}}),
-        },
-    }
-}
-
 /// Which of `pattern_ids` had logs (matching the request's filters) before
 /// `since`: the "is new" check.
 pub fn seen_before_body(q: &PatternsQuery, since: DateTime<Utc>, pattern_ids: &[String]) -> Value {
-    let mut query = bool_query(
-        q.text.as_ref(),
-        &q.levels,
-        q.source.as_deref(),
-        q.service.as_deref(),
-        None,
-        Some(since),
-        Extra::default(),
-    );
-    add_filter(&mut query, json!({"terms": {"pattern_id": pattern_ids}}));
+    let filter = Filter {
+        start: None,
+        end: Some(since),
+        ..q.filter.clone()
+    };
+    let query = filter_query(&filter, vec![json!({"terms": {"pattern_id": pattern_ids}})]);
     json!({
         "query": query,
         "size": 0,

@@ -7,16 +7,20 @@ use reqwest::Method;
 use serde_json::Value;
 use tracing::Instrument;
 
-use log_model::{PatternsQuery, SearchQuery};
+use log_model::{FacetsQuery, HistogramQuery, Level, PatternsQuery, SearchQuery};
 
 use super::client::{Answer, EsClient};
 use super::config::EsSettings;
 use super::model::{PatternsAgg, SearchResponse, TermsAgg};
 use super::query::{
-    details_per_request, pattern_details_body, patterns_body, search_body, seen_before_body,
+    details_per_request, facets_body, histogram_body, pattern_details_body, patterns_body,
+    search_body, seen_before_body, FACET_FIELDS,
 };
+use crate::model::top_values;
 use crate::model::{finish_patterns, RawGroup};
-use crate::{BoxFuture, LogReader, PatternGroup, PatternsPage, SearchPage, StoreError};
+use crate::{
+    BoxFuture, Facets, Histogram, LogReader, PatternGroup, PatternsPage, SearchPage, StoreError,
+};
 
 /// Reads the logs data stream; cheap to clone.
 #[derive(Debug, Clone)]
@@ -173,6 +177,67 @@ pub fn raw_groups(
     Ok((groups, total_logs))
 }
 
+fn terms_of(agg: &Value) -> Vec<(String, u64)> {
+    serde_json::from_value::<TermsAgg>(agg.clone())
+        .map(|t| {
+            t.buckets
+                .into_iter()
+                .map(|b| (b.key, b.doc_count))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Turns a histogram answer into every bucket of the query's range.
+pub fn histogram(response: SearchResponse, q: &HistogramQuery) -> Histogram {
+    let missing = response.missing();
+    let mut counts: HashMap<i64, [u64; 5]> = HashMap::new();
+    if let Some(aggs) = &response.aggregations {
+        for bucket in aggs["histogram"]["buckets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let Some(key) = bucket["key"].as_i64() else {
+                continue;
+            };
+            let slot = counts.entry(q.bucket_start(key)).or_default();
+            for (level, n) in terms_of(&bucket["levels"]) {
+                if let Some(i) = level
+                    .parse::<Level>()
+                    .ok()
+                    .and_then(|l| Level::ALL.iter().position(|x| *x == l))
+                {
+                    slot[i] += n;
+                }
+            }
+        }
+    }
+    Histogram {
+        buckets: q
+            .bucket_starts()
+            .into_iter()
+            .map(|b| (b, counts.get(&b).copied().unwrap_or_default()))
+            .collect(),
+        missing,
+    }
+}
+
+/// Turns a facets answer into the top values per field.
+pub fn facets(response: SearchResponse, size: usize) -> Facets {
+    let missing = response.missing();
+    let total_count = response.hits.total.map_or(0, |t| t.value);
+    let aggs = response.aggregations.unwrap_or_default();
+    Facets {
+        total_count,
+        fields: FACET_FIELDS
+            .iter()
+            .map(|f| (f.to_string(), top_values(terms_of(&aggs[*f]), size)))
+            .collect(),
+        missing,
+    }
+}
+
 /// The pattern ids of a `seen_before` answer.
 pub fn seen_ids(response: SearchResponse) -> HashSet<String> {
     response
@@ -274,6 +339,24 @@ impl LogReader for EsReader {
             page.total_logs = page.total_logs.max(total_logs);
             page.missing = missing;
             Ok(page)
+        })
+    }
+
+    fn histogram(&self, query: HistogramQuery) -> BoxFuture<'_, Result<Histogram, StoreError>> {
+        Box::pin(async move {
+            Ok(match self.search_raw(&histogram_body(&query)).await? {
+                Some(response) => histogram(response, &query),
+                None => histogram(SearchResponse::empty(), &query),
+            })
+        })
+    }
+
+    fn facets(&self, query: FacetsQuery) -> BoxFuture<'_, Result<Facets, StoreError>> {
+        Box::pin(async move {
+            Ok(match self.search_raw(&facets_body(&query)).await? {
+                Some(response) => facets(response, query.size),
+                None => facets(SearchResponse::empty(), query.size),
+            })
         })
     }
 

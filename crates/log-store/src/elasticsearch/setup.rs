@@ -127,6 +127,7 @@ mod tests {
         assert_eq!(props["@timestamp"]["type"], "date");
         assert_eq!(props["message"]["type"], "text");
         assert_eq!(props["metadata"]["type"], "flattened");
+        assert_eq!(props["metadata_numbers"]["type"], "nested");
         for keyword in [
             "log_id",
             "level",
@@ -149,6 +150,10 @@ mod tests {
             trace_id: Some("t".into()),
             span_id: Some("p".into()),
             metadata: Some(std::borrow::Cow::Owned(Default::default())),
+            metadata_numbers: vec![super::super::model::NumberLeaf {
+                key: "http.status".into(),
+                value: 500.0,
+            }],
             received_at: chrono::Utc::now(),
             pattern_id: "x".into(),
             template: "m".into(),

@@ -17,6 +17,7 @@
 //! Readers (queryd, possibly another process) open the partitions read-only,
 //! discover new days on each request and reload on commit.
 
+mod aggregate;
 mod collector;
 mod query;
 mod reader;
@@ -195,7 +196,7 @@ mod upgrade_tests {
     use super::*;
     use crate::{LogReader, LogWriter};
     use chrono::Utc;
-    use log_model::{Level, MetadataFilter, SearchQuery, StoredLog};
+    use log_model::{Expr, Filter, Keyword, Leaf, Level, MetadataFilter, SearchQuery, StoredLog};
 
     fn log(id: &str, trace_id: Option<&str>, metadata: serde_json::Value) -> StoredLog {
         let message = format!("log {id}");
@@ -271,7 +272,14 @@ mod upgrade_tests {
         assert_eq!(all.logs.len(), 2);
         assert!(all.missing.is_empty());
         let by_trace = search(SearchQuery {
-            trace_id: Some(trace.into()),
+            filter: Filter::new(
+                Expr::Leaf(Leaf::Term {
+                    field: Keyword::TraceId,
+                    value: trace.into(),
+                }),
+                None,
+                None,
+            ),
             ..SearchQuery::default()
         });
         assert_eq!(
@@ -293,10 +301,34 @@ mod upgrade_tests {
             ("at", "2026-11-28T10:00:00Z", 1),
         ] {
             let page = search(SearchQuery {
-                metadata: Some(MetadataFilter::parse(&format!("{path}:{value}")).unwrap()),
+                filter: Filter::new(
+                    Expr::Leaf(Leaf::Metadata(
+                        MetadataFilter::parse(&format!("{path}:{value}")).unwrap(),
+                    )),
+                    None,
+                    None,
+                ),
                 ..SearchQuery::default()
             });
             assert_eq!(page.logs.len(), hits, "{path}:{value}");
+        }
+        // Numeric comparisons read numbers (integers and floats alike), and
+        // the query language's parse is what the store answers.
+        for (query, hits) in [
+            ("metadata.http.status>=500", 1),
+            ("metadata.http.status>503", 0),
+            ("metadata.http.status<503.5", 1),
+            ("metadata.http.status<=502", 0),
+            ("metadata.index>=1", 0),
+            ("-metadata.http.status:503", 0),
+            ("-metadata.http.status:504", 1),
+            ("metadata.tags:(a OR b)", 1),
+        ] {
+            let page = search(SearchQuery {
+                filter: Filter::new(Expr::parse(query).unwrap(), None, None),
+                ..SearchQuery::default()
+            });
+            assert_eq!(page.logs.len(), hits, "{query}");
         }
     }
 }

@@ -1,42 +1,26 @@
-//! Compiles a [`SearchQuery`] (and the filters of a [`PatternsQuery`]) into
-//! a tantivy query. User text goes through the message tokenizer, never
-//! through a query parser.
+//! Compiles a [`Filter`] (the query language and a time range) into a
+//! tantivy query. User text goes through the message tokenizer and
+//! escaped regexes, never through tantivy's query parser.
 
 use std::ops::Bound;
 
 use chrono::{DateTime, Utc};
-use tantivy::query::{AllQuery, BooleanQuery, Occur, PhraseQuery, Query, RangeQuery, TermQuery};
-use tantivy::schema::IndexRecordOption;
+use tantivy::query::{
+    AllQuery, BooleanQuery, EmptyQuery, InvertedIndexRangeQuery, Occur, PhraseQuery, Query,
+    RangeQuery, RegexQuery, TermQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::Term;
 
-use log_model::{Level, MetadataFilter, TextClause, TextQuery};
+use log_model::{Expr, Filter, Keyword, Leaf, MetadataFilter, NumRange, SortKey, SortOrder};
 
 use super::schema::Fields;
-
-/// The filters that searches and pattern requests share.
-pub struct Filters<'a> {
-    pub text: Option<&'a TextQuery>,
-    pub levels: &'a [Level],
-    pub source: Option<&'a str>,
-    pub service: Option<&'a str>,
-    pub trace_id: Option<&'a str>,
-    pub metadata: Option<&'a MetadataFilter>,
-    pub start: Option<DateTime<Utc>>,
-    pub end: Option<DateTime<Utc>>,
-}
-
-impl Filters<'_> {
-    /// Whether the filters need the fields of schema 2.
-    pub fn need_search_fields(&self) -> bool {
-        self.trace_id.is_some() || self.metadata.is_some()
-    }
-}
 
 /// A metadata leaf equal to the filter's value: as text, and as the number
 /// or boolean the text spells (the index keeps JSON numbers as numbers;
 /// Elasticsearch's `flattened` keeps them as text, so both match there).
-fn metadata_query(field: tantivy::schema::Field, filter: &MetadataFilter) -> Box<dyn Query> {
+fn metadata_query(field: Field, filter: &MetadataFilter) -> Box<dyn Query> {
     let term = || Term::from_field_json_path(field, &filter.path, true);
     let mut terms = Vec::new();
     let mut text = term();
@@ -69,88 +53,227 @@ fn metadata_query(field: tantivy::schema::Field, filter: &MetadataFilter) -> Box
         t.append_type_and_fast_value(b);
         terms.push(t);
     }
-    Box::new(BooleanQuery::new(
-        terms
-            .into_iter()
-            .map(|t| {
-                let q: Box<dyn Query> = Box::new(TermQuery::new(t, IndexRecordOption::Basic));
-                (Occur::Should, q)
-            })
-            .collect(),
+    any(terms
+        .into_iter()
+        .map(|t| -> Box<dyn Query> { Box::new(TermQuery::new(t, IndexRecordOption::Basic)) })
+        .collect())
+}
+
+/// Numeric metadata leaves within `range`: integers (kept as i64) and
+/// floats (kept as f64) are separate terms in the index, so both ranges.
+/// The JSON field is not a fast field: the ranges walk its terms, and each
+/// is bounded on both sides so that it stays within its path and type.
+fn metadata_range(field: Field, path: &str, range: &NumRange) -> Box<dyn Query> {
+    let term = |f: &dyn Fn(&mut Term)| {
+        let mut t = Term::from_field_json_path(field, path, true);
+        f(&mut t);
+        t
+    };
+    let float = |b: Bound<f64>, edge: f64| match b {
+        Bound::Included(x) => Bound::Included(term(&|t| t.append_type_and_fast_value(x))),
+        Bound::Excluded(x) => Bound::Excluded(term(&|t| t.append_type_and_fast_value(x))),
+        Bound::Unbounded => Bound::Included(term(&|t| t.append_type_and_fast_value(edge))),
+    };
+    // On integers every bound is inclusive: x > 4.5 is x >= 5.
+    let clamp = |x: f64| x.clamp(i64::MIN as f64, i64::MAX as f64) as i64;
+    let lower = match range.lower {
+        Bound::Included(x) => clamp(x.ceil()),
+        Bound::Excluded(x) => clamp(x.floor()).saturating_add(1),
+        Bound::Unbounded => i64::MIN,
+    };
+    let upper = match range.upper {
+        Bound::Included(x) => clamp(x.floor()),
+        Bound::Excluded(x) => clamp(x.ceil()).saturating_sub(1),
+        Bound::Unbounded => i64::MAX,
+    };
+    let int = |i: i64| Bound::Included(term(&|t| t.append_type_and_fast_value(i)));
+    let mut parts: Vec<Box<dyn Query>> = vec![Box::new(InvertedIndexRangeQuery::new(
+        float(range.lower, f64::NEG_INFINITY),
+        float(range.upper, f64::INFINITY),
+    ))];
+    if lower <= upper {
+        parts.push(Box::new(InvertedIndexRangeQuery::new(
+            int(lower),
+            int(upper),
+        )));
+    }
+    any(parts)
+}
+
+fn any(mut parts: Vec<Box<dyn Query>>) -> Box<dyn Query> {
+    match parts.len() {
+        0 => Box::new(EmptyQuery),
+        1 => parts.pop().expect("one"),
+        _ => Box::new(BooleanQuery::new(
+            parts.into_iter().map(|q| (Occur::Should, q)).collect(),
+        )),
+    }
+}
+
+fn all(mut parts: Vec<Box<dyn Query>>) -> Box<dyn Query> {
+    match parts.len() {
+        0 => Box::new(AllQuery),
+        1 => parts.pop().expect("one"),
+        _ => Box::new(BooleanQuery::new(
+            parts.into_iter().map(|q| (Occur::Must, q)).collect(),
+        )),
+    }
+}
+
+/// `text` as a regular expression matching itself (ASCII punctuation escaped).
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_ascii_punctuation() || c == ' ' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn keyword_field(fields: &Fields, k: Keyword) -> Field {
+    match k {
+        Keyword::Service => fields.service,
+        Keyword::Source => fields.source,
+        Keyword::TraceId => fields.trace_id,
+        Keyword::PatternId => fields.pattern_id,
+        Keyword::Id => fields.id,
+    }
+}
+
+fn term_query(field: Field, value: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, value),
+        IndexRecordOption::Basic,
     ))
 }
 
+fn prefix_query(field: Field, prefix: &str) -> Box<dyn Query> {
+    match RegexQuery::from_pattern(&format!("{}.*", escape(prefix)), field) {
+        Ok(q) => Box::new(q),
+        // An escaped literal always compiles; should it not, nothing matches.
+        Err(_) => Box::new(EmptyQuery),
+    }
+}
+
+fn leaf(fields: &Fields, analyzer: &mut TextAnalyzer, leaf: &Leaf) -> Box<dyn Query> {
+    match leaf {
+        Leaf::Word(text) | Leaf::Phrase(text) => {
+            let mut terms: Vec<Term> = tokens(analyzer, text)
+                .into_iter()
+                .map(|t| Term::from_field_text(fields.message, &t))
+                .collect();
+            match terms.len() {
+                // Nothing the index holds: the parser keeps such words out.
+                0 => Box::new(EmptyQuery),
+                1 => Box::new(TermQuery::new(
+                    terms.pop().expect("one term"),
+                    IndexRecordOption::Basic,
+                )),
+                // A word the tokenizer splits (`user-42`) is a phrase too.
+                _ => Box::new(PhraseQuery::new(terms)),
+            }
+        }
+        Leaf::Prefix(p) => prefix_query(fields.message, p),
+        Leaf::Levels(levels) => any(levels
+            .iter()
+            .map(|l| term_query(fields.level, l.as_str()))
+            .collect()),
+        Leaf::Term { field, value } => term_query(keyword_field(fields, *field), value),
+        Leaf::TermPrefix { field, prefix } => prefix_query(keyword_field(fields, *field), prefix),
+        Leaf::Metadata(m) => metadata_query(fields.metadata, m),
+        Leaf::MetadataRange { path, range } => metadata_range(fields.metadata, path, range),
+    }
+}
+
+fn expr(fields: &Fields, analyzer: &mut TextAnalyzer, e: &Expr) -> Box<dyn Query> {
+    match e {
+        Expr::All => Box::new(AllQuery),
+        Expr::Leaf(l) => leaf(fields, analyzer, l),
+        Expr::And(parts) => all(parts.iter().map(|p| expr(fields, analyzer, p)).collect()),
+        Expr::Or(parts) => any(parts.iter().map(|p| expr(fields, analyzer, p)).collect()),
+        Expr::Not(inner) => Box::new(BooleanQuery::new(vec![
+            (Occur::Must, Box::new(AllQuery) as Box<dyn Query>),
+            (Occur::MustNot, expr(fields, analyzer, inner)),
+        ])),
+    }
+}
+
+fn ts_term(fields: &Fields, micros: i64) -> Term {
+    Term::from_field_i64(fields.ts, micros)
+}
+
+/// Logs of `[start, end)`.
+fn time_range(
+    fields: &Fields,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+) -> Option<Box<dyn Query>> {
+    if start.is_none() && end.is_none() {
+        return None;
+    }
+    let lower = start.map_or(Bound::Unbounded, |t| {
+        Bound::Included(ts_term(fields, t.timestamp_micros()))
+    });
+    let upper = end.map_or(Bound::Unbounded, |t| {
+        Bound::Excluded(ts_term(fields, t.timestamp_micros()))
+    });
+    Some(Box::new(RangeQuery::new(lower, upper)))
+}
+
+/// Logs after `key` in `order`: an earlier (or later) time, or the same
+/// time and a smaller (or larger) id.
+pub fn after(fields: &Fields, order: SortOrder, key: &SortKey) -> Box<dyn Query> {
+    let ts = ts_term(fields, key.ts);
+    let id = Term::from_field_text(fields.id, &key.id);
+    let (time, same_time_ids) = match order {
+        SortOrder::Desc => (
+            RangeQuery::new(Bound::Unbounded, Bound::Excluded(ts.clone())),
+            RangeQuery::new(Bound::Unbounded, Bound::Excluded(id)),
+        ),
+        SortOrder::Asc => (
+            RangeQuery::new(Bound::Excluded(ts.clone()), Bound::Unbounded),
+            RangeQuery::new(Bound::Excluded(id), Bound::Unbounded),
+        ),
+    };
+    any(vec![
+        Box::new(time),
+        all(vec![
+            Box::new(TermQuery::new(ts, IndexRecordOption::Basic)),
+            Box::new(same_time_ids),
+        ]),
+    ])
+}
+
+/// Logs at exactly this time (microseconds).
+pub fn at_time(fields: &Fields, micros: i64) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        ts_term(fields, micros),
+        IndexRecordOption::Basic,
+    ))
+}
+
+/// The filter as one query; `extra` clauses are ANDed to it.
 pub fn compile(
     fields: &Fields,
     analyzer: &mut TextAnalyzer,
-    filters: &Filters<'_>,
+    filter: &Filter,
+    extra: Vec<Box<dyn Query>>,
 ) -> Box<dyn Query> {
-    let mut must: Vec<Box<dyn Query>> = Vec::new();
-    let keyword = |field, value: &str| -> Box<dyn Query> {
-        Box::new(TermQuery::new(
-            Term::from_field_text(field, value),
-            IndexRecordOption::Basic,
-        ))
-    };
-    match filters.levels {
-        [] => {}
-        [one] => must.push(keyword(fields.level, one.as_str())),
-        many => must.push(Box::new(BooleanQuery::new(
-            many.iter()
-                .map(|l| (Occur::Should, keyword(fields.level, l.as_str())))
-                .collect(),
-        ))),
+    let mut must = Vec::new();
+    if !matches!(filter.expr, Expr::All) {
+        must.push(expr(fields, analyzer, &filter.expr));
     }
-    if let Some(source) = filters.source {
-        must.push(keyword(fields.source, source));
+    must.extend(time_range(fields, filter.start, filter.end));
+    if let Some(id) = &filter.id_after {
+        must.push(Box::new(RangeQuery::new(
+            Bound::Excluded(Term::from_field_text(fields.id, id)),
+            Bound::Unbounded,
+        )));
     }
-    if let Some(service) = filters.service {
-        must.push(keyword(fields.service, service));
-    }
-    if let Some(trace_id) = filters.trace_id {
-        must.push(keyword(fields.trace_id, trace_id));
-    }
-    if let Some(metadata) = filters.metadata {
-        must.push(metadata_query(fields.metadata, metadata));
-    }
-    if filters.start.is_some() || filters.end.is_some() {
-        let lower = filters.start.map_or(Bound::Unbounded, |t| {
-            Bound::Included(Term::from_field_i64(fields.ts, t.timestamp_micros()))
-        });
-        let upper = filters.end.map_or(Bound::Unbounded, |t| {
-            Bound::Excluded(Term::from_field_i64(fields.ts, t.timestamp_micros()))
-        });
-        must.push(Box::new(RangeQuery::new(lower, upper)));
-    }
-    if let Some(text) = filters.text {
-        for clause in &text.clauses {
-            let raw = match clause {
-                TextClause::Word(w) => w.as_str(),
-                TextClause::Phrase(p) => p.as_str(),
-            };
-            let terms = tokens(analyzer, raw)
-                .into_iter()
-                .map(|t| Term::from_field_text(fields.message, &t))
-                .collect::<Vec<_>>();
-            match terms.len() {
-                // Only punctuation: nothing in the index can match it alone.
-                0 => {}
-                1 => must.push(Box::new(TermQuery::new(
-                    terms.into_iter().next().expect("one term"),
-                    IndexRecordOption::Basic,
-                ))),
-                // A word the tokenizer splits (`user-42`) is a phrase too.
-                _ => must.push(Box::new(PhraseQuery::new(terms))),
-            }
-        }
-    }
-    match must.len() {
-        0 => Box::new(AllQuery),
-        1 => must.pop().expect("one clause"),
-        _ => Box::new(BooleanQuery::new(
-            must.into_iter().map(|q| (Occur::Must, q)).collect(),
-        )),
-    }
+    must.extend(extra);
+    all(must)
 }
 
 fn tokens(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {

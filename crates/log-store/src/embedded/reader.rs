@@ -10,16 +10,21 @@ use tantivy::schema::Value;
 use tantivy::{DocAddress, Index, IndexReader, Order, ReloadPolicy, Searcher, TantivyDocument};
 use tracing::{debug, error, warn};
 
-use log_model::{PatternsQuery, SearchQuery, StoredLog};
+use log_model::{
+    FacetsQuery, Filter, HistogramQuery, PatternsQuery, SearchQuery, SortOrder, StoredLog,
+};
 
+use super::aggregate::{
+    add_counts, FacetCollector, FieldCounts, HistogramCollector, LevelCounts, FACET_FIELDS,
+};
 use super::collector::{Groups, PatternCollector};
-use super::query::{compile, Filters};
+use super::query::{after, at_time, compile};
 use super::schema::{build_schema, has_search_fields, register_tokenizers, Fields};
 use super::{
     index_root, list_partitions, partition_dir, state_without_meta, PartitionId, PartitionState,
 };
-use crate::model::{finish_patterns, RawGroup};
-use crate::{BoxFuture, LogReader, PatternsPage, SearchPage, StoreError};
+use crate::model::{finish_patterns, top_values, RawGroup};
+use crate::{BoxFuture, Facets, Histogram, LogReader, PatternsPage, SearchPage, StoreError};
 
 /// Open partitions, newest first.
 type OpenPartitions = Vec<(PartitionId, Arc<Partition>)>;
@@ -165,97 +170,214 @@ impl EmbeddedReader {
         days
     }
 
-    /// For each partition the filters' time range covers, newest first: a
-    /// searcher and the filters compiled for it; and the partitions that
-    /// could not be opened.
-    fn matching(&self, filters: &Filters<'_>) -> Result<(Vec<Matching>, Vec<String>), StoreError> {
+    /// For each partition the filter's time range covers, newest first: a
+    /// searcher and the filter compiled for it (with `extra` clauses ANDed);
+    /// and the partitions that could not be opened.
+    fn matching(
+        &self,
+        filter: &Filter,
+        extra: &dyn Fn() -> Vec<Box<dyn Query>>,
+    ) -> Result<(Vec<Matching>, Vec<String>), StoreError> {
         let fields = &self.inner.fields;
         // The end is exclusive: a range ending at midnight does not open the next day.
-        let last_day = filters
+        let last_day = filter
             .end
             .map(|e| (e - chrono::Duration::microseconds(1)).date_naive());
-        let first_day = filters.start.map(|s| s.date_naive());
+        let first_day = filter.start.map(|s| s.date_naive());
         let mut out = Vec::new();
         let (partitions, mut missing) = self.partitions(first_day, last_day)?;
+        let needs_search_fields = filter.needs_search_fields();
         for (id, partition) in partitions {
             // A partition made before trace ids and metadata were indexed
             // cannot answer those filters: the answer says it is partial.
-            if filters.need_search_fields() && !has_search_fields(&partition.index.schema()) {
+            if needs_search_fields && !has_search_fields(&partition.index.schema()) {
                 missing.push(id.name());
                 continue;
             }
             let mut analyzer = partition.index.tokenizer_for_field(fields.message)?;
-            let query = compile(fields, &mut analyzer, filters);
+            let query = compile(fields, &mut analyzer, filter, extra());
             out.push((id, partition.reader.searcher(), query));
         }
         Ok((out, missing))
     }
 
+    /// How many logs match (every partition of the range).
+    fn count(&self, filter: &Filter, missing: &mut Vec<String>) -> Result<u64, StoreError> {
+        let (matching, unopened) = self.matching(filter, &Vec::new)?;
+        missing.extend(unopened);
+        let mut total = 0;
+        for (id, searcher, query) in &matching {
+            match searcher.search(query, &Count) {
+                Ok(n) => total += n as u64,
+                Err(e) => self.unreadable(id, &e.into(), missing),
+            }
+        }
+        Ok(total)
+    }
+
     fn search_blocking(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
         let fields = &self.inner.fields;
-        let filters = Filters {
-            text: q.text.as_ref(),
-            levels: &q.levels,
-            source: q.source.as_deref(),
-            service: q.service.as_deref(),
-            trace_id: q.trace_id.as_deref(),
-            metadata: q.metadata.as_ref(),
-            start: q.start,
-            end: q.end,
+        let mut missing = Vec::new();
+        let total = if q.count {
+            self.count(&q.filter, &mut missing)?
+        } else {
+            0
         };
-        let mut total: u64 = 0;
+        // A cursor narrows the days read: nothing past its time is opened.
+        let filter = match &q.after {
+            None => q.filter.clone(),
+            Some(key) => {
+                let t = DateTime::from_timestamp_micros(key.ts).unwrap_or_default();
+                match q.order {
+                    SortOrder::Desc => q
+                        .filter
+                        .within(None, Some(t + chrono::Duration::microseconds(1))),
+                    SortOrder::Asc => q.filter.within(Some(t), None),
+                }
+            }
+        };
+        let (matching, unopened) = self.matching(&filter, &|| {
+            q.after
+                .iter()
+                .map(|key| after(fields, q.order, key))
+                .collect()
+        })?;
+        missing.extend(unopened);
+        let order = match q.order {
+            SortOrder::Desc => Order::Desc,
+            SortOrder::Asc => Order::Asc,
+        };
+        let mut days: Vec<&[Matching]> = matching.chunk_by(|a, b| a.0.day == b.0.day).collect();
+        if q.order == SortOrder::Asc {
+            days.reverse();
+        }
         let mut skip = q.offset;
         let mut need = q.limit;
         let mut logs = Vec::with_capacity(q.limit);
-        let (matching, mut missing) = self.matching(&filters)?;
-        // Days are disjoint, newest first: page through them in order. The
-        // generations of one day (after damage) overlap, and are merged.
-        for day in matching.chunk_by(|a, b| a.0.day == b.0.day) {
-            let mut counted = Vec::with_capacity(day.len());
-            for (id, searcher, query) in day {
-                match searcher.search(query, &Count) {
-                    Ok(count) => counted.push((id, searcher, query, count as u64)),
-                    Err(e) => self.unreadable(id, &e.into(), &mut missing),
+        // Days are disjoint: page through them in order. The generations of
+        // one day (after damage) overlap, and are merged.
+        for day in days {
+            if need == 0 {
+                break;
+            }
+            if skip > 0 {
+                let mut day_total = 0;
+                for (id, searcher, query) in day {
+                    match searcher.search(query, &Count) {
+                        Ok(n) => day_total += n,
+                        Err(e) => self.unreadable(id, &e.into(), &mut missing),
+                    }
                 }
-            }
-            let day_total: u64 = counted.iter().map(|c| c.3).sum();
-            total += day_total;
-            if need == 0 || day_total == 0 {
-                continue;
-            }
-            if skip as u64 >= day_total {
-                skip -= day_total as usize;
-                continue;
-            }
-            let mut hits: Vec<(i64, usize, DocAddress)> = Vec::new();
-            for (k, (id, searcher, query, count)) in counted.iter().enumerate() {
-                if *count == 0 {
+                if skip >= day_total {
+                    skip -= day_total;
                     continue;
                 }
+            }
+            let wanted = skip + need;
+            let mut hits: Vec<(i64, usize, DocAddress)> = Vec::new();
+            for (k, (id, searcher, query)) in day.iter().enumerate() {
                 let top =
-                    TopDocs::with_limit(skip + need).order_by_fast_field::<i64>("ts", Order::Desc);
-                match searcher.search(*query, &top) {
+                    TopDocs::with_limit(wanted).order_by_fast_field::<i64>("ts", order.clone());
+                match searcher.search(query, &top) {
                     Ok(found) => hits.extend(found.into_iter().map(|(ts, a)| (ts, k, a))),
                     Err(e) => self.unreadable(id, &e.into(), &mut missing),
                 }
             }
-            hits.sort_by_key(|h| std::cmp::Reverse(h.0));
-            let page: Vec<_> = hits.into_iter().skip(skip).take(need).collect();
+            match q.order {
+                SortOrder::Desc => hits.sort_by_key(|h| std::cmp::Reverse(h.0)),
+                SortOrder::Asc => hits.sort_by_key(|h| h.0),
+            }
+            // Logs of one time are ordered by id. Where the page ends inside
+            // a run of logs of one time, which of them it holds is decided
+            // by id too: every log of that time is read, so that the next
+            // page (from the cursor) neither skips nor repeats one.
+            if skip == 0 && hits.len() >= wanted {
+                let edge = hits[wanted - 1].0;
+                hits.retain(|h| h.0 != edge);
+                for (k, (id, searcher, query)) in day.iter().enumerate() {
+                    let same_time = tantivy::query::BooleanQuery::intersection(vec![
+                        query.box_clone(),
+                        at_time(fields, edge),
+                    ]);
+                    match searcher.search(&same_time, &tantivy::collector::DocSetCollector) {
+                        Ok(found) => hits.extend(found.into_iter().map(|a| (edge, k, a))),
+                        Err(e) => self.unreadable(id, &e.into(), &mut missing),
+                    }
+                }
+            }
+            let page: Vec<_> = if skip == 0 {
+                hits
+            } else {
+                hits.into_iter().skip(skip).take(need).collect()
+            };
             skip = 0;
-            need -= page.len().min(need);
+            let mut loaded = Vec::with_capacity(page.len());
             for (_, k, address) in page {
-                let (id, searcher, ..) = &counted[k];
+                let (id, searcher, ..) = &day[k];
                 match load_log(searcher, fields, address) {
-                    Ok(log) => logs.push(log),
+                    Ok(log) => loaded.push(log),
                     Err(e) => self.unreadable(id, &e, &mut missing),
                 }
             }
+            sort_logs(&mut loaded, q.order);
+            loaded.truncate(need);
+            need -= loaded.len();
+            logs.extend(loaded);
         }
         missing.sort();
         missing.dedup();
         Ok(SearchPage {
             logs,
             total_count: total,
+            missing,
+        })
+    }
+
+    fn histogram_blocking(&self, q: &HistogramQuery) -> Result<Histogram, StoreError> {
+        let starts = q.bucket_starts();
+        let collector = HistogramCollector::new(q);
+        let mut counts: LevelCounts = vec![[0; 5]; starts.len()];
+        let (matching, mut missing) = self.matching(&q.filter, &Vec::new)?;
+        for (id, searcher, query) in &matching {
+            match searcher.search(query, &collector) {
+                Ok(found) => add_counts(&mut counts, &found),
+                Err(e) => self.unreadable(id, &e.into(), &mut missing),
+            }
+        }
+        missing.sort();
+        missing.dedup();
+        Ok(Histogram {
+            buckets: starts.into_iter().zip(counts).collect(),
+            missing,
+        })
+    }
+
+    fn facets_blocking(&self, q: &FacetsQuery) -> Result<Facets, StoreError> {
+        let (matching, mut missing) = self.matching(&q.filter, &Vec::new)?;
+        let mut all: FieldCounts = vec![HashMap::new(); FACET_FIELDS.len()];
+        for (id, searcher, query) in &matching {
+            match searcher.search(query, &FacetCollector) {
+                Ok(found) => {
+                    for (into, more) in all.iter_mut().zip(found) {
+                        for (value, n) in more {
+                            *into.entry(value).or_default() += n;
+                        }
+                    }
+                }
+                Err(e) => self.unreadable(id, &e.into(), &mut missing),
+            }
+        }
+        missing.sort();
+        missing.dedup();
+        // Every log has a level: the level counts add up to the matches.
+        let total_count = all[0].values().sum();
+        Ok(Facets {
+            total_count,
+            fields: FACET_FIELDS
+                .iter()
+                .zip(all)
+                .map(|(name, counts)| (name.to_string(), top_values(counts, q.size)))
+                .collect(),
             missing,
         })
     }
@@ -317,21 +439,16 @@ impl EmbeddedReader {
         missing: &mut Vec<String>,
     ) -> Result<Vec<RawGroup>, StoreError> {
         let samples = searchers.is_some();
-        let filters = Filters {
-            text: q.text.as_ref(),
-            levels: &q.levels,
-            source: q.source.as_deref(),
-            service: q.service.as_deref(),
-            trace_id: None,
-            metadata: None,
+        let filter = Filter {
             start,
             end: Some(end),
+            ..q.filter.clone()
         };
         let collector = PatternCollector {
             window: samples.then(|| q.clone()),
         };
         let mut by_template: HashMap<String, RawGroup> = HashMap::new();
-        let (matching, unopened) = self.matching(&filters)?;
+        let (matching, unopened) = self.matching(&filter, &Vec::new)?;
         missing.extend(unopened);
         for (id, searcher, query) in matching {
             let groups: Groups = match searcher.search(&query, &collector) {
@@ -380,6 +497,21 @@ impl EmbeddedReader {
         }
         Ok(ids)
     }
+}
+
+/// Orders logs by time, then id, in `order` (the order of search pages and cursors).
+pub fn sort_logs(logs: &mut [StoredLog], order: SortOrder) {
+    logs.sort_by(|a, b| {
+        let ord = a
+            .timestamp
+            .timestamp_micros()
+            .cmp(&b.timestamp.timestamp_micros())
+            .then_with(|| a.id.cmp(&b.id));
+        match order {
+            SortOrder::Desc => ord.reverse(),
+            SortOrder::Asc => ord,
+        }
+    });
 }
 
 /// A sample not read yet: partition, segment and document.
@@ -445,6 +577,28 @@ impl LogReader for EmbeddedReader {
                 .await
                 .map_err(|e| StoreError::Unavailable(format!("patterns task failed: {e}")))?
         })
+    }
+
+    fn histogram(&self, query: HistogramQuery) -> BoxFuture<'_, Result<Histogram, StoreError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || this.histogram_blocking(&query))
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("histogram task failed: {e}")))?
+        })
+    }
+
+    fn facets(&self, query: FacetsQuery) -> BoxFuture<'_, Result<Facets, StoreError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || this.facets_blocking(&query))
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("facets task failed: {e}")))?
+        })
+    }
+
+    fn reload(&self) {
+        EmbeddedReader::reload(self);
     }
 
     fn damage(&self) -> Vec<(String, String)> {

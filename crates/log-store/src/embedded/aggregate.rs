@@ -1,0 +1,208 @@
+//! Collectors for the histogram and facets, reading fast fields only.
+
+use std::collections::HashMap;
+
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::{Column, StrColumn};
+use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
+
+use log_model::{HistogramQuery, Level};
+
+/// Counts per bucket of the histogram's range, per level.
+pub type LevelCounts = Vec<[u64; 5]>;
+
+fn level_slot(name: &str) -> Option<usize> {
+    name.parse::<Level>()
+        .ok()
+        .and_then(|l| Level::ALL.iter().position(|x| *x == l))
+}
+
+/// Counts matching logs per time bucket and level.
+pub struct HistogramCollector {
+    /// The first bucket's start, in microseconds.
+    first_us: i64,
+    interval_us: i64,
+    buckets: usize,
+}
+
+impl HistogramCollector {
+    pub fn new(q: &HistogramQuery) -> Self {
+        let starts = q.bucket_starts();
+        HistogramCollector {
+            first_us: starts.first().copied().unwrap_or_default() * 1000,
+            interval_us: q.interval_ms * 1000,
+            buckets: starts.len(),
+        }
+    }
+}
+
+pub struct HistogramSegment {
+    ts: Column<i64>,
+    level: Option<StrColumn>,
+    /// Level slot of each level ordinal of this segment.
+    slots: Vec<Option<usize>>,
+    first_us: i64,
+    interval_us: i64,
+    counts: LevelCounts,
+}
+
+impl Collector for HistogramCollector {
+    type Fruit = LevelCounts;
+    type Child = HistogramSegment;
+
+    fn for_segment(
+        &self,
+        _: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<Self::Child> {
+        let fast = reader.fast_fields();
+        let level = fast.str("level")?;
+        let slots = match &level {
+            Some(col) => (0..col.num_terms() as u64)
+                .map(|ord| {
+                    let mut name = String::new();
+                    col.ord_to_str(ord, &mut name).ok()?;
+                    level_slot(&name)
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok(HistogramSegment {
+            ts: fast.i64("ts")?,
+            level,
+            slots,
+            first_us: self.first_us,
+            interval_us: self.interval_us,
+            counts: vec![[0; 5]; self.buckets],
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<LevelCounts>) -> tantivy::Result<LevelCounts> {
+        let mut out = vec![[0; 5]; self.buckets];
+        for fruit in fruits {
+            add_counts(&mut out, &fruit);
+        }
+        Ok(out)
+    }
+}
+
+/// Adds `more` into `into`, bucket by bucket.
+pub fn add_counts(into: &mut LevelCounts, more: &LevelCounts) {
+    for (a, b) in into.iter_mut().zip(more) {
+        for (x, y) in a.iter_mut().zip(b) {
+            *x += y;
+        }
+    }
+}
+
+impl SegmentCollector for HistogramSegment {
+    type Fruit = LevelCounts;
+
+    fn collect(&mut self, doc: DocId, _: Score) {
+        let Some(ts) = self.ts.first(doc) else {
+            return;
+        };
+        let bucket = (ts - self.first_us).div_euclid(self.interval_us);
+        if bucket < 0 || bucket as usize >= self.counts.len() {
+            return;
+        }
+        let slot = self
+            .level
+            .as_ref()
+            .and_then(|l| l.ords().first(doc))
+            .and_then(|ord| self.slots.get(ord as usize).copied().flatten());
+        if let Some(slot) = slot {
+            self.counts[bucket as usize][slot] += 1;
+        }
+    }
+
+    fn harvest(self) -> LevelCounts {
+        self.counts
+    }
+}
+
+/// The fields facets count.
+pub const FACET_FIELDS: [&str; 3] = ["level", "service", "source"];
+
+/// Value counts of each facet field.
+pub type FieldCounts = Vec<HashMap<String, u64>>;
+
+/// Counts the values of [`FACET_FIELDS`] among matching logs.
+pub struct FacetCollector;
+
+pub struct FacetSegment {
+    columns: Vec<Option<StrColumn>>,
+    /// Per field, a count per term ordinal.
+    counts: Vec<Vec<u64>>,
+}
+
+impl Collector for FacetCollector {
+    type Fruit = FieldCounts;
+    type Child = FacetSegment;
+
+    fn for_segment(
+        &self,
+        _: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<Self::Child> {
+        let fast = reader.fast_fields();
+        let mut columns = Vec::new();
+        let mut counts = Vec::new();
+        for name in FACET_FIELDS {
+            let col = fast.str(name)?;
+            counts.push(vec![0; col.as_ref().map_or(0, |c| c.num_terms())]);
+            columns.push(col);
+        }
+        Ok(FacetSegment { columns, counts })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<FieldCounts>) -> tantivy::Result<FieldCounts> {
+        let mut out: FieldCounts = vec![HashMap::new(); FACET_FIELDS.len()];
+        for fruit in fruits {
+            for (into, more) in out.iter_mut().zip(fruit) {
+                for (value, n) in more {
+                    *into.entry(value).or_default() += n;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl SegmentCollector for FacetSegment {
+    type Fruit = FieldCounts;
+
+    fn collect(&mut self, doc: DocId, _: Score) {
+        for (col, counts) in self.columns.iter().zip(self.counts.iter_mut()) {
+            if let Some(ord) = col.as_ref().and_then(|c| c.ords().first(doc)) {
+                counts[ord as usize] += 1;
+            }
+        }
+    }
+
+    fn harvest(self) -> FieldCounts {
+        self.columns
+            .iter()
+            .zip(self.counts)
+            .map(|(col, counts)| {
+                let mut out = HashMap::new();
+                let Some(col) = col else { return out };
+                for (ord, n) in counts.into_iter().enumerate().filter(|(_, n)| *n > 0) {
+                    let mut name = String::new();
+                    if col.ord_to_str(ord as u64, &mut name).is_ok() {
+                        out.insert(name, n);
+                    }
+                }
+                out
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,302 @@
+//! `GET /logs/tail`: matching logs as Server-Sent Events as they become
+//! searchable.
+//!
+//! Each tail looks at the store every [`POLL`] for logs whose id sorts
+//! after what it has sent. Ids are UUIDv7, ordered by the time ingest
+//! received the log; a log can become visible a little after one received
+//! later (two requests racing to the WAL, a commit between them), so each
+//! look reaches [`GRACE`] back and skips the ids it already sent. Each
+//! event's `id` is the log's id: a client that reconnects with
+//! `Last-Event-ID` gets what came after it. Works the same on both
+//! backends and across processes (the embedded reader reloads first).
+//!
+//! A client that does not read is cut off once [`BUFFER`] events wait for
+//! it; a query matching more than [`MAX_PER_LOOK`] logs per look ends the
+//! tail with an `error` event (narrow the query).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use chrono::Utc;
+use futures_util::stream;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use log_model::{FilterParams, SearchQuery, SortOrder, StoredLog};
+use svc_kit::ApiError;
+
+use crate::api::{invalid, key_of, AppState};
+
+/// How often a tail looks for new logs.
+pub const POLL: Duration = Duration::from_millis(200);
+/// How far back (by time of receipt) each look reaches.
+pub const GRACE_MS: i64 = 2000;
+/// Events that may wait for a slow client before it is cut off.
+pub const BUFFER: usize = 2048;
+/// Most new matching logs one look may find.
+pub const MAX_PER_LOOK: usize = 20_000;
+/// A comment line sent when nothing else was, so proxies keep the stream.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// The open tails, bounded.
+#[derive(Clone)]
+pub struct Tails {
+    open: Arc<AtomicUsize>,
+    max: usize,
+}
+
+impl Tails {
+    pub fn new(max: usize) -> Tails {
+        Tails {
+            open: Arc::new(AtomicUsize::new(0)),
+            max,
+        }
+    }
+}
+
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// `GET /logs/tail` parameters: the filters of search (its time range is
+/// ignored: a tail starts now), and where to resume.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TailRequest {
+    #[serde(flatten)]
+    pub filter: FilterParams,
+    /// As the `Last-Event-ID` header (which wins), for clients that cannot
+    /// set headers.
+    pub last_event_id: Option<String>,
+}
+
+/// The receipt time (ms) a UUIDv7 id carries; `None` for other ids.
+pub fn id_millis(id: &str) -> Option<i64> {
+    let hi = i64::from_str_radix(id.get(0..8)?, 16).ok()?;
+    if id.get(8..9)? != "-" {
+        return None;
+    }
+    let lo = i64::from_str_radix(id.get(9..13)?, 16).ok()?;
+    Some((hi << 16) | lo)
+}
+
+/// The smallest id string of every UUIDv7 received at or after `ms`.
+pub fn id_floor(ms: i64) -> String {
+    let ms = ms.max(0);
+    format!("{:08x}-{:04x}", ms >> 16, ms & 0xffff)
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn event(log: &StoredLog) -> Bytes {
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(b"id: ");
+    out.extend_from_slice(log.id.as_bytes());
+    out.extend_from_slice(b"\nevent: log\ndata: ");
+    serde_json::to_writer(&mut out, log).expect("a log always serialises");
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+pub async fn tail(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    params: web::Query<TailRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let params = params.into_inner();
+    let mut filter = params.filter.into_filter(Utc::now()).map_err(invalid)?;
+    filter.start = None;
+    filter.end = None;
+    let resume = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or(params.last_event_id)
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    if let Some(id) = &resume {
+        if !valid_id(id) {
+            return Err(ApiError::invalid_field(
+                "last_event_id",
+                "is not an event id this service sent",
+            ));
+        }
+    }
+    let tails = &state.tails;
+    if tails.open.fetch_add(1, Ordering::AcqRel) >= tails.max {
+        tails.open.fetch_sub(1, Ordering::AcqRel);
+        state.metrics.tail_cut.with_label_values(&["limit"]).inc();
+        return Err(ApiError {
+            retry_after_secs: Some(5),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_tails",
+                format!(
+                    "{} live tails are open, the most this service keeps; try again later",
+                    tails.max
+                ),
+            )
+        });
+    }
+    let slot = Slot(tails.open.clone());
+    let (tx, rx) = mpsc::channel::<Bytes>(BUFFER);
+    // Sent at once, so that the client sees the stream is open.
+    let _ = tx.try_send(Bytes::from_static(b"retry: 1000\n\n"));
+    let state = state.into_inner();
+    // Ids must sort after this: the resumed event, or a little before now.
+    let floor = resume
+        .clone()
+        .unwrap_or_else(|| id_floor(Utc::now().timestamp_millis() - GRACE_MS));
+    actix_web::rt::spawn(follow(state, filter, floor, tx, slot));
+    let body = stream::unfold(rx, |mut rx| async move {
+        let chunk = rx.recv().await?;
+        Some((Ok::<Bytes, actix_web::Error>(chunk), rx))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
+}
+
+/// Why a tail ended.
+enum End {
+    Gone,
+    Cut(&'static str),
+}
+
+async fn follow(
+    state: Arc<AppState>,
+    filter: log_model::Filter,
+    floor: String,
+    tx: mpsc::Sender<Bytes>,
+    _slot: Slot,
+) {
+    state.metrics.tail_streams.inc();
+    let end = look_loop(&state, filter, floor, &tx).await;
+    state.metrics.tail_streams.dec();
+    if let End::Cut(reason) = end {
+        state.metrics.tail_cut.with_label_values(&[reason]).inc();
+        warn!(reason, "live tail ended by the service");
+    } else {
+        debug!("live tail closed by the client");
+    }
+}
+
+async fn look_loop(
+    state: &AppState,
+    mut filter: log_model::Filter,
+    floor: String,
+    tx: &mpsc::Sender<Bytes>,
+) -> End {
+    // Sent ids (with their receipt time) within the grace window.
+    let mut sent: HashMap<String, i64> = HashMap::new();
+    let mut newest_ms = id_millis(&floor).unwrap_or(0);
+    let mut last_write = Instant::now();
+    let mut ticker = tokio::time::interval(POLL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if tx.is_closed() {
+            return End::Gone;
+        }
+        state.store.reload();
+        let reach = id_floor(newest_ms - GRACE_MS);
+        filter.id_after = Some(if reach > floor { reach } else { floor.clone() });
+        let mut found: Vec<StoredLog> = Vec::new();
+        let mut after = None;
+        loop {
+            let query = SearchQuery {
+                filter: filter.clone(),
+                limit: log_model::search::MAX_LIMIT,
+                order: SortOrder::Asc,
+                after: after.take(),
+                count: false,
+                ..SearchQuery::default()
+            };
+            let page = match state.store.search(query).await {
+                Ok(page) => page,
+                Err(e) => {
+                    warn!(error = %e, "live tail: the store failed");
+                    let _ = tx.try_send(Bytes::from(format!(
+                        "event: error\ndata: {}\n\n",
+                        serde_json::json!({"error": "unavailable", "detail": e.public_detail()})
+                    )));
+                    return End::Cut("store_error");
+                }
+            };
+            let full = page.logs.len() == log_model::search::MAX_LIMIT;
+            after = page.logs.last().map(key_of);
+            found.extend(page.logs.into_iter().filter(|l| !sent.contains_key(&l.id)));
+            if found.len() > MAX_PER_LOOK {
+                let _ = tx.try_send(Bytes::from(format!(
+                    "event: error\ndata: {}\n\n",
+                    serde_json::json!({"error": "too_many_matches", "detail": format!("more than {MAX_PER_LOOK} new logs matched within {} ms; narrow the query to tail it", POLL.as_millis())})
+                )));
+                return End::Cut("too_many_matches");
+            }
+            if !full {
+                break;
+            }
+        }
+        found.sort_by(|a, b| a.id.cmp(&b.id));
+        for log in &found {
+            match tx.try_send(event(log)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => return End::Cut("slow_consumer"),
+                Err(mpsc::error::TrySendError::Closed(_)) => return End::Gone,
+            }
+            let ms = id_millis(&log.id).unwrap_or(newest_ms);
+            newest_ms = newest_ms.max(ms);
+            sent.insert(log.id.clone(), ms);
+            last_write = Instant::now();
+        }
+        state.metrics.tail_events.inc_by(found.len() as u64);
+        sent.retain(|_, ms| *ms >= newest_ms - GRACE_MS - 1000);
+        if last_write.elapsed() >= HEARTBEAT {
+            match tx.try_send(Bytes::from_static(b": keepalive\n\n")) {
+                Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
+                Err(mpsc::error::TrySendError::Closed(_)) => return End::Gone,
+            }
+            last_write = Instant::now();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_carry_their_receipt_time() {
+        let id = uuid_like(1_764_320_000_123);
+        assert_eq!(id_millis(&id), Some(1_764_320_000_123));
+        assert!(id_floor(1_764_320_000_123) <= id);
+        assert!(id_floor(1_764_320_000_124) > id);
+        assert_eq!(id_millis("not-an-id"), None);
+    }
+
+    fn uuid_like(ms: i64) -> String {
+        format!(
+            "{:08x}-{:04x}-7abc-8def-0123456789ab",
+            ms >> 16,
+            ms & 0xffff
+        )
+    }
+}
