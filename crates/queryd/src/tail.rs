@@ -159,10 +159,11 @@ pub async fn tail(
     // Sent at once, so that the client sees the stream is open.
     let _ = tx.try_send(Bytes::from_static(b"retry: 1000\n\n"));
     let state = state.into_inner();
-    // Ids must sort after this: the resumed event, or a little before now.
+    // Ids must sort after this: the resumed event, or now (a tail shows
+    // what arrives after it opens).
     let floor = resume
         .clone()
-        .unwrap_or_else(|| id_floor(Utc::now().timestamp_millis() - GRACE_MS));
+        .unwrap_or_else(|| id_floor(Utc::now().timestamp_millis()));
     actix_web::rt::spawn(follow(state, filter, floor, tx, slot));
     let body = stream::unfold(rx, |mut rx| async move {
         let chunk = rx.recv().await?;

@@ -53,7 +53,7 @@ async fn start(backend: &str, case: &str) -> Option<Stack> {
 
 /// Ingests `logs` and waits until all of them are searchable (Elasticsearch
 /// makes them visible at its next refresh).
-async fn load(s: &Stack, logs: &Value) {
+pub async fn load(s: &Stack, logs: &Value) {
     let n = logs.as_array().unwrap().len();
     let (status, body) = post(
         &format!("{}/logs/batch-ingest?refresh=wait_for", s.ingest),
@@ -102,13 +102,22 @@ macro_rules! conformance {
     };
 }
 
+use crate::reads::{context, cursor_paging, export, facets, histogram, live_tail, query_language};
+
 conformance!(
     search_semantics,
     patterns_grouping,
     patterns_merge_word_variables,
     tokenization,
     many_patterns_and_buckets,
-    trace_and_metadata_filters
+    trace_and_metadata_filters,
+    query_language,
+    cursor_paging,
+    histogram,
+    facets,
+    context,
+    export,
+    live_tail
 );
 
 /// An SRE jumps from a trace to its logs (`trace_id`), or picks logs by a

@@ -521,10 +521,16 @@ fn aggregate(docs: &[&Value], aggs: &Value, buckets: &mut Buckets) -> Result<Val
                     }
                 }
                 buckets.add(counts.len())?;
-                let list: Vec<Value> = counts
-                    .into_iter()
-                    .map(|(k, members)| json!({"key_as_string": DateTime::from_timestamp_millis(k).unwrap().to_rfc3339(), "key": k, "doc_count": members.len()}))
-                    .collect();
+                let mut list = Vec::new();
+                for (k, members) in counts {
+                    let mut b = json!({"key_as_string": DateTime::from_timestamp_millis(k).unwrap().to_rfc3339(), "key": k, "doc_count": members.len()});
+                    if let Some(sub) = sub {
+                        for (name, v) in aggregate(&members, sub, buckets)?.as_object().unwrap() {
+                            b[name] = v.clone();
+                        }
+                    }
+                    list.push(b);
+                }
                 json!({"buckets": list})
             }
             other => {
@@ -556,6 +562,8 @@ pub fn search(docs: &[&Value], body: &Value, max_buckets: usize) -> Refusal {
     }
     let sort: Vec<Value> = body["sort"].as_array().cloned().unwrap_or_default();
     hits.sort_by(|a, b| compare(a, b, &sort));
+    // The total counts every match, wherever the page starts.
+    let total = hits.len();
     // search_after: the hits that sort after these values.
     if let Some(after) = body.get("search_after") {
         let after = after.as_array().cloned().unwrap_or_default();
@@ -602,7 +610,7 @@ pub fn search(docs: &[&Value], body: &Value, max_buckets: usize) -> Refusal {
     let mut answer = json!({
         "took": 1, "timed_out": false,
         "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
-        "hits": {"total": {"value": hits.len(), "relation": "eq"}, "max_score": null, "hits": page},
+        "hits": {"total": {"value": total, "relation": "eq"}, "max_score": null, "hits": page},
     });
     if let Some(aggs) = body.get("aggs").or_else(|| body.get("aggregations")) {
         let mut buckets = Buckets {

@@ -95,6 +95,29 @@ async fn queryd_in_another_process_sees_ingestd_writes() {
             acked.elapsed()
         );
     }
+    // Live tail across the two processes: the reader reloads before each look.
+    let mut events =
+        crate::reads::Events::open(&format!("{query}/logs/tail?query=otter"), None).await;
+    for round in 0..3 {
+        let (status, _) = post(
+            &format!("{}/logs/ingest", ingest.base),
+            &json!({"message": format!("otter tail {round}"), "source": "p"}),
+        )
+        .await;
+        assert_eq!(status, 202);
+        let acked = Instant::now();
+        let (_, log) = events
+            .next(Duration::from_secs(5))
+            .await
+            .expect("a tail event");
+        assert_eq!(log["message"], format!("otter tail {round}"));
+        assert!(
+            acked.elapsed() <= Duration::from_secs(2),
+            "tail event after {:?}",
+            acked.elapsed()
+        );
+    }
+    drop(events);
     assert_eq!(ingest.terminate(), Some(0));
     let _ = stop.send(());
     server.await.unwrap().unwrap();
