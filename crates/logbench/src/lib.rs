@@ -5,6 +5,8 @@
 //! - [`gen`]: seeded, reproducible realistic logs.
 //! - [`load`]: the load modes: `ingest` (closed loop), `latency` (open loop),
 //!   `search` (a query mix), `patterns`.
+//! - [`mixed`]: the reads (query kinds, histogram, cursor paging, live
+//!   tail, export) while logs arrive at a fixed rate.
 //! - [`protocol`]: the same logs as native JSON, Elasticsearch bulk NDJSON
 //!   or OTLP protobuf, gzip or not.
 //! - [`ceiling`]: raw tantivy, HTTP discard and WAL rates in the same run.
@@ -14,4 +16,5 @@ pub mod accuracy;
 pub mod ceiling;
 pub mod gen;
 pub mod load;
+pub mod mixed;
 pub mod protocol;

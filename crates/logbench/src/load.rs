@@ -80,39 +80,42 @@ pub fn bodies(
     spread_hours: f64,
     level: Option<&str>,
 ) -> Vec<Vec<u8>> {
-    batches(seed, count, batch, spread_hours, level, &[])
+    batches(seed, count, batch, (spread_hours, 0.0), level, &[])
         .iter()
         .map(|logs| serde_json::to_vec(logs).expect("serialises"))
         .collect()
 }
 
 /// `count` batches of `batch` logs in the native shape, with the messages
-/// of `replay` (lines of a real log file) when it is not empty.
+/// of `replay` (lines of a real log file) when it is not empty; their
+/// times spread over `window.0` hours ending `window.1` hours ago.
 pub fn batches(
     seed: u64,
     count: usize,
     batch: usize,
-    spread_hours: f64,
+    (spread_hours, hours_ago): (f64, f64),
     level: Option<&str>,
     replay: &[String],
 ) -> Vec<Vec<Value>> {
     let mut rng = Rng::new(seed);
     let spread = chrono::Duration::milliseconds((spread_hours * 3_600_000.0) as i64);
+    let back = chrono::Duration::milliseconds((hours_ago * 3_600_000.0) as i64);
     let mut next_line = 0usize;
     (0..count)
         .map(|_| {
             let mut logs: Vec<Value> = if replay.is_empty() {
-                gen::batch(&mut rng, batch, Utc::now(), spread)
+                gen::batch(&mut rng, batch, Utc::now() - back, spread)
             } else {
                 (0..batch)
                     .map(|_| {
                         let line = &replay[next_line % replay.len()];
                         next_line += 1;
-                        let back = rng.below(spread.num_milliseconds().max(1) as u64) as i64;
+                        let back_ms = back.num_milliseconds()
+                            + rng.below(spread.num_milliseconds().max(1) as u64) as i64;
                         gen::replayed(
                             line,
                             &mut rng,
-                            Utc::now() - chrono::Duration::milliseconds(back),
+                            Utc::now() - chrono::Duration::milliseconds(back_ms),
                         )
                     })
                     .collect()
@@ -159,6 +162,8 @@ pub struct IngestOptions {
     pub seed: u64,
     /// Spread timestamps over this many hours before now (0: now).
     pub spread_hours: f64,
+    /// The spread ends this many hours ago (0: now).
+    pub hours_ago: f64,
     /// Every log at this level instead of the usual mix.
     pub level: Option<String>,
     /// Lines of a real log file to send instead of generated messages.
@@ -230,7 +235,7 @@ pub async fn ingest(ingest_url: &str, query_url: Option<&str>, o: &IngestOptions
         o.seed,
         pool,
         o.batch,
-        o.spread_hours,
+        (o.spread_hours, o.hours_ago),
         o.level.as_deref(),
         &o.replay,
     )
@@ -642,7 +647,7 @@ pub async fn patterns(query_url: &str, hours: f64, iterations: u64, quiet: bool)
     run_queries("patterns", iterations, quiet, move |c| c.get(&url)).await
 }
 
-async fn run_queries<F>(kind: &str, iterations: u64, quiet: bool, request: F) -> QueryReport
+pub async fn run_queries<F>(kind: &str, iterations: u64, quiet: bool, request: F) -> QueryReport
 where
     F: Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync + 'static,
 {

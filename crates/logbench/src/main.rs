@@ -56,6 +56,9 @@ struct Load {
     /// Spread the logs' timestamps over this many hours before now.
     #[arg(long, default_value_t = 0.0)]
     spread_hours: f64,
+    /// ...ending this many hours before now (to load day by day).
+    #[arg(long, default_value_t = 0.0)]
+    hours_ago: f64,
     /// Send every log at this level (e.g. ERROR, to load patterns).
     #[arg(long)]
     level: Option<String>,
@@ -84,6 +87,7 @@ impl Load {
             duration,
             seed: common.seed,
             spread_hours: self.spread_hours,
+            hours_ago: self.hours_ago,
             level: self.level.clone(),
             replay: std::sync::Arc::new(
                 self.replay
@@ -138,6 +142,28 @@ enum Command {
         /// Requests per kind.
         #[arg(long, default_value_t = 200)]
         iterations: u64,
+    },
+    /// The SRE's reads while logs arrive at a fixed rate (`--rate 0`: idle):
+    /// latency per query kind, histogram over 7 days, cursor page N against
+    /// page 1, live tail delay from acknowledgement to event, export rate.
+    Mixed {
+        #[command(flatten)]
+        common: Common,
+        /// Background ingest, logs/s (batches of 500).
+        #[arg(long, default_value_t = 10_000.0)]
+        rate: f64,
+        /// Requests per query kind (2 concurrent clients).
+        #[arg(long, default_value_t = 200)]
+        iterations: u64,
+        /// Cursor pages to read (100 logs each).
+        #[arg(long, default_value_t = 1000)]
+        pages: u64,
+        /// Logs sent one at a time to time the live tail.
+        #[arg(long, default_value_t = 100)]
+        tail_events: u64,
+        /// Logs to export.
+        #[arg(long, default_value_t = 500_000)]
+        export_logs: u64,
     },
     /// Latency of `GET /logs/patterns` over a window.
     Patterns {
@@ -210,14 +236,14 @@ fn print_json<T: serde::Serialize>(value: &T) {
 
 fn row(name: &str, p: &Percentiles) {
     println!(
-        "{name:<16} {:>7} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+        "{name:<28} {:>7} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
         p.count, p.p50_ms, p.p90_ms, p.p95_ms, p.p99_ms, p.p999_ms, p.max_ms
     );
 }
 
 fn header() {
     println!(
-        "{:<16} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "{:<28} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "", "count", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms"
     );
 }
@@ -325,6 +351,53 @@ fn main() -> ExitCode {
                 for r in &reports {
                     row(&r.kind, &r.latency);
                 }
+            }
+        }
+        Command::Mixed {
+            common,
+            rate,
+            iterations,
+            pages,
+            tail_events,
+            export_logs,
+        } => {
+            let options = logbench::mixed::MixedOptions {
+                rate,
+                iterations,
+                pages,
+                tail_events,
+                export_logs,
+                seed: common.seed,
+                quiet: common.quiet,
+            };
+            let r = runtime().block_on(logbench::mixed::mixed(
+                &common.ingest_url,
+                &common.query_url,
+                &options,
+            ));
+            if common.json {
+                print_json(&r);
+            } else {
+                println!(
+                    "ingest: {:.0} logs/s acknowledged (target {:.0}), {} failed requests",
+                    r.ingest_rate_achieved, r.ingest_rate_target, r.ingest_errors
+                );
+                header();
+                for q in &r.queries {
+                    row(&format!("{} ({} hits)", q.kind, q.matches), &q.latency);
+                }
+                println!(
+                    "cursor paging: {} pages; p50 of pages 1-10 {:.1} ms, of the last 10 {:.1} ms (ratio {:.2})",
+                    r.paging.pages, r.paging.first_pages_p50_ms, r.paging.last_pages_p50_ms, r.paging.ratio
+                );
+                println!(
+                    "live tail: {} events ({} missed); delay from ack p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+                    r.tail.events, r.tail.missed, r.tail.p50_ms, r.tail.p99_ms, r.tail.max_ms
+                );
+                println!(
+                    "export: {} logs in {:.1} s = {:.0} logs/s",
+                    r.export.logs, r.export.seconds, r.export.logs_per_sec
+                );
             }
         }
         Command::Patterns {

@@ -81,6 +81,7 @@ fn options(seconds: u64) -> IngestOptions {
         duration: Some(Duration::from_secs(seconds)),
         seed: 1,
         spread_hours: 1.0,
+        hours_ago: 0.0,
         level: None,
         replay: Arc::new(Vec::new()),
         quiet: true,
