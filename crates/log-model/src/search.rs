@@ -402,6 +402,47 @@ pub struct SearchRequest {
     pub cursor: Option<String>,
     /// `desc` (newest first, the default) or `asc`.
     pub order: Option<String>,
+    /// Count matches exactly up to this many (default 100,000), or `true`:
+    /// all of them, `false`: none. Past the bound `total_count` is a lower
+    /// bound and `total_relation` says `gte`.
+    #[serde(default, deserialize_with = "track_total")]
+    pub track_total: Option<TrackTotal>,
+}
+
+/// How far a search counts its matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackTotal {
+    All(bool),
+    UpTo(u64),
+}
+
+/// Matches counted exactly by default: past this many, counting costs more
+/// than the page (`total_count` is then a lower bound).
+pub const DEFAULT_TRACK_TOTAL: u64 = 100_000;
+
+fn track_total<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TrackTotal>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Bool(bool),
+        Num(u64),
+        Text(String),
+    }
+    Ok(match Option::<Either>::deserialize(d)? {
+        None => None,
+        Some(Either::Bool(b)) => Some(TrackTotal::All(b)),
+        Some(Either::Num(n)) => Some(TrackTotal::UpTo(n)),
+        Some(Either::Text(t)) => match t.trim() {
+            "" => None,
+            "true" => Some(TrackTotal::All(true)),
+            "false" => Some(TrackTotal::All(false)),
+            n => Some(TrackTotal::UpTo(n.parse().map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "track_total: {t:?} is neither true, false nor a number"
+                ))
+            })?)),
+        },
+    })
 }
 
 /// A validated search.
@@ -413,8 +454,9 @@ pub struct SearchQuery {
     pub order: SortOrder,
     /// Only logs after this key in `order` (the cursor's).
     pub after: Option<SortKey>,
-    /// Whether to count every match (`total_count`); exports and tails do not.
-    pub count: bool,
+    /// Count matches exactly up to this many (`total_count`; `u64::MAX`:
+    /// every one); `None`: no count (exports, tails, context).
+    pub track_total: Option<u64>,
 }
 
 impl Default for SearchQuery {
@@ -425,7 +467,7 @@ impl Default for SearchQuery {
             offset: 0,
             order: SortOrder::Desc,
             after: None,
-            count: true,
+            track_total: Some(DEFAULT_TRACK_TOTAL),
         }
     }
 }
@@ -487,7 +529,12 @@ impl SearchRequest {
             offset,
             order,
             after,
-            count: true,
+            track_total: Some(match self.track_total {
+                None => DEFAULT_TRACK_TOTAL,
+                Some(TrackTotal::All(true)) => u64::MAX,
+                Some(TrackTotal::All(false)) => 0,
+                Some(TrackTotal::UpTo(n)) => n,
+            }),
         })
     }
 }

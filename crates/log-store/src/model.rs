@@ -8,8 +8,10 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SearchPage {
     pub logs: Vec<StoredLog>,
-    /// Every match, not only this page.
+    /// Every match, not only this page (or a lower bound: see below).
     pub total_count: u64,
+    /// `total_count` stopped at the request's bound: there are more.
+    pub total_is_lower_bound: bool,
     /// What could not be read (damaged day partitions, failed shards): when
     /// not empty, the answer is partial.
     pub missing: Vec<String>,

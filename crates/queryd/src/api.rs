@@ -144,6 +144,7 @@ async fn search(state: &AppState, query: SearchQuery) -> Result<HttpResponse, Ap
     let mut body = json!({
         "logs": page.logs,
         "total_count": page.total_count,
+        "total_relation": if page.total_is_lower_bound { "gte" } else { "eq" },
         "next_cursor": next_cursor,
         "took_ms": took,
     });
@@ -302,7 +303,7 @@ async fn facets(state: &AppState, request: FacetsRequest) -> Result<HttpResponse
     let sample_query = SearchQuery {
         filter: query.filter.clone(),
         limit: METADATA_SAMPLE,
-        count: false,
+        track_total: None,
         ..SearchQuery::default()
     };
     let answer = state
@@ -415,7 +416,7 @@ async fn context(
                 None,
             ),
             limit: 1,
-            count: false,
+            track_total: None,
             ..SearchQuery::default()
         },
     )
@@ -448,7 +449,7 @@ async fn context(
         limit: limit.max(1),
         order,
         after: Some(key_of(&log)),
-        count: false,
+        track_total: None,
         ..SearchQuery::default()
     };
     let mut older = search_page(&state, "context", around(SortOrder::Desc, before)).await?;

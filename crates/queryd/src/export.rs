@@ -39,7 +39,7 @@ impl Export {
             limit,
             order: self.order,
             after,
-            count: false,
+            track_total: None,
             ..SearchQuery::default()
         }
     }

@@ -228,7 +228,7 @@ async fn look_loop(
                 limit: log_model::search::MAX_LIMIT,
                 order: SortOrder::Asc,
                 after: after.take(),
-                count: false,
+                track_total: None,
                 ..SearchQuery::default()
             };
             let page = match state.store.search(query).await {

@@ -546,6 +546,21 @@ fn aggregate(docs: &[&Value], aggs: &Value, buckets: &mut Buckets) -> Result<Val
     Ok(Value::Object(out))
 }
 
+/// `hits.total` as Elasticsearch counts it: exactly up to
+/// `track_total_hits` (10,000 by default; `true`: all), then `gte`.
+fn total_of(total: usize, track: &Value) -> Value {
+    let bound = match track {
+        Value::Bool(true) => usize::MAX,
+        Value::Number(n) => n.as_u64().unwrap_or(10_000) as usize,
+        _ => 10_000,
+    };
+    if total > bound {
+        json!({"value": bound, "relation": "gte"})
+    } else {
+        json!({"value": total, "relation": "eq"})
+    }
+}
+
 /// Answers a `_search` body over `docs` (the documents of every backing index).
 pub fn search(docs: &[&Value], body: &Value, max_buckets: usize) -> Refusal {
     let query = body
@@ -610,7 +625,7 @@ pub fn search(docs: &[&Value], body: &Value, max_buckets: usize) -> Refusal {
     let mut answer = json!({
         "took": 1, "timed_out": false,
         "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0},
-        "hits": {"total": {"value": total, "relation": "eq"}, "max_score": null, "hits": page},
+        "hits": {"total": total_of(total, &body["track_total_hits"]), "max_score": null, "hits": page},
     });
     if let Some(aggs) = body.get("aggs").or_else(|| body.get("aggregations")) {
         let mut buckets = Buckets {

@@ -229,6 +229,27 @@ pub async fn cursor_paging(s: &Stack) {
         cursor = page["next_cursor"].clone();
     }
     assert_eq!(ids, everything, "the pages after a newer arrival");
+    // Counting: exact by default (up to 100,000), or up to a bound, then
+    // a lower bound marked as such.
+    let (_, body) = post(&url, &json!({"limit": 1})).await;
+    assert_eq!(
+        (body["total_count"].clone(), body["total_relation"].clone()),
+        (json!(68), json!("eq"))
+    );
+    let (_, body) = post(&url, &json!({"limit": 1, "track_total": 5})).await;
+    assert_eq!(
+        (body["total_count"].clone(), body["total_relation"].clone()),
+        (json!(5), json!("gte"))
+    );
+    let (_, body) = post(
+        &url,
+        &json!({"limit": 1, "track_total": true, "query": "step"}),
+    )
+    .await;
+    assert_eq!(
+        (body["total_count"].clone(), body["total_relation"].clone()),
+        (json!(45), json!("eq"))
+    );
     // A cursor is opaque and checked; offset stays for old clients.
     let (status, body) = post(&url, &json!({"cursor": "not-a-cursor"})).await;
     assert_eq!(status, 422, "{body}");
@@ -236,6 +257,7 @@ pub async fn cursor_paging(s: &Stack) {
     let (status, body) = post(&url, &json!({"offset": 60, "limit": 10})).await;
     assert_eq!(status, 200);
     assert_eq!(body["logs"].as_array().unwrap().len(), 8);
+    assert_eq!(body["logs"][7]["id"], json!(everything[62]));
 }
 
 /// Counts per bucket and level, every bucket of the range, on both backends.

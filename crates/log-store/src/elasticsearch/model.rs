@@ -239,7 +239,10 @@ impl SearchResponse {
     pub fn empty() -> SearchResponse {
         SearchResponse {
             hits: Hits {
-                total: Some(Total { value: 0 }),
+                total: Some(Total {
+                    value: 0,
+                    relation: None,
+                }),
                 hits: Vec::new(),
             },
             aggregations: None,
@@ -275,6 +278,9 @@ pub struct Hits {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Total {
     pub value: u64,
+    /// `eq`, or `gte` when the count stopped at `track_total_hits`.
+    #[serde(default)]
+    pub relation: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

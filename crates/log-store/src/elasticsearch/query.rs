@@ -138,7 +138,12 @@ pub fn search_body(q: &SearchQuery) -> Value {
         "query": filter_query(&q.filter, Vec::new()),
         "sort": [{"@timestamp": {"order": order}}, {"log_id": {"order": order}}],
         "size": q.limit,
-        "track_total_hits": q.count,
+        "track_total_hits": match q.track_total {
+            None => json!(false),
+            Some(u64::MAX) => json!(true),
+            // Elasticsearch takes an int here.
+            Some(n) => json!(n.min(i32::MAX as u64)),
+        },
     });
     match &q.after {
         Some(key) => body["search_after"] = json!([key.ts.div_euclid(1000), key.id]),

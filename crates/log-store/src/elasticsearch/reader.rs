@@ -77,10 +77,17 @@ fn parse_search(answer: &Answer) -> Result<SearchResponse, StoreError> {
 /// Turns a search response into a page of logs.
 pub fn search_page(response: SearchResponse) -> SearchPage {
     let missing = response.missing();
+    let total_is_lower_bound = response
+        .hits
+        .total
+        .as_ref()
+        .is_some_and(|t| t.relation.as_deref() == Some("gte"));
     SearchPage {
+        total_is_lower_bound,
         total_count: response
             .hits
             .total
+            .as_ref()
             .map_or(response.hits.hits.len() as u64, |t| t.value),
         logs: response
             .hits

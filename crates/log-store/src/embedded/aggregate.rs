@@ -37,6 +37,9 @@ impl HistogramCollector {
 }
 
 pub struct HistogramSegment {
+    /// Buffers for one block of documents' values.
+    ts_block: Vec<Option<i64>>,
+    level_block: Vec<Option<u64>>,
     ts: Column<i64>,
     level: Option<StrColumn>,
     /// Level slot of each level ordinal of this segment.
@@ -68,6 +71,8 @@ impl Collector for HistogramCollector {
             None => Vec::new(),
         };
         Ok(HistogramSegment {
+            ts_block: vec![None; tantivy::COLLECT_BLOCK_BUFFER_LEN],
+            level_block: vec![None; tantivy::COLLECT_BLOCK_BUFFER_LEN],
             ts: fast.i64("ts")?,
             level,
             slots,
@@ -117,6 +122,34 @@ impl SegmentCollector for HistogramSegment {
             .and_then(|ord| self.slots.get(ord as usize).copied().flatten());
         if let Some(slot) = slot {
             self.counts[bucket as usize][slot] += 1;
+        }
+    }
+
+    /// A block at a time: the columns' values are read in batches.
+    fn collect_block(&mut self, docs: &[DocId]) {
+        let n = docs.len().min(self.ts_block.len());
+        if n < docs.len() {
+            docs.iter().for_each(|d| self.collect(*d, 0.0));
+            return;
+        }
+        self.ts_block[..n].fill(None);
+        self.level_block[..n].fill(None);
+        self.ts.first_vals(docs, &mut self.ts_block[..n]);
+        if let Some(level) = &self.level {
+            level.ords().first_vals(docs, &mut self.level_block[..n]);
+        }
+        let buckets = self.counts.len() as i64;
+        for (ts, ord) in self.ts_block[..n].iter().zip(&self.level_block[..n]) {
+            let (Some(ts), Some(ord)) = (ts, ord) else {
+                continue;
+            };
+            let bucket = (ts - self.first_us).div_euclid(self.interval_us);
+            if !(0..buckets).contains(&bucket) {
+                continue;
+            }
+            if let Some(Some(slot)) = self.slots.get(*ord as usize) {
+                self.counts[bucket as usize][*slot] += 1;
+            }
         }
     }
 

@@ -7,7 +7,7 @@ use std::ops::Bound;
 use chrono::{DateTime, Utc};
 use tantivy::query::{
     AllQuery, BooleanQuery, EmptyQuery, InvertedIndexRangeQuery, Occur, PhraseQuery, Query,
-    RangeQuery, RegexQuery, TermQuery,
+    RangeQuery, RegexQuery, TermQuery, TermSetQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
@@ -223,25 +223,32 @@ fn time_range(
 }
 
 /// Logs after `key` in `order`: an earlier (or later) time, or the same
-/// time and a smaller (or larger) id.
-pub fn after(fields: &Fields, order: SortOrder, key: &SortKey) -> Box<dyn Query> {
+/// time and an id in `same_time_ids` (the ids at that time that sort after
+/// the key's, found by the caller: few, where a range over the id terms
+/// would walk every id of the partition).
+pub fn after(
+    fields: &Fields,
+    order: SortOrder,
+    key: &SortKey,
+    same_time_ids: Vec<String>,
+) -> Box<dyn Query> {
     let ts = ts_term(fields, key.ts);
-    let id = Term::from_field_text(fields.id, &key.id);
-    let (time, same_time_ids) = match order {
-        SortOrder::Desc => (
-            RangeQuery::new(Bound::Unbounded, Bound::Excluded(ts.clone())),
-            RangeQuery::new(Bound::Unbounded, Bound::Excluded(id)),
-        ),
-        SortOrder::Asc => (
-            RangeQuery::new(Bound::Excluded(ts.clone()), Bound::Unbounded),
-            RangeQuery::new(Bound::Excluded(id), Bound::Unbounded),
-        ),
+    let time = match order {
+        SortOrder::Desc => RangeQuery::new(Bound::Unbounded, Bound::Excluded(ts.clone())),
+        SortOrder::Asc => RangeQuery::new(Bound::Excluded(ts.clone()), Bound::Unbounded),
     };
+    if same_time_ids.is_empty() {
+        return Box::new(time);
+    }
     any(vec![
         Box::new(time),
         all(vec![
             Box::new(TermQuery::new(ts, IndexRecordOption::Basic)),
-            Box::new(same_time_ids),
+            Box::new(TermSetQuery::new(
+                same_time_ids
+                    .iter()
+                    .map(|id| Term::from_field_text(fields.id, id)),
+            )),
         ]),
     ])
 }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::{Count, DocSetCollector, TopDocs};
 use tantivy::query::{AllQuery, Query};
 use tantivy::schema::Value;
 use tantivy::{DocAddress, Index, IndexReader, Order, ReloadPolicy, Searcher, TantivyDocument};
@@ -176,7 +176,7 @@ impl EmbeddedReader {
     fn matching(
         &self,
         filter: &Filter,
-        extra: &dyn Fn() -> Vec<Box<dyn Query>>,
+        extra: &dyn Fn(&Searcher) -> Result<Vec<Box<dyn Query>>, StoreError>,
     ) -> Result<(Vec<Matching>, Vec<String>), StoreError> {
         let fields = &self.inner.fields;
         // The end is exclusive: a range ending at midnight does not open the next day.
@@ -195,33 +195,49 @@ impl EmbeddedReader {
                 continue;
             }
             let mut analyzer = partition.index.tokenizer_for_field(fields.message)?;
-            let query = compile(fields, &mut analyzer, filter, extra());
-            out.push((id, partition.reader.searcher(), query));
+            let searcher = partition.reader.searcher();
+            let more = match extra(&searcher) {
+                Ok(more) => more,
+                Err(e) => {
+                    self.unreadable(&id, &e, &mut missing);
+                    continue;
+                }
+            };
+            let query = compile(fields, &mut analyzer, filter, more);
+            out.push((id, searcher, query));
         }
         Ok((out, missing))
     }
 
-    /// How many logs match (every partition of the range).
-    fn count(&self, filter: &Filter, missing: &mut Vec<String>) -> Result<u64, StoreError> {
-        let (matching, unopened) = self.matching(filter, &Vec::new)?;
+    /// How many logs match (every partition of the range), counted exactly
+    /// up to `limit`; `true` when the count stopped there (a lower bound).
+    fn count(
+        &self,
+        filter: &Filter,
+        limit: u64,
+        missing: &mut Vec<String>,
+    ) -> Result<(u64, bool), StoreError> {
+        let (matching, unopened) = self.matching(filter, &|_| Ok(Vec::new()))?;
         missing.extend(unopened);
-        let mut total = 0;
+        let mut total = 0u64;
         for (id, searcher, query) in &matching {
-            match searcher.search(query, &Count) {
-                Ok(n) => total += n as u64,
+            if total >= limit {
+                return Ok((limit, true));
+            }
+            match count_up_to(searcher, query.as_ref(), limit - total) {
+                Ok(n) => total += n,
                 Err(e) => self.unreadable(id, &e.into(), missing),
             }
         }
-        Ok(total)
+        Ok((total.min(limit), total > limit))
     }
 
     fn search_blocking(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
         let fields = &self.inner.fields;
         let mut missing = Vec::new();
-        let total = if q.count {
-            self.count(&q.filter, &mut missing)?
-        } else {
-            0
+        let (total, lower_bound) = match q.track_total {
+            Some(limit) => self.count(&q.filter, limit, &mut missing)?,
+            None => (0, false),
         };
         // A cursor narrows the days read: nothing past its time is opened.
         let filter = match &q.after {
@@ -236,11 +252,23 @@ impl EmbeddedReader {
                 }
             }
         };
-        let (matching, unopened) = self.matching(&filter, &|| {
-            q.after
-                .iter()
-                .map(|key| after(fields, q.order, key))
-                .collect()
+        let (matching, unopened) = self.matching(&filter, &|searcher| {
+            let Some(key) = &q.after else {
+                return Ok(Vec::new());
+            };
+            // The logs of the cursor's own time whose ids sort after its id.
+            let mut ids = Vec::new();
+            for address in searcher.search(&*at_time(fields, key.ts), &DocSetCollector)? {
+                let id = load_log(searcher, fields, address)?.id;
+                let later = match q.order {
+                    SortOrder::Desc => id < key.id,
+                    SortOrder::Asc => id > key.id,
+                };
+                if later {
+                    ids.push(id);
+                }
+            }
+            Ok(vec![after(fields, q.order, key, ids)])
         })?;
         missing.extend(unopened);
         let order = match q.order {
@@ -299,7 +327,7 @@ impl EmbeddedReader {
                         query.box_clone(),
                         at_time(fields, edge),
                     ]);
-                    match searcher.search(&same_time, &tantivy::collector::DocSetCollector) {
+                    match searcher.search(&same_time, &DocSetCollector) {
                         Ok(found) => hits.extend(found.into_iter().map(|a| (edge, k, a))),
                         Err(e) => self.unreadable(id, &e.into(), &mut missing),
                     }
@@ -329,6 +357,7 @@ impl EmbeddedReader {
         Ok(SearchPage {
             logs,
             total_count: total,
+            total_is_lower_bound: lower_bound,
             missing,
         })
     }
@@ -337,7 +366,7 @@ impl EmbeddedReader {
         let starts = q.bucket_starts();
         let collector = HistogramCollector::new(q);
         let mut counts: LevelCounts = vec![[0; 5]; starts.len()];
-        let (matching, mut missing) = self.matching(&q.filter, &Vec::new)?;
+        let (matching, mut missing) = self.matching(&q.filter, &|_| Ok(Vec::new()))?;
         for (id, searcher, query) in &matching {
             match searcher.search(query, &collector) {
                 Ok(found) => add_counts(&mut counts, &found),
@@ -353,7 +382,7 @@ impl EmbeddedReader {
     }
 
     fn facets_blocking(&self, q: &FacetsQuery) -> Result<Facets, StoreError> {
-        let (matching, mut missing) = self.matching(&q.filter, &Vec::new)?;
+        let (matching, mut missing) = self.matching(&q.filter, &|_| Ok(Vec::new()))?;
         let mut all: FieldCounts = vec![HashMap::new(); FACET_FIELDS.len()];
         for (id, searcher, query) in &matching {
             match searcher.search(query, &FacetCollector) {
@@ -448,7 +477,7 @@ impl EmbeddedReader {
             window: samples.then(|| q.clone()),
         };
         let mut by_template: HashMap<String, RawGroup> = HashMap::new();
-        let (matching, unopened) = self.matching(&filter, &Vec::new)?;
+        let (matching, unopened) = self.matching(&filter, &|_| Ok(Vec::new()))?;
         missing.extend(unopened);
         for (id, searcher, query) in matching {
             let groups: Groups = match searcher.search(&query, &collector) {
@@ -490,13 +519,41 @@ impl EmbeddedReader {
         for (_, partition) in self.partitions(None, None)?.0 {
             partition.reader.reload()?;
             let searcher = partition.reader.searcher();
-            let all = searcher.search(&AllQuery, &tantivy::collector::DocSetCollector)?;
+            let all = searcher.search(&AllQuery, &DocSetCollector)?;
             for address in all {
                 ids.push(load_log(&searcher, fields, address)?.id);
             }
         }
         Ok(ids)
     }
+}
+
+/// Matches of `query` in one searcher, counted one by one up to `limit`
+/// (`limit + 1` when there are more); at most `limit + 1` documents are
+/// visited in all, where an exact count visits every match.
+fn count_up_to(searcher: &Searcher, query: &dyn Query, limit: u64) -> tantivy::Result<u64> {
+    if limit == u64::MAX {
+        return searcher.search(query, &Count).map(|n| n as u64);
+    }
+    let weight = query.weight(tantivy::query::EnableScoring::disabled_from_searcher(
+        searcher,
+    ))?;
+    let mut n = 0u64;
+    for reader in searcher.segment_readers() {
+        let mut scorer = weight.scorer(reader, 1.0)?;
+        let alive = reader.alive_bitset();
+        let mut doc = scorer.doc();
+        while doc != tantivy::TERMINATED {
+            if alive.is_none_or(|a| a.is_alive(doc)) {
+                n += 1;
+                if n > limit {
+                    return Ok(n);
+                }
+            }
+            doc = scorer.advance();
+        }
+    }
+    Ok(n)
 }
 
 /// Orders logs by time, then id, in `order` (the order of search pages and cursors).
