@@ -402,7 +402,7 @@ pub struct SearchRequest {
     pub cursor: Option<String>,
     /// `desc` (newest first, the default) or `asc`.
     pub order: Option<String>,
-    /// Count matches exactly up to this many (default 100,000), or `true`:
+    /// Count matches exactly up to this many (default 10,000, as Elasticsearch), or `true`:
     /// all of them, `false`: none. Past the bound `total_count` is a lower
     /// bound and `total_relation` says `gte`.
     #[serde(default, deserialize_with = "track_total")]
@@ -418,7 +418,7 @@ pub enum TrackTotal {
 
 /// Matches counted exactly by default: past this many, counting costs more
 /// than the page (`total_count` is then a lower bound).
-pub const DEFAULT_TRACK_TOTAL: u64 = 100_000;
+pub const DEFAULT_TRACK_TOTAL: u64 = 10_000;
 
 fn track_total<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TrackTotal>, D::Error> {
     #[derive(Deserialize)]

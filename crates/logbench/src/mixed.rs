@@ -82,7 +82,6 @@ fn background_ingest(
             return;
         }
         const BATCH: usize = 500;
-        let pool = bodies(seed ^ 0x5eed, 64, BATCH, 0.0, None);
         let interval = Duration::from_secs_f64(BATCH as f64 / rate);
         let c = client();
         let started = Instant::now();
@@ -92,7 +91,10 @@ fn background_ingest(
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 tokio::time::sleep(wait).await;
             }
-            let body = pool[(i % pool.len() as u64) as usize].clone();
+            // Made fresh for each request: times over the last second, as a
+            // shipper's logs have (a resent body would pile thousands of
+            // logs onto a few instants).
+            let body = bodies(seed ^ i, 1, BATCH, 1.0 / 3600.0, None).remove(0);
             let (c, url, acked, errors) = (c.clone(), url.clone(), acked.clone(), errors.clone());
             tokio::spawn(async move {
                 let r = c

@@ -75,21 +75,30 @@ fn observe(state: &AppState, kind: &str, started: Instant) -> f64 {
     took * 1000.0
 }
 
-/// One page of a search, timed and counted.
+/// One page of a search, timed and counted, in the shape answers give
+/// logs (see [`shape`]).
 pub async fn search_page(
     state: &AppState,
     kind: &str,
     query: SearchQuery,
 ) -> Result<SearchPage, ApiError> {
     let started = Instant::now();
-    let page = state
+    let mut page = state
         .store
         .search(query)
         .instrument(tracing::info_span!("store.search", kind))
         .await
         .map_err(|e| store_failed(state, kind, e))?;
     observe(state, kind, started);
+    page.logs.iter_mut().for_each(shape);
     Ok(page)
+}
+
+/// A log as every answer gives it: without its template, which
+/// `pattern_id` names (and `/logs/patterns` shows); the stores return
+/// whole logs.
+pub fn shape(log: &mut StoredLog) {
+    log.template = String::new();
 }
 
 /// The sort key of a log, as cursors carry it.

@@ -231,7 +231,7 @@ async fn look_loop(
                 track_total: None,
                 ..SearchQuery::default()
             };
-            let page = match state.store.search(query).await {
+            let mut page = match state.store.search(query).await {
                 Ok(page) => page,
                 Err(e) => {
                     warn!(error = %e, "live tail: the store failed");
@@ -242,6 +242,7 @@ async fn look_loop(
                     return End::Cut("store_error");
                 }
             };
+            page.logs.iter_mut().for_each(crate::api::shape);
             let full = page.logs.len() == log_model::search::MAX_LIMIT;
             after = page.logs.last().map(key_of);
             found.extend(page.logs.into_iter().filter(|l| !sent.contains_key(&l.id)));

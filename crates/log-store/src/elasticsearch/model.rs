@@ -157,8 +157,7 @@ impl From<EsDoc<'_>> for StoredLog {
             metadata: doc.metadata.map(Cow::into_owned),
             received_at: doc.received_at,
             pattern_id: doc.pattern_id.into_owned(),
-            // Search answers leave the template out.
-            template: String::new(),
+            template: doc.template.into_owned(),
         }
     }
 }

@@ -29,6 +29,9 @@ use crate::{BoxFuture, Facets, Histogram, LogReader, PatternsPage, SearchPage, S
 /// Open partitions, newest first.
 type OpenPartitions = Vec<(PartitionId, Arc<Partition>)>;
 
+/// Clauses added to a request for one partition (from its searcher).
+type Extra<'a> = dyn Fn(&Searcher) -> Result<Vec<Box<dyn Query>>, StoreError> + 'a;
+
 /// A partition, its searcher and the request compiled for it.
 type Matching = (PartitionId, Searcher, Box<dyn Query>);
 
@@ -176,7 +179,7 @@ impl EmbeddedReader {
     fn matching(
         &self,
         filter: &Filter,
-        extra: &dyn Fn(&Searcher) -> Result<Vec<Box<dyn Query>>, StoreError>,
+        extra: &Extra<'_>,
     ) -> Result<(Vec<Matching>, Vec<String>), StoreError> {
         let fields = &self.inner.fields;
         // The end is exclusive: a range ending at midnight does not open the next day.
@@ -302,13 +305,53 @@ impl EmbeddedReader {
                 }
             }
             let wanted = skip + need;
+            // The page's logs are the newest (or oldest) of the day: look
+            // near that edge of the day first, in windows that grow, and
+            // read the whole day only when they do not hold a page. A broad
+            // query then reads a minute of logs, not a day of them.
+            let edge = (
+                q.order,
+                day_edge(
+                    day,
+                    q.order,
+                    q.after.as_ref().map(|k| k.ts),
+                    filter.end,
+                    filter.start,
+                ),
+            );
             let mut hits: Vec<(i64, usize, DocAddress)> = Vec::new();
-            for (k, (id, searcher, query)) in day.iter().enumerate() {
-                let top =
-                    TopDocs::with_limit(wanted).order_by_fast_field::<i64>("ts", order.clone());
-                match searcher.search(query, &top) {
-                    Ok(found) => hits.extend(found.into_iter().map(|(ts, a)| (ts, k, a))),
-                    Err(e) => self.unreadable(id, &e.into(), &mut missing),
+            for window in WINDOWS_US.iter().map(Some).chain([None]) {
+                hits.clear();
+                let bounded = match (window, edge) {
+                    (Some(w), (SortOrder::Desc, Some(edge))) => {
+                        Some(range_from(fields, edge.saturating_sub(*w), None))
+                    }
+                    (Some(w), (SortOrder::Asc, Some(edge))) => {
+                        Some(range_from(fields, i64::MIN, Some(edge.saturating_add(*w))))
+                    }
+                    (Some(_), (_, None)) => continue,
+                    (None, _) => None,
+                };
+                for (k, (id, searcher, query)) in day.iter().enumerate() {
+                    let top =
+                        TopDocs::with_limit(wanted).order_by_fast_field::<i64>("ts", order.clone());
+                    let found = match &bounded {
+                        Some(range) => searcher.search(
+                            &tantivy::query::BooleanQuery::intersection(vec![
+                                query.box_clone(),
+                                range.box_clone(),
+                            ]),
+                            &top,
+                        ),
+                        None => searcher.search(query, &top),
+                    };
+                    match found {
+                        Ok(found) => hits.extend(found.into_iter().map(|(ts, a)| (ts, k, a))),
+                        Err(e) => self.unreadable(id, &e.into(), &mut missing),
+                    }
+                }
+                if bounded.is_none() || hits.len() >= wanted {
+                    break;
                 }
             }
             match q.order {
@@ -367,10 +410,51 @@ impl EmbeddedReader {
         let collector = HistogramCollector::new(q);
         let mut counts: LevelCounts = vec![[0; 5]; starts.len()];
         let (matching, mut missing) = self.matching(&q.filter, &|_| Ok(Vec::new()))?;
-        for (id, searcher, query) in &matching {
-            match searcher.search(query, &collector) {
+        // Day partitions are counted on parallel threads (a week is seven
+        // independent scans of two columns).
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 4)
+            .min(matching.len().max(1));
+        let results: Vec<(usize, tantivy::Result<LevelCounts>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (matching, collector) = (&matching, &collector);
+                    scope.spawn(move || {
+                        matching
+                            .iter()
+                            .enumerate()
+                            .skip(t)
+                            .step_by(threads)
+                            .map(|(i, (_, searcher, query))| (i, searcher.search(query, collector)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .enumerate()
+                .flat_map(|(t, h)| {
+                    h.join().unwrap_or_else(|_| {
+                        // A thread that panicked answered nothing: its
+                        // partitions are missing from the answer.
+                        (t..matching.len())
+                            .step_by(threads)
+                            .map(|i| {
+                                let e = tantivy::TantivyError::InternalError(
+                                    "histogram thread failed".into(),
+                                );
+                                (i, Err(e))
+                            })
+                            .collect()
+                    })
+                })
+                .collect()
+        });
+        for (i, result) in results {
+            match result {
                 Ok(found) => add_counts(&mut counts, &found),
-                Err(e) => self.unreadable(id, &e.into(), &mut missing),
+                Err(e) => self.unreadable(&matching[i].0, &e.into(), &mut missing),
             }
         }
         missing.sort();
@@ -528,6 +612,65 @@ impl EmbeddedReader {
     }
 }
 
+/// Windows (microseconds) a page is looked for in first, from the edge of
+/// the day it starts at: a minute, then half an hour; then the whole day.
+const WINDOWS_US: [i64; 2] = [60_000_000, 1_800_000_000];
+
+/// Where a page in `order` starts within a day's partitions: the newest
+/// (or oldest) time they hold, bounded by the cursor and the filter's
+/// range; `None` when the partitions do not say (no fast `ts`).
+fn day_edge(
+    day: &[Matching],
+    order: SortOrder,
+    cursor: Option<i64>,
+    end: Option<DateTime<Utc>>,
+    start: Option<DateTime<Utc>>,
+) -> Option<i64> {
+    let mut edge: Option<i64> = None;
+    for (_, searcher, _) in day {
+        for reader in searcher.segment_readers() {
+            let column = reader.fast_fields().i64("ts").ok()?;
+            let value = match order {
+                SortOrder::Desc => column.max_value(),
+                SortOrder::Asc => column.min_value(),
+            };
+            edge = Some(match (edge, order) {
+                (None, _) => value,
+                (Some(e), SortOrder::Desc) => e.max(value),
+                (Some(e), SortOrder::Asc) => e.min(value),
+            });
+        }
+    }
+    let edge = edge?;
+    Some(match order {
+        SortOrder::Desc => {
+            let bound = [cursor, end.map(|e| e.timestamp_micros() - 1)]
+                .into_iter()
+                .flatten()
+                .min();
+            bound.map_or(edge, |b| edge.min(b))
+        }
+        SortOrder::Asc => {
+            let bound = [cursor, start.map(|s| s.timestamp_micros())]
+                .into_iter()
+                .flatten()
+                .max();
+            bound.map_or(edge, |b| edge.max(b))
+        }
+    })
+}
+
+/// Logs with `ts >= from` (and `ts <= to` when given).
+fn range_from(fields: &Fields, from: i64, to: Option<i64>) -> Box<dyn Query> {
+    let term = |v: i64| tantivy::Term::from_field_i64(fields.ts, v);
+    Box::new(tantivy::query::RangeQuery::new(
+        std::ops::Bound::Included(term(from)),
+        to.map_or(std::ops::Bound::Unbounded, |t| {
+            std::ops::Bound::Included(term(t))
+        }),
+    ))
+}
+
 /// Matches of `query` in one searcher, counted one by one up to `limit`
 /// (`limit + 1` when there are more); at most `limit + 1` documents are
 /// visited in all, where an exact count visits every match.
@@ -610,11 +753,7 @@ fn load_log(
         .get_first(fields.doc)
         .and_then(|v| v.as_str())
         .ok_or_else(|| StoreError::Corrupt(format!("document {address:?} has no stored body")))?;
-    let mut log: StoredLog =
-        serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    // Search answers leave the template out (it is in `pattern_id`).
-    log.template.clear();
-    Ok(log)
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 impl LogReader for EmbeddedReader {
