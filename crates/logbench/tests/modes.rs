@@ -179,6 +179,34 @@ async fn every_mode_runs_and_reports() {
     assert_eq!((r.errors, r.latency.count), (0, 5));
     assert!(r.matches > 0, "no ERROR/CRITICAL logs grouped");
 
+    // mixed: every read kind answers while logs arrive; the paging, tail
+    // and export figures are measured.
+    let o = logbench::mixed::MixedOptions {
+        rate: 1000.0,
+        iterations: 3,
+        pages: 3,
+        tail_events: 3,
+        export_logs: 200,
+        seed: 1,
+        quiet: true,
+    };
+    let r = logbench::mixed::mixed(&s.ingest, &s.query, &o).await;
+    assert_eq!(r.queries.len(), logbench::mixed::query_kinds().len() + 2);
+    for q in &r.queries {
+        assert_eq!(
+            (q.errors, q.latency.count),
+            (0, q.latency.count.max(1)),
+            "{q:?}"
+        );
+    }
+    assert!(
+        r.ingest_rate_achieved > 0.0 && r.ingest_errors == 0,
+        "{r:?}"
+    );
+    assert_eq!(r.paging.pages, 3, "{r:?}");
+    assert_eq!((r.tail.events, r.tail.missed), (3, 0), "{r:?}");
+    assert_eq!(r.export.logs, 200, "{r:?}");
+
     // ceilings, and the end-to-end run as ratios of them.
     let r = logbench::ceiling::ceiling(&options(1), 5_000, Some((&s.ingest, Some(&s.query)))).await;
     assert!(

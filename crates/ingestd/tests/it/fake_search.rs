@@ -258,6 +258,10 @@ pub fn matches(doc: &Value, query: &Value) -> Result<bool, Refusal> {
             }
         }
         "match_none" => false,
+        "exists" => {
+            let name = body["field"].as_str().unwrap_or("");
+            leaves(doc, name).into_iter().any(|v| !v.is_null())
+        }
         "prefix" => {
             let (name, prefix) = single(body)?;
             let prefix = as_text(prefix.get("value").unwrap_or(prefix)).unwrap_or_default();

@@ -397,6 +397,25 @@ pub async fn context(s: &Stack) {
     assert_eq!(list(&body["after"]), [7]);
     let (_, body) = get(&format!("{}/logs/{id}/context", s.query)).await;
     assert_eq!(list(&body["before"]), [1, 2], "oldest first");
+    // A log without a service: its context is the logs of its source
+    // without a service.
+    load_more(
+        s,
+        json!([
+            {"message":"9 no service a","source":"web-1","timestamp":at(base(), 5000)},
+            {"message":"10 no service b","source":"web-1","timestamp":at(base(), 5100)}
+        ]),
+    )
+    .await;
+    let (_, found) = post(
+        &format!("{}/logs/search", s.query),
+        &json!({"query": "\"service b\""}),
+    )
+    .await;
+    let lone = found["logs"][0]["id"].as_str().unwrap();
+    let (_, body) = get(&format!("{}/logs/{lone}/context", s.query)).await;
+    assert_eq!(list(&body["before"]), [9]);
+    assert!(list(&body["after"]).is_empty());
     let (status, body) = get(&format!("{}/logs/0000-nope/context", s.query)).await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["error"], "not_found");
@@ -497,6 +516,24 @@ impl Events {
             }
         }
     }
+}
+
+/// Ingests more logs and waits until they are searchable.
+async fn load_more(s: &Stack, logs: Value) {
+    let n = logs.as_array().unwrap().len() as u64;
+    let (_, before) = get(&format!("{}/logs/search?limit=1&track_total=true", s.query)).await;
+    let before = before["total_count"].as_u64().unwrap();
+    ingest(s, logs).await;
+    eventually(
+        Duration::from_secs(30),
+        "the logs to be searchable",
+        || async {
+            let (_, found) =
+                get(&format!("{}/logs/search?limit=1&track_total=true", s.query)).await;
+            (found["total_count"].as_u64() == Some(before + n)).then_some(())
+        },
+    )
+    .await;
 }
 
 async fn ingest(s: &Stack, logs: Value) {

@@ -66,6 +66,10 @@ fn leaf(l: &Leaf) -> Value {
             json!({"terms": {"level": levels}})
         }
         Leaf::Term { field, value } => json!({"term": {keyword_field(*field): value}}),
+        // Every value starts with nothing: the field is there.
+        Leaf::TermPrefix { field, prefix } if prefix.is_empty() => {
+            json!({"exists": {"field": keyword_field(*field)}})
+        }
         Leaf::TermPrefix { field, prefix } => json!({"prefix": {keyword_field(*field): prefix}}),
         // `metadata` is `flattened`: every leaf is a keyword at its dotted path.
         Leaf::Metadata(m) => json!({"term": {format!("metadata.{}", m.path): m.value}}),

@@ -13,7 +13,7 @@ use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::Term;
 
-use log_model::{Expr, Filter, Keyword, Leaf, MetadataFilter, NumRange, SortKey, SortOrder};
+use log_model::{Expr, Filter, Keyword, Leaf, MetadataFilter, NumRange};
 
 use super::schema::Fields;
 
@@ -222,35 +222,14 @@ fn time_range(
     Some(Box::new(RangeQuery::new(lower, upper)))
 }
 
-/// Logs after `key` in `order`: an earlier (or later) time, or the same
-/// time and an id in `same_time_ids` (the ids at that time that sort after
-/// the key's, found by the caller: few, where a range over the id terms
-/// would walk every id of the partition).
-pub fn after(
-    fields: &Fields,
-    order: SortOrder,
-    key: &SortKey,
-    same_time_ids: Vec<String>,
-) -> Box<dyn Query> {
-    let ts = ts_term(fields, key.ts);
-    let time = match order {
-        SortOrder::Desc => RangeQuery::new(Bound::Unbounded, Bound::Excluded(ts.clone())),
-        SortOrder::Asc => RangeQuery::new(Bound::Excluded(ts.clone()), Bound::Unbounded),
-    };
-    if same_time_ids.is_empty() {
-        return Box::new(time);
+/// Logs with one of these ids (none: no log).
+pub fn ids_query(fields: &Fields, ids: Vec<String>) -> Box<dyn Query> {
+    if ids.is_empty() {
+        return Box::new(EmptyQuery);
     }
-    any(vec![
-        Box::new(time),
-        all(vec![
-            Box::new(TermQuery::new(ts, IndexRecordOption::Basic)),
-            Box::new(TermSetQuery::new(
-                same_time_ids
-                    .iter()
-                    .map(|id| Term::from_field_text(fields.id, id)),
-            )),
-        ]),
-    ])
+    Box::new(TermSetQuery::new(
+        ids.iter().map(|id| Term::from_field_text(fields.id, id)),
+    ))
 }
 
 /// Logs at exactly this time (microseconds).

@@ -18,7 +18,7 @@ use super::aggregate::{
     add_counts, FacetCollector, FieldCounts, HistogramCollector, LevelCounts, FACET_FIELDS,
 };
 use super::collector::{Groups, PatternCollector};
-use super::query::{after, at_time, compile};
+use super::query::{at_time, compile, ids_query};
 use super::schema::{build_schema, has_search_fields, register_tokenizers, Fields};
 use super::{
     index_root, list_partitions, partition_dir, state_without_meta, PartitionId, PartitionState,
@@ -242,37 +242,58 @@ impl EmbeddedReader {
             Some(limit) => self.count(&q.filter, limit, &mut missing)?,
             None => (0, false),
         };
-        // A cursor narrows the days read: nothing past its time is opened.
+        let mut logs = Vec::with_capacity(q.limit);
+        // After a cursor: first the logs of the cursor's own time whose ids
+        // sort after its id (few), then the logs strictly past that time, a
+        // plain time range (no union over the rest of the day), and no day
+        // past the cursor's is opened.
         let filter = match &q.after {
             None => q.filter.clone(),
             Some(key) => {
                 let t = DateTime::from_timestamp_micros(key.ts).unwrap_or_default();
+                let just_after = t + chrono::Duration::microseconds(1);
+                let (same_time, unopened) =
+                    self.matching(&q.filter.within(Some(t), Some(just_after)), &|searcher| {
+                        let mut ids = Vec::new();
+                        for address in
+                            searcher.search(&*at_time(fields, key.ts), &DocSetCollector)?
+                        {
+                            let id = load_log(searcher, fields, address)?.id;
+                            let later = match q.order {
+                                SortOrder::Desc => id < key.id,
+                                SortOrder::Asc => id > key.id,
+                            };
+                            if later {
+                                ids.push(id);
+                            }
+                        }
+                        Ok(vec![ids_query(fields, ids)])
+                    })?;
+                missing.extend(unopened);
+                for (id, searcher, query) in &same_time {
+                    let found = match searcher.search(query, &DocSetCollector) {
+                        Ok(found) => found,
+                        Err(e) => {
+                            self.unreadable(id, &e.into(), &mut missing);
+                            continue;
+                        }
+                    };
+                    for address in found {
+                        match load_log(searcher, fields, address) {
+                            Ok(log) => logs.push(log),
+                            Err(e) => self.unreadable(id, &e, &mut missing),
+                        }
+                    }
+                }
+                sort_logs(&mut logs, q.order);
+                logs.truncate(q.limit);
                 match q.order {
-                    SortOrder::Desc => q
-                        .filter
-                        .within(None, Some(t + chrono::Duration::microseconds(1))),
-                    SortOrder::Asc => q.filter.within(Some(t), None),
+                    SortOrder::Desc => q.filter.within(None, Some(t)),
+                    SortOrder::Asc => q.filter.within(Some(just_after), None),
                 }
             }
         };
-        let (matching, unopened) = self.matching(&filter, &|searcher| {
-            let Some(key) = &q.after else {
-                return Ok(Vec::new());
-            };
-            // The logs of the cursor's own time whose ids sort after its id.
-            let mut ids = Vec::new();
-            for address in searcher.search(&*at_time(fields, key.ts), &DocSetCollector)? {
-                let id = load_log(searcher, fields, address)?.id;
-                let later = match q.order {
-                    SortOrder::Desc => id < key.id,
-                    SortOrder::Asc => id > key.id,
-                };
-                if later {
-                    ids.push(id);
-                }
-            }
-            Ok(vec![after(fields, q.order, key, ids)])
-        })?;
+        let (matching, unopened) = self.matching(&filter, &|_| Ok(Vec::new()))?;
         missing.extend(unopened);
         let order = match q.order {
             SortOrder::Desc => Order::Desc,
@@ -283,8 +304,7 @@ impl EmbeddedReader {
             days.reverse();
         }
         let mut skip = q.offset;
-        let mut need = q.limit;
-        let mut logs = Vec::with_capacity(q.limit);
+        let mut need = q.limit - logs.len();
         // Days are disjoint: page through them in order. The generations of
         // one day (after damage) overlap, and are merged.
         for day in days {
@@ -309,16 +329,7 @@ impl EmbeddedReader {
             // near that edge of the day first, in windows that grow, and
             // read the whole day only when they do not hold a page. A broad
             // query then reads a minute of logs, not a day of them.
-            let edge = (
-                q.order,
-                day_edge(
-                    day,
-                    q.order,
-                    q.after.as_ref().map(|k| k.ts),
-                    filter.end,
-                    filter.start,
-                ),
-            );
+            let edge = (q.order, day_edge(day, q.order, filter.end, filter.start));
             let mut hits: Vec<(i64, usize, DocAddress)> = Vec::new();
             for window in WINDOWS_US.iter().map(Some).chain([None]) {
                 hits.clear();
@@ -617,12 +628,11 @@ impl EmbeddedReader {
 const WINDOWS_US: [i64; 2] = [60_000_000, 1_800_000_000];
 
 /// Where a page in `order` starts within a day's partitions: the newest
-/// (or oldest) time they hold, bounded by the cursor and the filter's
-/// range; `None` when the partitions do not say (no fast `ts`).
+/// (or oldest) time they hold, bounded by the filter's time
+/// range (a cursor is one); `None` when the partitions do not say.
 fn day_edge(
     day: &[Matching],
     order: SortOrder,
-    cursor: Option<i64>,
     end: Option<DateTime<Utc>>,
     start: Option<DateTime<Utc>>,
 ) -> Option<i64> {
@@ -643,20 +653,8 @@ fn day_edge(
     }
     let edge = edge?;
     Some(match order {
-        SortOrder::Desc => {
-            let bound = [cursor, end.map(|e| e.timestamp_micros() - 1)]
-                .into_iter()
-                .flatten()
-                .min();
-            bound.map_or(edge, |b| edge.min(b))
-        }
-        SortOrder::Asc => {
-            let bound = [cursor, start.map(|s| s.timestamp_micros())]
-                .into_iter()
-                .flatten()
-                .max();
-            bound.map_or(edge, |b| edge.max(b))
-        }
+        SortOrder::Desc => end.map_or(edge, |e| edge.min(e.timestamp_micros() - 1)),
+        SortOrder::Asc => start.map_or(edge, |s| edge.max(s.timestamp_micros())),
     })
 }
 
