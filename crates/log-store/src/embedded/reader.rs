@@ -333,13 +333,17 @@ impl EmbeddedReader {
             let mut hits: Vec<(i64, usize, DocAddress)> = Vec::new();
             for window in WINDOWS_US.iter().map(Some).chain([None]) {
                 hits.clear();
+                // The filter narrowed to the window: one time range, where
+                // a second range on top of the filter's would scan `ts` twice.
+                let micros = |t: i64| DateTime::from_timestamp_micros(t).unwrap_or_default();
                 let bounded = match (window, edge) {
                     (Some(w), (SortOrder::Desc, Some(edge))) => {
-                        Some(range_from(fields, edge.saturating_sub(*w), None))
+                        Some(filter.within(Some(micros(edge.saturating_sub(*w))), None))
                     }
-                    (Some(w), (SortOrder::Asc, Some(edge))) => {
-                        Some(range_from(fields, i64::MIN, Some(edge.saturating_add(*w))))
-                    }
+                    (Some(w), (SortOrder::Asc, Some(edge))) => Some(filter.within(
+                        None,
+                        Some(micros(edge.saturating_add(*w).saturating_add(1))),
+                    )),
                     (Some(_), (_, None)) => continue,
                     (None, _) => None,
                 };
@@ -347,13 +351,13 @@ impl EmbeddedReader {
                     let top =
                         TopDocs::with_limit(wanted).order_by_fast_field::<i64>("ts", order.clone());
                     let found = match &bounded {
-                        Some(range) => searcher.search(
-                            &tantivy::query::BooleanQuery::intersection(vec![
-                                query.box_clone(),
-                                range.box_clone(),
-                            ]),
-                            &top,
-                        ),
+                        Some(narrowed) => searcher
+                            .index()
+                            .tokenizer_for_field(fields.message)
+                            .and_then(|mut analyzer| {
+                                let query = compile(fields, &mut analyzer, narrowed, Vec::new());
+                                searcher.search(&*query, &top)
+                            }),
                         None => searcher.search(query, &top),
                     };
                     match found {
@@ -656,17 +660,6 @@ fn day_edge(
         SortOrder::Desc => end.map_or(edge, |e| edge.min(e.timestamp_micros() - 1)),
         SortOrder::Asc => start.map_or(edge, |s| edge.max(s.timestamp_micros())),
     })
-}
-
-/// Logs with `ts >= from` (and `ts <= to` when given).
-fn range_from(fields: &Fields, from: i64, to: Option<i64>) -> Box<dyn Query> {
-    let term = |v: i64| tantivy::Term::from_field_i64(fields.ts, v);
-    Box::new(tantivy::query::RangeQuery::new(
-        std::ops::Bound::Included(term(from)),
-        to.map_or(std::ops::Bound::Unbounded, |t| {
-            std::ops::Bound::Included(term(t))
-        }),
-    ))
 }
 
 /// Matches of `query` in one searcher, counted one by one up to `limit`
