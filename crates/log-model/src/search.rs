@@ -594,14 +594,16 @@ impl HistogramQuery {
     pub fn bucket_starts(&self) -> Vec<i64> {
         let first = self.bucket_start(self.start.timestamp_millis());
         let last = self.bucket_start((self.end.timestamp_millis() - 1).max(first));
-        (0..)
-            .map(|i| first + i * self.interval_ms)
+        std::iter::successors(Some(first), |b| b.checked_add(self.interval_ms))
             .take_while(|b| *b <= last)
             .collect()
     }
 }
 
-/// `30s`, `5m`, `1h`, `1d`, `1w` (or `500ms`) in milliseconds.
+/// Longest histogram interval: a year.
+pub const MAX_INTERVAL_MS: i64 = 366 * 86_400_000;
+
+/// `30s`, `5m`, `1h`, `1d`, `1w` (or `500ms`) in milliseconds, at most a year.
 pub fn parse_interval(text: &str) -> Option<i64> {
     let text = text.trim();
     let unit_at = text.find(|c: char| !c.is_ascii_digit())?;
@@ -615,7 +617,7 @@ pub fn parse_interval(text: &str) -> Option<i64> {
         "w" => 604_800_000,
         _ => return None,
     };
-    n.checked_mul(unit)
+    n.checked_mul(unit).filter(|ms| *ms <= MAX_INTERVAL_MS)
 }
 
 /// The interval for about 60 to 150 buckets over `span_ms`.
@@ -625,6 +627,7 @@ pub fn auto_interval(span_ms: i64) -> i64 {
         .copied()
         .find(|i| span_ms / i <= 150)
         .unwrap_or_else(|| (span_ms / 150).max(1))
+        .min(MAX_INTERVAL_MS)
 }
 
 impl HistogramRequest {
@@ -641,7 +644,10 @@ impl HistogramRequest {
             None => auto_interval(span),
             Some(text) => {
                 let ms = parse_interval(&text).ok_or_else(|| {
-                    range_error("interval", "must be a length such as 30s, 5m, 1h or 1d")
+                    range_error(
+                        "interval",
+                        "must be a length such as 30s, 5m, 1h or 1d, at most a year",
+                    )
                 })?;
                 if span / ms > MAX_HISTOGRAM_BUCKETS {
                     return Err(range_error(
@@ -652,6 +658,12 @@ impl HistogramRequest {
                 ms
             }
         };
+        if span / interval_ms > MAX_HISTOGRAM_BUCKETS {
+            return Err(range_error(
+                "start_time",
+                "the range is too long for a histogram (more than 2000 yearly buckets)",
+            ));
+        }
         Ok(HistogramQuery {
             filter: Filter {
                 start: Some(start),
