@@ -7,7 +7,7 @@ use std::ops::Bound;
 use chrono::{DateTime, Utc};
 use tantivy::query::{
     AllQuery, BooleanQuery, EmptyQuery, InvertedIndexRangeQuery, Occur, PhraseQuery, Query,
-    RangeQuery, RegexQuery, TermQuery, TermSetQuery,
+    RangeQuery, RegexQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
@@ -220,16 +220,6 @@ fn time_range(
         Bound::Excluded(ts_term(fields, t.timestamp_micros()))
     });
     Some(Box::new(RangeQuery::new(lower, upper)))
-}
-
-/// Logs with one of these ids (none: no log).
-pub fn ids_query(fields: &Fields, ids: Vec<String>) -> Box<dyn Query> {
-    if ids.is_empty() {
-        return Box::new(EmptyQuery);
-    }
-    Box::new(TermSetQuery::new(
-        ids.iter().map(|id| Term::from_field_text(fields.id, id)),
-    ))
 }
 
 /// Logs at exactly this time (microseconds).

@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
+use tantivy::columnar::Column;
 use tantivy::query::{AllQuery, Query};
 use tantivy::schema::Value;
 use tantivy::{DocAddress, Index, IndexReader, Order, ReloadPolicy, Searcher, TantivyDocument};
@@ -18,8 +19,8 @@ use super::aggregate::{
     add_counts, FacetCollector, FieldCounts, HistogramCollector, LevelCounts, FACET_FIELDS,
 };
 use super::collector::{Groups, PatternCollector};
-use super::query::{at_time, compile, ids_query};
-use super::schema::{build_schema, has_search_fields, register_tokenizers, Fields};
+use super::query::{at_time, compile};
+use super::schema::{build_schema, has_search_fields, id_from_parts, register_tokenizers, Fields};
 use super::{
     index_root, list_partitions, partition_dir, state_without_meta, PartitionId, PartitionState,
 };
@@ -252,37 +253,44 @@ impl EmbeddedReader {
             Some(key) => {
                 let t = DateTime::from_timestamp_micros(key.ts).unwrap_or_default();
                 let just_after = t + chrono::Duration::microseconds(1);
-                let (same_time, unopened) =
-                    self.matching(&q.filter.within(Some(t), Some(just_after)), &|searcher| {
-                        let mut ids = Vec::new();
-                        for address in
-                            searcher.search(&*at_time(fields, key.ts), &DocSetCollector)?
-                        {
-                            let id = load_log(searcher, fields, address)?.id;
-                            let later = match q.order {
-                                SortOrder::Desc => id < key.id,
-                                SortOrder::Asc => id > key.id,
-                            };
-                            if later {
-                                ids.push(id);
-                            }
-                        }
-                        Ok(vec![ids_query(fields, ids)])
+                let (same_time, unopened) = self
+                    .matching(&q.filter.within(Some(t), Some(just_after)), &|_| {
+                        Ok(Vec::new())
                     })?;
                 missing.extend(unopened);
-                for (id, searcher, query) in &same_time {
-                    let found = match searcher.search(query, &DocSetCollector) {
-                        Ok(found) => found,
-                        Err(e) => {
-                            self.unreadable(id, &e.into(), &mut missing);
-                            continue;
+                let mut later: Vec<(String, usize, DocAddress)> = Vec::new();
+                for (k, (id, searcher, query)) in same_time.iter().enumerate() {
+                    let mut ids = IdReader::new(searcher, fields);
+                    let found = searcher
+                        .search(query, &DocSetCollector)
+                        .map_err(StoreError::from)
+                        .and_then(|found| {
+                            found
+                                .into_iter()
+                                .map(|a| Ok((ids.id(a)?, k, a)))
+                                .collect::<Result<Vec<_>, StoreError>>()
+                        });
+                    match found {
+                        Ok(found) => {
+                            later.extend(found.into_iter().filter(|(id, ..)| match q.order {
+                                SortOrder::Desc => *id < key.id,
+                                SortOrder::Asc => *id > key.id,
+                            }))
                         }
-                    };
-                    for address in found {
-                        match load_log(searcher, fields, address) {
-                            Ok(log) => logs.push(log),
-                            Err(e) => self.unreadable(id, &e, &mut missing),
-                        }
+                        Err(e) => self.unreadable(id, &e, &mut missing),
+                    }
+                }
+                // Only the page's few are read from the document store.
+                later.sort_by(|a, b| match q.order {
+                    SortOrder::Desc => b.0.cmp(&a.0),
+                    SortOrder::Asc => a.0.cmp(&b.0),
+                });
+                later.truncate(q.limit);
+                for (_, k, address) in later {
+                    let (id, searcher, _) = &same_time[k];
+                    match load_log(searcher, fields, address) {
+                        Ok(log) => logs.push(log),
+                        Err(e) => self.unreadable(id, &e, &mut missing),
                     }
                 }
                 sort_logs(&mut logs, q.order);
@@ -392,7 +400,28 @@ impl EmbeddedReader {
                 }
             }
             let page: Vec<_> = if skip == 0 {
-                hits
+                // Ordered by time, then id (read from the id columns, not
+                // the stored documents): only the page's logs are read.
+                let mut readers: Vec<IdReader<'_>> = day
+                    .iter()
+                    .map(|(_, searcher, _)| IdReader::new(searcher, fields))
+                    .collect();
+                let mut keyed = Vec::with_capacity(hits.len());
+                for (ts, k, address) in hits {
+                    match readers[k].id(address) {
+                        Ok(id) => keyed.push((ts, id, k, address)),
+                        Err(e) => self.unreadable(&day[k].0, &e, &mut missing),
+                    }
+                }
+                keyed.sort_by(|a, b| {
+                    let ord = a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1));
+                    match q.order {
+                        SortOrder::Desc => ord.reverse(),
+                        SortOrder::Asc => ord,
+                    }
+                });
+                keyed.truncate(need);
+                keyed.into_iter().map(|(ts, _, k, a)| (ts, k, a)).collect()
             } else {
                 hits.into_iter().skip(skip).take(need).collect()
             };
@@ -732,6 +761,39 @@ fn open_partition(dir: &Path) -> tantivy::Result<Partition> {
         .reload_policy(ReloadPolicy::OnCommitWithDelay)
         .try_into()?;
     Ok(Partition { index, reader })
+}
+
+/// The ids of one partition's documents: from the id columns (schema 3),
+/// else from the stored documents (older partitions).
+struct IdReader<'a> {
+    searcher: &'a Searcher,
+    fields: &'a Fields,
+    /// Per segment, its two id columns (`None`: the partition predates them).
+    columns: HashMap<u32, Option<(Column<u64>, Column<u64>)>>,
+}
+
+impl<'a> IdReader<'a> {
+    fn new(searcher: &'a Searcher, fields: &'a Fields) -> Self {
+        IdReader {
+            searcher,
+            fields,
+            columns: HashMap::new(),
+        }
+    }
+
+    fn id(&mut self, address: DocAddress) -> Result<String, StoreError> {
+        let searcher = self.searcher;
+        let columns = self.columns.entry(address.segment_ord).or_insert_with(|| {
+            let fast = searcher.segment_reader(address.segment_ord).fast_fields();
+            Some((fast.u64("id_hi").ok()?, fast.u64("id_lo").ok()?))
+        });
+        if let Some((hi, lo)) = columns {
+            if let (Some(hi), Some(lo)) = (hi.first(address.doc_id), lo.first(address.doc_id)) {
+                return Ok(id_from_parts(hi, lo));
+            }
+        }
+        Ok(load_log(searcher, self.fields, address)?.id)
+    }
 }
 
 fn load_log(
