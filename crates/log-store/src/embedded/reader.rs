@@ -763,13 +763,16 @@ fn open_partition(dir: &Path) -> tantivy::Result<Partition> {
     Ok(Partition { index, reader })
 }
 
+/// A segment's `id_hi` and `id_lo` columns.
+type IdColumns = (Column<u64>, Column<u64>);
+
 /// The ids of one partition's documents: from the id columns (schema 3),
 /// else from the stored documents (older partitions).
 struct IdReader<'a> {
     searcher: &'a Searcher,
     fields: &'a Fields,
     /// Per segment, its two id columns (`None`: the partition predates them).
-    columns: HashMap<u32, Option<(Column<u64>, Column<u64>)>>,
+    columns: HashMap<u32, Option<IdColumns>>,
 }
 
 impl<'a> IdReader<'a> {
