@@ -207,7 +207,22 @@ impl EmbeddedReader {
                     continue;
                 }
             };
-            let query = compile(fields, &mut analyzer, filter, more);
+            // A partition wholly inside the time range needs no range
+            // clause (a scan of its `ts` column per search).
+            let inside = ts_bounds(&searcher).is_some_and(|(low, high)| {
+                filter.start.is_none_or(|s| s.timestamp_micros() <= low)
+                    && filter.end.is_none_or(|e| high < e.timestamp_micros())
+            });
+            let query = if inside && (filter.start.is_some() || filter.end.is_some()) {
+                let unbounded = Filter {
+                    start: None,
+                    end: None,
+                    ..filter.clone()
+                };
+                compile(fields, &mut analyzer, &unbounded, more)
+            } else {
+                compile(fields, &mut analyzer, filter, more)
+            };
             out.push((id, searcher, query));
         }
         Ok((out, missing))
@@ -657,8 +672,24 @@ impl EmbeddedReader {
 }
 
 /// Windows (microseconds) a page is looked for in first, from the edge of
-/// the day it starts at: a minute, then half an hour; then the whole day.
-const WINDOWS_US: [i64; 2] = [60_000_000, 1_800_000_000];
+/// the day it starts at: 10 seconds (a page of a busy stream), 5 minutes,
+/// 2 hours; then the whole day.
+const WINDOWS_US: [i64; 3] = [10_000_000, 300_000_000, 7_200_000_000];
+
+/// The oldest and newest times (microseconds) in a searcher's segments;
+/// `None` when it has none or they do not say.
+fn ts_bounds(searcher: &Searcher) -> Option<(i64, i64)> {
+    let mut bounds: Option<(i64, i64)> = None;
+    for reader in searcher.segment_readers() {
+        if reader.num_docs() == 0 {
+            continue;
+        }
+        let column = reader.fast_fields().i64("ts").ok()?;
+        let (low, high) = (column.min_value(), column.max_value());
+        bounds = Some(bounds.map_or((low, high), |(l, h)| (l.min(low), h.max(high))));
+    }
+    bounds
+}
 
 /// Where a page in `order` starts within a day's partitions: the newest
 /// (or oldest) time they hold, bounded by the filter's time
