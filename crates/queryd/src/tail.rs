@@ -34,7 +34,7 @@ use svc_kit::ApiError;
 use crate::api::{invalid, key_of, AppState};
 
 /// How often a tail looks for new logs.
-pub const POLL: Duration = Duration::from_millis(200);
+pub const POLL: Duration = Duration::from_millis(100);
 /// How far back (by time of receipt) each look reaches.
 pub const GRACE_MS: i64 = 2000;
 /// Events that may wait for a slow client before it is cut off.
