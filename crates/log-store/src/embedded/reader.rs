@@ -1,10 +1,10 @@
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use tantivy::collector::{Count, DocSetCollector, TopDocs};
+use tantivy::collector::{Collector, Count, DocSetCollector, TopDocs};
 use tantivy::columnar::Column;
 use tantivy::query::{AllQuery, Query};
 use tantivy::schema::Value;
@@ -53,7 +53,17 @@ struct Inner {
     partitions: RwLock<BTreeMap<PartitionId, Arc<Partition>>>,
     /// Partitions that could not be read: name, reason.
     damaged: RwLock<BTreeMap<String, String>>,
+    /// Histogram counts of whole segments (immutable, never deleted from),
+    /// by segment, interval and query: a dashboard asking for the same week
+    /// again counts only the segments that are new.
+    histograms: Mutex<HashMap<HistogramKey, Arc<Vec<(i64, [u64; 5])>>>>,
 }
+
+/// A segment, a histogram interval (ms) and the query (its debug form).
+type HistogramKey = (tantivy::index::SegmentId, i64, String);
+
+/// Most segment histograms kept (the cache is emptied when full).
+const HISTOGRAM_CACHE: usize = 20_000;
 
 impl EmbeddedReader {
     pub fn open(data_dir: &Path) -> Self {
@@ -64,6 +74,7 @@ impl EmbeddedReader {
                 fields,
                 partitions: RwLock::new(BTreeMap::new()),
                 damaged: RwLock::new(BTreeMap::new()),
+                histograms: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -485,7 +496,9 @@ impl EmbeddedReader {
                             .enumerate()
                             .skip(t)
                             .step_by(threads)
-                            .map(|(i, (_, searcher, query))| (i, searcher.search(query, collector)))
+                            .map(|(i, (_, searcher, query))| {
+                                (i, self.histogram_of(searcher, query.as_ref(), collector, q))
+                            })
                             .collect::<Vec<_>>()
                     })
                 })
@@ -522,6 +535,68 @@ impl EmbeddedReader {
             buckets: starts.into_iter().zip(counts).collect(),
             missing,
         })
+    }
+
+    /// One partition's histogram, segment by segment; a segment wholly
+    /// inside the range is counted once per interval and query, then read
+    /// from the cache.
+    fn histogram_of(
+        &self,
+        searcher: &Searcher,
+        query: &dyn Query,
+        collector: &HistogramCollector,
+        q: &HistogramQuery,
+    ) -> tantivy::Result<LevelCounts> {
+        let starts = q.bucket_starts();
+        let first = starts.first().copied().unwrap_or_default();
+        let mut out: LevelCounts = vec![[0; 5]; starts.len()];
+        let (low, high) = (q.start.timestamp_micros(), q.end.timestamp_micros());
+        let expr = format!("{:?}", q.filter.expr);
+        let weight = query.weight(tantivy::query::EnableScoring::disabled_from_searcher(
+            searcher,
+        ))?;
+        for (ord, reader) in searcher.segment_readers().iter().enumerate() {
+            let ts = reader.fast_fields().i64("ts")?;
+            let inside =
+                reader.num_deleted_docs() == 0 && ts.min_value() >= low && ts.max_value() < high;
+            let key = (reader.segment_id(), q.interval_ms, expr.clone());
+            if inside {
+                let cached = self
+                    .inner
+                    .histograms
+                    .lock()
+                    .expect("lock")
+                    .get(&key)
+                    .cloned();
+                if let Some(cached) = cached {
+                    for (start, counts) in cached.iter() {
+                        let i = (start - first) / q.interval_ms;
+                        if let Some(slot) = usize::try_from(i).ok().and_then(|i| out.get_mut(i)) {
+                            for (a, b) in slot.iter_mut().zip(counts) {
+                                *a += b;
+                            }
+                        }
+                    }
+                    continue;
+                }
+            }
+            let counts = collector.collect_segment(&*weight, ord as u32, reader)?;
+            if inside {
+                let sparse: Vec<(i64, [u64; 5])> = counts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.iter().any(|n| *n > 0))
+                    .map(|(i, c)| (first + i as i64 * q.interval_ms, *c))
+                    .collect();
+                let mut cache = self.inner.histograms.lock().expect("lock");
+                if cache.len() >= HISTOGRAM_CACHE {
+                    cache.clear();
+                }
+                cache.insert(key, Arc::new(sparse));
+            }
+            add_counts(&mut out, &counts);
+        }
+        Ok(out)
     }
 
     fn facets_blocking(&self, q: &FacetsQuery) -> Result<Facets, StoreError> {
