@@ -56,8 +56,11 @@ struct Inner {
     /// Histogram counts of whole segments (immutable, never deleted from),
     /// by segment, interval and query: a dashboard asking for the same week
     /// again counts only the segments that are new.
-    histograms: Mutex<HashMap<HistogramKey, Arc<Vec<(i64, [u64; 5])>>>>,
+    histograms: Mutex<HashMap<HistogramKey, Arc<SegmentCounts>>>,
 }
+
+/// A segment's non-empty buckets: start (ms) and counts per level.
+type SegmentCounts = Vec<(i64, [u64; 5])>;
 
 /// A segment, a histogram interval (ms) and the query (its debug form).
 type HistogramKey = (tantivy::index::SegmentId, i64, String);
@@ -582,7 +585,7 @@ impl EmbeddedReader {
             }
             let counts = collector.collect_segment(&*weight, ord as u32, reader)?;
             if inside {
-                let sparse: Vec<(i64, [u64; 5])> = counts
+                let sparse: SegmentCounts = counts
                     .iter()
                     .enumerate()
                     .filter(|(_, c)| c.iter().any(|n| *n > 0))
