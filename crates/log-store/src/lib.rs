@@ -252,6 +252,11 @@ pub trait LogReader: Send + Sync {
     /// Makes what was committed elsewhere visible now (live tail calls it
     /// before each look; a no-op where searches always see the latest).
     fn reload(&self) {}
+    /// Woken after each commit made in this process, where the backend
+    /// knows of them (live tail looks at once instead of at its next poll).
+    fn commits(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
     /// Whether the store can answer (for `/ready`).
     fn check(&self) -> BoxFuture<'_, Result<(), StoreError>>;
     /// Parts of the store found unreadable so far (name and reason).

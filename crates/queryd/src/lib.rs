@@ -83,7 +83,7 @@ pub fn open_shared_store(
     }
     let reader = open_store(&store.data_dir);
     let reload = reader.clone();
-    Ok((Arc::new(reader), Some(Arc::new(move || reload.reload()))))
+    Ok((Arc::new(reader), Some(Arc::new(move || reload.committed()))))
 }
 
 /// Serves the query API on `listener` until `shutdown` resolves.

@@ -212,8 +212,20 @@ async fn look_loop(
     let mut last_write = Instant::now();
     let mut ticker = tokio::time::interval(POLL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let commits = state.store.commits();
     loop {
-        ticker.tick().await;
+        // The next poll, or a commit in this process, whichever is first.
+        match &commits {
+            Some(commits) => {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    _ = commits.notified() => {}
+                }
+            }
+            None => {
+                ticker.tick().await;
+            }
+        }
         if tx.is_closed() {
             return End::Gone;
         }

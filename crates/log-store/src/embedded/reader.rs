@@ -53,6 +53,9 @@ struct Inner {
     partitions: RwLock<BTreeMap<PartitionId, Arc<Partition>>>,
     /// Partitions that could not be read: name, reason.
     damaged: RwLock<BTreeMap<String, String>>,
+    /// Woken after each commit of a writer in this process (live tails
+    /// look at once rather than at their next poll).
+    committed: Arc<tokio::sync::Notify>,
     /// Histogram counts of whole segments (immutable, never deleted from),
     /// by segment, interval and query: a dashboard asking for the same week
     /// again counts only the segments that are new.
@@ -78,6 +81,7 @@ impl EmbeddedReader {
                 partitions: RwLock::new(BTreeMap::new()),
                 damaged: RwLock::new(BTreeMap::new()),
                 histograms: Mutex::new(HashMap::new()),
+                committed: Arc::new(tokio::sync::Notify::new()),
             }),
         }
     }
@@ -91,6 +95,13 @@ impl EmbeddedReader {
                 warn!(partition = %id.name(), %error, "partition reload failed");
             }
         }
+    }
+
+    /// A writer in this process committed: reloads, and wakes whoever waits
+    /// for new logs.
+    pub fn committed(&self) {
+        self.reload();
+        self.inner.committed.notify_waiters();
     }
 
     /// The partitions found damaged so far (name and reason).
@@ -960,6 +971,10 @@ impl LogReader for EmbeddedReader {
 
     fn reload(&self) {
         EmbeddedReader::reload(self);
+    }
+
+    fn commits(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.inner.committed.clone())
     }
 
     fn damage(&self) -> Vec<(String, String)> {
