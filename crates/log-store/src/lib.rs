@@ -257,6 +257,11 @@ pub trait LogReader: Send + Sync {
     fn commits(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
         None
     }
+    /// How often a live tail looks for new logs: often where a look is a
+    /// local read, less where it is a request to a cluster.
+    fn tail_poll(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(100)
+    }
     /// Whether the store can answer (for `/ready`).
     fn check(&self) -> BoxFuture<'_, Result<(), StoreError>>;
     /// Parts of the store found unreadable so far (name and reason).

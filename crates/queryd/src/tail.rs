@@ -1,11 +1,13 @@
 //! `GET /logs/tail`: matching logs as Server-Sent Events as they become
 //! searchable.
 //!
-//! Each tail looks at the store every [`POLL`] for logs whose id sorts
-//! after what it has sent. Ids are UUIDv7, ordered by the time ingest
-//! received the log; a log can become visible a little after one received
-//! later (two requests racing to the WAL, a commit between them), so each
-//! look reaches [`GRACE`] back and skips the ids it already sent. Each
+//! Each tail looks at the store every 100 ms (500 ms on Elasticsearch,
+//! `LogReader::tail_poll`), and at once after a commit in this process,
+//! for logs whose id sorts after what it has sent. Ids are UUIDv7, ordered
+//! by the time ingest received the log; a log can become visible a little
+//! after one received later (two requests racing to the WAL, a commit
+//! between them), so each look reaches [`GRACE_MS`] back and skips the ids
+//! it already sent. Each
 //! event's `id` is the log's id: a client that reconnects with
 //! `Last-Event-ID` gets what came after it. Works the same on both
 //! backends and across processes (the embedded reader reloads first).
@@ -33,8 +35,6 @@ use svc_kit::ApiError;
 
 use crate::api::{invalid, key_of, AppState};
 
-/// How often a tail looks for new logs.
-pub const POLL: Duration = Duration::from_millis(100);
 /// How far back (by time of receipt) each look reaches.
 pub const GRACE_MS: i64 = 2000;
 /// Events that may wait for a slow client before it is cut off.
@@ -210,7 +210,8 @@ async fn look_loop(
     let mut sent: HashMap<String, i64> = HashMap::new();
     let mut newest_ms = id_millis(&floor).unwrap_or(0);
     let mut last_write = Instant::now();
-    let mut ticker = tokio::time::interval(POLL);
+    let poll = state.store.tail_poll();
+    let mut ticker = tokio::time::interval(poll);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let commits = state.store.commits();
     loop {
@@ -261,7 +262,7 @@ async fn look_loop(
             if found.len() > MAX_PER_LOOK {
                 let _ = tx.try_send(Bytes::from(format!(
                     "event: error\ndata: {}\n\n",
-                    serde_json::json!({"error": "too_many_matches", "detail": format!("more than {MAX_PER_LOOK} new logs matched within {} ms; narrow the query to tail it", POLL.as_millis())})
+                    serde_json::json!({"error": "too_many_matches", "detail": format!("more than {MAX_PER_LOOK} new logs matched within {} ms; narrow the query to tail it", poll.as_millis())})
                 )));
                 return End::Cut("too_many_matches");
             }

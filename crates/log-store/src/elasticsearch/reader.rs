@@ -367,6 +367,12 @@ impl LogReader for EsReader {
         })
     }
 
+    /// Every 500 ms: the data stream refreshes every second, and each look
+    /// is a search request per open tail.
+    fn tail_poll(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(500)
+    }
+
     /// Ready when a search of the data stream answers: what queryd's `read`
     /// privilege allows (cluster health would need `monitor`, and would
     /// fail on any red index of the cluster, ours or not). No data stream
