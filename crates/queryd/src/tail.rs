@@ -7,10 +7,13 @@
 //! by the time ingest received the log; a log can become visible a little
 //! after one received later (two requests racing to the WAL, a commit
 //! between them), so each look reaches [`GRACE_MS`] back and skips the ids
-//! it already sent. Each
-//! event's `id` is the log's id: a client that reconnects with
-//! `Last-Event-ID` gets what came after it. Works the same on both
-//! backends and across processes (the embedded reader reloads first).
+//! it already sent. Each event's `id` is the highest log id the stream has
+//! sent (the log's own unless it was a late one): a client that reconnects
+//! with `Last-Event-ID` gets every log received after it, none twice. (A
+//! log received before it but visible only after the disconnect — a commit
+//! reaching one day partition before another — is not sent again: the
+//! reach-back covers late logs within one stream only.) Works the same on
+//! both backends and across processes (the embedded reader reloads first).
 //!
 //! A client that does not read is cut off once [`BUFFER`] events wait for
 //! it; a query matching more than [`MAX_PER_LOOK`] logs per look ends the
@@ -103,10 +106,12 @@ fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn event(log: &StoredLog) -> Bytes {
+/// One `log` event; its `id` is the highest log id sent so far on the
+/// stream (`high`, at least the log's own).
+fn event(log: &StoredLog, high: &str) -> Bytes {
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(b"id: ");
-    out.extend_from_slice(log.id.as_bytes());
+    out.extend_from_slice(high.as_bytes());
     out.extend_from_slice(b"\nevent: log\ndata: ");
     serde_json::to_writer(&mut out, log).expect("a log always serialises");
     out.extend_from_slice(b"\n\n");
@@ -208,6 +213,8 @@ async fn look_loop(
 ) -> End {
     // Sent ids (with their receipt time) within the grace window.
     let mut sent: HashMap<String, i64> = HashMap::new();
+    // The highest id sent: what a client resumes after.
+    let mut high = floor.clone();
     let mut newest_ms = id_millis(&floor).unwrap_or(0);
     let mut last_write = Instant::now();
     let poll = state.store.tail_poll();
@@ -272,7 +279,10 @@ async fn look_loop(
         }
         found.sort_by(|a, b| a.id.cmp(&b.id));
         for log in &found {
-            match tx.try_send(event(log)) {
+            if log.id > high {
+                high.clone_from(&log.id);
+            }
+            match tx.try_send(event(log, &high)) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => return End::Cut("slow_consumer"),
                 Err(mpsc::error::TrySendError::Closed(_)) => return End::Gone,

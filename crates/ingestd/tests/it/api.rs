@@ -15,7 +15,7 @@ fn ids_of(body: &Value) -> Vec<String> {
 
 #[actix_web::test]
 async fn original_api_requests_work_as_written() {
-    let s = Stack::start().await;
+    let s = Stack::start_with(&FIXED_DATES).await;
 
     // POST /logs/ingest with the original example.
     let (status, body) = post(

@@ -15,7 +15,8 @@ use crate::util::*;
 /// `ELASTICSEARCH_URL` (`None` when unset).
 async fn start(backend: &str, case: &str) -> Option<Stack> {
     match backend {
-        "embedded" => Some(Stack::start().await),
+        // Some cases carry fixed dates: a retention they stay within.
+        "embedded" => Some(Stack::start_with(&FIXED_DATES).await),
         "fake" => {
             let fake = crate::fake_es::FakeEs::start().await;
             Some(
@@ -24,6 +25,8 @@ async fn start(backend: &str, case: &str) -> Option<Stack> {
                     &fake.url,
                     "--commit-interval-ms",
                     "100",
+                    FIXED_DATES[0],
+                    FIXED_DATES[1],
                 ])
                 .await,
             )
@@ -44,6 +47,8 @@ async fn start(backend: &str, case: &str) -> Option<Stack> {
                     &stream,
                     "--commit-interval-ms",
                     "100",
+                    FIXED_DATES[0],
+                    FIXED_DATES[1],
                 ])
                 .await,
             )

@@ -153,7 +153,7 @@ async fn answers_like_an_elasticsearch_8_node_to_shippers_starting() {
 
 #[actix_web::test]
 async fn bulk_stores_each_good_document_and_answers_per_item() {
-    let s = Stack::start().await;
+    let s = Stack::start_with(&crate::util::FIXED_DATES).await;
     let c = client();
     let body = ndjson(&[
         json!({"create": {"_index": "logs-web"}}),

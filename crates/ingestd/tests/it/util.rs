@@ -100,6 +100,10 @@ impl Stack {
     }
 }
 
+/// For tests whose logs carry fixed dates (2026-11-28): ingest refuses
+/// logs older than the retention, and those dates grow older every day.
+pub const FIXED_DATES: [&str; 2] = ["--retention-days", "3650"];
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
