@@ -309,6 +309,19 @@ impl SortOrder {
         }
     }
 
+    /// `ascending` (an order of two logs oldest first) in this order.
+    pub fn apply(self, ascending: std::cmp::Ordering) -> std::cmp::Ordering {
+        match self {
+            SortOrder::Desc => ascending.reverse(),
+            SortOrder::Asc => ascending,
+        }
+    }
+
+    /// `order` of a request: desc when left out.
+    fn from_param(order: Option<String>) -> Result<SortOrder, FieldError> {
+        non_empty(order).map_or(Ok(SortOrder::Desc), |o| SortOrder::parse(&o))
+    }
+
     fn letter(self) -> char {
         match self {
             SortOrder::Desc => 'd',
@@ -505,10 +518,7 @@ impl SearchRequest {
                 "offset + limit must be at most 10000; page further with cursor (next_cursor of each answer)",
             ));
         }
-        let mut order = match non_empty(self.order) {
-            Some(o) => SortOrder::parse(&o)?,
-            None => SortOrder::Desc,
-        };
+        let mut order = SortOrder::from_param(self.order)?;
         let after = match non_empty(self.cursor) {
             None => None,
             Some(c) => {
@@ -733,10 +743,7 @@ impl ExportRequest {
         }
         Ok(ExportQuery {
             filter: self.filter.into_filter(now)?,
-            order: match non_empty(self.order) {
-                Some(o) => SortOrder::parse(&o)?,
-                None => SortOrder::Desc,
-            },
+            order: SortOrder::from_param(self.order)?,
             limit: self.limit,
         })
     }

@@ -230,13 +230,8 @@ pub fn at_time(fields: &Fields, micros: i64) -> Box<dyn Query> {
     ))
 }
 
-/// The filter as one query; `extra` clauses are ANDed to it.
-pub fn compile(
-    fields: &Fields,
-    analyzer: &mut TextAnalyzer,
-    filter: &Filter,
-    extra: Vec<Box<dyn Query>>,
-) -> Box<dyn Query> {
+/// The filter as one query.
+pub fn compile(fields: &Fields, analyzer: &mut TextAnalyzer, filter: &Filter) -> Box<dyn Query> {
     let mut must = Vec::new();
     if !matches!(filter.expr, Expr::All) {
         must.push(expr(fields, analyzer, &filter.expr));
@@ -248,7 +243,6 @@ pub fn compile(
             Bound::Unbounded,
         )));
     }
-    must.extend(extra);
     all(must)
 }
 

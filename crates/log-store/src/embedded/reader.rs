@@ -30,9 +30,6 @@ use crate::{BoxFuture, Facets, Histogram, LogReader, PatternsPage, SearchPage, S
 /// Open partitions, newest first.
 type OpenPartitions = Vec<(PartitionId, Arc<Partition>)>;
 
-/// Clauses added to a request for one partition (from its searcher).
-type Extra<'a> = dyn Fn(&Searcher) -> Result<Vec<Box<dyn Query>>, StoreError> + 'a;
-
 /// A partition, its searcher and the request compiled for it.
 type Matching = (PartitionId, Searcher, Box<dyn Query>);
 
@@ -200,13 +197,9 @@ impl EmbeddedReader {
     }
 
     /// For each partition the filter's time range covers, newest first: a
-    /// searcher and the filter compiled for it (with `extra` clauses ANDed);
-    /// and the partitions that could not be opened.
-    fn matching(
-        &self,
-        filter: &Filter,
-        extra: &Extra<'_>,
-    ) -> Result<(Vec<Matching>, Vec<String>), StoreError> {
+    /// searcher and the filter compiled for it; and the partitions that
+    /// could not be opened.
+    fn matching(&self, filter: &Filter) -> Result<(Vec<Matching>, Vec<String>), StoreError> {
         let fields = &self.inner.fields;
         // The end is exclusive: a range ending at midnight does not open the next day.
         let last_day = filter
@@ -225,13 +218,6 @@ impl EmbeddedReader {
             }
             let mut analyzer = partition.index.tokenizer_for_field(fields.message)?;
             let searcher = partition.reader.searcher();
-            let more = match extra(&searcher) {
-                Ok(more) => more,
-                Err(e) => {
-                    self.unreadable(&id, &e, &mut missing);
-                    continue;
-                }
-            };
             // A partition wholly inside the time range needs no range
             // clause (a scan of its `ts` column per search).
             let inside = ts_bounds(&searcher).is_some_and(|(low, high)| {
@@ -244,43 +230,38 @@ impl EmbeddedReader {
                     end: None,
                     ..filter.clone()
                 };
-                compile(fields, &mut analyzer, &unbounded, more)
+                compile(fields, &mut analyzer, &unbounded)
             } else {
-                compile(fields, &mut analyzer, filter, more)
+                compile(fields, &mut analyzer, filter)
             };
             out.push((id, searcher, query));
         }
         Ok((out, missing))
     }
 
-    /// How many logs match (every partition of the range), counted exactly
-    /// up to `limit`; `true` when the count stopped there (a lower bound).
-    fn count(
-        &self,
-        filter: &Filter,
-        limit: u64,
-        missing: &mut Vec<String>,
-    ) -> Result<(u64, bool), StoreError> {
-        let (matching, unopened) = self.matching(filter, &|_| Ok(Vec::new()))?;
-        missing.extend(unopened);
+    /// How many logs `matching` holds, counted exactly up to `limit`;
+    /// `true` when the count stopped there (a lower bound).
+    fn count(&self, matching: &[Matching], limit: u64, missing: &mut Vec<String>) -> (u64, bool) {
         let mut total = 0u64;
-        for (id, searcher, query) in &matching {
+        for (id, searcher, query) in matching {
             if total >= limit {
-                return Ok((limit, true));
+                return (limit, true);
             }
             match count_up_to(searcher, query.as_ref(), limit - total) {
                 Ok(n) => total += n,
                 Err(e) => self.unreadable(id, &e.into(), missing),
             }
         }
-        Ok((total.min(limit), total > limit))
+        (total.min(limit), total > limit)
     }
 
     fn search_blocking(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
         let fields = &self.inner.fields;
-        let mut missing = Vec::new();
+        // The filter's partitions, for the count and (without a cursor)
+        // the page.
+        let (whole, mut missing) = self.matching(&q.filter)?;
         let (total, lower_bound) = match q.track_total {
-            Some(limit) => self.count(&q.filter, limit, &mut missing)?,
+            Some(limit) => self.count(&whole, limit, &mut missing),
             None => (0, false),
         };
         let mut logs = Vec::with_capacity(q.limit);
@@ -288,15 +269,13 @@ impl EmbeddedReader {
         // sort after its id (few), then the logs strictly past that time, a
         // plain time range (no union over the rest of the day), and no day
         // past the cursor's is opened.
-        let filter = match &q.after {
-            None => q.filter.clone(),
+        let (filter, matching) = match &q.after {
+            None => (q.filter.clone(), whole),
             Some(key) => {
                 let t = DateTime::from_timestamp_micros(key.ts).unwrap_or_default();
                 let just_after = t + chrono::Duration::microseconds(1);
-                let (same_time, unopened) = self
-                    .matching(&q.filter.within(Some(t), Some(just_after)), &|_| {
-                        Ok(Vec::new())
-                    })?;
+                let (same_time, unopened) =
+                    self.matching(&q.filter.within(Some(t), Some(just_after)))?;
                 missing.extend(unopened);
                 let mut later: Vec<(String, usize, DocAddress)> = Vec::new();
                 for (k, (id, searcher, query)) in same_time.iter().enumerate() {
@@ -311,20 +290,14 @@ impl EmbeddedReader {
                                 .collect::<Result<Vec<_>, StoreError>>()
                         });
                     match found {
-                        Ok(found) => {
-                            later.extend(found.into_iter().filter(|(id, ..)| match q.order {
-                                SortOrder::Desc => *id < key.id,
-                                SortOrder::Asc => *id > key.id,
-                            }))
-                        }
+                        Ok(found) => later.extend(found.into_iter().filter(|(id, ..)| {
+                            q.order.apply(id.cmp(&key.id)) == std::cmp::Ordering::Greater
+                        })),
                         Err(e) => self.unreadable(id, &e, &mut missing),
                     }
                 }
                 // Only the page's few are read from the document store.
-                later.sort_by(|a, b| match q.order {
-                    SortOrder::Desc => b.0.cmp(&a.0),
-                    SortOrder::Asc => a.0.cmp(&b.0),
-                });
+                later.sort_by(|a, b| q.order.apply(a.0.cmp(&b.0)));
                 later.truncate(q.limit);
                 for (_, k, address) in later {
                     let (id, searcher, _) = &same_time[k];
@@ -335,14 +308,15 @@ impl EmbeddedReader {
                 }
                 sort_logs(&mut logs, q.order);
                 logs.truncate(q.limit);
-                match q.order {
+                let rest = match q.order {
                     SortOrder::Desc => q.filter.within(None, Some(t)),
                     SortOrder::Asc => q.filter.within(Some(just_after), None),
-                }
+                };
+                let (matching, unopened) = self.matching(&rest)?;
+                missing.extend(unopened);
+                (rest, matching)
             }
         };
-        let (matching, unopened) = self.matching(&filter, &|_| Ok(Vec::new()))?;
-        missing.extend(unopened);
         let order = match q.order {
             SortOrder::Desc => Order::Desc,
             SortOrder::Asc => Order::Asc,
@@ -403,7 +377,7 @@ impl EmbeddedReader {
                             .index()
                             .tokenizer_for_field(fields.message)
                             .and_then(|mut analyzer| {
-                                let query = compile(fields, &mut analyzer, narrowed, Vec::new());
+                                let query = compile(fields, &mut analyzer, narrowed);
                                 searcher.search(&*query, &top)
                             }),
                         None => searcher.search(query, &top),
@@ -417,10 +391,7 @@ impl EmbeddedReader {
                     break;
                 }
             }
-            match q.order {
-                SortOrder::Desc => hits.sort_by_key(|h| std::cmp::Reverse(h.0)),
-                SortOrder::Asc => hits.sort_by_key(|h| h.0),
-            }
+            hits.sort_by(|a, b| q.order.apply(a.0.cmp(&b.0)));
             // Logs of one time are ordered by id. Where the page ends inside
             // a run of logs of one time, which of them it holds is decided
             // by id too: every log of that time is read, so that the next
@@ -453,13 +424,7 @@ impl EmbeddedReader {
                         Err(e) => self.unreadable(&day[k].0, &e, &mut missing),
                     }
                 }
-                keyed.sort_by(|a, b| {
-                    let ord = a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1));
-                    match q.order {
-                        SortOrder::Desc => ord.reverse(),
-                        SortOrder::Asc => ord,
-                    }
-                });
+                keyed.sort_by(|a, b| q.order.apply(a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1))));
                 keyed.truncate(need);
                 keyed.into_iter().map(|(ts, _, k, a)| (ts, k, a)).collect()
             } else {
@@ -493,7 +458,7 @@ impl EmbeddedReader {
         let starts = q.bucket_starts();
         let collector = HistogramCollector::new(q);
         let mut counts: LevelCounts = vec![[0; 5]; starts.len()];
-        let (matching, mut missing) = self.matching(&q.filter, &|_| Ok(Vec::new()))?;
+        let (matching, mut missing) = self.matching(&q.filter)?;
         // Day partitions are counted on parallel threads (a week is seven
         // independent scans of two columns).
         let threads = std::thread::available_parallelism()
@@ -614,7 +579,7 @@ impl EmbeddedReader {
     }
 
     fn facets_blocking(&self, q: &FacetsQuery) -> Result<Facets, StoreError> {
-        let (matching, mut missing) = self.matching(&q.filter, &|_| Ok(Vec::new()))?;
+        let (matching, mut missing) = self.matching(&q.filter)?;
         let mut all: FieldCounts = vec![HashMap::new(); FACET_FIELDS.len()];
         for (id, searcher, query) in &matching {
             match searcher.search(query, &FacetCollector) {
@@ -709,7 +674,7 @@ impl EmbeddedReader {
             window: samples.then(|| q.clone()),
         };
         let mut by_template: HashMap<String, RawGroup> = HashMap::new();
-        let (matching, unopened) = self.matching(&filter, &|_| Ok(Vec::new()))?;
+        let (matching, unopened) = self.matching(&filter)?;
         missing.extend(unopened);
         for (id, searcher, query) in matching {
             let groups: Groups = match searcher.search(&query, &collector) {
@@ -789,25 +754,18 @@ fn day_edge(
     end: Option<DateTime<Utc>>,
     start: Option<DateTime<Utc>>,
 ) -> Option<i64> {
-    let mut edge: Option<i64> = None;
-    for (_, searcher, _) in day {
-        for reader in searcher.segment_readers() {
-            let column = reader.fast_fields().i64("ts").ok()?;
-            let value = match order {
-                SortOrder::Desc => column.max_value(),
-                SortOrder::Asc => column.min_value(),
-            };
-            edge = Some(match (edge, order) {
-                (None, _) => value,
-                (Some(e), SortOrder::Desc) => e.max(value),
-                (Some(e), SortOrder::Asc) => e.min(value),
-            });
-        }
-    }
-    let edge = edge?;
+    let bounds = day
+        .iter()
+        .filter_map(|(_, searcher, _)| ts_bounds(searcher));
     Some(match order {
-        SortOrder::Desc => end.map_or(edge, |e| edge.min(e.timestamp_micros() - 1)),
-        SortOrder::Asc => start.map_or(edge, |s| edge.max(s.timestamp_micros())),
+        SortOrder::Desc => {
+            let edge = bounds.map(|(_, high)| high).max()?;
+            end.map_or(edge, |e| edge.min(e.timestamp_micros() - 1))
+        }
+        SortOrder::Asc => {
+            let edge = bounds.map(|(low, _)| low).min()?;
+            start.map_or(edge, |s| edge.max(s.timestamp_micros()))
+        }
     })
 }
 
@@ -842,15 +800,12 @@ fn count_up_to(searcher: &Searcher, query: &dyn Query, limit: u64) -> tantivy::R
 /// Orders logs by time, then id, in `order` (the order of search pages and cursors).
 pub fn sort_logs(logs: &mut [StoredLog], order: SortOrder) {
     logs.sort_by(|a, b| {
-        let ord = a
-            .timestamp
-            .timestamp_micros()
-            .cmp(&b.timestamp.timestamp_micros())
-            .then_with(|| a.id.cmp(&b.id));
-        match order {
-            SortOrder::Desc => ord.reverse(),
-            SortOrder::Asc => ord,
-        }
+        order.apply(
+            a.timestamp
+                .timestamp_micros()
+                .cmp(&b.timestamp.timestamp_micros())
+                .then_with(|| a.id.cmp(&b.id)),
+        )
     });
 }
 
