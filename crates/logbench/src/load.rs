@@ -26,12 +26,12 @@ pub struct Percentiles {
     pub max_ms: f64,
 }
 
-fn histogram() -> Histogram<u64> {
+pub(crate) fn histogram() -> Histogram<u64> {
     // Microseconds, 1 us to 10 min, 3 significant digits.
     Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid bounds")
 }
 
-fn percentiles(h: &Histogram<u64>) -> Percentiles {
+pub(crate) fn percentiles(h: &Histogram<u64>) -> Percentiles {
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     Percentiles {
         count: h.len(),
@@ -44,7 +44,7 @@ fn percentiles(h: &Histogram<u64>) -> Percentiles {
     }
 }
 
-fn record(h: &mut Histogram<u64>, d: Duration) {
+pub(crate) fn record(h: &mut Histogram<u64>, d: Duration) {
     let _ = h.record((d.as_micros() as u64).max(1));
 }
 
@@ -410,7 +410,7 @@ pub struct ProtocolRow {
     pub vs_native: f64,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::load::{bodies, client, QueryReport};
+use crate::load::{bodies, client, histogram, median, percentiles, record, QueryReport};
 
 /// The query kinds: name and request body (each asks for 100 logs).
 pub fn query_kinds() -> Vec<(&'static str, Value)> {
@@ -115,11 +115,6 @@ fn background_ingest(
             i += 1;
         }
     })
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// Pages `pages` deep (100 logs a page) through every log, newest first.
@@ -228,20 +223,17 @@ async fn tail_delay(ingest_url: &str, query_url: &str, count: u64) -> TailReport
     }
     let delays = reader.await.unwrap_or_default();
     let events = delays.len() as u64;
-    let mut sorted = delays;
-    sorted.sort_by(|a, b| a.total_cmp(b));
-    let q = |p: f64| {
-        sorted
-            .get(((sorted.len() as f64 - 1.0) * p).round() as usize)
-            .copied()
-            .unwrap_or(0.0)
-    };
+    let mut h = histogram();
+    for ms in delays {
+        record(&mut h, Duration::from_secs_f64(ms / 1000.0));
+    }
+    let p = percentiles(&h);
     TailReport {
         events,
         missed: count.saturating_sub(events),
-        p50_ms: q(0.5),
-        p99_ms: q(0.99),
-        max_ms: sorted.last().copied().unwrap_or(0.0),
+        p50_ms: p.p50_ms,
+        p99_ms: p.p99_ms,
+        max_ms: p.max_ms,
     }
 }
 
