@@ -23,6 +23,12 @@ impl Level {
         Level::Critical,
     ];
 
+    /// The level's place in [`Level::ALL`] (counts per level are kept in
+    /// arrays in that order).
+    pub fn rank(self) -> usize {
+        self as usize
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Debug => "DEBUG",

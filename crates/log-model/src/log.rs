@@ -307,6 +307,34 @@ pub(crate) fn kind_of(value: &Value) -> &'static str {
     }
 }
 
+/// Calls `f` with each leaf of a metadata object: its dotted path and its
+/// value. Objects are walked into, arrays give each element; `null`s and
+/// empty containers give nothing.
+pub fn metadata_leaves(metadata: &Map<String, Value>, f: &mut impl FnMut(&str, &Value)) {
+    fn walk(v: &Value, path: &mut String, f: &mut impl FnMut(&str, &Value)) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(k);
+                    walk(v, path, f);
+                    path.truncate(len);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(i, path, f)),
+            Value::Null => {}
+            leaf => f(path, leaf),
+        }
+    }
+    for (k, v) in metadata {
+        let mut path = k.clone();
+        walk(v, &mut path, f);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

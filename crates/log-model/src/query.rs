@@ -26,9 +26,10 @@ use crate::search::{words, MetadataFilter, MAX_QUERY_BYTES, MAX_QUERY_WORDS, MAX
 use crate::FieldError;
 
 /// A parsed query.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum Expr {
     /// Every log.
+    #[default]
     All,
     Leaf(Leaf),
     And(Vec<Expr>),
@@ -86,22 +87,6 @@ impl Keyword {
 pub struct NumRange {
     pub lower: Bound<f64>,
     pub upper: Bound<f64>,
-}
-
-impl NumRange {
-    pub fn contains(&self, x: f64) -> bool {
-        let above = match self.lower {
-            Bound::Included(l) => x >= l,
-            Bound::Excluded(l) => x > l,
-            Bound::Unbounded => true,
-        };
-        let below = match self.upper {
-            Bound::Included(u) => x <= u,
-            Bound::Excluded(u) => x < u,
-            Bound::Unbounded => true,
-        };
-        above && below
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -405,19 +390,10 @@ impl Parser {
                 format!("expected a term, found {}", describe(self.peek())),
             );
         }
-        let mut out: Vec<Expr> = Vec::new();
-        for p in parts.into_iter().flatten() {
-            match p {
-                Expr::And(inner) => out.extend(inner),
-                Expr::All => {}
-                e => out.push(e),
-            }
-        }
-        Ok(match out.len() {
+        Ok(match Expr::and(parts.into_iter().flatten()) {
             // Only punctuation, or only `*`.
-            0 => None,
-            1 => out.pop(),
-            _ => Some(Expr::And(out)),
+            Expr::All => None,
+            e => Some(e),
         })
     }
 

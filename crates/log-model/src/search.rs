@@ -80,7 +80,7 @@ pub struct FilterParams {
 }
 
 /// Which logs a request reads: all of `expr`, within `[start, end)`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Filter {
     pub expr: Expr,
     /// Inclusive.
@@ -90,17 +90,6 @@ pub struct Filter {
     /// Only logs whose id sorts after this one (ids are UUIDv7: by time of
     /// receipt). Live tail reads with it.
     pub id_after: Option<String>,
-}
-
-impl Default for Filter {
-    fn default() -> Self {
-        Filter {
-            expr: Expr::All,
-            start: None,
-            end: None,
-            id_after: None,
-        }
-    }
 }
 
 impl Filter {
@@ -215,20 +204,32 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Strin
         b'+' => (1, &rest[1..]),
         _ => return Err(bad()),
     };
-    let unit_at = amount.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let n: i64 = amount[..unit_at].parse().map_err(|_| bad())?;
-    let seconds = match &amount[unit_at..] {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(seconds)
+    let (n, unit) = split_length(amount).ok_or_else(bad)?;
+    // Whole seconds and up (no `ms` here).
+    let unit_ms = unit_ms(unit).filter(|ms| *ms >= 1000).ok_or_else(bad)?;
+    n.checked_mul(unit_ms / 1000)
         .and_then(Duration::try_seconds)
         .and_then(|d| now.checked_add_signed(d * sign))
         .ok_or_else(|| format!("{text:?} is out of range"))
+}
+
+/// `15m` as 15 and `m`: digits, then the unit after them.
+fn split_length(text: &str) -> Option<(i64, &str)> {
+    let unit_at = text.find(|c: char| !c.is_ascii_digit())?;
+    Some((text[..unit_at].parse().ok()?, &text[unit_at..]))
+}
+
+/// Milliseconds in a unit of length: ms, s, m, h, d, w.
+fn unit_ms(unit: &str) -> Option<i64> {
+    Some(match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 604_800_000,
+        _ => return None,
+    })
 }
 
 fn time_field(
@@ -615,19 +616,9 @@ pub const MAX_INTERVAL_MS: i64 = 366 * 86_400_000;
 
 /// `30s`, `5m`, `1h`, `1d`, `1w` (or `500ms`) in milliseconds, at most a year.
 pub fn parse_interval(text: &str) -> Option<i64> {
-    let text = text.trim();
-    let unit_at = text.find(|c: char| !c.is_ascii_digit())?;
-    let n: i64 = text[..unit_at].parse().ok().filter(|n| *n > 0)?;
-    let unit = match &text[unit_at..] {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        "w" => 604_800_000,
-        _ => return None,
-    };
-    n.checked_mul(unit).filter(|ms| *ms <= MAX_INTERVAL_MS)
+    let (n, unit) = split_length(text.trim())?;
+    n.checked_mul(unit_ms(unit)?)
+        .filter(|ms| (1..=MAX_INTERVAL_MS).contains(ms))
 }
 
 /// The interval for about 60 to 150 buckets over `span_ms`.

@@ -339,7 +339,11 @@ async fn facets(state: &AppState, request: FacetsRequest) -> Result<HttpResponse
     for log in &sample.logs {
         let mut seen = std::collections::BTreeSet::new();
         if let Some(metadata) = &log.metadata {
-            leaves(metadata, &mut String::new(), &mut |path, value| {
+            log_model::metadata_leaves(metadata, &mut |path, leaf| {
+                let value = match leaf {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
                 if seen.insert((path.to_string(), value.clone())) {
                     *keys
                         .entry(path.to_string())
@@ -374,29 +378,6 @@ async fn facets(state: &AppState, request: FacetsRequest) -> Result<HttpResponse
     });
     partial(state, "facets", &missing, &mut body);
     Ok(HttpResponse::Ok().json(body))
-}
-
-/// Calls `f` with each scalar leaf of a metadata object: its dotted path
-/// and its value as text (arrays give one call per element).
-fn leaves(map: &Map<String, Value>, path: &mut String, f: &mut impl FnMut(&str, String)) {
-    fn walk(v: &Value, path: &mut String, f: &mut impl FnMut(&str, String)) {
-        match v {
-            Value::Object(m) => leaves(m, path, f),
-            Value::Array(items) => items.iter().for_each(|i| walk(i, path, f)),
-            Value::String(s) => f(path, s.clone()),
-            Value::Null => {}
-            other => f(path, other.to_string()),
-        }
-    }
-    for (k, v) in map {
-        let len = path.len();
-        if !path.is_empty() {
-            path.push('.');
-        }
-        path.push_str(k);
-        walk(v, path, f);
-        path.truncate(len);
-    }
 }
 
 /// `GET /logs/{id}/context?before=10&after=10`: the logs just before and

@@ -75,41 +75,17 @@ pub const MAX_NUMBER_LEAVES: usize = 100;
 /// The numeric leaves of a metadata object at their dotted paths (arrays
 /// give one pair per number), at most [`MAX_NUMBER_LEAVES`].
 pub fn number_leaves(metadata: &Map<String, Value>) -> Vec<NumberLeaf> {
-    fn walk(path: &mut String, v: &Value, out: &mut Vec<NumberLeaf>) {
-        if out.len() >= MAX_NUMBER_LEAVES {
-            return;
-        }
-        match v {
-            Value::Number(n) => {
-                if let Some(value) = n.as_f64().filter(|f| f.is_finite()) {
-                    out.push(NumberLeaf {
-                        key: path.clone(),
-                        value,
-                    });
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|i| walk(path, i, out)),
-            Value::Object(map) => {
-                for (k, v) in map {
-                    let len = path.len();
-                    if !path.is_empty() {
-                        path.push('.');
-                    }
-                    path.push_str(k);
-                    walk(path, v, out);
-                    path.truncate(len);
-                }
-            }
-            _ => {}
-        }
-    }
     let mut out = Vec::new();
-    let mut path = String::new();
-    for (k, v) in metadata {
-        path.clear();
-        path.push_str(k);
-        walk(&mut path, v, &mut out);
-    }
+    log_model::metadata_leaves(metadata, &mut |path, leaf| {
+        if let Some(value) = leaf.as_f64().filter(|f| f.is_finite()) {
+            if out.len() < MAX_NUMBER_LEAVES {
+                out.push(NumberLeaf {
+                    key: path.to_string(),
+                    value,
+                });
+            }
+        }
+    });
     out
 }
 

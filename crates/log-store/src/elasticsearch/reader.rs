@@ -210,12 +210,8 @@ pub fn histogram(response: SearchResponse, q: &HistogramQuery) -> Histogram {
             };
             let slot = counts.entry(q.bucket_start(key)).or_default();
             for (level, n) in terms_of(&bucket["levels"]) {
-                if let Some(i) = level
-                    .parse::<Level>()
-                    .ok()
-                    .and_then(|l| Level::ALL.iter().position(|x| *x == l))
-                {
-                    slot[i] += n;
+                if let Ok(level) = level.parse::<Level>() {
+                    slot[level.rank()] += n;
                 }
             }
         }

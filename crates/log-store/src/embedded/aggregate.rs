@@ -12,9 +12,7 @@ use log_model::{HistogramQuery, Level};
 pub type LevelCounts = Vec<[u64; 5]>;
 
 fn level_slot(name: &str) -> Option<usize> {
-    name.parse::<Level>()
-        .ok()
-        .and_then(|l| Level::ALL.iter().position(|x| *x == l))
+    name.parse::<Level>().ok().map(Level::rank)
 }
 
 /// Counts matching logs per time bucket and level.
