@@ -6,11 +6,13 @@
 use std::sync::atomic::Ordering;
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use svc_kit::error::WriteErrors;
 use tracing::debug;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use log_model::{split_batch, BatchError, BatchFormat, FieldError};
 use svc_kit::ApiError;
@@ -18,41 +20,71 @@ use svc_kit::ApiError;
 pub use crate::pipeline::{enrich, AppState};
 use crate::pipeline::{IngestError, Protocol};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/logs/ingest", web::post().to(ingest_one))
-        .route("/logs/batch-ingest", web::post().to(ingest_batch))
-        .route("/health", web::get().to(health))
-        .route("/ready", web::get().to(ready))
-        .route("/metrics", web::get().to(metrics));
+/// What the OpenAPI document says about ingestd.
+pub const API_INFO: svc_kit::server::ApiInfo = svc_kit::server::ApiInfo {
+    title: "logagg ingestd",
+    description: "Takes logs over its own JSON API, Elasticsearch's bulk API and OTLP/HTTP; \
+acknowledges once they are in the write-ahead log. Every error answer of the native routes is \
+`{\"error\": code, \"detail\": text, \"field\": name}`.",
+};
+
+/// The native routes. Registered through utoipa's `ServiceConfig`: each
+/// one's `#[utoipa::path]` is in `/openapi.json`.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(ingest_one)
+        .service(ingest_batch)
+        .service(health)
+        .service(ready)
+        .service(metrics);
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct IngestParams {
-    /// `wait_for`: answer once the logs are searchable.
+    /// `wait_for` (or `true`): answer once the logs are searchable.
+    #[param(pattern = "^(wait_for|true|false|)$")]
     refresh: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// Why one log of a batch was rejected.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ItemError {
+    /// Its place in the batch, from 0.
     index: usize,
     field: String,
     reason: String,
 }
 
-#[derive(Debug, Serialize)]
+/// A batch's logs: a JSON array, or an object with them under `logs`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(as = Batch)]
+enum BatchDoc {
+    Array(Vec<log_model::LogIn>),
+    Object { logs: Vec<log_model::LogIn> },
+}
+
+/// The logs were written to the write-ahead log (and will be searchable
+/// within about a second, or already are with `refresh=wait_for`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct IngestResponse {
     success: bool,
     message: String,
     correlation_id: String,
     accepted: usize,
     rejected: usize,
+    /// The log's id (one log).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     id: Option<String>,
+    /// The accepted logs' ids, in batch order (a batch).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     ids: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<ItemError>,
+    /// With `refresh=wait_for`: whether the logs are searchable already.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     searchable: Option<bool>,
 }
 
@@ -131,7 +163,16 @@ pub(crate) fn wants_refresh(refresh: Option<&str>) -> Result<bool, ApiError> {
 
 const NATIVE: Protocol = Protocol::Native;
 
-/// `POST /logs/ingest`: one log.
+/// Ingest one log.
+///
+/// One JSON object; acknowledged (202) once it is in the write-ahead log.
+#[utoipa::path(
+    tag = "ingest",
+    params(IngestParams),
+    request_body(content = log_model::LogIn, content_type = "application/json"),
+    responses((status = 202, body = IngestResponse), WriteErrors)
+)]
+#[post("/logs/ingest")]
 async fn ingest_one(
     req: HttpRequest,
     payload: web::Payload,
@@ -174,7 +215,18 @@ async fn ingest_one(
     .accepted())
 }
 
-/// `POST /logs/batch-ingest`: a JSON array (or `{"logs": [...]}`), or NDJSON.
+/// Ingest a batch.
+///
+/// A JSON array of logs (or `{"logs": [...]}`), or NDJSON (one log per
+/// line, `application/x-ndjson`). The valid logs are kept and acknowledged;
+/// each invalid one is listed in `errors` (202 as long as one is valid).
+#[utoipa::path(
+    tag = "ingest",
+    params(IngestParams),
+    request_body(content((BatchDoc = "application/json"), (String = "application/x-ndjson"))),
+    responses((status = 202, body = IngestResponse), WriteErrors)
+)]
+#[post("/logs/batch-ingest")]
 async fn ingest_batch(
     req: HttpRequest,
     payload: web::Payload,
@@ -256,11 +308,47 @@ async fn ingest_batch(
     .accepted())
 }
 
-async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "healthy", "service": "ingestd"}))
+/// `/health`: the process answers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct HealthAnswer {
+    status: &'static str,
+    service: &'static str,
 }
 
-/// Ready when the WAL takes writes, is below its cap, and the store works.
+/// `/ready`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct ReadyAnswer {
+    ready: bool,
+    wal_backlog_bytes: u64,
+    wal_max_bytes: u64,
+    /// Why it is not ready.
+    problems: Vec<String>,
+    /// Damage found and contained.
+    warnings: Vec<String>,
+}
+
+/// Liveness.
+#[utoipa::path(tag = "service", responses((status = 200, body = HealthAnswer)))]
+#[get("/health")]
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(HealthAnswer {
+        status: "healthy",
+        service: "ingestd",
+    })
+}
+
+/// Readiness.
+///
+/// Ready when the write-ahead log takes writes, is below its cap, and the
+/// store works.
+#[utoipa::path(
+    tag = "service",
+    responses(
+        (status = 200, body = ReadyAnswer),
+        (status = 503, description = "Not ready: `problems` says why", body = ReadyAnswer)
+    )
+)]
+#[get("/ready")]
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let backlog = state.backlog();
     let mut problems = Vec::new();
@@ -300,20 +388,29 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
             "index partition {name} is damaged; it is left as it is and its day's new logs go to a new partition (run `logagg check`)"
         ));
     }
-    let body = json!({
-        "ready": problems.is_empty(),
-        "wal_backlog_bytes": backlog,
-        "wal_max_bytes": state.wal_max_bytes,
-        "problems": problems,
-        "warnings": warnings,
-    });
-    if problems.is_empty() {
+    let ready = problems.is_empty();
+    let body = ReadyAnswer {
+        ready,
+        wal_backlog_bytes: backlog,
+        wal_max_bytes: state.wal_max_bytes,
+        problems,
+        warnings,
+    };
+    if ready {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
 }
 
+/// Prometheus metrics.
+///
+/// The `ingestd_*` and HTTP metrics in the Prometheus text format.
+#[utoipa::path(
+    tag = "service",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String))
+)]
+#[get("/metrics")]
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let committed = state.indexer.committed.load(Ordering::Acquire);
     state.metrics.refresh_wal(&state.wal, committed);

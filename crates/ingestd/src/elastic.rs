@@ -21,6 +21,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use log_model::mapping::{map_log, FieldMap};
 use log_model::FieldError;
@@ -34,32 +35,304 @@ const CLUSTER: &str = "logagg";
 const ES: Protocol = Protocol::Elasticsearch;
 const LICENSE_UID: &str = "00000000-0000-0000-0000-00000000109a";
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let writes = || {
-        web::route()
-            .guard(actix_web::guard::Any(actix_web::guard::Post()).or(actix_web::guard::Put()))
+/// The Elasticsearch routes, one table for both the server and the OpenAPI
+/// document (neither can list a route the other lacks).
+struct EsRoute {
+    path: &'static str,
+    methods: &'static [Method],
+    handler: Handler,
+    summary: &'static str,
+}
+
+#[derive(Clone, Copy)]
+enum Handler {
+    Root,
+    Bulk,
+    OneDoc,
+    License,
+    Xpack,
+    ClusterHealth,
+    Nodes,
+    Setup,
+    Unknown,
+}
+
+const GET: &[Method] = &[Method::GET];
+const GET_HEAD: &[Method] = &[Method::GET, Method::HEAD];
+const WRITE: &[Method] = &[Method::POST, Method::PUT];
+const SETUP: &[Method] = &[
+    Method::GET,
+    Method::HEAD,
+    Method::PUT,
+    Method::POST,
+    Method::DELETE,
+];
+
+const ROUTES: &[EsRoute] = &[
+    EsRoute {
+        path: "/",
+        methods: GET_HEAD,
+        handler: Handler::Root,
+        summary: "Cluster information, as Elasticsearch 8 answers it (shippers check it at start)",
+    },
+    EsRoute {
+        path: "/_bulk",
+        methods: WRITE,
+        handler: Handler::Bulk,
+        summary: "The bulk API: NDJSON action and document lines; each document is a log",
+    },
+    EsRoute {
+        path: "/{index}/_bulk",
+        methods: WRITE,
+        handler: Handler::Bulk,
+        summary: "The bulk API with a default index",
+    },
+    EsRoute {
+        path: "/{index}/_doc",
+        methods: &[Method::POST],
+        handler: Handler::OneDoc,
+        summary: "One document (a log)",
+    },
+    EsRoute {
+        path: "/{index}/_doc/{id}",
+        methods: WRITE,
+        handler: Handler::OneDoc,
+        summary: "One document with the client's id",
+    },
+    EsRoute {
+        path: "/{index}/_create/{id}",
+        methods: WRITE,
+        handler: Handler::OneDoc,
+        summary: "One document, created",
+    },
+    EsRoute {
+        path: "/_license",
+        methods: GET,
+        handler: Handler::License,
+        summary: "The license, as clients that check it expect",
+    },
+    EsRoute {
+        path: "/_xpack",
+        methods: GET,
+        handler: Handler::Xpack,
+        summary: "Features, as clients that check them expect",
+    },
+    EsRoute {
+        path: "/_cluster/health",
+        methods: GET,
+        handler: Handler::ClusterHealth,
+        summary: "Cluster health (green while ingest takes logs)",
+    },
+    EsRoute {
+        path: "/_cluster/health/{index}",
+        methods: GET,
+        handler: Handler::ClusterHealth,
+        summary: "Cluster health of an index",
+    },
+    EsRoute {
+        path: "/_nodes",
+        methods: GET,
+        handler: Handler::Nodes,
+        summary: "This node, for clients that sniff",
+    },
+    EsRoute {
+        path: "/_nodes/{tail:.*}",
+        methods: GET,
+        handler: Handler::Nodes,
+        summary: "This node, for clients that sniff",
+    },
+    EsRoute {
+        path: "/_index_template",
+        methods: GET,
+        handler: Handler::Setup,
+        summary: "Index templates (none are kept)",
+    },
+    EsRoute {
+        path: "/_index_template/{name}",
+        methods: SETUP,
+        handler: Handler::Setup,
+        summary: "An index template: writes are acknowledged, reads answer as for one that exists",
+    },
+    EsRoute {
+        path: "/_component_template/{name}",
+        methods: SETUP,
+        handler: Handler::Setup,
+        summary: "A component template, as above",
+    },
+    EsRoute {
+        path: "/_template/{name}",
+        methods: SETUP,
+        handler: Handler::Setup,
+        summary: "A legacy template, as above",
+    },
+    EsRoute {
+        path: "/_data_stream/{name}",
+        methods: SETUP,
+        handler: Handler::Setup,
+        summary: "A data stream, as above",
+    },
+    EsRoute {
+        path: "/_ilm/policy/{name}",
+        methods: SETUP,
+        handler: Handler::Setup,
+        summary: "An ILM policy, as above (logagg's retention applies)",
+    },
+    EsRoute {
+        path: "/_ingest/pipeline/{name}",
+        methods: SETUP,
+        handler: Handler::Setup,
+        summary: "An ingest pipeline, as above (not run)",
+    },
+    EsRoute {
+        path: "/{tail:_.*}",
+        methods: SETUP,
+        handler: Handler::Unknown,
+        summary: "Any other Elasticsearch API: 400 as Elasticsearch answers for a handler it lacks",
+    },
+];
+
+fn route_to(handler: Handler) -> actix_web::Route {
+    let route = web::route();
+    match handler {
+        Handler::Root => route.to(root),
+        Handler::Bulk => route.to(bulk),
+        Handler::OneDoc => route.to(one_doc),
+        Handler::License => route.to(license),
+        Handler::Xpack => route.to(xpack),
+        Handler::ClusterHealth => route.to(cluster_health),
+        Handler::Nodes => route.to(nodes),
+        Handler::Setup => route.to(setup),
+        Handler::Unknown => route.to(unknown),
+    }
+}
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    for r in ROUTES {
+        let mut guard = actix_web::guard::Any(actix_web::guard::Method(r.methods[0].clone()));
+        for m in &r.methods[1..] {
+            guard = guard.or(actix_web::guard::Method(m.clone()));
+        }
+        cfg.route(r.path, route_to(r.handler).guard(guard));
+    }
+}
+
+/// The Elasticsearch routes in the OpenAPI document, from [`ROUTES`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::path::{
+        HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem, PathsBuilder,
     };
-    cfg.route("/", web::get().to(root))
-        .route("/", web::head().to(root))
-        .route("/_bulk", writes().to(bulk))
-        .route("/{index}/_bulk", writes().to(bulk))
-        .route("/{index}/_doc", web::post().to(one_doc))
-        .route("/{index}/_doc/{id}", writes().to(one_doc))
-        .route("/{index}/_create/{id}", writes().to(one_doc))
-        .route("/_license", web::get().to(license))
-        .route("/_xpack", web::get().to(xpack))
-        .route("/_cluster/health", web::get().to(cluster_health))
-        .route("/_cluster/health/{index}", web::get().to(cluster_health))
-        .route("/_nodes", web::get().to(nodes))
-        .route("/_nodes/{tail:.*}", web::get().to(nodes))
-        .route("/_index_template", web::get().to(setup))
-        .route("/_index_template/{name}", web::route().to(setup))
-        .route("/_component_template/{name}", web::route().to(setup))
-        .route("/_template/{name}", web::route().to(setup))
-        .route("/_data_stream/{name}", web::route().to(setup))
-        .route("/_ilm/policy/{name}", web::route().to(setup))
-        .route("/_ingest/pipeline/{name}", web::route().to(setup))
-        .route("/{tail:_.*}", web::route().to(unknown));
+    use utoipa::openapi::{ContentBuilder, ObjectBuilder, Required, ResponseBuilder};
+    let body = || {
+        ContentBuilder::new()
+            .schema(Some(ObjectBuilder::new()))
+            .build()
+    };
+    let mut paths = PathsBuilder::new();
+    for r in ROUTES {
+        // `{tail:.*}` is actix's; OpenAPI names the segment `{tail}`.
+        let path = regex_free(r.path);
+        let params: Vec<_> = r
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+            .map(|inner| {
+                // `{name}` or `{name:regex}`: the regex becomes the pattern.
+                let (name, pattern) = match inner.split_once(':') {
+                    Some((name, regex)) => (name, Some(format!("^{regex}$"))),
+                    None => (inner, None),
+                };
+                ParameterBuilder::new()
+                    .name(name)
+                    .parameter_in(ParameterIn::Path)
+                    .required(Required::True)
+                    .schema(Some(
+                        ObjectBuilder::new()
+                            .schema_type(utoipa::openapi::schema::Type::String)
+                            .min_length(Some(1))
+                            .pattern(pattern),
+                    ))
+                    .build()
+            })
+            .collect();
+        for method in r.methods {
+            let http = match *method {
+                Method::GET => HttpMethod::Get,
+                Method::HEAD => HttpMethod::Head,
+                Method::PUT => HttpMethod::Put,
+                Method::DELETE => HttpMethod::Delete,
+                _ => HttpMethod::Post,
+            };
+            let writes = matches!(r.handler, Handler::Bulk | Handler::OneDoc);
+            let mut op = OperationBuilder::new()
+                .tag("elasticsearch")
+                .summary(Some(r.summary))
+                .parameters(Some(params.clone()))
+                .response(
+                    "200",
+                    ResponseBuilder::new()
+                        .description("As Elasticsearch answers (per-item outcomes for _bulk)")
+                        .content("application/json", body()),
+                );
+            if writes {
+                op = op.response(
+                    "201",
+                    ResponseBuilder::new()
+                        .description("Created (one document)")
+                        .content("application/json", body()),
+                );
+            }
+            for (status, text) in [
+                (
+                    "400",
+                    "Elasticsearch's error body (`illegal_argument_exception`, ...)",
+                ),
+                (
+                    "404",
+                    "A path that is none of these: the service's own error body",
+                ),
+                ("405", "Method not allowed here"),
+                ("413", "`content_too_long_exception`"),
+                ("415", "`media_type_header_exception`"),
+                (
+                    "429",
+                    "`es_rejected_execution_exception`: the write-ahead log is full; `Retry-After`",
+                ),
+                (
+                    "503",
+                    "`unavailable_shards_exception`: the write-ahead log cannot be written",
+                ),
+            ] {
+                op = op.response(
+                    status,
+                    ResponseBuilder::new()
+                        .description(text)
+                        .content("application/json", body()),
+                );
+            }
+            paths = paths.path(path.clone(), PathItem::new(http, op.build()));
+        }
+    }
+    let mut doc = utoipa::openapi::OpenApiBuilder::new().paths(paths).build();
+    doc.tags = Some(vec![utoipa::openapi::tag::TagBuilder::new()
+        .name("elasticsearch")
+        .description(Some(
+            "The part of Elasticsearch's REST API that log shippers use: _bulk and the calls made at start",
+        ))
+        .build()]);
+    doc
+}
+
+/// An actix path with its segment patterns dropped (`{tail:.*}` to `{tail}`).
+fn regex_free(path: &str) -> String {
+    path.split('/')
+        .map(|seg| match (seg.strip_prefix('{'), seg.find(':')) {
+            (Some(inner), Some(colon)) if seg.ends_with('}') => {
+                format!("{{{}}}", &inner[..colon - 1])
+            }
+            _ => seg.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// An answer as Elasticsearch gives it: the product header, and the

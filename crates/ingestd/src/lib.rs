@@ -55,6 +55,21 @@ pub enum RunError {
     Metrics(#[from] prometheus::Error),
 }
 
+/// ingestd's OpenAPI document: the native and OTLP routes as they are
+/// registered, and the Elasticsearch routes from their table.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    static DOC: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = svc_kit::server::openapi(api::API_INFO, |cfg| {
+            api::configure(cfg);
+            otlp::configure(cfg);
+        });
+        doc.merge(elastic::openapi());
+        doc
+    })
+    .clone()
+}
+
 /// Serves the ingest API on `listener` until `shutdown` resolves; then stops
 /// accepting, finishes the requests in flight, indexes and commits what the
 /// WAL holds, and returns. `on_commit` runs after each store commit.
@@ -160,7 +175,8 @@ pub async fn run(
         metrics.http.clone(),
         args.ingest_workers,
         30,
-        move |cfg| {
+        openapi(),
+        move |cfg: &mut utoipa_actix_web::service_config::ServiceConfig| {
             cfg.app_data(state.clone());
             api::configure(cfg);
             otlp::configure(cfg);

@@ -15,7 +15,7 @@
 //! for what may be sent again.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
@@ -31,8 +31,8 @@ use crate::pipeline::{AppState, IngestError, Protocol, Validator};
 
 const OTLP: Protocol = Protocol::Otlp;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/logs", web::post().to(export));
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(export);
 }
 
 /// The two encodings of OTLP/HTTP.
@@ -95,6 +95,25 @@ fn refusal(encoding: Encoding, e: &IngestError) -> HttpResponse {
     res.body(encode(encoding, &body))
 }
 
+/// OTLP/HTTP logs.
+///
+/// An `ExportLogsServiceRequest` as protobuf (`application/x-protobuf`) or
+/// JSON (`application/json`), gzip allowed; each log record is a log. The
+/// answer is an `ExportLogsServiceResponse` in the request's encoding, with
+/// `partial_success` counting rejected records.
+#[utoipa::path(
+    tag = "ingest",
+    request_body(description = "ExportLogsServiceRequest (OTLP 1.x)", content((Object = "application/x-protobuf"), (Object = "application/json"))),
+    responses(
+        (status = 200, description = "ExportLogsServiceResponse", content((Object = "application/x-protobuf"), (Object = "application/json"))),
+        (status = 400, description = "A body that is not an OTLP request; a google.rpc.Status", content((Object = "application/x-protobuf"), (Object = "application/json"))),
+        (status = 413, description = "Body over the limit; a google.rpc.Status", content((Object = "application/x-protobuf"), (Object = "application/json"))),
+        (status = 415, description = "Neither protobuf nor JSON, or an unknown encoding; a google.rpc.Status", content((Object = "application/x-protobuf"), (Object = "application/json"))),
+        (status = 429, description = "The write-ahead log is full; `Retry-After`; a google.rpc.Status", content((Object = "application/x-protobuf"), (Object = "application/json"))),
+        (status = 503, description = "The write-ahead log cannot be written; a google.rpc.Status", content((Object = "application/x-protobuf"), (Object = "application/json")))
+    )
+)]
+#[post("/v1/logs")]
 async fn export(
     req: HttpRequest,
     payload: web::Payload,

@@ -26,7 +26,7 @@ pub use batch::{split_batch, BatchError, BatchFormat};
 pub use error::FieldError;
 pub use level::Level;
 pub use limits::Limits;
-pub use log::{check_log, metadata_leaves, parse_log, NewLog, StoredLog};
+pub use log::{check_log, metadata_leaves, parse_log, LogIn, NewLog, StoredLog};
 pub use query::{Expr, Keyword, Leaf, NumRange, QueryError};
 pub use search::{
     ContextRequest, Cursor, ExportQuery, ExportRequest, FacetsQuery, FacetsRequest, Filter,

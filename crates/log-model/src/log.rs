@@ -7,20 +7,28 @@ use crate::{FieldError, Level, Limits};
 
 /// A log as the WAL and the stores keep it: what the client sent, normalised,
 /// plus what ingest added (`id`, `received_at`, `pattern_id`, `template`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Log)]
 pub struct StoredLog {
+    /// UUIDv7 given at receipt: ids sort by arrival.
     pub id: String,
+    /// Time of the event (the time of receipt when the client gave none).
     pub timestamp: DateTime<Utc>,
     pub level: Level,
     pub message: String,
     pub source: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub service: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub trace_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub span_id: Option<String>,
+    /// Every other field the client sent, as it sent it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>, nullable = false)]
     pub metadata: Option<Map<String, Value>>,
     pub received_at: DateTime<Utc>,
     /// Stable hash of `template` (see the `log-patterns` crate).
@@ -28,7 +36,45 @@ pub struct StoredLog {
     /// The message with its variable parts masked. Kept in the WAL and the
     /// index, left out of search answers.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schema(ignore)]
     pub template: String,
+}
+
+/// A log as clients send it to `/logs/ingest` (and as each item of a
+/// batch). The OpenAPI documents describe the body with this type;
+/// [`parse_log`] reads it (field names can be remapped by the server's
+/// field mapping; unknown fields go to `metadata`).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct LogIn {
+    /// The text of the log (at most 32 KiB).
+    #[schema(
+        min_length = 1,
+        max_length = 32768,
+        example = "payment failed for order 42: card declined"
+    )]
+    message: String,
+    /// Where it comes from: a host, a file, a component.
+    #[schema(min_length = 1, max_length = 256, example = "web-1")]
+    source: String,
+    /// DEBUG, INFO, WARNING, ERROR or CRITICAL (case-insensitive; common
+    /// spellings such as `warn`, `err`, `fatal` are understood). Default INFO.
+    #[schema(example = "ERROR")]
+    level: Option<String>,
+    /// RFC 3339; the time of receipt when left out.
+    #[schema(format = DateTime, example = "2026-11-29T10:00:00Z")]
+    timestamp: Option<String>,
+    #[schema(min_length = 1, max_length = 256, example = "payments")]
+    service: Option<String>,
+    /// W3C trace id: 32 hexadecimal characters.
+    #[schema(pattern = "^[0-9a-fA-F]{32}$")]
+    trace_id: Option<String>,
+    /// W3C span id: 16 hexadecimal characters.
+    #[schema(pattern = "^[0-9a-fA-F]{16}$")]
+    span_id: Option<String>,
+    /// Any JSON object (at most 16 KiB, nested at most 8 deep).
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<Map<String, Value>>,
 }
 
 /// A validated incoming log, before ingest gives it an id.

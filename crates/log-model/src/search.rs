@@ -60,7 +60,8 @@ where
 }
 
 /// The filter fields every read request takes (flattened into each).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FilterParams {
     /// The query language (see [`crate::query`]).
     pub query: Option<String>,
@@ -403,9 +404,11 @@ impl Cursor {
 }
 
 /// `POST /logs/search` body, or `GET /logs/search` query parameters.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchRequest {
     #[serde(flatten)]
+    #[param(ignore)]
     pub filter: FilterParams,
     #[serde(default, deserialize_with = "num")]
     pub limit: Option<usize>,
@@ -429,6 +432,23 @@ pub enum TrackTotal {
     All(bool),
     UpTo(u64),
 }
+
+/// In the OpenAPI documents: a boolean or a count.
+impl utoipa::PartialSchema for TrackTotal {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(0)),
+            )
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TrackTotal {}
 
 /// Matches counted exactly by default: past this many, counting costs more
 /// than the page (`total_count` is then a lower bound).
@@ -551,9 +571,11 @@ impl SearchRequest {
 }
 
 /// `GET|POST /logs/histogram`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistogramRequest {
     #[serde(flatten)]
+    #[param(ignore)]
     pub filter: FilterParams,
     /// Bucket length (`30s`, `5m`, `1h`, `1d`); automatic when left out.
     pub interval: Option<String>,
@@ -679,9 +701,11 @@ impl HistogramRequest {
 }
 
 /// `GET|POST /logs/facets`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FacetsRequest {
     #[serde(flatten)]
+    #[param(ignore)]
     pub filter: FilterParams,
     /// Values per field (default 10, at most 100).
     #[serde(default, deserialize_with = "num")]
@@ -709,9 +733,11 @@ impl FacetsRequest {
 }
 
 /// `GET|POST /logs/export`: every matching log, as NDJSON.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportRequest {
     #[serde(flatten)]
+    #[param(ignore)]
     pub filter: FilterParams,
     pub order: Option<String>,
     /// At most this many logs (default: all).
@@ -741,7 +767,8 @@ impl ExportRequest {
 }
 
 /// `GET /logs/{id}/context`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ContextRequest {
     /// Logs before (older); default 10, at most 1000.
     #[serde(default, deserialize_with = "num")]
@@ -766,9 +793,11 @@ impl ContextRequest {
 }
 
 /// `GET /logs/patterns` query parameters.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PatternsRequest {
     #[serde(flatten)]
+    #[param(ignore)]
     pub filter: FilterParams,
     /// Window ending now; ignored when `start_time` is given. Default 24.
     #[serde(default, deserialize_with = "num")]

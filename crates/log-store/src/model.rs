@@ -60,8 +60,10 @@ pub struct PatternsPage {
 }
 
 /// One pattern: logs of one event, whatever their variable parts.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = Pattern)]
 pub struct PatternGroup {
+    /// The template: the messages' constant words, `<*>` for what varies.
     pub pattern: String,
     /// Stable hash of `pattern` (for a single ingest template, the
     /// `pattern_id` stored with each of its logs).
@@ -80,6 +82,10 @@ pub struct PatternGroup {
     /// Nothing of this pattern was seen before `new_since` (null when the
     /// request gave no `new_since`).
     pub is_new: Option<bool>,
+    /// The `pattern_id`s stored with this pattern's logs: the ingest
+    /// templates the query-time merge joined (search
+    /// `pattern_id:(a OR b)` for its logs).
+    pub pattern_ids: Vec<String>,
 }
 
 /// How many sample messages a pattern group carries.
@@ -146,6 +152,13 @@ pub fn finish_patterns(
                 .iter()
                 .any(|&i| seen.contains(&raw[i].group.pattern_id))
         });
+        let mut pattern_ids: Vec<String> = m
+            .members
+            .iter()
+            .map(|&i| raw[i].group.pattern_id.clone())
+            .collect();
+        pattern_ids.sort();
+        pattern_ids.dedup();
         let mut members = m.members.iter().filter_map(|&i| slots[i].take());
         let Some(mut acc) = members.next() else {
             continue;
@@ -164,6 +177,7 @@ pub fn finish_patterns(
             .map(|(_, message)| message)
             .collect();
         group.is_new = is_new;
+        group.pattern_ids = pattern_ids;
         groups.push(group);
     }
     PatternsPage {

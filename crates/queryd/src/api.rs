@@ -2,20 +2,24 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use tracing::{error, Instrument};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use log_model::{
-    ContextRequest, ExportRequest, Expr, FacetsRequest, FieldError, Filter, HistogramRequest,
-    Keyword, Leaf, PatternsRequest, SearchQuery, SearchRequest, SortKey, SortOrder, StoredLog,
+    ContextRequest, ExportRequest, Expr, FacetsRequest, FieldError, Filter, FilterParams,
+    HistogramRequest, Keyword, Leaf, PatternsRequest, SearchQuery, SearchRequest, SortKey,
+    SortOrder, StoredLog,
 };
 use log_store::{LogReader, SearchPage, StoreError};
+use svc_kit::error::{ErrorBody, ReadErrors};
 use svc_kit::ApiError;
 
+use crate::answers::*;
 use crate::metrics::Metrics;
-use crate::{export, tail};
+use crate::{export, tail, ui};
 
 pub struct AppState {
     pub store: Arc<dyn LogReader>,
@@ -23,22 +27,33 @@ pub struct AppState {
     pub tails: tail::Tails,
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/logs/search", web::post().to(search_post))
-        .route("/logs/search", web::get().to(search_get))
-        .route("/logs/patterns", web::get().to(patterns))
-        .route("/logs/histogram", web::get().to(histogram_get))
-        .route("/logs/histogram", web::post().to(histogram_post))
-        .route("/logs/facets", web::get().to(facets_get))
-        .route("/logs/facets", web::post().to(facets_post))
-        .route("/logs/export", web::get().to(export_get))
-        .route("/logs/export", web::post().to(export_post))
-        .route("/logs/tail", web::get().to(tail::tail))
-        .route("/logs/{id}/context", web::get().to(context))
-        .route("/", web::get().to(status))
-        .route("/health", web::get().to(health))
-        .route("/ready", web::get().to(ready))
-        .route("/metrics", web::get().to(metrics));
+/// What the OpenAPI document says about queryd.
+pub const API_INFO: svc_kit::server::ApiInfo = svc_kit::server::ApiInfo {
+    title: "logagg queryd",
+    description: "Search the stored logs and see their error patterns. The query language, \
+time ranges and cursors are described in the project's README. Every error answer is \
+`{\"error\": code, \"detail\": text, \"field\": name}`.",
+};
+
+/// Every route of the query API. Registered through utoipa's
+/// `ServiceConfig`: each one's `#[utoipa::path]` is in `/openapi.json`.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(search_post)
+        .service(search_get)
+        .service(patterns)
+        .service(histogram_get)
+        .service(histogram_post)
+        .service(facets_get)
+        .service(facets_post)
+        .service(export_get)
+        .service(export_post)
+        .service(tail::tail)
+        .service(context)
+        .service(status)
+        .service(health)
+        .service(ready)
+        .service(metrics)
+        .configure(ui::configure);
 }
 
 /// A request the model refused: 400 for a query that cannot be parsed or
@@ -109,6 +124,16 @@ pub fn key_of(log: &StoredLog) -> SortKey {
     }
 }
 
+/// Search logs (JSON body).
+///
+/// One page of the matching logs, newest first; `next_cursor` fetches the
+/// next page.
+#[utoipa::path(
+    tag = "search",
+    request_body = SearchRequest,
+    responses((status = 200, body = SearchAnswer), ReadErrors)
+)]
+#[post("/logs/search")]
 async fn search_post(
     state: web::Data<AppState>,
     body: web::Json<SearchRequest>,
@@ -120,6 +145,16 @@ async fn search_post(
     .await
 }
 
+/// Search logs.
+///
+/// One page of the matching logs, newest first; `next_cursor` fetches the
+/// next page.
+#[utoipa::path(
+    tag = "search",
+    params(FilterParams, SearchRequest),
+    responses((status = 200, body = SearchAnswer), ReadErrors)
+)]
+#[get("/logs/search")]
 async fn search_get(
     state: web::Data<AppState>,
     params: web::Query<SearchRequest>,
@@ -150,33 +185,45 @@ async fn search(state: &AppState, query: SearchQuery) -> Result<HttpResponse, Ap
             let key = key_of(last);
             cursor_of.cursor_after(key.ts, &key.id).to_string()
         });
-    let mut body = json!({
-        "logs": page.logs,
-        "total_count": page.total_count,
-        "total_relation": if page.total_is_lower_bound { "gte" } else { "eq" },
-        "next_cursor": next_cursor,
-        "took_ms": took,
-    });
-    partial(state, "search", &page.missing, &mut body);
-    Ok(HttpResponse::Ok().json(body))
+    Ok(HttpResponse::Ok().json(SearchAnswer {
+        total_count: page.total_count,
+        total_relation: if page.total_is_lower_bound {
+            Relation::Gte
+        } else {
+            Relation::Eq
+        },
+        next_cursor,
+        took_ms: took,
+        coverage: coverage(state, "search", page.missing),
+        logs: page.logs,
+    }))
 }
 
-/// Says in the answer whether it covers everything: `partial` and, when
-/// partial, what could not be read (`missing`, day partitions).
-pub fn partial(state: &AppState, kind: &str, missing: &[String], body: &mut Value) {
-    body["partial"] = json!(!missing.is_empty());
+/// Whether an answer covers everything (counted when it does not).
+pub fn coverage(state: &AppState, kind: &str, missing: Vec<String>) -> Coverage {
     if !missing.is_empty() {
-        body["missing"] = json!(missing);
         state
             .metrics
             .partial_answers
             .with_label_values(&[kind])
             .inc();
     }
+    Coverage {
+        partial: !missing.is_empty(),
+        missing,
+    }
 }
 
-/// `GET /logs/patterns?hours=24`: the window's ERROR and CRITICAL logs
-/// grouped by template, most frequent first.
+/// Error patterns.
+///
+/// The window's ERROR and CRITICAL logs grouped by template, most frequent
+/// first, with counts per level and service, a trend and samples.
+#[utoipa::path(
+    tag = "patterns",
+    params(FilterParams, PatternsRequest),
+    responses((status = 200, body = PatternsAnswer), ReadErrors)
+)]
+#[get("/logs/patterns")]
 async fn patterns(
     state: web::Data<AppState>,
     params: web::Query<PatternsRequest>,
@@ -194,15 +241,14 @@ async fn patterns(
         .await
         .map_err(|e| store_failed(&state, "patterns", e))?;
     let took = observe(&state, "patterns", started);
-    let mut body = json!({
-        "patterns": page.patterns,
-        "total_logs": page.total_logs,
-        "start_time": start,
-        "end_time": end,
-        "took_ms": took,
-    });
-    partial(&state, "patterns", &page.missing, &mut body);
-    Ok(HttpResponse::Ok().json(body))
+    Ok(HttpResponse::Ok().json(PatternsAnswer {
+        patterns: page.patterns,
+        total_logs: page.total_logs,
+        start_time: start,
+        end_time: end,
+        took_ms: took,
+        coverage: coverage(&state, "patterns", page.missing),
+    }))
 }
 
 fn time_of_ms(ms: i64) -> DateTime<Utc> {
@@ -225,6 +271,15 @@ fn interval_text(ms: i64) -> String {
     format!("{ms}ms")
 }
 
+/// Volume over time.
+///
+/// Matching logs per time bucket and level, every bucket of the range.
+#[utoipa::path(
+    tag = "search",
+    params(FilterParams, HistogramRequest),
+    responses((status = 200, body = HistogramAnswer), ReadErrors)
+)]
+#[get("/logs/histogram")]
 async fn histogram_get(
     state: web::Data<AppState>,
     params: web::Query<HistogramRequest>,
@@ -232,6 +287,13 @@ async fn histogram_get(
     histogram(&state, params.into_inner()).await
 }
 
+/// Volume over time (JSON body).
+#[utoipa::path(
+    tag = "search",
+    request_body = HistogramRequest,
+    responses((status = 200, body = HistogramAnswer), ReadErrors)
+)]
+#[post("/logs/histogram")]
 async fn histogram_post(
     state: web::Data<AppState>,
     body: web::Json<HistogramRequest>,
@@ -253,34 +315,47 @@ async fn histogram(state: &AppState, request: HistogramRequest) -> Result<HttpRe
         .map_err(|e| store_failed(state, "histogram", e))?;
     let took = observe(state, "histogram", started);
     let mut total = 0;
-    let buckets: Vec<Value> = answer
+    let buckets: Vec<Bucket> = answer
         .buckets
         .iter()
         .map(|(start, counts)| {
             let count: u64 = counts.iter().sum();
             total += count;
-            let levels: Map<String, Value> = log_model::Level::ALL
+            let levels = log_model::Level::ALL
                 .iter()
                 .zip(counts)
                 .filter(|(_, n)| **n > 0)
-                .map(|(l, n)| (l.as_str().to_string(), json!(n)))
+                .map(|(l, n)| (l.as_str().to_string(), *n))
                 .collect();
-            json!({"time": time_of_ms(*start), "count": count, "levels": levels})
+            Bucket {
+                time: time_of_ms(*start),
+                count,
+                levels,
+            }
         })
         .collect();
-    let mut body = json!({
-        "buckets": buckets,
-        "total_count": total,
-        "interval": interval_text(interval),
-        "interval_ms": interval,
-        "start_time": start,
-        "end_time": end,
-        "took_ms": took,
-    });
-    partial(state, "histogram", &answer.missing, &mut body);
-    Ok(HttpResponse::Ok().json(body))
+    Ok(HttpResponse::Ok().json(HistogramAnswer {
+        buckets,
+        total_count: total,
+        interval: interval_text(interval),
+        interval_ms: interval,
+        start_time: start,
+        end_time: end,
+        took_ms: took,
+        coverage: coverage(state, "histogram", answer.missing),
+    }))
 }
 
+/// Top values.
+///
+/// Top values of level, service and source over every match, and of
+/// metadata keys over the newest matches.
+#[utoipa::path(
+    tag = "search",
+    params(FilterParams, FacetsRequest),
+    responses((status = 200, body = FacetsAnswer), ReadErrors)
+)]
+#[get("/logs/facets")]
 async fn facets_get(
     state: web::Data<AppState>,
     params: web::Query<FacetsRequest>,
@@ -288,6 +363,13 @@ async fn facets_get(
     facets(&state, params.into_inner()).await
 }
 
+/// Top values (JSON body).
+#[utoipa::path(
+    tag = "search",
+    request_body = FacetsRequest,
+    responses((status = 200, body = FacetsAnswer), ReadErrors)
+)]
+#[post("/logs/facets")]
 async fn facets_post(
     state: web::Data<AppState>,
     body: web::Json<FacetsRequest>,
@@ -298,7 +380,7 @@ async fn facets_post(
 /// Logs read (the newest matching ones) to count metadata keys and values.
 pub const METADATA_SAMPLE: usize = 1000;
 /// A metadata key, the sampled logs that have it, its top values.
-type KeyFacet = (String, u64, Vec<(String, u64)>);
+type Ranked = (String, u64, Vec<(String, u64)>);
 
 /// Metadata keys listed in facets, most frequent first.
 pub const METADATA_KEYS: usize = 20;
@@ -323,15 +405,18 @@ async fn facets(state: &AppState, request: FacetsRequest) -> Result<HttpResponse
         .map_err(|e| store_failed(state, "facets", e))?;
     let sample = search_page(state, "facets", sample_query).await?;
     let took = observe(state, "facets", started);
-    let values = |list: &[(String, u64)]| -> Vec<Value> {
+    let values = |list: &[(String, u64)]| -> Vec<ValueCount> {
         list.iter()
-            .map(|(v, n)| json!({"value": v, "count": n}))
+            .map(|(v, n)| ValueCount {
+                value: v.clone(),
+                count: *n,
+            })
             .collect()
     };
-    let fields: Map<String, Value> = answer
+    let fields = answer
         .fields
         .iter()
-        .map(|(name, list)| (name.clone(), json!(values(list))))
+        .map(|(name, list)| (name.clone(), values(list)))
         .collect();
     // Key -> value -> logs, over the sample.
     let mut keys: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> =
@@ -354,7 +439,7 @@ async fn facets(state: &AppState, request: FacetsRequest) -> Result<HttpResponse
             });
         }
     }
-    let mut ranked: Vec<KeyFacet> = keys
+    let mut ranked: Vec<Ranked> = keys
         .into_iter()
         .map(|(key, counts)| {
             let logs = counts.values().sum();
@@ -363,25 +448,40 @@ async fn facets(state: &AppState, request: FacetsRequest) -> Result<HttpResponse
         .collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     ranked.truncate(METADATA_KEYS);
-    let metadata: Vec<Value> = ranked
+    let metadata = ranked
         .iter()
-        .map(|(key, logs, top)| json!({"key": key, "count": logs, "values": values(top)}))
+        .map(|(key, logs, top)| KeyFacet {
+            key: key.clone(),
+            count: *logs,
+            values: values(top),
+        })
         .collect();
     let mut missing = answer.missing.clone();
     missing.extend(sample.missing);
-    let mut body = json!({
-        "total_count": answer.total_count,
-        "facets": fields,
-        "metadata": metadata,
-        "metadata_sample": sample.logs.len(),
-        "took_ms": took,
-    });
-    partial(state, "facets", &missing, &mut body);
-    Ok(HttpResponse::Ok().json(body))
+    Ok(HttpResponse::Ok().json(FacetsAnswer {
+        total_count: answer.total_count,
+        facets: fields,
+        metadata,
+        metadata_sample: sample.logs.len(),
+        took_ms: took,
+        coverage: coverage(state, "facets", missing),
+    }))
 }
 
-/// `GET /logs/{id}/context?before=10&after=10`: the logs just before and
-/// after one log among those of its service and source, like `grep -C`.
+/// A log and its neighbours.
+///
+/// The logs just before and after one log among those of its service and
+/// source, like `grep -C`; oldest first.
+#[utoipa::path(
+    tag = "search",
+    params(("id" = String, Path, description = "The log's id"), ContextRequest),
+    responses(
+        (status = 200, body = ContextAnswer),
+        (status = 404, description = "`not_found`: no log has this id", body = ErrorBody),
+        ReadErrors
+    )
+)]
+#[get("/logs/{id}/context")]
 async fn context(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -451,16 +551,28 @@ async fn context(
     let took = started.elapsed().as_secs_f64() * 1000.0;
     let mut missing = older.missing;
     missing.extend(newer.missing);
-    let mut body = json!({
-        "log": log,
-        "before": older.logs,
-        "after": newer_logs,
-        "took_ms": took,
-    });
-    partial(&state, "context", &missing, &mut body);
-    Ok(HttpResponse::Ok().json(body))
+    Ok(HttpResponse::Ok().json(ContextAnswer {
+        log,
+        before: older.logs,
+        after: newer_logs,
+        took_ms: took,
+        coverage: coverage(&state, "context", missing),
+    }))
 }
 
+/// Export the matches.
+///
+/// Every matching log (or the first `limit`), one JSON object per line,
+/// streamed.
+#[utoipa::path(
+    tag = "search",
+    params(FilterParams, ExportRequest),
+    responses(
+        (status = 200, description = "NDJSON: one log per line", content_type = "application/x-ndjson", body = StoredLog),
+        ReadErrors
+    )
+)]
+#[get("/logs/export")]
 async fn export_get(
     state: web::Data<AppState>,
     params: web::Query<ExportRequest>,
@@ -468,6 +580,16 @@ async fn export_get(
     export::export(state.into_inner(), params.into_inner()).await
 }
 
+/// Export the matches (JSON body).
+#[utoipa::path(
+    tag = "search",
+    request_body = ExportRequest,
+    responses(
+        (status = 200, description = "NDJSON: one log per line", content_type = "application/x-ndjson", body = StoredLog),
+        ReadErrors
+    )
+)]
+#[post("/logs/export")]
 async fn export_post(
     state: web::Data<AppState>,
     body: web::Json<ExportRequest>,
@@ -475,24 +597,50 @@ async fn export_post(
     export::export(state.into_inner(), body.into_inner()).await
 }
 
-async fn status() -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "service": "queryd",
-        "version": env!("CARGO_PKG_VERSION"),
-        "status": "running",
-        "endpoints": [
-            "POST /logs/search", "GET /logs/search", "GET /logs/patterns",
-            "GET|POST /logs/histogram", "GET|POST /logs/facets", "GET|POST /logs/export",
-            "GET /logs/tail", "GET /logs/{id}/context",
-            "GET /health", "GET /ready", "GET /metrics"
-        ],
-    }))
+/// What this service is.
+///
+/// A browser (whose `Accept` prefers `text/html`) gets the web UI instead.
+#[utoipa::path(
+    tag = "service",
+    responses(
+        (status = 200, description = "The service's status; the web UI (HTML) for a browser", content((StatusAnswer = "application/json"), (String = "text/html")))
+    )
+)]
+#[get("/")]
+async fn status(req: HttpRequest) -> HttpResponse {
+    if ui::prefers_html(&req) {
+        return ui::page();
+    }
+    let endpoints = svc_kit::server::endpoints(&crate::openapi());
+    HttpResponse::Ok().json(StatusAnswer {
+        service: "queryd".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        status: "running".into(),
+        endpoints,
+        ui: "/ui".into(),
+        docs: "/docs".into(),
+    })
 }
 
+/// Liveness.
+#[utoipa::path(tag = "service", responses((status = 200, body = HealthAnswer)))]
+#[get("/health")]
 async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "healthy", "service": "queryd"}))
+    HttpResponse::Ok().json(HealthAnswer {
+        status: "healthy".into(),
+        service: "queryd".into(),
+    })
 }
 
+/// Readiness: the store answers.
+#[utoipa::path(
+    tag = "service",
+    responses(
+        (status = 200, body = ReadyAnswer),
+        (status = 503, description = "The store does not answer", body = ReadyAnswer)
+    )
+)]
+#[get("/ready")]
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
     // Damage already found is told; the service still answers (partially).
     let warnings: Vec<String> = state
@@ -504,17 +652,31 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
         })
         .collect();
     match state.store.check().await {
-        Ok(()) => HttpResponse::Ok().json(json!({"ready": true, "warnings": warnings})),
+        Ok(()) => HttpResponse::Ok().json(ReadyAnswer {
+            ready: true,
+            warnings,
+            problems: Vec::new(),
+        }),
         Err(e) => {
             error!(error = %e, "readiness check failed");
-            HttpResponse::ServiceUnavailable()
-                .json(json!({"ready": false, "problems": [e.public_detail()]}))
+            HttpResponse::ServiceUnavailable().json(ReadyAnswer {
+                ready: false,
+                warnings,
+                problems: vec![e.public_detail().to_string()],
+            })
         }
     }
 }
 
-/// `GET /metrics`, with the gauges read from the store brought up to date.
-async fn metrics(state: web::Data<AppState>, _req: HttpRequest) -> HttpResponse {
+/// Prometheus metrics.
+///
+/// The `queryd_*` and HTTP metrics in the Prometheus text format.
+#[utoipa::path(
+    tag = "service",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String))
+)]
+#[get("/metrics")]
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     state
         .metrics
         .damaged_partitions

@@ -1,19 +1,23 @@
 //! queryd: SREs search the stored logs and see their error patterns.
 //!
 //! # Layout
+//! - [`answers`]: the answers' types (the OpenAPI document describes them).
 //! - [`api`]: search, patterns, histogram, facets, context and the service routes.
 //! - [`export`]: `/logs/export`, a result set streamed as NDJSON.
 //! - [`tail`]: `/logs/tail`, live tail over Server-Sent Events.
 //! - [`metrics`]: the `queryd_*` Prometheus metrics.
+//! - [`ui`]: the web UI (`/ui`, and `/` for browsers), assets in the binary.
 //!
 //! The backend is a [`log_store::LogReader`]; [`open_configured_store`] picks it from
 //! the configuration: Elasticsearch when `ELASTICSEARCH_URL` is set, else the
 //! embedded store.
 
+pub mod answers;
 pub mod api;
 pub mod export;
 pub mod metrics;
 pub mod tail;
+pub mod ui;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
@@ -86,6 +90,13 @@ pub fn open_shared_store(
     Ok((Arc::new(reader), Some(Arc::new(move || reload.committed()))))
 }
 
+/// queryd's OpenAPI document, built from the routes as they are registered.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    static DOC: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| svc_kit::server::openapi(api::API_INFO, api::configure))
+        .clone()
+}
+
 /// Serves the query API on `listener` until `shutdown` resolves.
 pub async fn run(
     listener: TcpListener,
@@ -105,7 +116,8 @@ pub async fn run(
         metrics.http.clone(),
         args.query_workers,
         10,
-        move |cfg| {
+        openapi(),
+        move |cfg: &mut utoipa_actix_web::service_config::ServiceConfig| {
             cfg.app_data(state.clone())
                 .app_data(svc_kit::error::json_config(1 << 20));
             api::configure(cfg);

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{get, HttpRequest, HttpResponse};
 use chrono::Utc;
 use futures_util::stream;
 use serde::Deserialize;
@@ -73,9 +73,11 @@ impl Drop for Slot {
 
 /// `GET /logs/tail` parameters: the filters of search (its time range is
 /// ignored: a tail starts now), and where to resume.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TailRequest {
     #[serde(flatten)]
+    #[param(ignore)]
     pub filter: FilterParams,
     /// As the `Last-Event-ID` header (which wins), for clients that cannot
     /// set headers.
@@ -118,6 +120,24 @@ fn event(log: &StoredLog, high: &str) -> Bytes {
     Bytes::from(out)
 }
 
+/// Live tail.
+///
+/// Server-Sent Events: each new matching log as a `log` event (by arrival),
+/// resumable with `Last-Event-ID`. The time range does not apply.
+#[utoipa::path(
+    tag = "search",
+    params(
+        FilterParams,
+        TailRequest,
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id (as `last_event_id`)")
+    ),
+    responses(
+        (status = 200, description = "`text/event-stream`: `log` events whose data is a log", content_type = "text/event-stream", body = String),
+        (status = 429, description = "`too_many_tails`: the limit of open tails is reached; `Retry-After`", body = svc_kit::error::ErrorBody),
+        svc_kit::error::ReadErrors
+    )
+)]
+#[get("/logs/tail")]
 pub async fn tail(
     state: web::Data<AppState>,
     req: HttpRequest,

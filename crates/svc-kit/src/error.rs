@@ -18,15 +18,82 @@ pub struct ApiError {
     pub retry_after_secs: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    detail: &'a str,
+/// Every error answer of the HTTP APIs (4xx and 5xx).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody<'a> {
+    /// A short stable code: `invalid_json`, `invalid_field`,
+    /// `invalid_query`, `body_too_large`, `not_found`, `unavailable`, ...
+    #[schema(value_type = String, example = "invalid_field")]
+    pub error: &'a str,
+    /// What was wrong, for a person.
+    #[schema(value_type = String, example = "limit: must be between 1 and 1000")]
+    pub detail: &'a str,
+    /// The field or parameter at fault, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
+    #[schema(value_type = Option<String>, nullable = false)]
+    pub field: Option<&'a str>,
+    /// Further members some errors carry (a batch's per-item `errors`).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    extra: Option<&'a serde_json::Map<String, Value>>,
+    #[schema(ignore)]
+    pub extra: Option<&'a serde_json::Map<String, Value>>,
 }
+
+/// The errors a read route may answer, for the OpenAPI documents.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum ReadErrors {
+    /// `invalid_query`: the query (or a query-string parameter) cannot be
+    /// read; `detail` names the column. `invalid_json`: a malformed body.
+    #[response(status = 400)]
+    BadRequest(#[to_schema] ErrorBody<'static>),
+    /// `body_too_large`: a request body over 1 MiB.
+    #[response(status = 413)]
+    TooLarge(#[to_schema] ErrorBody<'static>),
+    /// `unsupported_media_type`: a body that is not JSON.
+    #[response(status = 415)]
+    UnsupportedMediaType(#[to_schema] ErrorBody<'static>),
+    /// `invalid_field`: a parameter out of range or of the wrong form;
+    /// `field` names it.
+    #[response(status = 422)]
+    Invalid(#[to_schema] ErrorBody<'static>),
+    /// `unavailable`: the store could not answer; `Retry-After` says when
+    /// to ask again.
+    #[response(status = 503)]
+    Unavailable(#[to_schema] ErrorBody<'static>),
+}
+
+/// The errors a write route may answer, for the OpenAPI documents.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum WriteErrors {
+    /// `invalid_json`, `invalid_body`, `empty_batch`, or a bad `refresh`.
+    #[response(status = 400)]
+    BadRequest(#[to_schema] ErrorBody<'static>),
+    /// `body_too_large` or `batch_too_large`.
+    #[response(status = 413)]
+    TooLarge(#[to_schema] ErrorBody<'static>),
+    /// `unsupported_media_type`: neither JSON nor NDJSON, or an unknown
+    /// `Content-Encoding`.
+    #[response(status = 415)]
+    UnsupportedMediaType(#[to_schema] ErrorBody<'static>),
+    /// `invalid_field` (one log) or `invalid_batch` (no valid log in the
+    /// batch, with per-item `errors`).
+    #[response(status = 422)]
+    Invalid(#[to_schema] ErrorBody<'static>),
+    /// `wal_full`: the write-ahead log is at its cap; `Retry-After` says
+    /// when to send again. Nothing of the request was kept.
+    #[response(status = 429)]
+    Full(#[to_schema] ErrorBody<'static>),
+    /// The write-ahead log cannot be written; nothing was acknowledged.
+    #[response(status = 503)]
+    Unavailable(#[to_schema] ErrorBody<'static>),
+}
+
+/// The error shape in the OpenAPI documents.
+#[derive(utoipa::OpenApi)]
+#[openapi(components(schemas(ErrorBody)))]
+pub struct ErrorDoc;
 
 impl ApiError {
     pub fn new(status: StatusCode, error: &'static str, detail: impl Into<String>) -> Self {
@@ -94,7 +161,7 @@ impl ResponseError for ApiError {
         if let Some(secs) = self.retry_after_secs {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
-        response.json(Body {
+        response.json(ErrorBody {
             error: self.error,
             detail: &self.detail,
             field: self.field.as_deref(),

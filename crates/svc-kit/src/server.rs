@@ -3,6 +3,11 @@ use std::net::TcpListener;
 use actix_web::dev::ServerHandle;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
+use utoipa::openapi::{InfoBuilder, OpenApi, OpenApiBuilder};
+use utoipa::OpenApi as _;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::HttpMetrics;
 
@@ -20,27 +25,148 @@ impl Running {
     }
 }
 
+/// What a service's OpenAPI document says about it.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiInfo {
+    pub title: &'static str,
+    pub description: &'static str,
+}
+
+/// A service's routes: registered through utoipa's `ServiceConfig`, so each
+/// route's `#[utoipa::path]` lands in the OpenAPI document as it is served.
+pub trait Routes: Fn(&mut ServiceConfig) + Clone + Send + 'static {}
+impl<F: Fn(&mut ServiceConfig) + Clone + Send + 'static> Routes for F {}
+
+/// The OpenAPI document of the routes `configure` registers: their paths,
+/// their request and answer schemas, the error shape, and what the server
+/// adds to every service (`/openapi.json`, `/docs`).
+pub fn openapi(info: ApiInfo, configure: impl Routes) -> OpenApi {
+    let (_, paths) = App::new()
+        .into_utoipa_app()
+        .configure(configure)
+        .split_for_parts();
+    let mut doc = OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title(info.title)
+                .description(Some(info.description))
+                .version(env!("CARGO_PKG_VERSION"))
+                .license(Some(utoipa::openapi::License::new("MIT"))),
+        )
+        .build();
+    doc.merge(paths);
+    doc.merge(crate::error::ErrorDoc::openapi());
+    doc.merge(Docs::openapi());
+    doc
+}
+
+/// `METHOD /path` of every operation in a document, in path order.
+pub fn endpoints(doc: &OpenApi) -> Vec<String> {
+    let mut out = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        for (method, op) in [
+            ("GET", &item.get),
+            ("HEAD", &item.head),
+            ("POST", &item.post),
+            ("PUT", &item.put),
+            ("DELETE", &item.delete),
+            ("PATCH", &item.patch),
+            ("OPTIONS", &item.options),
+        ] {
+            if op.is_some() {
+                out.push(format!("{method} {path}"));
+            }
+        }
+    }
+    out
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(openapi_json, docs_redirect, docs_files))]
+struct Docs;
+
+/// The interactive API docs.
+#[utoipa::path(
+    get,
+    path = "/docs",
+    tag = "service",
+    responses((status = 308, description = "To `/docs/`, Swagger UI's page"))
+)]
+#[allow(dead_code)]
+fn docs_redirect() {}
+
+/// Swagger UI's page (`/docs/`) and its files, served from the binary.
+#[utoipa::path(
+    get,
+    path = "/docs/{file}",
+    tag = "service",
+    params(("file" = String, Path, description = "Empty for the page, or one of its files", example = "swagger-ui.css")),
+    responses(
+        (status = 200, description = "The page or file", content(
+            (String = "text/html"),
+            (String = "text/css"),
+            (String = "application/javascript"),
+            (String = "image/png")
+        )),
+        (status = 404, description = "No such file")
+    )
+)]
+#[allow(dead_code)]
+fn docs_files() {}
+
+async fn to_docs() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::PermanentRedirect()
+        .insert_header((actix_web::http::header::LOCATION, "/docs/"))
+        .finish()
+}
+
+/// This document: every route of the service, its parameters, bodies,
+/// answers and errors. `/docs` renders it (Swagger UI, served from the
+/// binary; no request leaves the service).
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "service",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object))
+)]
+#[allow(dead_code)]
+fn openapi_json() {}
+
 /// Starts a service's HTTP server on `listener`: its routes and app data
 /// from `configure`, around them what every service has (the request
 /// middleware with traces and metrics, JSON errors for query strings and
-/// unknown routes). Signals are the caller's business.
-pub fn start<F>(
+/// unknown routes, `doc` at `/openapi.json` and the interactive docs at
+/// `/docs`).
+/// Signals are the caller's business.
+pub fn start(
     listener: TcpListener,
     metrics: HttpMetrics,
     workers: Option<usize>,
     shutdown_timeout_secs: u64,
-    configure: F,
-) -> std::io::Result<Running>
-where
-    F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
-{
+    doc: OpenApi,
+    configure: impl Routes,
+) -> std::io::Result<Running> {
     let metrics = web::Data::new(metrics);
     let mut server = HttpServer::new(move || {
-        App::new()
+        let (app, _) = App::new()
             .app_data(metrics.clone())
             .app_data(crate::error::query_config())
             .wrap(from_fn(crate::metrics::track))
+            .into_utoipa_app()
             .configure(configure.clone())
+            .split_for_parts();
+        app.route("/docs", web::get().to(to_docs))
+            .service(
+                SwaggerUi::new("/docs/{_:.*}")
+                    .url("/openapi.json", doc.clone())
+                    .config(
+                        Config::default()
+                            .validator_url("none")
+                            .try_it_out_enabled(true)
+                            .display_request_duration(true)
+                            .filter(true),
+                    ),
+            )
             .default_service(web::to(crate::error::not_found))
     })
     .disable_signals()

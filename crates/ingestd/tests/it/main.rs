@@ -10,6 +10,7 @@ mod fake_es;
 mod fake_search;
 mod faults;
 mod monitoring;
+mod openapi;
 mod reads;
 mod shippers;
 mod storage;

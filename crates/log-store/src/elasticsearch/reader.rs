@@ -176,6 +176,7 @@ pub fn raw_groups(
                     trend,
                     samples: Vec::new(),
                     is_new: None,
+                    pattern_ids: Vec::new(),
                 },
                 samples,
             }

@@ -209,6 +209,7 @@ impl SegmentCollector for PatternSegmentCollector {
                 trend: group.trend,
                 samples: Vec::new(),
                 is_new: None,
+                pattern_ids: Vec::new(),
             };
             out.insert(template, (pattern, candidates));
         }
