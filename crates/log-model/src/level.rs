@@ -114,6 +114,21 @@ impl<'de> Deserialize<'de> for Level {
     }
 }
 
+/// In the OpenAPI documents: one of the five names (answers give only these).
+impl utoipa::PartialSchema for Level {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Level::ALL.iter().map(|l| l.as_str())))
+            .description(Some(
+                "Severity, lowest first: DEBUG, INFO, WARNING, ERROR, CRITICAL",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Level {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,18 +183,3 @@ mod tests {
         assert_eq!(parsed, Level::Warning);
     }
 }
-
-/// In the OpenAPI documents: one of the five names (answers give only these).
-impl utoipa::PartialSchema for Level {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .enum_values(Some(Level::ALL.iter().map(|l| l.as_str())))
-            .description(Some(
-                "Severity, lowest first: DEBUG, INFO, WARNING, ERROR, CRITICAL",
-            ))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for Level {}

@@ -63,7 +63,8 @@ where
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FilterParams {
-    /// The query language (see [`crate::query`]).
+    /// The query language: words, "phrases", prefix*, AND/OR/NOT,
+    /// field:value, level>=WARNING, metadata.path>=N.
     pub query: Option<String>,
     /// One level or a comma-separated list; aliases accepted.
     pub level: Option<String>,

@@ -192,7 +192,7 @@ function renderHistogram(answer) {
   histo.end = Date.parse(answer.end_time);
   histo.buckets = answer.buckets;
   const box = $("histogram");
-  const W = 1000, H = 130, top = 6, bottom = 18;
+  const W = 1000, H = 110, top = 6, bottom = 2;
   const max = Math.max(1, ...answer.buckets.map((b) => b.count));
   const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", "aria-hidden": "true" });
   const span = Math.max(1, histo.end - histo.start);
@@ -213,15 +213,13 @@ function renderHistogram(answer) {
       s.append(r);
     }
   }
-  for (let i = 0; i <= 4; i++) {
-    const t = histo.start + (span * i) / 4;
-    const label = svg("text", { x: Math.min(W - 4, Math.max(4, (i * W) / 4)), y: H - 4, class: "axis", "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle" });
-    label.textContent = shortTime(new Date(t), span);
-    s.append(label);
-  }
   const sel = svg("rect", { class: "sel", x: 0, y: 0, width: 0, height: H - bottom, visibility: "hidden" });
   s.append(sel);
-  box.replaceChildren(s);
+  // Time labels as HTML under the bars (SVG text would stretch with the
+  // bars on a narrow window).
+  const axis = el("div", { class: "axis", "aria-hidden": "true" });
+  for (let i = 0; i <= 4; i++) axis.append(el("span", {}, shortTime(new Date(histo.start + (span * i) / 4), span)));
+  box.replaceChildren(s, axis);
   box.setAttribute("aria-label", `${answer.total_count} logs from ${answer.start_time} to ${answer.end_time}, ${answer.interval} per bar`);
   box.dataset.total = answer.total_count;
   box.dataset.buckets = answer.buckets.length;
@@ -275,9 +273,15 @@ function setRange(start, end) {
 
 const list = { cursor: null, loading: false, range: null, generation: 0, shown: 0, total: 0, relation: "eq" };
 
+/// `2026-11-29 01:15:58.497` (UTC, to the millisecond).
+const showTime = (iso) => {
+  const d = new Date(iso);
+  return isNaN(d) ? iso : d.toISOString().replace("T", " ").replace("Z", "");
+};
+
 function logHead(log) {
   return [
-    el("span", { class: "time mono" }, log.timestamp.replace("T", " ").replace("Z", "")),
+    el("span", { class: "time mono", title: log.timestamp }, showTime(log.timestamp)),
     el("span", {}, el("span", { class: "lvl " + log.level }, log.level)),
     el("span", { class: "svc", title: `${log.service || "-"} / ${log.source}` }, log.service || log.source),
     el("span", { class: "msg" }, log.message),
@@ -395,7 +399,7 @@ async function showContext(detail, log, button) {
   try {
     const answer = await api(`/logs/${encodeURIComponent(log.id)}/context`, new URLSearchParams({ before: "10", after: "10" }));
     const line = (l, self) => el("li", { class: self ? "self" : "", "data-id": l.id },
-      el("span", { class: "time mono" }, l.timestamp.replace("T", " ").replace("Z", "")),
+      el("span", { class: "time mono" }, showTime(l.timestamp)),
       el("span", {}, el("span", { class: "lvl " + l.level }, l.level)),
       el("span", { class: "msg" }, l.message));
     const box = el("div", { class: "context" },

@@ -215,8 +215,11 @@ async fn schemathesis_finds_nothing() {
         // A live tail is an endless stream: Schemathesis would wait on it
         // forever. Its answers are checked in reads.rs (live_tail).
         args.extend(["--exclude-path".to_string(), "/logs/tail".to_string()]);
+        // Its cache and reports go to a scratch directory, not the repo.
+        let scratch = tempfile::tempdir().unwrap();
         let out = tokio::task::spawn_blocking(move || {
             Command::new("st")
+                .current_dir(scratch.path())
                 .args(&args)
                 .output()
                 .expect("schemathesis runs (`st`; .ci/run installs it from crates/ingestd/tests/clients/requirements.txt)")
