@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::actions::{InputSource, MouseActions, PointerAction, MOUSE_BUTTON_LEFT};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
@@ -304,6 +305,59 @@ async fn web_ui_in_chromium() {
         .count();
     assert_eq!(bars["bars"], filled, "one ERROR bar per bucket with logs");
     browser.assert_only_from(q).await;
+
+    // Dragging across the histogram zooms into that span.
+    let histogram = c.find(Locator::Id("histogram")).await.unwrap();
+    let drag = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveToElement {
+            element: histogram.clone(),
+            duration: None,
+            x: -300.0,
+            y: 0.0,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::MoveToElement {
+            element: histogram.clone(),
+            duration: Some(Duration::from_millis(150)),
+            x: -60.0,
+            y: 0.0,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    c.perform_actions(drag).await.unwrap();
+    let range = browser
+        .until(
+            "the zoomed range",
+            &format!("const p = new URLSearchParams(location.search); return p.get('start') !== {START:?} && p.get('end') && document.getElementById('end-of-results') && [p.get('start'), p.get('end')]"),
+            Duration::from_secs(10),
+        )
+        .await;
+    let (start, end) = (range[0].as_str().unwrap(), range[1].as_str().unwrap());
+    assert!(
+        start > START && end < END && start < end,
+        "zoomed to {start}..{end}"
+    );
+    let (_, zoomed) = get(&format!(
+        "{q}/logs/search?start_time={start}&end_time={end}&query=level%3AERROR&limit=1000"
+    ))
+    .await;
+    let zoomed_ids: Vec<Value> = zoomed["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].clone())
+        .collect();
+    assert!(zoomed_ids.len() < 60, "the zoomed range holds fewer logs");
+    assert_eq!(browser.js(SHOWN_IDS).await.as_array().unwrap(), &zoomed_ids);
+    assert_eq!(
+        browser
+            .js("return Number(document.getElementById('histogram').dataset.total)")
+            .await,
+        json!(zoomed_ids.len())
+    );
 
     eprintln!("browser step 2");
     // 2. Paging by scroll reaches the end, every log once, newest first.
