@@ -416,7 +416,7 @@ async function showContext(detail, log, button) {
 
 function summary() {
   const total = list.relation === "gte" ? `more than ${list.total.toLocaleString("en")}` : list.total.toLocaleString("en");
-  $("summary").textContent = `${total} logs; ${list.shown.toLocaleString("en")} shown, newest first${state.tail ? "; live tail on" : ""}`;
+  $("summary").textContent = `${total} logs; ${list.shown.toLocaleString("en")} shown, newest first (times in UTC)${state.tail ? "; live tail on" : ""}`;
 }
 
 async function loadPage() {
