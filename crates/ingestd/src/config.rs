@@ -6,6 +6,10 @@ use std::net::SocketAddr;
 /// ingestd's settings: flags, each with an environment variable.
 #[derive(Debug, Clone, Args)]
 pub struct IngestArgs {
+    /// The API keys in force (from `--auth-keys`; set by the binary).
+    #[arg(skip)]
+    pub auth: Option<std::sync::Arc<svc_kit::auth::Auth>>,
+
     /// Address of the ingest API.
     #[arg(long, env = "INGEST_ADDR", default_value = "0.0.0.0:8080")]
     pub ingest_addr: SocketAddr,
@@ -83,6 +87,8 @@ pub struct Cli {
     pub store: StoreArgs,
     #[command(flatten)]
     pub ingest: IngestArgs,
+    #[command(flatten)]
+    pub auth: svc_kit::auth::AuthArgs,
 }
 
 #[cfg(test)]

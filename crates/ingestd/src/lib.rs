@@ -55,6 +55,15 @@ pub enum RunError {
     Metrics(#[from] prometheus::Error),
 }
 
+/// What a request to the ingest port needs: the ingest scope, except for
+/// the API docs (open; `/health` and `/metrics` are decided by svc-kit).
+fn scope_of(_: &actix_web::http::Method, path: &str) -> Option<svc_kit::auth::Scope> {
+    if path == "/openapi.json" || path == "/docs" || path.starts_with("/docs/") {
+        return None;
+    }
+    Some(svc_kit::auth::Scope::Ingest)
+}
+
 /// ingestd's OpenAPI document: the native and OTLP routes as they are
 /// registered, and the Elasticsearch routes from their table.
 pub fn openapi() -> utoipa::openapi::OpenApi {
@@ -176,6 +185,10 @@ pub async fn run(
         args.ingest_workers,
         30,
         openapi(),
+        svc_kit::auth::Keys {
+            auth: args.auth.clone(),
+            scope_of,
+        },
         move |cfg: &mut utoipa_actix_web::service_config::ServiceConfig| {
             cfg.app_data(state.clone());
             api::configure(cfg);

@@ -10,7 +10,14 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn serve() -> std::process::ExitCode {
-    let cli = ingestd::Cli::parse();
+    let mut cli = ingestd::Cli::parse();
+    match svc_kit::auth::Auth::from_args(&cli.auth, "ingestd") {
+        Ok(auth) => cli.ingest.auth = auth,
+        Err(error) => {
+            tracing::error!(%error, "cannot start");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     let listener = match TcpListener::bind(cli.ingest.ingest_addr) {
         Ok(l) => l,
         Err(error) => {

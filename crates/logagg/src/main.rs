@@ -23,10 +23,17 @@ struct Cli {
     ingest: ingestd::IngestArgs,
     #[command(flatten)]
     query: queryd::QueryArgs,
+    #[command(flatten)]
+    auth: svc_kit::auth::AuthArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Verify the WAL and every day index of a data directory (read only;
     /// safe while the services run) and say what is damaged and what can be
     /// done. Exits 0 when nothing is damaged, 1 when something is, 2 when
@@ -42,6 +49,45 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum KeysCommand {
+    /// Add a key to a keys file (created if missing, mode 600) and print
+    /// its secret on stdout, once: only its hash is kept.
+    Add {
+        /// The keys file (as --auth-keys of the services).
+        #[arg(long, env = "AUTH_KEYS_FILE")]
+        keys_file: std::path::PathBuf,
+        /// The key's id (letters, digits, '-', '_', '.'; at most 64).
+        #[arg(long)]
+        id: String,
+        /// The tenant whose logs the key writes and reads.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Comma-separated: ingest, query, admin.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<svc_kit::auth::Scope>,
+    },
+}
+
+fn keys(command: &KeysCommand) -> std::process::ExitCode {
+    let KeysCommand::Add {
+        keys_file,
+        id,
+        tenant,
+        scopes,
+    } = command;
+    match svc_kit::auth::add_key(keys_file, id, tenant, scopes) {
+        Ok(secret) => {
+            println!("{secret}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("logagg keys add: {error}");
+            std::process::ExitCode::from(2)
+        }
+    }
 }
 
 fn check(data_dir: &std::path::Path, deep: bool, json: bool) -> std::process::ExitCode {
@@ -69,7 +115,10 @@ fn check(data_dir: &std::path::Path, deep: bool, json: bool) -> std::process::Ex
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Some(Command::Keys { command }) = &cli.command {
+        return keys(command);
+    }
     if let Some(Command::Check {
         data_dir,
         deep,
@@ -81,6 +130,16 @@ fn main() -> std::process::ExitCode {
     // Outside the runtime: the OTLP exporter's HTTP client must not be made
     // or dropped inside it. Dropping the guard flushes buffered spans.
     let _telemetry = svc_kit::telemetry::init("logagg");
+    match svc_kit::auth::Auth::from_args(&cli.auth, "logagg") {
+        Ok(auth) => {
+            cli.ingest.auth = auth.clone();
+            cli.query.auth = auth;
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot start");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     actix_web::rt::System::new().block_on(serve(cli))
 }
 

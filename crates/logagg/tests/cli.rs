@@ -109,6 +109,9 @@ fn help_lists_every_setting_with_its_variable() {
         "WAL_MAX_BYTES",
         "COMMIT_INTERVAL_MS",
         "MAX_BODY_BYTES",
+        "AUTH_KEYS_FILE",
+        "REQUIRE_AUTH",
+        "METRICS_AUTH",
     ] {
         assert!(
             help.contains(&format!("env: {env}")),
@@ -122,6 +125,20 @@ async fn spawn_logagg(
     dir: &std::path::Path,
     c: &reqwest::Client,
 ) -> (std::process::Child, String, String) {
+    let (child, ingest, query) = logagg_on(dir, &[], "error", Stdio::null);
+    wait_healthy(c, &ingest).await;
+    wait_healthy(c, &query).await;
+    (child, ingest, query)
+}
+
+/// `logagg` on `dir` and two free ports, with extra flags, its log at
+/// `level` going to `out()`.
+fn logagg_on(
+    dir: &std::path::Path,
+    flags: &[&str],
+    level: &str,
+    out: fn() -> Stdio,
+) -> (std::process::Child, String, String) {
     let (ingest_port, query_port) = (free_port(), free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_logagg"))
         .arg("--data-dir")
@@ -130,16 +147,17 @@ async fn spawn_logagg(
         .arg(format!("127.0.0.1:{ingest_port}"))
         .arg("--query-addr")
         .arg(format!("127.0.0.1:{query_port}"))
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .args(flags)
+        .env("RUST_LOG", level)
+        .stdout(out())
+        .stderr(out())
         .spawn()
         .unwrap();
-    let ingest = format!("http://127.0.0.1:{ingest_port}");
-    let query = format!("http://127.0.0.1:{query_port}");
-    wait_healthy(c, &ingest).await;
-    wait_healthy(c, &query).await;
-    (child, ingest, query)
+    (
+        child,
+        format!("http://127.0.0.1:{ingest_port}"),
+        format!("http://127.0.0.1:{query_port}"),
+    )
 }
 
 fn terminate(child: std::process::Child) {
@@ -261,4 +279,144 @@ fn chrono_today() -> String {
         .output()
         .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn keys_add(file: &std::path::Path, id: &str, scopes: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_logagg"))
+        .args(["keys", "add", "--keys-file"])
+        .arg(file)
+        .args(["--id", id, "--tenant", "default", "--scopes", scopes])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn keys_add_prints_the_secret_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keys.toml");
+    let out = keys_add(&file, "shipper", "ingest,query");
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let secret = stdout.trim_end_matches('\n');
+    assert_eq!(stdout.lines().count(), 1, "{stdout:?}");
+    assert_eq!(secret.len(), 43, "{secret:?}");
+    assert!(secret
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains(secret), "the file keeps only a hash");
+    assert!(
+        text.contains("id = \"shipper\"")
+            && text.contains("\"ingest\"")
+            && text.contains("\"query\"")
+    );
+    // Refusals say why, on stderr, and change nothing.
+    for (id, scopes, says) in [
+        ("shipper", "query", "twice"),
+        ("other", "read", "unknown scope"),
+        ("bad id", "query", "key id"),
+    ] {
+        let out = keys_add(&file, id, scopes);
+        assert!(!out.status.success());
+        assert!(out.stdout.is_empty());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{stderr}");
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+}
+
+/// `logagg` with extra flags, its log captured.
+fn spawn_with(dir: &std::path::Path, flags: &[&str]) -> (std::process::Child, String, String) {
+    logagg_on(dir, flags, "info", Stdio::piped)
+}
+
+#[tokio::test]
+async fn without_keys_it_says_so_once_and_require_auth_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = reqwest::Client::new();
+    let (child, ingest, query) = spawn_with(dir.path(), &[]);
+    wait_healthy(&c, &ingest).await;
+    wait_healthy(&c, &query).await;
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("no API keys file"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(warnings[0].contains("WARN"), "{}", warnings[0]);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_logagg"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("--require-auth")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let log =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("--require-auth is set but no keys file"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn sighup_reads_the_keys_file_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keys.toml");
+    let first = String::from_utf8(keys_add(&file, "one", "query").stdout).unwrap();
+    let c = reqwest::Client::new();
+    let (child, ingest, query) = spawn_with(
+        &dir.path().join("data"),
+        &["--auth-keys", file.to_str().unwrap(), "--require-auth"],
+    );
+    wait_healthy(&c, &ingest).await;
+    wait_healthy(&c, &query).await;
+    let status = |secret: String| {
+        let c = c.clone();
+        let url = format!("{query}/logs/search");
+        async move {
+            c.get(url)
+                .bearer_auth(secret.trim())
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(status(first.clone()).await, 200);
+    // A new key, with the file's time set back so only SIGHUP can tell.
+    let before = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let second = String::from_utf8(keys_add(&file, "two", "query").stdout).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(before)
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(status(second.clone()).await, 401, "not read yet");
+    Command::new("kill")
+        .arg("-HUP")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while status(second.clone()).await != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGHUP did not reload the keys"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status(first).await, 200);
+    terminate(child);
 }

@@ -44,6 +44,10 @@ pub struct QueryArgs {
     /// Live tails (`/logs/tail`) open at once; more are refused with 429.
     #[arg(long, env = "MAX_TAILS", default_value_t = 64)]
     pub max_tails: usize,
+
+    /// The API keys in force (from `--auth-keys`; set by the binary).
+    #[arg(skip)]
+    pub auth: Option<Arc<svc_kit::auth::Auth>>,
 }
 
 /// Command line of the `queryd` binary.
@@ -54,6 +58,8 @@ pub struct Cli {
     pub store: StoreArgs,
     #[command(flatten)]
     pub query: QueryArgs,
+    #[command(flatten)]
+    pub auth: svc_kit::auth::AuthArgs,
 }
 
 /// The embedded store's reader over `data_dir`.
@@ -90,6 +96,19 @@ pub fn open_shared_store(
     Ok((Arc::new(reader), Some(Arc::new(move || reload.committed()))))
 }
 
+/// What a request to the query port needs: the query scope, except for
+/// the web UI's page and files and the API docs (static; their data comes
+/// from the API, which asks for a key).
+fn scope_of(_: &actix_web::http::Method, path: &str) -> Option<svc_kit::auth::Scope> {
+    let open = path == "/"
+        || path == "/openapi.json"
+        || path == "/docs"
+        || path.starts_with("/docs/")
+        || path == "/ui"
+        || path.starts_with("/ui/");
+    (!open).then_some(svc_kit::auth::Scope::Query)
+}
+
 /// queryd's OpenAPI document, built from the routes as they are registered.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     static DOC: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
@@ -117,6 +136,10 @@ pub async fn run(
         args.query_workers,
         10,
         openapi(),
+        svc_kit::auth::Keys {
+            auth: args.auth.clone(),
+            scope_of,
+        },
         move |cfg: &mut utoipa_actix_web::service_config::ServiceConfig| {
             cfg.app_data(state.clone())
                 .app_data(svc_kit::error::json_config(1 << 20));

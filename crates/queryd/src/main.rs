@@ -10,7 +10,14 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn serve() -> std::process::ExitCode {
-    let cli = queryd::Cli::parse();
+    let mut cli = queryd::Cli::parse();
+    match svc_kit::auth::Auth::from_args(&cli.auth, "queryd") {
+        Ok(auth) => cli.query.auth = auth,
+        Err(error) => {
+            tracing::error!(%error, "cannot start");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     let listener = match TcpListener::bind(cli.query.query_addr) {
         Ok(l) => l,
         Err(error) => {

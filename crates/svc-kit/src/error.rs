@@ -16,6 +16,9 @@ pub struct ApiError {
     /// Further members of the body (for example the per-item errors of a batch).
     pub extra: Option<serde_json::Map<String, Value>>,
     pub retry_after_secs: Option<u64>,
+    /// A 401 that asks for credentials (`WWW-Authenticate: Basic`, which
+    /// browsers answer with a login prompt).
+    pub challenge: bool,
 }
 
 /// Every error answer of the HTTP APIs (4xx and 5xx).
@@ -43,6 +46,13 @@ pub struct ErrorBody<'a> {
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)]
 pub enum ReadErrors {
+    /// `unauthorized`: no API key, or one that is not valid (only with a
+    /// keys file).
+    #[response(status = 401)]
+    Unauthorized(#[to_schema] ErrorBody<'static>),
+    /// `forbidden`: the key lacks the scope of this port.
+    #[response(status = 403)]
+    Forbidden(#[to_schema] ErrorBody<'static>),
     /// `invalid_query`: the query (or a query-string parameter) cannot be
     /// read; `detail` names the column. `invalid_json`: a malformed body.
     #[response(status = 400)]
@@ -67,6 +77,13 @@ pub enum ReadErrors {
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)]
 pub enum WriteErrors {
+    /// `unauthorized`: no API key, or one that is not valid (only with a
+    /// keys file).
+    #[response(status = 401)]
+    Unauthorized(#[to_schema] ErrorBody<'static>),
+    /// `forbidden`: the key lacks the scope of this port.
+    #[response(status = 403)]
+    Forbidden(#[to_schema] ErrorBody<'static>),
     /// `invalid_json`, `invalid_body`, `empty_batch`, or a bad `refresh`.
     #[response(status = 400)]
     BadRequest(#[to_schema] ErrorBody<'static>),
@@ -104,6 +121,7 @@ impl ApiError {
             field: None,
             extra: None,
             retry_after_secs: None,
+            challenge: false,
         }
     }
 
@@ -137,6 +155,11 @@ impl ApiError {
         }
     }
 
+    pub fn with_challenge(mut self) -> Self {
+        self.challenge = true;
+        self
+    }
+
     pub fn with_extra(mut self, key: &str, value: Value) -> Self {
         self.extra
             .get_or_insert_with(serde_json::Map::new)
@@ -160,6 +183,12 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status);
         if let Some(secs) = self.retry_after_secs {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        if self.challenge {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                "Basic realm=\"logagg\", charset=\"UTF-8\"",
+            ));
         }
         response.json(ErrorBody {
             error: self.error,

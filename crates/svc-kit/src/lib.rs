@@ -1,6 +1,8 @@
 //! What ingestd and queryd share at the HTTP edge.
 //!
 //! # Layout
+//! - [`auth`]: API keys (the keys file, how clients present a key, the
+//!   guard that checks a request's scope).
 //! - [`error`]: [`ApiError`], the one HTTP error type: a status and a JSON
 //!   body `{"error": ..., "detail": ...}`, and the JSON/query extractor error
 //!   handlers that answer in the same shape.
@@ -10,6 +12,7 @@
 //! - [`telemetry`]: JSON service logs and OpenTelemetry traces.
 //! - [`shutdown_signal`]: SIGTERM or Ctrl-C.
 
+pub mod auth;
 pub mod error;
 pub mod metrics;
 pub mod server;

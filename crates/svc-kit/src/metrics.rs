@@ -21,6 +21,8 @@ pub struct HttpMetrics {
     pub registry: Registry,
     requests: IntCounterVec,
     duration: HistogramVec,
+    /// Requests refused for want of a valid key or scope, by reason.
+    pub auth_rejected: IntCounterVec,
 }
 
 impl HttpMetrics {
@@ -46,12 +48,21 @@ impl HttpMetrics {
             .buckets(LATENCY_BUCKETS.to_vec()),
             &["route", "method", "status"],
         )?;
+        let auth_rejected = IntCounterVec::new(
+            Opts::new(
+                format!("{prefix}_auth_rejected_total"),
+                "Requests refused for want of a valid API key or scope, by reason (missing, wrong_key, malformed, scope)",
+            ),
+            &["reason"],
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(auth_rejected.clone()))?;
         Ok(HttpMetrics {
             registry,
             requests,
             duration,
+            auth_rejected,
         })
     }
 
@@ -108,6 +119,7 @@ pub async fn track(
         http.response.status_code = Empty,
         correlation_id = Empty,
         trace_id = Empty,
+        key_id = Empty,
     );
     let _ = span.set_parent(crate::telemetry::extract(req.headers()));
     if let Some(id) = crate::telemetry::trace_id(&span) {

@@ -9,6 +9,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
+use crate::auth::Keys;
 use crate::HttpMetrics;
 
 /// A running HTTP server (see [`start`]).
@@ -57,7 +58,36 @@ pub fn openapi(info: ApiInfo, configure: impl Routes) -> OpenApi {
     doc.merge(paths);
     doc.merge(crate::error::ErrorDoc::openapi());
     doc.merge(Docs::openapi());
+    add_security(&mut doc);
     doc
+}
+
+/// The ways to present an API key (see [`crate::auth`]), each enough on
+/// its own; none is needed when the service runs without a keys file.
+/// Swagger UI's "Authorize" offers them.
+fn add_security(doc: &mut OpenApi) {
+    use utoipa::openapi::security::{
+        ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
+    };
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+    );
+    components.add_security_scheme(
+        "basic",
+        SecurityScheme::Http(Http::new(HttpAuthScheme::Basic)),
+    );
+    components.add_security_scheme(
+        "apiKeyHeader",
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+    );
+    doc.security = Some(vec![
+        SecurityRequirement::new("bearer", Vec::<String>::new()),
+        SecurityRequirement::new("basic", Vec::<String>::new()),
+        SecurityRequirement::new("apiKeyHeader", Vec::<String>::new()),
+        SecurityRequirement::default(),
+    ]);
 }
 
 /// `METHOD /path` of every operation in a document, in path order.
@@ -144,13 +174,27 @@ pub fn start(
     workers: Option<usize>,
     shutdown_timeout_secs: u64,
     doc: OpenApi,
+    keys: Keys,
     configure: impl Routes,
 ) -> std::io::Result<Running> {
+    if let Some(auth) = &keys.auth {
+        auth.watch();
+    }
+    let auth = keys.auth.map(web::Data::new);
+    let scope_of = web::Data::new(keys.scope_of);
     let metrics = web::Data::new(metrics);
     let mut server = HttpServer::new(move || {
-        let (app, _) = App::new()
+        let mut app = App::new()
             .app_data(metrics.clone())
-            .app_data(crate::error::query_config())
+            .app_data(scope_of.clone())
+            .app_data(crate::error::query_config());
+        if let Some(auth) = &auth {
+            app = app.app_data(auth.clone());
+        }
+        // The guard runs inside the request's span and metrics (the
+        // last `wrap` is the outermost).
+        let (app, _) = app
+            .wrap(from_fn(crate::auth::guard))
             .wrap(from_fn(crate::metrics::track))
             .into_utoipa_app()
             .configure(configure.clone())

@@ -28,7 +28,15 @@ def doc(kind, i):
 
 
 # The client's product check runs on the first answer (info) and every other.
-es = Elasticsearch(url, request_timeout=30)
+# With ES_API_KEY=id:secret the client sends `Authorization: ApiKey
+# base64(id:secret)`, as against a secured cluster.
+import os
+
+auth = {}
+if os.environ.get("ES_API_KEY"):
+    auth["api_key"] = tuple(os.environ["ES_API_KEY"].split(":", 1))
+
+es = Elasticsearch(url, request_timeout=30, **auth)
 info = es.info()
 
 actions = (
@@ -37,7 +45,7 @@ actions = (
 )
 ok, errors = helpers.bulk(es, actions, chunk_size=250, raise_on_error=False)
 
-gz = Elasticsearch(url, request_timeout=30, http_compress=True)
+gz = Elasticsearch(url, request_timeout=30, http_compress=True, **auth)
 streamed = []
 for success, item in helpers.streaming_bulk(
     gz,

@@ -20,20 +20,7 @@ fn clients_dir() -> PathBuf {
 
 /// Runs a client script to its end; its last stdout line is JSON.
 fn python(script: &str, args: &[&str]) -> Value {
-    let out = Command::new("python3")
-        .arg(clients_dir().join(script))
-        .args(args)
-        .output()
-        .expect("python3 runs (see .ci/run for the clients it installs)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{script} failed ({}); install the clients with `pip install -r crates/ingestd/tests/clients/requirements.txt`\n{stdout}\n{stderr}",
-        out.status
-    );
-    serde_json::from_str(stdout.lines().last().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}):\n{stdout}\n{stderr}"))
+    python_env(script, args, &[])
 }
 
 /// Every log of a service, once there are `n`.
@@ -239,4 +226,131 @@ action(type="omelasticsearch" server="127.0.0.1" serverport="{port}" template="l
         Some(lines as f64)
     );
     s.stop().await;
+}
+
+/// The same clients with an API key, each the way its users configure it:
+/// the Elasticsearch client's `api_key=(id, secret)`, the OpenTelemetry
+/// exporter's standard `OTEL_EXPORTER_OTLP_HEADERS`, and curl's `-u` and
+/// `-H Authorization: Bearer`.
+#[actix_web::test]
+async fn real_clients_with_api_keys() {
+    use svc_kit::auth::{add_key, Scope};
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.toml");
+    let shipper = add_key(&keys, "shipper", "default", &[Scope::Ingest]).unwrap();
+    let reader = add_key(&keys, "reader", "default", &[Scope::Query]).unwrap();
+    let s = Stack::start_with(&["--auth-keys", keys.to_str().unwrap()]).await;
+    let count = 50;
+
+    let url = s.ingest.clone();
+    let api_key = format!("shipper:{shipper}");
+    let answer = run_blocking(move || {
+        python_env(
+            "es_bulk.py",
+            &[&url, "keyed", &count.to_string()],
+            &[("ES_API_KEY", api_key.as_str())],
+        )
+    })
+    .await;
+    assert_eq!(answer["bulk_ok"], count, "{answer}");
+    assert_eq!(answer["streamed_ok"], count, "{answer}");
+
+    let url = s.ingest.clone();
+    let headers = format!("Authorization=Bearer%20{shipper}");
+    let answer = run_blocking(move || {
+        python_env(
+            "otel_logging.py",
+            &[&url, "keyedotel", &count.to_string()],
+            &[("OTEL_EXPORTER_OTLP_HEADERS", headers.as_str())],
+        )
+    })
+    .await;
+    assert!(answer["trace_id"].is_string(), "{answer}");
+
+    // curl: Basic with the id and secret, and a bearer token.
+    let ingest = format!("{}/logs/ingest?refresh=wait_for", s.ingest);
+    let user = format!("shipper:{shipper}");
+    let bearer = format!("Authorization: Bearer {shipper}");
+    let body = r#"{"message":"keyed curl","source":"curl","service":"keyedcurl"}"#;
+    for auth in [vec!["-u", user.as_str()], vec!["-H", bearer.as_str()]] {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--fail-with-body",
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                body,
+            ])
+            .args(&auth)
+            .arg(&ingest)
+            .output()
+            .expect("curl runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    // Without a key curl gets the 401 and its JSON.
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            "-X",
+            "POST",
+            "-d",
+            body,
+        ])
+        .arg(&ingest)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.ends_with("401") && text.contains("\"unauthorized\""),
+        "{text}"
+    );
+
+    // Everything arrived, read with the query key.
+    let client = reqwest::Client::new();
+    for (service, n) in [
+        ("keyed-bulk", count),
+        ("keyed-stream", count),
+        ("keyedotel-otel", count),
+        ("keyedcurl", 2),
+    ] {
+        let url = format!("{}/logs/search?service={service}&limit=1000", s.query);
+        eventually(Duration::from_secs(30), service, || async {
+            let res = client.get(&url).bearer_auth(&reader).send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            let body: Value = res.json().await.unwrap();
+            (body["total_count"] == n).then_some(())
+        })
+        .await;
+    }
+    s.stop().await;
+}
+
+/// [`python`] with extra environment variables.
+fn python_env(script: &str, args: &[&str], env: &[(&str, &str)]) -> Value {
+    let out = Command::new("python3")
+        .arg(clients_dir().join(script))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("python3 runs (see .ci/run for the clients it installs)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{script} failed ({})\n{stdout}\n{stderr}",
+        out.status
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}):\n{stdout}\n{stderr}"))
 }

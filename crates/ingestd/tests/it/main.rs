@@ -2,6 +2,7 @@
 
 mod abuse;
 mod api;
+mod auth;
 mod browser;
 mod clients;
 mod conformance;
