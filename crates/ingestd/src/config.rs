@@ -10,6 +10,10 @@ pub struct IngestArgs {
     #[arg(skip)]
     pub auth: Option<std::sync::Arc<svc_kit::auth::Auth>>,
 
+    /// Origins allowed cross-origin calls (from `--cors-origins`; set by the binary).
+    #[arg(skip)]
+    pub cors_origins: Vec<String>,
+
     /// Address of the ingest API.
     #[arg(long, env = "INGEST_ADDR", default_value = "0.0.0.0:8080")]
     pub ingest_addr: SocketAddr,

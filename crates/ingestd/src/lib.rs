@@ -188,6 +188,7 @@ pub async fn run(
         svc_kit::auth::Keys {
             auth: args.auth.clone(),
             scope_of,
+            cors_origins: args.cors_origins.clone(),
         },
         move |cfg: &mut utoipa_actix_web::service_config::ServiceConfig| {
             cfg.app_data(state.clone());

@@ -248,6 +248,25 @@ fn time_field(
 }
 
 impl FilterParams {
+    /// The filter as the caller wrote it, `name=value` for each field set
+    /// (the audit line's query).
+    pub fn describe(&self) -> String {
+        [
+            ("query", &self.query),
+            ("level", &self.level),
+            ("source", &self.source),
+            ("service", &self.service),
+            ("trace_id", &self.trace_id),
+            ("metadata", &self.metadata),
+            ("start_time", &self.start_time),
+            ("end_time", &self.end_time),
+        ]
+        .iter()
+        .filter_map(|(name, value)| value.as_ref().map(|v| format!("{name}={v:?}")))
+        .collect::<Vec<_>>()
+        .join(" ")
+    }
+
     /// The filter: the query language ANDed with the single-field filters.
     pub fn into_filter(self, now: DateTime<Utc>) -> Result<Filter, FieldError> {
         let mut parts = Vec::new();

@@ -134,6 +134,8 @@ fn main() -> std::process::ExitCode {
         Ok(auth) => {
             cli.ingest.auth = auth.clone();
             cli.query.auth = auth;
+            cli.ingest.cors_origins = cli.auth.cors_origins.clone();
+            cli.query.cors_origins = cli.auth.cors_origins.clone();
         }
         Err(error) => {
             tracing::error!(%error, "cannot start");

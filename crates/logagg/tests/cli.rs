@@ -112,6 +112,7 @@ fn help_lists_every_setting_with_its_variable() {
         "AUTH_KEYS_FILE",
         "REQUIRE_AUTH",
         "METRICS_AUTH",
+        "CORS_ORIGINS",
     ] {
         assert!(
             help.contains(&format!("env: {env}")),
@@ -419,4 +420,80 @@ async fn sighup_reads_the_keys_file_again() {
     }
     assert_eq!(status(first).await, 200);
     terminate(child);
+}
+
+#[tokio::test]
+async fn each_query_leaves_an_audit_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("keys.toml");
+    let shipper = String::from_utf8(keys_add(&file, "shipper", "ingest").stdout).unwrap();
+    let sre = String::from_utf8(keys_add(&file, "sre", "query").stdout).unwrap();
+    let c = reqwest::Client::new();
+    let (child, ingest, query) = spawn_with(
+        &dir.path().join("data"),
+        &["--auth-keys", file.to_str().unwrap()],
+    );
+    wait_healthy(&c, &ingest).await;
+    wait_healthy(&c, &query).await;
+    let res = c
+        .post(format!("{ingest}/logs/batch-ingest?refresh=wait_for"))
+        .bearer_auth(shipper.trim())
+        .json(&serde_json::json!([
+            {"message": "audit me one", "source": "a"},
+            {"message": "audit me two", "source": "a"},
+            {"message": "something else", "source": "a"}
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let ok = c
+        .get(format!("{query}/logs/search?query=audit"))
+        .bearer_auth(sre.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let bad = c
+        .post(format!("{query}/logs/histogram"))
+        .bearer_auth(sre.trim())
+        .json(&serde_json::json!({"query": "level:("}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let audit: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["target"] == "audit")
+        .collect();
+    assert_eq!(
+        audit.len(),
+        2,
+        "one line per query, none for ingest or health:\n{log}"
+    );
+    let search = &audit[0]["fields"];
+    assert_eq!(search["key_id"], "sre");
+    assert_eq!(search["tenant"], "default");
+    assert_eq!(search["route"], "/logs/search");
+    assert_eq!(search["status"], 200);
+    assert_eq!(search["query"], "query=\"audit\"");
+    assert_eq!(search["results"], 2);
+    assert!(search["took_ms"].as_f64().unwrap() >= 0.0);
+    let failed = &audit[1]["fields"];
+    assert_eq!(failed["route"], "/logs/histogram");
+    assert_eq!(failed["status"], 400);
+    assert_eq!(failed["method"], "POST");
+    assert!(
+        failed.get("results").is_none_or(|r| r.is_null()),
+        "{failed}"
+    );
 }

@@ -47,6 +47,7 @@ async fn start() -> Servers {
         query_workers: Some(1),
         max_tails: 64,
         auth: None,
+        cors_origins: Vec::new(),
     };
     actix_web::rt::spawn(async move {
         queryd::run(ql, reader, args, async {

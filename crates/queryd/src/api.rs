@@ -14,6 +14,7 @@ use log_model::{
     SortOrder, StoredLog,
 };
 use log_store::{LogReader, SearchPage, StoreError};
+use svc_kit::auth::Audit;
 use svc_kit::error::{ErrorBody, ReadErrors};
 use svc_kit::ApiError;
 
@@ -138,9 +139,12 @@ async fn search_post(
     state: web::Data<AppState>,
     body: web::Json<SearchRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let request = body.into_inner();
+    let text = request.filter.describe();
     search(
         &state,
-        body.into_inner().into_query(Utc::now()).map_err(invalid)?,
+        request.into_query(Utc::now()).map_err(invalid)?,
+        text,
     )
     .await
 }
@@ -159,19 +163,23 @@ async fn search_get(
     state: web::Data<AppState>,
     params: web::Query<SearchRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let request = params.into_inner();
+    let text = request.filter.describe();
     search(
         &state,
-        params
-            .into_inner()
-            .into_query(Utc::now())
-            .map_err(invalid)?,
+        request.into_query(Utc::now()).map_err(invalid)?,
+        text,
     )
     .await
 }
 
 /// Answers `{"logs": [...], "total_count": N, "next_cursor": C, "took_ms": F}`:
 /// newest first unless `order=asc`; `next_cursor` is null on the last page.
-async fn search(state: &AppState, query: SearchQuery) -> Result<HttpResponse, ApiError> {
+async fn search(
+    state: &AppState,
+    query: SearchQuery,
+    text: String,
+) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     let limit = query.limit;
     let cursor_of = query.clone();
@@ -185,7 +193,8 @@ async fn search(state: &AppState, query: SearchQuery) -> Result<HttpResponse, Ap
             let key = key_of(last);
             cursor_of.cursor_after(key.ts, &key.id).to_string()
         });
-    Ok(HttpResponse::Ok().json(SearchAnswer {
+    let results = page.logs.len() as u64;
+    let answer = HttpResponse::Ok().json(SearchAnswer {
         total_count: page.total_count,
         total_relation: if page.total_is_lower_bound {
             Relation::Gte
@@ -196,7 +205,8 @@ async fn search(state: &AppState, query: SearchQuery) -> Result<HttpResponse, Ap
         took_ms: took,
         coverage: coverage(state, "search", page.missing),
         logs: page.logs,
-    }))
+    });
+    Ok(Audit::attach(text, Some(results), answer))
 }
 
 /// Whether an answer covers everything (counted when it does not).
@@ -228,10 +238,9 @@ async fn patterns(
     state: web::Data<AppState>,
     params: web::Query<PatternsRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = params
-        .into_inner()
-        .into_query(Utc::now())
-        .map_err(invalid)?;
+    let request = params.into_inner();
+    let text = request.filter.describe();
+    let query = request.into_query(Utc::now()).map_err(invalid)?;
     let (start, end) = (query.start, query.end);
     let started = Instant::now();
     let page = state
@@ -241,14 +250,16 @@ async fn patterns(
         .await
         .map_err(|e| store_failed(&state, "patterns", e))?;
     let took = observe(&state, "patterns", started);
-    Ok(HttpResponse::Ok().json(PatternsAnswer {
+    let results = page.patterns.len() as u64;
+    let answer = HttpResponse::Ok().json(PatternsAnswer {
         patterns: page.patterns,
         total_logs: page.total_logs,
         start_time: start,
         end_time: end,
         took_ms: took,
         coverage: coverage(&state, "patterns", page.missing),
-    }))
+    });
+    Ok(Audit::attach(text, Some(results), answer))
 }
 
 fn time_of_ms(ms: i64) -> DateTime<Utc> {
@@ -304,6 +315,7 @@ async fn histogram_post(
 /// Counts of matching logs per time bucket, split by level, with every
 /// bucket of the range (empty ones too), oldest first.
 async fn histogram(state: &AppState, request: HistogramRequest) -> Result<HttpResponse, ApiError> {
+    let text = request.filter.describe();
     let query = request.into_query(Utc::now()).map_err(invalid)?;
     let started = Instant::now();
     let (start, end, interval) = (query.start, query.end, query.interval_ms);
@@ -334,7 +346,7 @@ async fn histogram(state: &AppState, request: HistogramRequest) -> Result<HttpRe
             }
         })
         .collect();
-    Ok(HttpResponse::Ok().json(HistogramAnswer {
+    let answer = HttpResponse::Ok().json(HistogramAnswer {
         buckets,
         total_count: total,
         interval: interval_text(interval),
@@ -343,7 +355,8 @@ async fn histogram(state: &AppState, request: HistogramRequest) -> Result<HttpRe
         end_time: end,
         took_ms: took,
         coverage: coverage(state, "histogram", answer.missing),
-    }))
+    });
+    Ok(Audit::attach(text, Some(total), answer))
 }
 
 /// Top values.
@@ -388,6 +401,7 @@ pub const METADATA_KEYS: usize = 20;
 /// Top values of level, service and source (exact counts over every
 /// match), and of metadata keys (over the newest matching logs).
 async fn facets(state: &AppState, request: FacetsRequest) -> Result<HttpResponse, ApiError> {
+    let text = request.filter.describe();
     let query = request.into_query(Utc::now()).map_err(invalid)?;
     let started = Instant::now();
     let size = query.size;
@@ -458,14 +472,16 @@ async fn facets(state: &AppState, request: FacetsRequest) -> Result<HttpResponse
         .collect();
     let mut missing = answer.missing.clone();
     missing.extend(sample.missing);
-    Ok(HttpResponse::Ok().json(FacetsAnswer {
+    let total = answer.total_count;
+    let response = HttpResponse::Ok().json(FacetsAnswer {
         total_count: answer.total_count,
         facets: fields,
         metadata,
         metadata_sample: sample.logs.len(),
         took_ms: took,
         coverage: coverage(state, "facets", missing),
-    }))
+    });
+    Ok(Audit::attach(text, Some(total), response))
 }
 
 /// A log and its neighbours.
@@ -551,13 +567,15 @@ async fn context(
     let took = started.elapsed().as_secs_f64() * 1000.0;
     let mut missing = older.missing;
     missing.extend(newer.missing);
-    Ok(HttpResponse::Ok().json(ContextAnswer {
+    let results = (1 + older.logs.len() + newer_logs.len()) as u64;
+    let answer = HttpResponse::Ok().json(ContextAnswer {
         log,
         before: older.logs,
         after: newer_logs,
         took_ms: took,
         coverage: coverage(&state, "context", missing),
-    }))
+    });
+    Ok(Audit::attach(format!("id={id:?}"), Some(results), answer))
 }
 
 /// Export the matches.

@@ -61,6 +61,7 @@ pub async fn export(
     state: Arc<AppState>,
     request: ExportRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let text = request.filter.describe();
     let q = request.into_query(Utc::now()).map_err(invalid)?;
     let mut export = Export {
         state: state.clone(),
@@ -104,5 +105,9 @@ pub async fn export(
     if partial {
         response.insert_header(("X-Logagg-Partial", "true"));
     }
-    Ok(response.streaming(body))
+    Ok(svc_kit::auth::Audit::attach(
+        text,
+        None,
+        response.streaming(body),
+    ))
 }

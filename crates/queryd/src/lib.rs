@@ -48,6 +48,10 @@ pub struct QueryArgs {
     /// The API keys in force (from `--auth-keys`; set by the binary).
     #[arg(skip)]
     pub auth: Option<Arc<svc_kit::auth::Auth>>,
+
+    /// Origins allowed cross-origin calls (from `--cors-origins`; set by the binary).
+    #[arg(skip)]
+    pub cors_origins: Vec<String>,
 }
 
 /// Command line of the `queryd` binary.
@@ -139,6 +143,7 @@ pub async fn run(
         svc_kit::auth::Keys {
             auth: args.auth.clone(),
             scope_of,
+            cors_origins: args.cors_origins.clone(),
         },
         move |cfg: &mut utoipa_actix_web::service_config::ServiceConfig| {
             cfg.app_data(state.clone())

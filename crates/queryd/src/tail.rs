@@ -144,6 +144,7 @@ pub async fn tail(
     params: web::Query<TailRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
+    let text = params.filter.describe();
     let mut filter = params.filter.into_filter(Utc::now()).map_err(invalid)?;
     filter.start = None;
     filter.end = None;
@@ -194,11 +195,15 @@ pub async fn tail(
         let chunk = rx.recv().await?;
         Some((Ok::<Bytes, actix_web::Error>(chunk), rx))
     });
-    Ok(HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header(("Cache-Control", "no-cache"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(body))
+    Ok(svc_kit::auth::Audit::attach(
+        text,
+        None,
+        HttpResponse::Ok()
+            .content_type("text/event-stream")
+            .insert_header(("Cache-Control", "no-cache"))
+            .insert_header(("X-Accel-Buffering", "no"))
+            .streaming(body),
+    ))
 }
 
 /// Why a tail ended.

@@ -404,6 +404,12 @@ pub struct AuthArgs {
     /// default, for Prometheus).
     #[arg(long, env = "METRICS_AUTH")]
     pub metrics_auth: bool,
+
+    /// Origins whose browser pages may call the API (comma-separated,
+    /// `https://grafana.example.com`). None by default: the web UI is
+    /// served by the service itself and needs none.
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
 }
 
 /// The keys file in force, reloaded on change.
@@ -507,57 +513,142 @@ fn modified(path: &Path) -> Option<SystemTime> {
 /// Which scope a request needs (`None`: open to all).
 pub type ScopeOf = fn(&Method, &str) -> Option<Scope>;
 
-/// A service's keys (none: open) and which scope each request needs.
+/// A service's keys (none: open), which scope each request needs, and
+/// the origins allowed cross-origin calls (none: CORS closed).
 #[derive(Debug, Clone)]
 pub struct Keys {
     pub auth: Option<Arc<Auth>>,
     pub scope_of: ScopeOf,
+    pub cors_origins: Vec<String>,
 }
 
-/// The guard of a service with keys: `/health` is open; `/metrics` is
-/// open unless `metrics_auth`; everything else needs the scope `scope_of`
-/// names. Refusals are counted in `<service>_auth_rejected_total`.
+/// The CORS policy for `origins`: those origins may call with the methods
+/// and headers the API uses (a key included); preflights are answered
+/// before the key is checked. Empty: no CORS headers at all.
+pub fn cors(origins: &[String]) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "HEAD", "POST", "PUT"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::CONTENT_ENCODING,
+            header::HeaderName::from_static("x-api-key"),
+            header::HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([header::RETRY_AFTER])
+        .max_age(3600);
+    for origin in origins {
+        cors = cors.allowed_origin(origin.trim_end_matches('/'));
+    }
+    cors
+}
+
+/// What a query route tells the audit line about its request: the query
+/// as the caller wrote it and how many results it answered. A handler puts
+/// it in its response's extensions.
+#[derive(Debug, Clone, Default)]
+pub struct Audit {
+    pub query: String,
+    /// Unknown for streams (export, tail).
+    pub results: Option<u64>,
+}
+
+impl Audit {
+    /// `response` with its audit note.
+    pub fn attach(
+        query: String,
+        results: Option<u64>,
+        mut response: actix_web::HttpResponse,
+    ) -> actix_web::HttpResponse {
+        response.extensions_mut().insert(Audit { query, results });
+        response
+    }
+}
+
+/// The guard of a service: `/health` is open; `/metrics` is open unless
+/// `metrics_auth`; everything else needs the scope `scope_of` names (when
+/// the service has keys). Refusals are counted in
+/// `<service>_auth_rejected_total`.
+///
+/// Each request to a route that needs the `query` scope (the query port's
+/// data) leaves one audit line (target `audit`): key id, tenant, method,
+/// route, status, the query, the result count and the time taken, with or
+/// without keys.
 pub async fn guard(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let Some(auth) = req.app_data::<web::Data<Arc<Auth>>>().cloned() else {
-        return next.call(req).await;
-    };
+    let auth = req.app_data::<web::Data<Arc<Auth>>>().cloned();
     let scope_of = req.app_data::<web::Data<ScopeOf>>().map(|f| ***f);
     let path = req.path().to_string();
+    let metrics_auth = auth.as_ref().is_some_and(|a| a.metrics_auth);
     let needed = match path.as_str() {
         "/health" => None,
-        "/metrics" if !auth.metrics_auth => None,
+        "/metrics" if !metrics_auth => None,
         "/metrics" => Some(Scope::Admin),
         _ => scope_of.and_then(|f| f(req.method(), &path)),
     };
-    let outcome = auth.keys().authenticate(req.headers());
-    let result = match (needed, outcome) {
-        (None, Ok(caller)) => Ok(Some(caller)),
-        (None, Err(_)) => Ok(None),
-        (Some(scope), Ok(caller)) if caller.allows(scope) => Ok(Some(caller)),
-        (Some(scope), Ok(_)) => Err(Rejection::NoScope(scope)),
-        (Some(_), Err(e)) => Err(e),
+    let caller = match &auth {
+        None => None,
+        Some(auth) => {
+            let outcome = auth.keys().authenticate(req.headers());
+            let result = match (needed, outcome) {
+                (None, Ok(caller)) => Ok(Some(caller)),
+                (None, Err(_)) => Ok(None),
+                (Some(scope), Ok(caller)) if caller.allows(scope) => Ok(Some(caller)),
+                (Some(scope), Ok(_)) => Err(Rejection::NoScope(scope)),
+                (Some(_), Err(e)) => Err(e),
+            };
+            match result {
+                Ok(caller) => caller,
+                Err(rejection) => {
+                    if let Some(metrics) = req.app_data::<web::Data<crate::HttpMetrics>>() {
+                        metrics
+                            .auth_rejected
+                            .with_label_values(&[rejection.reason()])
+                            .inc();
+                    }
+                    return Err(rejection.error().into());
+                }
+            }
+        }
     };
-    match result {
-        Ok(caller) => {
-            if let Some(caller) = caller {
-                tracing::Span::current().record("key_id", caller.key_id.as_str());
-                req.extensions_mut().insert(caller);
-            }
-            next.call(req).await
-        }
-        Err(rejection) => {
-            if let Some(metrics) = req.app_data::<web::Data<crate::HttpMetrics>>() {
-                metrics
-                    .auth_rejected
-                    .with_label_values(&[rejection.reason()])
-                    .inc();
-            }
-            Err(rejection.error().into())
-        }
+    if let Some(caller) = &caller {
+        tracing::Span::current().record("key_id", caller.key_id.as_str());
+        req.extensions_mut().insert(caller.clone());
     }
+    if needed != Some(Scope::Query) {
+        return next.call(req).await;
+    }
+    let started = std::time::Instant::now();
+    let method = req.method().to_string();
+    let query_string = req.query_string().to_string();
+    let response = next.call(req).await?;
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let note = response.response().extensions().get::<Audit>().cloned();
+    let (key_id, tenant) = caller
+        .map(|c| (c.key_id, c.tenant))
+        .unwrap_or_else(|| ("-".to_string(), "-".to_string()));
+    let (query, results) = match note {
+        Some(a) => (a.query, a.results),
+        None => (query_string, None),
+    };
+    info!(
+        target: "audit",
+        key_id,
+        tenant,
+        method,
+        route,
+        status = response.status().as_u16(),
+        query,
+        results,
+        took_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "query"
+    );
+    Ok(response)
 }
 
 #[cfg(test)]

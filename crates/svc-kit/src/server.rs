@@ -181,6 +181,7 @@ pub fn start(
         auth.watch();
     }
     let auth = keys.auth.map(web::Data::new);
+    let cors_origins = keys.cors_origins.clone();
     let scope_of = web::Data::new(keys.scope_of);
     let metrics = web::Data::new(metrics);
     let mut server = HttpServer::new(move || {
@@ -196,6 +197,11 @@ pub fn start(
         let (app, _) = app
             .wrap(from_fn(crate::auth::guard))
             .wrap(from_fn(crate::metrics::track))
+            // Outermost: a preflight is answered before any key is asked.
+            .wrap(actix_web::middleware::Condition::new(
+                !cors_origins.is_empty(),
+                crate::auth::cors(&cors_origins),
+            ))
             .into_utoipa_app()
             .configure(configure.clone())
             .split_for_parts();

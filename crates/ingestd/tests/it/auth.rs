@@ -215,3 +215,71 @@ async fn the_keys_file_is_read_again_when_it_changes() {
     assert_eq!(status_with(keys.query.clone()).await, 200);
     stack.stop().await;
 }
+
+#[actix_web::test]
+async fn cors_is_closed_unless_origins_are_configured() {
+    let preflight = |url: String, origin: &'static str| async move {
+        reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, url)
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+            .await
+            .unwrap()
+    };
+    let allowed = |res: &reqwest::Response| {
+        res.headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    // Closed by default: no CORS header for any origin.
+    let closed = Stack::start().await;
+    let res = preflight(format!("{}/logs/search", closed.query), "http://ui.example").await;
+    assert_eq!(allowed(&res), None);
+    let res = reqwest::Client::new()
+        .get(format!("{}/logs/search", closed.query))
+        .header("origin", "http://ui.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(allowed(&res), None);
+    closed.stop().await;
+
+    // Configured: that origin, with keys; preflights need none.
+    let dir = tempfile::tempdir().unwrap();
+    let (path, keys) = keys_file(dir.path());
+    let open = Stack::start_with(&[
+        "--auth-keys",
+        path.to_str().unwrap(),
+        "--cors-origins",
+        "http://ui.example,http://grafana.example",
+    ])
+    .await;
+    let res = preflight(format!("{}/logs/search", open.query), "http://ui.example").await;
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(allowed(&res).as_deref(), Some("http://ui.example"));
+    let methods = res.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        methods.contains("GET") && methods.contains("POST"),
+        "{methods}"
+    );
+    let res = reqwest::Client::new()
+        .get(format!("{}/logs/search", open.query))
+        .header("origin", "http://grafana.example")
+        .bearer_auth(&keys.query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(allowed(&res).as_deref(), Some("http://grafana.example"));
+    // Another origin gets no permission.
+    let res = preflight(format!("{}/logs/search", open.query), "http://evil.example").await;
+    assert_ne!(allowed(&res).as_deref(), Some("http://evil.example"));
+    assert!(!res.status().is_success());
+    open.stop().await;
+}

@@ -47,6 +47,8 @@ impl Stack {
         // `--auth-keys FILE` among the flags: both services use the keys.
         let auth = svc_kit::auth::Auth::from_args(&cli.auth, "test").unwrap();
         cli.ingest.auth = auth.clone();
+        cli.ingest.cors_origins = cli.auth.cors_origins.clone();
+        let cors_origins = cli.auth.cors_origins.clone();
         let ingest_listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let query_listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let ingest = format!("http://{}", ingest_listener.local_addr().unwrap());
@@ -67,6 +69,7 @@ impl Stack {
             query_workers: Some(2),
             max_tails: 64,
             auth,
+            cors_origins,
         };
         let query_done = actix_web::rt::spawn(async move {
             queryd::run(query_listener, reader, query_args, async {
