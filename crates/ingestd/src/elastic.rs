@@ -383,7 +383,9 @@ fn error_body(status: StatusCode, kind: &str, reason: &str) -> Value {
 
 fn es_error(req: &HttpRequest, e: &IngestError) -> HttpResponse {
     let kind = match e {
-        IngestError::WalFull { .. } => "es_rejected_execution_exception",
+        IngestError::WalFull { .. } | IngestError::RateLimited { .. } => {
+            "es_rejected_execution_exception"
+        }
         IngestError::BodyTooLarge { .. }
         | IngestError::DecodedTooLarge { .. }
         | IngestError::BatchTooLong { .. }
@@ -947,6 +949,9 @@ async fn bulk(
     let ids = if valid.is_empty() {
         Vec::new()
     } else {
+        if let Err(e) = state.admit(&req, ES, valid.len()) {
+            return es_error(&req, &e);
+        }
         match state.store(ES, valid, now, wait).await {
             Ok(stored) => stored.ids,
             Err(e) => return es_error(&req, &e),
@@ -1017,6 +1022,9 @@ async fn one_doc(
             );
         }
     };
+    if let Err(e) = state.admit(&req, ES, 1) {
+        return es_error(&req, &e);
+    }
     match state.store(ES, vec![log], now, wait).await {
         Ok(stored) => {
             let id = stored.ids.into_iter().next().unwrap_or_default();

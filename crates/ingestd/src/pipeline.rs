@@ -77,6 +77,8 @@ pub enum IngestError {
     BatchTooLarge { bytes: usize, cap: u64 },
     #[error("{backlog} bytes wait to be indexed (the cap is {cap}); retry later")]
     WalFull { backlog: u64, cap: u64 },
+    #[error("this API key is over its rate of logs per second; retry after {secs} s")]
+    RateLimited { secs: u64 },
     #[error("logs not stored: {0}")]
     WalError(&'static str),
     #[error("{0}")]
@@ -93,7 +95,7 @@ impl IngestError {
             | BatchTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType(_) | UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             InvalidBody(_) | InvalidJson(_) | EmptyBatch => StatusCode::BAD_REQUEST,
-            WalFull { .. } => StatusCode::TOO_MANY_REQUESTS,
+            WalFull { .. } | RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             WalError(_) => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -112,6 +114,7 @@ impl IngestError {
             BatchTooLong { .. } => "batch_too_long",
             BatchTooLarge { .. } => "batch_too_large",
             WalFull { .. } => "wal_full",
+            RateLimited { .. } => "rate_limited",
             WalError(_) => "wal_error",
             Internal(_) => "internal",
         }
@@ -122,6 +125,7 @@ impl IngestError {
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
             IngestError::WalFull { .. } | IngestError::WalError(_) => Some(1),
+            IngestError::RateLimited { secs } => Some(*secs),
             _ => None,
         }
     }
@@ -243,6 +247,18 @@ impl AppState {
     }
 
     /// Counts the request's refusal and hands the error back.
+    /// Takes `count` logs from the calling key's rate (when it has one);
+    /// over it, the logs are refused (429 with `Retry-After`, counted).
+    pub fn admit(
+        &self,
+        req: &actix_web::HttpRequest,
+        protocol: Protocol,
+        count: usize,
+    ) -> Result<(), IngestError> {
+        svc_kit::auth::take_logs(req, count as u64)
+            .map_err(|secs| self.refuse(protocol, IngestError::RateLimited { secs }, count as u64))
+    }
+
     pub fn refuse(&self, protocol: Protocol, e: IngestError, count: u64) -> IngestError {
         self.reject(protocol, e.code(), count.max(1));
         e

@@ -113,6 +113,8 @@ fn help_lists_every_setting_with_its_variable() {
         "REQUIRE_AUTH",
         "METRICS_AUTH",
         "CORS_ORIGINS",
+        "RATE_REQUESTS_PER_SEC",
+        "RATE_LOGS_PER_SEC",
     ] {
         assert!(
             help.contains(&format!("env: {env}")),

@@ -133,8 +133,8 @@ fn event(log: &StoredLog, high: &str) -> Bytes {
     ),
     responses(
         (status = 200, description = "`text/event-stream`: `log` events whose data is a log", content_type = "text/event-stream", body = String),
-        (status = 429, description = "`too_many_tails`: the limit of open tails is reached; `Retry-After`", body = svc_kit::error::ErrorBody),
-        svc_kit::error::ReadErrors
+        svc_kit::error::ReadErrors,
+        (status = 429, description = "`too_many_tails`: the limit of open tails is reached, or `rate_limited`: the key is over its rate; `Retry-After`", body = svc_kit::error::ErrorBody)
     )
 )]
 #[get("/logs/tail")]

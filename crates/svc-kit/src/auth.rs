@@ -86,6 +86,21 @@ pub struct KeyEntry {
     pub secret_sha256: String,
     pub scopes: Vec<Scope>,
     pub tenant: String,
+    /// Requests per second this key may make (default: the service's
+    /// `--rate-requests-per-sec`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_sec: Option<f64>,
+    /// Logs per second this key may write (default: the service's
+    /// `--rate-logs-per-sec`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs_per_sec: Option<f64>,
+}
+
+/// A key's rates (`None`: the service's default).
+#[derive(Debug, Clone, Copy, Default)]
+struct Rates {
+    requests: Option<f64>,
+    logs: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -113,7 +128,7 @@ impl Caller {
 /// The keys in force.
 #[derive(Debug, Default)]
 pub struct KeySet {
-    by_id: HashMap<String, (Caller, [u8; 32])>,
+    by_id: HashMap<String, (Caller, [u8; 32], Rates)>,
     by_hash: HashMap<[u8; 32], String>,
 }
 
@@ -145,6 +160,21 @@ impl KeySet {
             if entry.scopes.is_empty() {
                 return Err(format!("key {:?}: no scopes", entry.id));
             }
+            for (name, rate) in [
+                ("requests_per_sec", entry.requests_per_sec),
+                ("logs_per_sec", entry.logs_per_sec),
+            ] {
+                if rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+                    return Err(format!(
+                        "key {:?}: {name} must be a positive number",
+                        entry.id
+                    ));
+                }
+            }
+            let rates = Rates {
+                requests: entry.requests_per_sec,
+                logs: entry.logs_per_sec,
+            };
             tenants.insert(entry.tenant.clone());
             let caller = Caller {
                 key_id: entry.id.clone(),
@@ -157,7 +187,11 @@ impl KeySet {
                     entry.id
                 ));
             }
-            if set.by_id.insert(entry.id.clone(), (caller, hash)).is_some() {
+            if set
+                .by_id
+                .insert(entry.id.clone(), (caller, hash, rates))
+                .is_some()
+            {
                 return Err(format!("key id {:?} is listed twice", entry.id));
             }
         }
@@ -190,14 +224,14 @@ impl KeySet {
                 self.by_hash
                     .get(&hash)
                     .and_then(|id| self.by_id.get(id))
-                    .map(|(caller, _)| caller)
+                    .map(|(caller, _, _)| caller)
             }
             Presented::IdSecret(id, secret) => {
                 let hash = hash_secret(&secret);
                 self.by_id
                     .get(&id)
-                    .filter(|(_, want)| constant_time_eq(want, &hash))
-                    .map(|(caller, _)| caller)
+                    .filter(|(_, want, _)| constant_time_eq(want, &hash))
+                    .map(|(caller, _, _)| caller)
             }
         };
         found.cloned().ok_or(Rejection::WrongKey)
@@ -352,6 +386,8 @@ pub fn add_key(path: &Path, id: &str, tenant: &str, scopes: &[Scope]) -> Result<
         secret_sha256: hex(&hash_secret(&secret)),
         scopes: scopes.to_vec(),
         tenant: tenant.to_string(),
+        requests_per_sec: None,
+        logs_per_sec: None,
     };
     let block = toml::to_string(&KeysFileOut { key: vec![entry] }).map_err(|e| e.to_string())?;
     let mut text = existing;
@@ -410,6 +446,58 @@ pub struct AuthArgs {
     /// served by the service itself and needs none.
     #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+
+    /// Requests per second per key, for keys whose entry sets none
+    /// (`requests_per_sec`); 0: unlimited.
+    #[arg(long, env = "RATE_REQUESTS_PER_SEC", default_value_t = 0.0)]
+    pub rate_requests_per_sec: f64,
+
+    /// Logs per second per key, for keys whose entry sets none
+    /// (`logs_per_sec`); 0: unlimited.
+    #[arg(long, env = "RATE_LOGS_PER_SEC", default_value_t = 0.0)]
+    pub rate_logs_per_sec: f64,
+}
+
+/// What a rate limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Counted {
+    Requests,
+    Logs,
+}
+
+impl Counted {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Counted::Requests => "requests",
+            Counted::Logs => "logs",
+        }
+    }
+}
+
+/// A token bucket refilled at `rate` per second, holding at most a
+/// second's worth. A request is let through while the bucket is not in
+/// debt and takes what it needs, even past zero: a batch larger than a
+/// second's worth passes, and the key then waits it off.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl Bucket {
+    fn take(&mut self, n: f64, rate: f64, now: std::time::Instant) -> Result<(), u64> {
+        let burst = rate.max(1.0);
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate).min(burst);
+        self.at = now;
+        if self.tokens < 1.0_f64.min(n) {
+            // Seconds until the bucket holds what one more request needs.
+            let wait = (1.0_f64.min(n) - self.tokens) / rate;
+            return Err(wait.ceil().max(1.0) as u64);
+        }
+        self.tokens -= n;
+        Ok(())
+    }
 }
 
 /// The keys file in force, reloaded on change.
@@ -419,6 +507,8 @@ pub struct Auth {
     keys: RwLock<Arc<KeySet>>,
     modified: Mutex<Option<SystemTime>>,
     pub metrics_auth: bool,
+    default_rates: Rates,
+    buckets: Mutex<HashMap<(String, Counted), Bucket>>,
 }
 
 impl Auth {
@@ -448,7 +538,39 @@ impl Auth {
             keys: RwLock::new(Arc::new(keys)),
             modified: Mutex::new(modified(path)),
             metrics_auth: args.metrics_auth,
+            default_rates: Rates {
+                requests: Some(args.rate_requests_per_sec).filter(|r| *r > 0.0),
+                logs: Some(args.rate_logs_per_sec).filter(|r| *r > 0.0),
+            },
+            buckets: Mutex::new(HashMap::new()),
         })))
+    }
+
+    /// Takes `n` from the key's bucket of `what`; `Err(seconds to wait)`
+    /// when the key is over its rate. Keys without a rate always pass.
+    pub fn take(&self, key_id: &str, what: Counted, n: u64) -> Result<(), u64> {
+        let keys = self.keys();
+        let rates = keys
+            .by_id
+            .get(key_id)
+            .map(|(_, _, r)| *r)
+            .unwrap_or_default();
+        let rate = match what {
+            Counted::Requests => rates.requests.or(self.default_rates.requests),
+            Counted::Logs => rates.logs.or(self.default_rates.logs),
+        };
+        let Some(rate) = rate else {
+            return Ok(());
+        };
+        let now = std::time::Instant::now();
+        let mut buckets = self.buckets.lock().expect("buckets lock");
+        buckets
+            .entry((key_id.to_string(), what))
+            .or_insert(Bucket {
+                tokens: rate.max(1.0),
+                at: now,
+            })
+            .take(n as f64, rate, now)
     }
 
     pub fn keys(&self) -> Arc<KeySet> {
@@ -543,6 +665,44 @@ pub fn cors(origins: &[String]) -> actix_cors::Cors {
     cors
 }
 
+/// 429 for a key over its rate, counted by what it counts.
+fn rate_limited(req: &ServiceRequest, what: Counted, secs: u64) -> ApiError {
+    if let Some(metrics) = req.app_data::<web::Data<crate::HttpMetrics>>() {
+        metrics
+            .rate_limited
+            .with_label_values(&[what.as_str()])
+            .inc();
+    }
+    ApiError {
+        retry_after_secs: Some(secs),
+        ..ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "this key is over its rate of {}; retry after {secs} s",
+                what.as_str()
+            ),
+        )
+    }
+}
+
+/// Takes `n` logs from the calling key's logs-per-second bucket:
+/// `Err(seconds to wait)` when it is over its rate (counted). Requests
+/// without keys always pass.
+pub fn take_logs(req: &actix_web::HttpRequest, n: u64) -> Result<(), u64> {
+    let Some(auth) = req.app_data::<web::Data<Arc<Auth>>>() else {
+        return Ok(());
+    };
+    let Some(key_id) = req.extensions().get::<Caller>().map(|c| c.key_id.clone()) else {
+        return Ok(());
+    };
+    auth.take(&key_id, Counted::Logs, n).inspect_err(|_| {
+        if let Some(metrics) = req.app_data::<web::Data<crate::HttpMetrics>>() {
+            metrics.rate_limited.with_label_values(&["logs"]).inc();
+        }
+    })
+}
+
 /// What a query route tells the audit line about its request: the query
 /// as the caller wrote it and how many results it answered. A handler puts
 /// it in its response's extensions.
@@ -613,6 +773,13 @@ pub async fn guard(
             }
         }
     };
+    if let (Some(caller), Some(auth)) = (&caller, &auth) {
+        if needed.is_some() {
+            if let Err(secs) = auth.take(&caller.key_id, Counted::Requests, 1) {
+                return Err(rate_limited(&req, Counted::Requests, secs).into());
+            }
+        }
+    }
     if let Some(caller) = &caller {
         tracing::Span::current().record("key_id", caller.key_id.as_str());
         req.extensions_mut().insert(caller.clone());

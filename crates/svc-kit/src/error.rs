@@ -67,6 +67,10 @@ pub enum ReadErrors {
     /// `field` names it.
     #[response(status = 422)]
     Invalid(#[to_schema] ErrorBody<'static>),
+    /// `rate_limited`: the key is over its requests per second;
+    /// `Retry-After` says when to ask again.
+    #[response(status = 429)]
+    RateLimited(#[to_schema] ErrorBody<'static>),
     /// `unavailable`: the store could not answer; `Retry-After` says when
     /// to ask again.
     #[response(status = 503)]
@@ -98,8 +102,9 @@ pub enum WriteErrors {
     /// batch, with per-item `errors`).
     #[response(status = 422)]
     Invalid(#[to_schema] ErrorBody<'static>),
-    /// `wal_full`: the write-ahead log is at its cap; `Retry-After` says
-    /// when to send again. Nothing of the request was kept.
+    /// `wal_full`: the write-ahead log is at its cap, or `rate_limited`:
+    /// the key is over its rate; `Retry-After` says when to send again.
+    /// Nothing of the request was kept.
     #[response(status = 429)]
     Full(#[to_schema] ErrorBody<'static>),
     /// The write-ahead log cannot be written; nothing was acknowledged.

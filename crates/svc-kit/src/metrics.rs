@@ -23,6 +23,9 @@ pub struct HttpMetrics {
     duration: HistogramVec,
     /// Requests refused for want of a valid key or scope, by reason.
     pub auth_rejected: IntCounterVec,
+    /// Requests refused because their key was over its rate, by what
+    /// the rate counts (`requests`, `logs`).
+    pub rate_limited: IntCounterVec,
 }
 
 impl HttpMetrics {
@@ -57,12 +60,21 @@ impl HttpMetrics {
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                format!("{prefix}_rate_limited_total"),
+                "Requests refused (429) because their API key was over its rate, by what the rate counts (requests, logs)",
+            ),
+            &["kind"],
+        )?;
         registry.register(Box::new(auth_rejected.clone()))?;
+        registry.register(Box::new(rate_limited.clone()))?;
         Ok(HttpMetrics {
             registry,
             requests,
             duration,
             auth_rejected,
+            rate_limited,
         })
     }
 

@@ -283,3 +283,111 @@ async fn cors_is_closed_unless_origins_are_configured() {
     assert!(!res.status().is_success());
     open.stop().await;
 }
+
+#[actix_web::test]
+async fn a_key_over_its_rate_waits_and_another_key_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.toml");
+    let noisy = add_key(&path, "noisy", "default", &[Scope::Ingest]).unwrap();
+    let quiet = add_key(&path, "quiet", "default", &[Scope::Ingest]).unwrap();
+    let chatty = add_key(&path, "chatty", "default", &[Scope::Query]).unwrap();
+    let calm = add_key(&path, "calm", "default", &[Scope::Query]).unwrap();
+    // Rates set per key in the file.
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("id = \"noisy\"", "id = \"noisy\"\nlogs_per_sec = 100.0")
+        .replace("id = \"chatty\"", "id = \"chatty\"\nrequests_per_sec = 2.0");
+    std::fs::write(&path, text).unwrap();
+    let stack = Stack::start_with(&["--auth-keys", path.to_str().unwrap()]).await;
+    let batch: Value = (0..150)
+        .map(|i| json!({"message": format!("flood {i}"), "source": "noisy"}))
+        .collect();
+    let url = format!("{}/logs/batch-ingest", stack.ingest);
+    let client = reqwest::Client::new();
+    let send_as = |secret: &str| client.post(&url).bearer_auth(secret).json(&batch).send();
+    // A batch larger than a second's worth passes; the key then waits it off.
+    assert_eq!(send_as(&noisy).await.unwrap().status(), 202);
+    let refused = send_as(&noisy).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3).contains(&retry), "Retry-After {retry}");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "rate_limited");
+    // Meanwhile the other key writes as fast as it likes.
+    for _ in 0..10 {
+        assert_eq!(send_as(&quiet).await.unwrap().status(), 202);
+    }
+    // The Elasticsearch bulk route refuses the noisy key as Elasticsearch
+    // does (shippers retry on 429).
+    let bulk = format!(
+        "{}\n{}\n",
+        json!({"create": {}}),
+        json!({"message": "bulk flood", "host": {"name": "n"}})
+    );
+    let res = client
+        .post(format!("{}/_bulk", stack.ingest))
+        .bearer_auth(&noisy)
+        .header("content-type", "application/x-ndjson")
+        .body(bulk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "es_rejected_execution_exception");
+    // After waiting as told, it writes again.
+    tokio::time::sleep(Duration::from_secs(retry)).await;
+    assert_eq!(send_as(&noisy).await.unwrap().status(), 202);
+
+    // Requests per second on the query port: the third quick search of a
+    // key allowed two is refused; another key is not.
+    let search = format!("{}/logs/search?limit=1", stack.query);
+    let status = |secret: String| {
+        let client = client.clone();
+        let search = search.clone();
+        async move {
+            client
+                .get(&search)
+                .bearer_auth(secret)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(status(chatty.clone()).await.status(), 200);
+    assert_eq!(status(chatty.clone()).await.status(), 200);
+    let third = status(chatty.clone()).await;
+    assert_eq!(third.status(), 429);
+    assert!(third.headers().contains_key("retry-after"));
+    for _ in 0..5 {
+        assert_eq!(status(calm.clone()).await.status(), 200);
+    }
+
+    // Counted, without key or tenant labels.
+    let text = get_text(&format!("{}/metrics", stack.ingest)).await;
+    assert!(metric(&text, "ingestd_rate_limited_total{kind=\"logs\"}").unwrap() >= 2.0);
+    assert!(
+        metric(
+            &text,
+            "ingestd_logs_rejected_total{protocol=\"native\",reason=\"rate_limited\"}"
+        )
+        .unwrap()
+            >= 150.0,
+        "{}",
+        text.lines()
+            .filter(|l| l.contains("rejected"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let text = get_text(&format!("{}/metrics", stack.query)).await;
+    assert_eq!(
+        metric(&text, "queryd_rate_limited_total{kind=\"requests\"}"),
+        Some(1.0)
+    );
+    assert!(!text.contains("noisy") && !text.contains("chatty"));
+    stack.stop().await;
+}
