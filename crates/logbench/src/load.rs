@@ -48,10 +48,20 @@ pub(crate) fn record(h: &mut Histogram<u64>, d: Duration) {
     let _ = h.record((d.as_micros() as u64).max(1));
 }
 
+/// The HTTP client of every mode. With `LOGBENCH_API_KEY` set, every
+/// request carries it (`Authorization: Bearer`), for a deployment with
+/// keys (give the key the scopes the mode needs, or `admin`).
 pub fn client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Ok(key) = std::env::var("LOGBENCH_API_KEY") {
+        let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+            .expect("LOGBENCH_API_KEY is a header value");
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
     reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(256)
+        .default_headers(headers)
         .build()
         .expect("http client")
 }
