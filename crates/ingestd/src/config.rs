@@ -6,13 +6,10 @@ use std::net::SocketAddr;
 /// ingestd's settings: flags, each with an environment variable.
 #[derive(Debug, Clone, Args)]
 pub struct IngestArgs {
-    /// The API keys in force (from `--auth-keys`; set by the binary).
+    /// The keys and CORS origins in force (from [`svc_kit::auth::AuthArgs`];
+    /// set by the binary).
     #[arg(skip)]
-    pub auth: Option<std::sync::Arc<svc_kit::auth::Auth>>,
-
-    /// Origins allowed cross-origin calls (from `--cors-origins`; set by the binary).
-    #[arg(skip)]
-    pub cors_origins: Vec<String>,
+    pub access: svc_kit::auth::Access,
 
     /// Address of the ingest API.
     #[arg(long, env = "INGEST_ADDR", default_value = "0.0.0.0:8080")]

@@ -229,18 +229,21 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     };
     let mut paths = PathsBuilder::new();
     for r in ROUTES {
-        // `{tail:.*}` is actix's; OpenAPI names the segment `{tail}`.
-        let path = regex_free(r.path);
-        let params: Vec<_> = r
-            .path
-            .split('/')
-            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
-            .map(|inner| {
-                // `{name}` or `{name:regex}`: the regex becomes the pattern.
-                let (name, pattern) = match inner.split_once(':') {
-                    Some((name, regex)) => (name, Some(format!("^{regex}$"))),
-                    None => (inner, None),
-                };
+        // One pass over the segments: `{name:regex}` is actix's; OpenAPI
+        // names the segment `{name}` and the regex becomes its pattern.
+        let mut segments = Vec::new();
+        let mut params = Vec::new();
+        for seg in r.path.split('/') {
+            let Some(inner) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
+                segments.push(seg.to_string());
+                continue;
+            };
+            let (name, pattern) = match inner.split_once(':') {
+                Some((name, regex)) => (name, Some(format!("^{regex}$"))),
+                None => (inner, None),
+            };
+            segments.push(format!("{{{name}}}"));
+            params.push(
                 ParameterBuilder::new()
                     .name(name)
                     .parameter_in(ParameterIn::Path)
@@ -251,9 +254,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
                             .min_length(Some(1))
                             .pattern(pattern),
                     ))
-                    .build()
-            })
-            .collect();
+                    .build(),
+            );
+        }
+        let path = segments.join("/");
         for method in r.methods {
             let http = match *method {
                 Method::GET => HttpMethod::Get,
@@ -290,12 +294,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
                     "404",
                     "A path that is none of these: the service's own error body",
                 ),
+                ("401", "`unauthorized`: no valid API key (with a keys file); the service's own error body"),
+                ("403", "`forbidden`: the key lacks the ingest scope; the service's own error body"),
                 ("405", "Method not allowed here"),
                 ("413", "`content_too_long_exception`"),
                 ("415", "`media_type_header_exception`"),
                 (
                     "429",
-                    "`es_rejected_execution_exception`: the write-ahead log is full; `Retry-After`",
+                    "`es_rejected_execution_exception`: the write-ahead log is full, or the key is over its rate; `Retry-After`",
                 ),
                 (
                     "503",
@@ -320,19 +326,6 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         ))
         .build()]);
     doc
-}
-
-/// An actix path with its segment patterns dropped (`{tail:.*}` to `{tail}`).
-fn regex_free(path: &str) -> String {
-    path.split('/')
-        .map(|seg| match (seg.strip_prefix('{'), seg.find(':')) {
-            (Some(inner), Some(colon)) if seg.ends_with('}') => {
-                format!("{{{}}}", &inner[..colon - 1])
-            }
-            _ => seg.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 /// An answer as Elasticsearch gives it: the product header, and the

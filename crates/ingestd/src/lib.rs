@@ -185,10 +185,9 @@ pub async fn run(
         args.ingest_workers,
         30,
         openapi(),
-        svc_kit::auth::Keys {
-            auth: args.auth.clone(),
+        svc_kit::auth::Gate {
+            access: args.access.clone(),
             scope_of,
-            cors_origins: args.cors_origins.clone(),
         },
         move |cfg: &mut utoipa_actix_web::service_config::ServiceConfig| {
             cfg.app_data(state.clone());

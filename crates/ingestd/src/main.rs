@@ -11,11 +11,8 @@ fn main() -> std::process::ExitCode {
 
 async fn serve() -> std::process::ExitCode {
     let mut cli = ingestd::Cli::parse();
-    match svc_kit::auth::Auth::from_args(&cli.auth, "ingestd") {
-        Ok(auth) => {
-            cli.ingest.auth = auth;
-            cli.ingest.cors_origins = cli.auth.cors_origins.clone();
-        }
+    match svc_kit::auth::Access::from_args(&cli.auth, "ingestd") {
+        Ok(access) => cli.ingest.access = access,
         Err(error) => {
             tracing::error!(%error, "cannot start");
             return std::process::ExitCode::FAILURE;

@@ -130,12 +130,10 @@ fn main() -> std::process::ExitCode {
     // Outside the runtime: the OTLP exporter's HTTP client must not be made
     // or dropped inside it. Dropping the guard flushes buffered spans.
     let _telemetry = svc_kit::telemetry::init("logagg");
-    match svc_kit::auth::Auth::from_args(&cli.auth, "logagg") {
-        Ok(auth) => {
-            cli.ingest.auth = auth.clone();
-            cli.query.auth = auth;
-            cli.ingest.cors_origins = cli.auth.cors_origins.clone();
-            cli.query.cors_origins = cli.auth.cors_origins.clone();
+    match svc_kit::auth::Access::from_args(&cli.auth, "logagg") {
+        Ok(access) => {
+            cli.ingest.access = access.clone();
+            cli.query.access = access;
         }
         Err(error) => {
             tracing::error!(%error, "cannot start");

@@ -328,6 +328,17 @@ fn keys_add_prints_the_secret_and_nothing_else() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
 }
 
+/// Stops a process from [`spawn_with`] (SIGTERM) and returns its log.
+fn stop_and_read_log(child: std::process::Child) -> String {
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
 /// `logagg` with extra flags, its log captured.
 fn spawn_with(dir: &std::path::Path, flags: &[&str]) -> (std::process::Child, String, String) {
     logagg_on(dir, flags, "info", Stdio::piped)
@@ -340,14 +351,7 @@ async fn without_keys_it_says_so_once_and_require_auth_refuses_to_start() {
     let (child, ingest, query) = spawn_with(dir.path(), &[]);
     wait_healthy(&c, &ingest).await;
     wait_healthy(&c, &query).await;
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let log =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let log = stop_and_read_log(child);
     let warnings: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("no API keys file"))
@@ -464,14 +468,7 @@ async fn each_query_leaves_an_audit_line() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
-    Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let log =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let log = stop_and_read_log(child);
     let audit: Vec<Value> = log
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())

@@ -139,14 +139,7 @@ async fn search_post(
     state: web::Data<AppState>,
     body: web::Json<SearchRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = body.into_inner();
-    let text = request.filter.describe();
-    search(
-        &state,
-        request.into_query(Utc::now()).map_err(invalid)?,
-        text,
-    )
-    .await
+    search(&state, body.into_inner()).await
 }
 
 /// Search logs.
@@ -163,23 +156,14 @@ async fn search_get(
     state: web::Data<AppState>,
     params: web::Query<SearchRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = params.into_inner();
-    let text = request.filter.describe();
-    search(
-        &state,
-        request.into_query(Utc::now()).map_err(invalid)?,
-        text,
-    )
-    .await
+    search(&state, params.into_inner()).await
 }
 
 /// Answers `{"logs": [...], "total_count": N, "next_cursor": C, "took_ms": F}`:
 /// newest first unless `order=asc`; `next_cursor` is null on the last page.
-async fn search(
-    state: &AppState,
-    query: SearchQuery,
-    text: String,
-) -> Result<HttpResponse, ApiError> {
+async fn search(state: &AppState, request: SearchRequest) -> Result<HttpResponse, ApiError> {
+    let text = request.filter.describe();
+    let query = request.into_query(Utc::now()).map_err(invalid)?;
     let started = Instant::now();
     let limit = query.limit;
     let cursor_of = query.clone();

@@ -45,13 +45,10 @@ pub struct QueryArgs {
     #[arg(long, env = "MAX_TAILS", default_value_t = 64)]
     pub max_tails: usize,
 
-    /// The API keys in force (from `--auth-keys`; set by the binary).
+    /// The keys and CORS origins in force (from [`svc_kit::auth::AuthArgs`];
+    /// set by the binary).
     #[arg(skip)]
-    pub auth: Option<Arc<svc_kit::auth::Auth>>,
-
-    /// Origins allowed cross-origin calls (from `--cors-origins`; set by the binary).
-    #[arg(skip)]
-    pub cors_origins: Vec<String>,
+    pub access: svc_kit::auth::Access,
 }
 
 /// Command line of the `queryd` binary.
@@ -140,10 +137,9 @@ pub async fn run(
         args.query_workers,
         10,
         openapi(),
-        svc_kit::auth::Keys {
-            auth: args.auth.clone(),
+        svc_kit::auth::Gate {
+            access: args.access.clone(),
             scope_of,
-            cors_origins: args.cors_origins.clone(),
         },
         move |cfg: &mut utoipa_actix_web::service_config::ServiceConfig| {
             cfg.app_data(state.clone())

@@ -11,11 +11,8 @@ fn main() -> std::process::ExitCode {
 
 async fn serve() -> std::process::ExitCode {
     let mut cli = queryd::Cli::parse();
-    match svc_kit::auth::Auth::from_args(&cli.auth, "queryd") {
-        Ok(auth) => {
-            cli.query.auth = auth;
-            cli.query.cors_origins = cli.auth.cors_origins.clone();
-        }
+    match svc_kit::auth::Access::from_args(&cli.auth, "queryd") {
+        Ok(access) => cli.query.access = access,
         Err(error) => {
             tracing::error!(%error, "cannot start");
             return std::process::ExitCode::FAILURE;

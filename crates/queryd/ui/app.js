@@ -279,10 +279,15 @@ const showTime = (iso) => {
   return isNaN(d) ? iso : d.toISOString().replace("T", " ").replace("Z", "");
 };
 
+/// A log's time and level badge, as every list shows them.
+const timeAndLevel = (log) => [
+  el("span", { class: "time mono", title: log.timestamp }, showTime(log.timestamp)),
+  el("span", {}, el("span", { class: "lvl " + log.level }, log.level)),
+];
+
 function logHead(log) {
   return [
-    el("span", { class: "time mono", title: log.timestamp }, showTime(log.timestamp)),
-    el("span", {}, el("span", { class: "lvl " + log.level }, log.level)),
+    ...timeAndLevel(log),
     el("span", { class: "svc", title: `${log.service || "-"} / ${log.source}` }, log.service || log.source),
     el("span", { class: "msg" }, log.message),
   ];
@@ -399,8 +404,7 @@ async function showContext(detail, log, button) {
   try {
     const answer = await api(`/logs/${encodeURIComponent(log.id)}/context`, new URLSearchParams({ before: "10", after: "10" }));
     const line = (l, self) => el("li", { class: self ? "self" : "", "data-id": l.id },
-      el("span", { class: "time mono" }, showTime(l.timestamp)),
-      el("span", {}, el("span", { class: "lvl " + l.level }, l.level)),
+      timeAndLevel(l),
       el("span", { class: "msg" }, l.message));
     const box = el("div", { class: "context" },
       el("h3", {}, `Context: ${answer.before.length} before, ${answer.after.length} after, same service and source`),

@@ -56,14 +56,10 @@ pub enum Scope {
 impl std::str::FromStr for Scope {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "ingest" => Ok(Scope::Ingest),
-            "query" => Ok(Scope::Query),
-            "admin" => Ok(Scope::Admin),
-            other => Err(format!(
-                "unknown scope {other:?}: use ingest, query or admin"
-            )),
-        }
+        [Scope::Ingest, Scope::Query, Scope::Admin]
+            .into_iter()
+            .find(|scope| scope.as_str() == s.trim())
+            .ok_or_else(|| format!("unknown scope {s:?}: use ingest, query or admin"))
     }
 }
 
@@ -97,26 +93,36 @@ pub struct KeyEntry {
 }
 
 /// A key's rates (`None`: the service's default).
-#[derive(Debug, Clone, Copy, Default)]
-struct Rates {
-    requests: Option<f64>,
-    logs: Option<f64>,
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Rates {
+    pub requests: Option<f64>,
+    pub logs: Option<f64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+impl Rates {
+    fn of(self, what: Counted) -> Option<f64> {
+        match what {
+            Counted::Requests => self.requests,
+            Counted::Logs => self.logs,
+        }
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct KeysFile {
     #[serde(default)]
     key: Vec<KeyEntry>,
 }
 
-/// Who made a request: the key's id, its tenant and scopes. Put in the
-/// request's extensions by the middleware.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who made a request: the key's id, its tenant, scopes and rates. Put in
+/// the request's extensions by the middleware.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Caller {
     pub key_id: String,
     pub tenant: String,
     pub scopes: BTreeSet<Scope>,
+    pub rates: Rates,
 }
 
 impl Caller {
@@ -128,7 +134,7 @@ impl Caller {
 /// The keys in force.
 #[derive(Debug, Default)]
 pub struct KeySet {
-    by_id: HashMap<String, (Caller, [u8; 32], Rates)>,
+    by_id: HashMap<String, (Caller, [u8; 32])>,
     by_hash: HashMap<[u8; 32], String>,
 }
 
@@ -171,15 +177,15 @@ impl KeySet {
                     ));
                 }
             }
-            let rates = Rates {
-                requests: entry.requests_per_sec,
-                logs: entry.logs_per_sec,
-            };
             tenants.insert(entry.tenant.clone());
             let caller = Caller {
                 key_id: entry.id.clone(),
                 tenant: entry.tenant,
                 scopes: entry.scopes.into_iter().collect(),
+                rates: Rates {
+                    requests: entry.requests_per_sec,
+                    logs: entry.logs_per_sec,
+                },
             };
             if set.by_hash.insert(hash, entry.id.clone()).is_some() {
                 return Err(format!(
@@ -187,11 +193,7 @@ impl KeySet {
                     entry.id
                 ));
             }
-            if set
-                .by_id
-                .insert(entry.id.clone(), (caller, hash, rates))
-                .is_some()
-            {
+            if set.by_id.insert(entry.id.clone(), (caller, hash)).is_some() {
                 return Err(format!("key id {:?} is listed twice", entry.id));
             }
         }
@@ -224,14 +226,14 @@ impl KeySet {
                 self.by_hash
                     .get(&hash)
                     .and_then(|id| self.by_id.get(id))
-                    .map(|(caller, _, _)| caller)
+                    .map(|(caller, _)| caller)
             }
             Presented::IdSecret(id, secret) => {
                 let hash = hash_secret(&secret);
                 self.by_id
                     .get(&id)
-                    .filter(|(_, want, _)| constant_time_eq(want, &hash))
-                    .map(|(caller, _, _)| caller)
+                    .filter(|(_, want)| constant_time_eq(want, &hash))
+                    .map(|(caller, _)| caller)
             }
         };
         found.cloned().ok_or(Rejection::WrongKey)
@@ -264,20 +266,15 @@ impl Rejection {
     }
 
     fn error(self) -> ApiError {
-        let mut e = match self {
-            Rejection::NoKey => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
+        let unauthorized = |detail: &str| {
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail).with_challenge()
+        };
+        match self {
+            Rejection::NoKey => unauthorized(
                 "an API key is required: send Authorization: Bearer <secret> (or ApiKey, Basic, X-API-Key)",
             ),
-            Rejection::WrongKey => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "the API key is not valid",
-            ),
-            Rejection::Malformed => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
+            Rejection::WrongKey => unauthorized("the API key is not valid"),
+            Rejection::Malformed => unauthorized(
                 "the Authorization header cannot be read: use Bearer <secret>, ApiKey <base64 id:secret> or Basic",
             ),
             Rejection::NoScope(scope) => ApiError::new(
@@ -285,11 +282,7 @@ impl Rejection {
                 "forbidden",
                 format!("this key lacks the {} scope", scope.as_str()),
             ),
-        };
-        if !matches!(self, Rejection::NoScope(_)) {
-            e = e.with_challenge();
         }
-        e
     }
 }
 
@@ -300,12 +293,7 @@ fn presented(headers: &header::HeaderMap) -> Result<Presented, Rejection> {
         let rest = rest.trim();
         return match kind.to_ascii_lowercase().as_str() {
             "bearer" if !rest.is_empty() => Ok(Presented::Secret(rest.to_string())),
-            "apikey" => {
-                let decoded = decode64(rest).ok_or(Rejection::Malformed)?;
-                let (id, secret) = decoded.split_once(':').ok_or(Rejection::Malformed)?;
-                Ok(Presented::IdSecret(id.to_string(), secret.to_string()))
-            }
-            "basic" => {
+            "apikey" | "basic" => {
                 let decoded = decode64(rest).ok_or(Rejection::Malformed)?;
                 let (id, secret) = decoded.split_once(':').ok_or(Rejection::Malformed)?;
                 Ok(Presented::IdSecret(id.to_string(), secret.to_string()))
@@ -389,7 +377,7 @@ pub fn add_key(path: &Path, id: &str, tenant: &str, scopes: &[Scope]) -> Result<
         requests_per_sec: None,
         logs_per_sec: None,
     };
-    let block = toml::to_string(&KeysFileOut { key: vec![entry] }).map_err(|e| e.to_string())?;
+    let block = toml::to_string(&KeysFile { key: vec![entry] }).map_err(|e| e.to_string())?;
     let mut text = existing;
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
@@ -401,11 +389,6 @@ pub fn add_key(path: &Path, id: &str, tenant: &str, scopes: &[Scope]) -> Result<
     KeySet::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     write_private(path, &text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(secret)
-}
-
-#[derive(Serialize)]
-struct KeysFileOut {
-    key: Vec<KeyEntry>,
 }
 
 /// Writes a file readable by its owner only, whole or not at all.
@@ -461,8 +444,8 @@ pub struct AuthArgs {
 /// What a rate limit counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Counted {
-    Requests,
-    Logs,
+    Requests = 0,
+    Logs = 1,
 }
 
 impl Counted {
@@ -508,13 +491,40 @@ pub struct Auth {
     modified: Mutex<Option<SystemTime>>,
     pub metrics_auth: bool,
     default_rates: Rates,
-    buckets: Mutex<HashMap<(String, Counted), Bucket>>,
+    /// Per key id: the requests buckets, then the logs buckets.
+    buckets: [Mutex<HashMap<String, Bucket>>; 2],
+}
+
+/// Reads and checks a keys file.
+fn read_keys(path: &Path) -> Result<KeySet, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the keys file {}: {e}", path.display()))?;
+    KeySet::parse(&text).map_err(|e| format!("keys file {}: {e}", path.display()))
+}
+
+/// What a service lets in: its keys (none: open to all) and the origins
+/// allowed cross-origin calls (none: CORS closed). Built once per process
+/// from [`AuthArgs`] and shared by the services it runs.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    pub auth: Option<Arc<Auth>>,
+    pub cors_origins: Vec<String>,
+}
+
+impl Access {
+    /// From the settings; an error when the service must not start.
+    pub fn from_args(args: &AuthArgs, service: &str) -> Result<Access, String> {
+        Ok(Access {
+            auth: Auth::from_args(args, service)?,
+            cors_origins: args.cors_origins.clone(),
+        })
+    }
 }
 
 impl Auth {
     /// From the settings: `None` when the service runs open (said once, at
     /// WARN); an error when it must not start.
-    pub fn from_args(args: &AuthArgs, service: &str) -> Result<Option<Arc<Auth>>, String> {
+    fn from_args(args: &AuthArgs, service: &str) -> Result<Option<Arc<Auth>>, String> {
         let Some(path) = &args.auth_keys else {
             if args.require_auth {
                 return Err(
@@ -528,10 +538,7 @@ impl Auth {
             );
             return Ok(None);
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the keys file {}: {e}", path.display()))?;
-        let keys =
-            KeySet::parse(&text).map_err(|e| format!("keys file {}: {e}", path.display()))?;
+        let keys = read_keys(path)?;
         info!(service, keys = keys.len(), file = %path.display(), "API keys in force");
         Ok(Some(Arc::new(Auth {
             path: path.clone(),
@@ -542,35 +549,28 @@ impl Auth {
                 requests: Some(args.rate_requests_per_sec).filter(|r| *r > 0.0),
                 logs: Some(args.rate_logs_per_sec).filter(|r| *r > 0.0),
             },
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Default::default(),
         })))
     }
 
-    /// Takes `n` from the key's bucket of `what`; `Err(seconds to wait)`
-    /// when the key is over its rate. Keys without a rate always pass.
-    pub fn take(&self, key_id: &str, what: Counted, n: u64) -> Result<(), u64> {
-        let keys = self.keys();
-        let rates = keys
-            .by_id
-            .get(key_id)
-            .map(|(_, _, r)| *r)
-            .unwrap_or_default();
-        let rate = match what {
-            Counted::Requests => rates.requests.or(self.default_rates.requests),
-            Counted::Logs => rates.logs.or(self.default_rates.logs),
-        };
-        let Some(rate) = rate else {
+    /// Takes `n` from the caller's bucket of `what`; `Err(seconds to
+    /// wait)` when the key is over its rate. Keys without a rate always
+    /// pass.
+    fn take(&self, caller: &Caller, what: Counted, n: u64) -> Result<(), u64> {
+        let Some(rate) = caller.rates.of(what).or(self.default_rates.of(what)) else {
             return Ok(());
         };
         let now = std::time::Instant::now();
-        let mut buckets = self.buckets.lock().expect("buckets lock");
-        buckets
-            .entry((key_id.to_string(), what))
-            .or_insert(Bucket {
+        let mut buckets = self.buckets[what as usize].lock().expect("buckets lock");
+        if !buckets.contains_key(&caller.key_id) {
+            let full = Bucket {
                 tokens: rate.max(1.0),
                 at: now,
-            })
-            .take(n as f64, rate, now)
+            };
+            buckets.insert(caller.key_id.clone(), full);
+        }
+        let bucket = buckets.get_mut(&caller.key_id).expect("inserted above");
+        bucket.take(n as f64, rate, now)
     }
 
     pub fn keys(&self) -> Arc<KeySet> {
@@ -581,10 +581,7 @@ impl Auth {
     pub fn reload(&self) {
         let mtime = modified(&self.path);
         *self.modified.lock().expect("mtime lock") = mtime;
-        match std::fs::read_to_string(&self.path)
-            .map_err(|e| e.to_string())
-            .and_then(|text| KeySet::parse(&text))
-        {
+        match read_keys(&self.path) {
             Ok(keys) => {
                 info!(keys = keys.len(), file = %self.path.display(), "API keys reloaded");
                 *self.keys.write().expect("keys lock") = Arc::new(keys);
@@ -635,13 +632,11 @@ fn modified(path: &Path) -> Option<SystemTime> {
 /// Which scope a request needs (`None`: open to all).
 pub type ScopeOf = fn(&Method, &str) -> Option<Scope>;
 
-/// A service's keys (none: open), which scope each request needs, and
-/// the origins allowed cross-origin calls (none: CORS closed).
+/// A service's gate: what it lets in, and which scope each request needs.
 #[derive(Debug, Clone)]
-pub struct Keys {
-    pub auth: Option<Arc<Auth>>,
+pub struct Gate {
+    pub access: Access,
     pub scope_of: ScopeOf,
-    pub cors_origins: Vec<String>,
 }
 
 /// The CORS policy for `origins`: those origins may call with the methods
@@ -665,14 +660,24 @@ pub fn cors(origins: &[String]) -> actix_cors::Cors {
     cors
 }
 
-/// 429 for a key over its rate, counted by what it counts.
-fn rate_limited(req: &ServiceRequest, what: Counted, secs: u64) -> ApiError {
-    if let Some(metrics) = req.app_data::<web::Data<crate::HttpMetrics>>() {
-        metrics
-            .rate_limited
-            .with_label_values(&[what.as_str()])
-            .inc();
-    }
+/// Takes `n` from the caller's bucket of `what`: `Err(seconds to wait)`
+/// when its key is over its rate, counted in `<service>_rate_limited_total`.
+fn take(req: &actix_web::HttpRequest, caller: &Caller, what: Counted, n: u64) -> Result<(), u64> {
+    let Some(auth) = req.app_data::<web::Data<Arc<Auth>>>() else {
+        return Ok(());
+    };
+    auth.take(caller, what, n).inspect_err(|_| {
+        if let Some(metrics) = req.app_data::<web::Data<crate::HttpMetrics>>() {
+            metrics
+                .rate_limited
+                .with_label_values(&[what.as_str()])
+                .inc();
+        }
+    })
+}
+
+/// 429 for a key over its rate.
+fn rate_limited(what: Counted, secs: u64) -> ApiError {
     ApiError {
         retry_after_secs: Some(secs),
         ..ApiError::new(
@@ -690,17 +695,10 @@ fn rate_limited(req: &ServiceRequest, what: Counted, secs: u64) -> ApiError {
 /// `Err(seconds to wait)` when it is over its rate (counted). Requests
 /// without keys always pass.
 pub fn take_logs(req: &actix_web::HttpRequest, n: u64) -> Result<(), u64> {
-    let Some(auth) = req.app_data::<web::Data<Arc<Auth>>>() else {
-        return Ok(());
-    };
-    let Some(key_id) = req.extensions().get::<Caller>().map(|c| c.key_id.clone()) else {
-        return Ok(());
-    };
-    auth.take(&key_id, Counted::Logs, n).inspect_err(|_| {
-        if let Some(metrics) = req.app_data::<web::Data<crate::HttpMetrics>>() {
-            metrics.rate_limited.with_label_values(&["logs"]).inc();
-        }
-    })
+    match req.extensions().get::<Caller>() {
+        Some(caller) => take(req, caller, Counted::Logs, n),
+        None => Ok(()),
+    }
 }
 
 /// What a query route tells the audit line about its request: the query
@@ -740,13 +738,12 @@ pub async fn guard(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let auth = req.app_data::<web::Data<Arc<Auth>>>().cloned();
     let scope_of = req.app_data::<web::Data<ScopeOf>>().map(|f| ***f);
-    let path = req.path().to_string();
     let metrics_auth = auth.as_ref().is_some_and(|a| a.metrics_auth);
-    let needed = match path.as_str() {
+    let needed = match req.path() {
         "/health" => None,
         "/metrics" if !metrics_auth => None,
         "/metrics" => Some(Scope::Admin),
-        _ => scope_of.and_then(|f| f(req.method(), &path)),
+        path => scope_of.and_then(|f| f(req.method(), path)),
     };
     let caller = match &auth {
         None => None,
@@ -773,11 +770,9 @@ pub async fn guard(
             }
         }
     };
-    if let (Some(caller), Some(auth)) = (&caller, &auth) {
-        if needed.is_some() {
-            if let Err(secs) = auth.take(&caller.key_id, Counted::Requests, 1) {
-                return Err(rate_limited(&req, Counted::Requests, secs).into());
-            }
+    if let (Some(caller), Some(_)) = (&caller, needed) {
+        if let Err(secs) = take(req.request(), caller, Counted::Requests, 1) {
+            return Err(rate_limited(Counted::Requests, secs).into());
         }
     }
     if let Some(caller) = &caller {

@@ -9,7 +9,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
-use crate::auth::Keys;
+use crate::auth::Gate;
 use crate::HttpMetrics;
 
 /// A running HTTP server (see [`start`]).
@@ -174,15 +174,15 @@ pub fn start(
     workers: Option<usize>,
     shutdown_timeout_secs: u64,
     doc: OpenApi,
-    keys: Keys,
+    gate: Gate,
     configure: impl Routes,
 ) -> std::io::Result<Running> {
-    if let Some(auth) = &keys.auth {
+    if let Some(auth) = &gate.access.auth {
         auth.watch();
     }
-    let auth = keys.auth.map(web::Data::new);
-    let cors_origins = keys.cors_origins.clone();
-    let scope_of = web::Data::new(keys.scope_of);
+    let auth = gate.access.auth.map(web::Data::new);
+    let cors_origins = gate.access.cors_origins;
+    let scope_of = web::Data::new(gate.scope_of);
     let metrics = web::Data::new(metrics);
     let mut server = HttpServer::new(move || {
         let mut app = App::new()

@@ -105,6 +105,17 @@ impl Browser {
         }
     }
 
+    /// Opens a UI address and waits for its first page of results.
+    async fn page(&self, url: &str) {
+        self.c().goto(url).await.unwrap();
+        self.until(
+            "the first page",
+            "return document.querySelector('#end-of-results, #load-more')",
+            Duration::from_secs(15),
+        )
+        .await;
+    }
+
     async fn click(&self, css: &str) {
         self.c()
             .wait()
@@ -244,6 +255,16 @@ fn fixture() -> Vec<Value> {
     logs
 }
 
+/// The ids of an answer's logs, in order.
+fn ids(answer: &Value) -> Vec<Value> {
+    answer["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].clone())
+        .collect()
+}
+
 fn ui_url(query: &str, extra: &str) -> String {
     format!("{query}/ui?range=custom&start={START}&end={END}{extra}")
 }
@@ -269,21 +290,9 @@ async fn web_ui_in_chromium() {
 
     eprintln!("browser step 1");
     // 1. A query shows the right lines and histogram.
-    c.goto(&ui_url(q, "&q=level%3AERROR")).await.unwrap();
-    browser
-        .until(
-            "the first page",
-            "return document.querySelector('#end-of-results, #load-more')",
-            Duration::from_secs(15),
-        )
-        .await;
+    browser.page(&ui_url(q, "&q=level%3AERROR")).await;
     let (_, expected) = get(&api("/logs/search", "&query=level%3AERROR&limit=1000")).await;
-    let expected_ids: Vec<Value> = expected["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["id"].clone())
-        .collect();
+    let expected_ids = ids(&expected);
     assert_eq!(expected_ids.len(), 60, "the fixture has 60 ERROR logs");
     let shown = browser.js(SHOWN_IDS).await;
     assert_eq!(
@@ -344,12 +353,7 @@ async fn web_ui_in_chromium() {
         "{q}/logs/search?start_time={start}&end_time={end}&query=level%3AERROR&limit=1000"
     ))
     .await;
-    let zoomed_ids: Vec<Value> = zoomed["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["id"].clone())
-        .collect();
+    let zoomed_ids = ids(&zoomed);
     assert!(zoomed_ids.len() < 60, "the zoomed range holds fewer logs");
     assert_eq!(browser.js(SHOWN_IDS).await.as_array().unwrap(), &zoomed_ids);
     assert_eq!(
@@ -382,12 +386,7 @@ async fn web_ui_in_chromium() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (_, all) = get(&api("/logs/search", "&limit=1000")).await;
-    let all_ids: Vec<Value> = all["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["id"].clone())
-        .collect();
+    let all_ids = ids(&all);
     assert_eq!(all_ids.len(), 260);
     assert_eq!(browser.js(SHOWN_IDS).await.as_array().unwrap(), &all_ids);
 
@@ -477,12 +476,7 @@ async fn web_ui_in_chromium() {
         ),
     ))
     .await;
-    let filtered_ids: Vec<Value> = filtered["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["id"].clone())
-        .collect();
+    let filtered_ids = ids(&filtered);
     assert!(!filtered_ids.is_empty());
     assert_eq!(
         browser.js(SHOWN_IDS).await.as_array().unwrap(),
@@ -610,14 +604,7 @@ async fn web_ui_in_chromium() {
     eprintln!("browser step 7");
     // 7. Narrow window: the same page reads without sideways scrolling.
     c.set_window_size(420, 860).await.unwrap();
-    c.goto(&ui_url(q, "&q=level%3E%3DWARNING")).await.unwrap();
-    browser
-        .until(
-            "the first page",
-            "return document.querySelector('#end-of-results, #load-more')",
-            Duration::from_secs(15),
-        )
-        .await;
+    browser.page(&ui_url(q, "&q=level%3E%3DWARNING")).await;
     let overflow = browser
         .js("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
         .await;

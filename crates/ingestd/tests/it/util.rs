@@ -45,10 +45,8 @@ impl Stack {
         argv.extend_from_slice(flags);
         let mut cli = ingestd::Cli::try_parse_from(argv).unwrap();
         // `--auth-keys FILE` among the flags: both services use the keys.
-        let auth = svc_kit::auth::Auth::from_args(&cli.auth, "test").unwrap();
-        cli.ingest.auth = auth.clone();
-        cli.ingest.cors_origins = cli.auth.cors_origins.clone();
-        let cors_origins = cli.auth.cors_origins.clone();
+        let access = svc_kit::auth::Access::from_args(&cli.auth, "test").unwrap();
+        cli.ingest.access = access.clone();
         let ingest_listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let query_listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let ingest = format!("http://{}", ingest_listener.local_addr().unwrap());
@@ -68,8 +66,7 @@ impl Stack {
             query_addr: "127.0.0.1:0".parse().unwrap(),
             query_workers: Some(2),
             max_tails: 64,
-            auth,
-            cors_origins,
+            access,
         };
         let query_done = actix_web::rt::spawn(async move {
             queryd::run(query_listener, reader, query_args, async {
