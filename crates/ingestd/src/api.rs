@@ -199,8 +199,8 @@ async fn ingest_one(
         state.reject(NATIVE, e.kind, 1);
         ApiError::invalid_field(e.field, e.reason)
     })?;
-    state.admit(&req, NATIVE, 1)?;
-    let stored = state.store(NATIVE, vec![log], now, wait).await?;
+    let tenant = state.admit(&req, NATIVE, 1)?;
+    let stored = state.store(NATIVE, &tenant, vec![log], now, wait).await?;
     debug!(%correlation_id, "log accepted");
     Ok(IngestResponse {
         success: true,
@@ -288,8 +288,8 @@ async fn ingest_batch(
         .with_extra("errors", serde_json::to_value(&errors).unwrap_or_default()));
     }
     let accepted = valid.len();
-    state.admit(&req, NATIVE, accepted)?;
-    let stored = state.store(NATIVE, valid, now, wait).await?;
+    let tenant = state.admit(&req, NATIVE, accepted)?;
+    let stored = state.store(NATIVE, &tenant, valid, now, wait).await?;
     let message = if rejected == 0 {
         format!("{accepted} logs accepted")
     } else {

@@ -942,10 +942,11 @@ async fn bulk(
     let ids = if valid.is_empty() {
         Vec::new()
     } else {
-        if let Err(e) = state.admit(&req, ES, valid.len()) {
-            return es_error(&req, &e);
-        }
-        match state.store(ES, valid, now, wait).await {
+        let tenant = match state.admit(&req, ES, valid.len()) {
+            Ok(tenant) => tenant,
+            Err(e) => return es_error(&req, &e),
+        };
+        match state.store(ES, &tenant, valid, now, wait).await {
             Ok(stored) => stored.ids,
             Err(e) => return es_error(&req, &e),
         }
@@ -1015,10 +1016,11 @@ async fn one_doc(
             );
         }
     };
-    if let Err(e) = state.admit(&req, ES, 1) {
-        return es_error(&req, &e);
-    }
-    match state.store(ES, vec![log], now, wait).await {
+    let tenant = match state.admit(&req, ES, 1) {
+        Ok(tenant) => tenant,
+        Err(e) => return es_error(&req, &e),
+    };
+    match state.store(ES, &tenant, vec![log], now, wait).await {
         Ok(stored) => {
             let id = stored.ids.into_iter().next().unwrap_or_default();
             answer(&req, StatusCode::CREATED, &created(index, &id, None))

@@ -166,10 +166,11 @@ async fn export(
         .map(|(i, e)| format!("log record {i}: {}: {}", e.field, e.reason))
         .unwrap_or_default();
     if !valid.is_empty() {
-        if let Err(e) = state.admit(&req, OTLP, valid.len()) {
-            return refusal(encoding, &e);
-        }
-        if let Err(e) = state.store(OTLP, valid, now, false).await {
+        let tenant = match state.admit(&req, OTLP, valid.len()) {
+            Ok(tenant) => tenant,
+            Err(e) => return refusal(encoding, &e),
+        };
+        if let Err(e) = state.store(OTLP, &tenant, valid, now, false).await {
             return refusal(encoding, &e);
         }
     }

@@ -254,9 +254,15 @@ impl AppState {
         req: &actix_web::HttpRequest,
         protocol: Protocol,
         count: usize,
-    ) -> Result<(), IngestError> {
-        svc_kit::auth::take_logs(req, count as u64)
-            .map_err(|secs| self.refuse(protocol, IngestError::RateLimited { secs }, count as u64))
+    ) -> Result<String, IngestError> {
+        svc_kit::auth::take_logs(req, count as u64).map_err(|secs| {
+            self.refuse(protocol, IngestError::RateLimited { secs }, count as u64)
+        })?;
+        Ok(actix_web::HttpMessage::extensions(req)
+            .get::<svc_kit::auth::TenantScope>()
+            .cloned()
+            .unwrap_or_default()
+            .writing())
     }
 
     pub fn refuse(&self, protocol: Protocol, e: IngestError, count: u64) -> IngestError {
@@ -335,12 +341,16 @@ impl AppState {
     pub async fn store(
         &self,
         protocol: Protocol,
+        tenant: &str,
         logs: Vec<NewLog>,
         now: DateTime<Utc>,
         wait: bool,
     ) -> Result<Stored, IngestError> {
         let count = logs.len() as u64;
-        let stored: Vec<StoredLog> = logs.into_iter().map(|log| enrich(log, now)).collect();
+        let stored: Vec<StoredLog> = logs
+            .into_iter()
+            .map(|log| enrich(log, now, tenant))
+            .collect();
         let ids: Vec<String> = stored.iter().map(|l| l.id.clone()).collect();
         // The request's trace context rides with the logs, so that the sink's
         // spans join the request's trace.
@@ -420,7 +430,7 @@ impl AppState {
 
 /// What ingest adds to a validated log: its id (UUIDv7), the time of
 /// receipt, and its template and pattern id.
-pub fn enrich(log: NewLog, now: DateTime<Utc>) -> StoredLog {
+pub fn enrich(log: NewLog, now: DateTime<Utc>, tenant: &str) -> StoredLog {
     let pattern = log_patterns::pattern_of(&log.message);
     StoredLog {
         id: uuid::Uuid::now_v7().to_string(),
@@ -435,6 +445,7 @@ pub fn enrich(log: NewLog, now: DateTime<Utc>) -> StoredLog {
         received_at: now,
         pattern_id: pattern.pattern_id,
         template: pattern.template,
+        tenant: tenant.to_string(),
     }
 }
 

@@ -26,7 +26,10 @@ pub use batch::{split_batch, BatchError, BatchFormat};
 pub use error::FieldError;
 pub use level::Level;
 pub use limits::Limits;
-pub use log::{check_log, metadata_leaves, parse_log, LogIn, NewLog, StoredLog};
+pub use log::{
+    check_log, default_tenant, metadata_leaves, parse_log, valid_name, LogIn, NewLog, StoredLog,
+    DEFAULT_TENANT,
+};
 pub use query::{Expr, Keyword, Leaf, NumRange, QueryError};
 pub use search::{
     ContextRequest, Cursor, ExportQuery, ExportRequest, FacetsQuery, FacetsRequest, Filter,

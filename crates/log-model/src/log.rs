@@ -38,6 +38,33 @@ pub struct StoredLog {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     #[schema(ignore)]
     pub template: String,
+    /// The tenant whose key wrote it ([`DEFAULT_TENANT`] without keys).
+    /// Left out of the WAL, the stored document and answers when it is the
+    /// default, so logs from before tenants read as the default tenant's.
+    #[serde(default = "default_tenant", skip_serializing_if = "is_default_tenant")]
+    #[schema(nullable = false, default = "default")]
+    pub tenant: String,
+}
+
+/// The tenant of logs written without a key, and of every log written
+/// before tenants existed.
+pub const DEFAULT_TENANT: &str = "default";
+
+pub fn default_tenant() -> String {
+    DEFAULT_TENANT.to_string()
+}
+
+fn is_default_tenant(tenant: &str) -> bool {
+    tenant == DEFAULT_TENANT
+}
+
+/// Whether `name` may name a tenant (or a key): 1 to 64 ASCII letters,
+/// digits, `-`, `_` or `.`.
+pub fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// A log as clients send it to `/logs/ingest` (and as each item of a

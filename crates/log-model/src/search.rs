@@ -92,6 +92,10 @@ pub struct Filter {
     /// Only logs whose id sorts after this one (ids are UUIDv7: by time of
     /// receipt). Live tail reads with it.
     pub id_after: Option<String>,
+    /// Only this tenant's logs; `None` reads every tenant's (a service
+    /// without keys). Set by the service from the caller, never from the
+    /// request's query.
+    pub tenant: Option<String>,
 }
 
 impl Filter {
@@ -102,6 +106,7 @@ impl Filter {
             start,
             end,
             id_after: None,
+            tenant: None,
         }
     }
 
@@ -123,6 +128,12 @@ impl Filter {
                     }
             )
         })
+    }
+
+    /// The same filter, reading only `tenant`'s logs (`None`: every
+    /// tenant's).
+    pub fn of_tenant(self, tenant: Option<String>) -> Filter {
+        Filter { tenant, ..self }
     }
 
     /// The same filter, its time range narrowed to `[start, end)`.

@@ -21,6 +21,7 @@ fn log(id: &str, ts: DateTime<Utc>, message: &str) -> StoredLog {
         received_at: ts,
         pattern_id: pattern.pattern_id,
         template: pattern.template,
+        tenant: log_model::DEFAULT_TENANT.into(),
     }
 }
 

@@ -60,7 +60,7 @@ fn request(protocol: Protocol, gzip: bool, body: &[u8], validator: &Validator) -
     let now = Utc::now();
     let stored: Vec<_> = logs_of(protocol, &body, validator)
         .into_iter()
-        .map(|log| enrich(log, now))
+        .map(|log| enrich(log, now, log_model::DEFAULT_TENANT))
         .collect();
     serde_json::to_vec(&stored).expect("serialises")
 }

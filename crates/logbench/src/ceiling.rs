@@ -42,7 +42,7 @@ fn stored_logs(seed: u64, n: usize) -> Vec<StoredLog> {
         .map(|_| {
             let log = parse_log(gen::log(&mut rng, now), &Limits::default(), now)
                 .expect("generated logs are valid");
-            ingestd::api::enrich(log, now)
+            ingestd::api::enrich(log, now, log_model::DEFAULT_TENANT)
         })
         .collect()
 }

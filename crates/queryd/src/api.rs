@@ -14,7 +14,7 @@ use log_model::{
     SortOrder, StoredLog,
 };
 use log_store::{LogReader, SearchPage, StoreError};
-use svc_kit::auth::Audit;
+use svc_kit::auth::{Audit, TenantScope};
 use svc_kit::error::{ErrorBody, ReadErrors};
 use svc_kit::ApiError;
 
@@ -137,9 +137,10 @@ pub fn key_of(log: &StoredLog) -> SortKey {
 #[post("/logs/search")]
 async fn search_post(
     state: web::Data<AppState>,
+    tenant: TenantScope,
     body: web::Json<SearchRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    search(&state, body.into_inner()).await
+    search(&state, body.into_inner(), tenant).await
 }
 
 /// Search logs.
@@ -154,16 +155,22 @@ async fn search_post(
 #[get("/logs/search")]
 async fn search_get(
     state: web::Data<AppState>,
+    tenant: TenantScope,
     params: web::Query<SearchRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    search(&state, params.into_inner()).await
+    search(&state, params.into_inner(), tenant).await
 }
 
 /// Answers `{"logs": [...], "total_count": N, "next_cursor": C, "took_ms": F}`:
 /// newest first unless `order=asc`; `next_cursor` is null on the last page.
-async fn search(state: &AppState, request: SearchRequest) -> Result<HttpResponse, ApiError> {
+async fn search(
+    state: &AppState,
+    request: SearchRequest,
+    tenant: TenantScope,
+) -> Result<HttpResponse, ApiError> {
     let text = request.filter.describe();
-    let query = request.into_query(Utc::now()).map_err(invalid)?;
+    let mut query = request.into_query(Utc::now()).map_err(invalid)?;
+    query.filter.tenant = tenant.0;
     let started = Instant::now();
     let limit = query.limit;
     let cursor_of = query.clone();
@@ -220,11 +227,13 @@ pub fn coverage(state: &AppState, kind: &str, missing: Vec<String>) -> Coverage 
 #[get("/logs/patterns")]
 async fn patterns(
     state: web::Data<AppState>,
+    tenant: TenantScope,
     params: web::Query<PatternsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let request = params.into_inner();
     let text = request.filter.describe();
-    let query = request.into_query(Utc::now()).map_err(invalid)?;
+    let mut query = request.into_query(Utc::now()).map_err(invalid)?;
+    query.filter.tenant = tenant.0;
     let (start, end) = (query.start, query.end);
     let started = Instant::now();
     let page = state
@@ -277,9 +286,10 @@ fn interval_text(ms: i64) -> String {
 #[get("/logs/histogram")]
 async fn histogram_get(
     state: web::Data<AppState>,
+    tenant: TenantScope,
     params: web::Query<HistogramRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    histogram(&state, params.into_inner()).await
+    histogram(&state, params.into_inner(), tenant).await
 }
 
 /// Volume over time (JSON body).
@@ -291,16 +301,22 @@ async fn histogram_get(
 #[post("/logs/histogram")]
 async fn histogram_post(
     state: web::Data<AppState>,
+    tenant: TenantScope,
     body: web::Json<HistogramRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    histogram(&state, body.into_inner()).await
+    histogram(&state, body.into_inner(), tenant).await
 }
 
 /// Counts of matching logs per time bucket, split by level, with every
 /// bucket of the range (empty ones too), oldest first.
-async fn histogram(state: &AppState, request: HistogramRequest) -> Result<HttpResponse, ApiError> {
+async fn histogram(
+    state: &AppState,
+    request: HistogramRequest,
+    tenant: TenantScope,
+) -> Result<HttpResponse, ApiError> {
     let text = request.filter.describe();
-    let query = request.into_query(Utc::now()).map_err(invalid)?;
+    let mut query = request.into_query(Utc::now()).map_err(invalid)?;
+    query.filter.tenant = tenant.0;
     let started = Instant::now();
     let (start, end, interval) = (query.start, query.end, query.interval_ms);
     let answer = state
@@ -355,9 +371,10 @@ async fn histogram(state: &AppState, request: HistogramRequest) -> Result<HttpRe
 #[get("/logs/facets")]
 async fn facets_get(
     state: web::Data<AppState>,
+    tenant: TenantScope,
     params: web::Query<FacetsRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    facets(&state, params.into_inner()).await
+    facets(&state, params.into_inner(), tenant).await
 }
 
 /// Top values (JSON body).
@@ -369,9 +386,10 @@ async fn facets_get(
 #[post("/logs/facets")]
 async fn facets_post(
     state: web::Data<AppState>,
+    tenant: TenantScope,
     body: web::Json<FacetsRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    facets(&state, body.into_inner()).await
+    facets(&state, body.into_inner(), tenant).await
 }
 
 /// Logs read (the newest matching ones) to count metadata keys and values.
@@ -384,9 +402,14 @@ pub const METADATA_KEYS: usize = 20;
 
 /// Top values of level, service and source (exact counts over every
 /// match), and of metadata keys (over the newest matching logs).
-async fn facets(state: &AppState, request: FacetsRequest) -> Result<HttpResponse, ApiError> {
+async fn facets(
+    state: &AppState,
+    request: FacetsRequest,
+    tenant: TenantScope,
+) -> Result<HttpResponse, ApiError> {
     let text = request.filter.describe();
-    let query = request.into_query(Utc::now()).map_err(invalid)?;
+    let mut query = request.into_query(Utc::now()).map_err(invalid)?;
+    query.filter.tenant = tenant.0;
     let started = Instant::now();
     let size = query.size;
     let sample_query = SearchQuery {
@@ -484,6 +507,7 @@ async fn facets(state: &AppState, request: FacetsRequest) -> Result<HttpResponse
 #[get("/logs/{id}/context")]
 async fn context(
     state: web::Data<AppState>,
+    tenant: TenantScope,
     id: web::Path<String>,
     params: web::Query<ContextRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -504,7 +528,8 @@ async fn context(
                 }),
                 None,
                 None,
-            ),
+            )
+            .of_tenant(tenant.0.clone()),
             limit: 1,
             track_total: None,
             ..SearchQuery::default()
@@ -533,7 +558,7 @@ async fn context(
             prefix: String::new(),
         }))),
     });
-    let filter = Filter::new(Expr::and(same), None, None);
+    let filter = Filter::new(Expr::and(same), None, None).of_tenant(tenant.0);
     let around = |order: SortOrder, limit: usize| SearchQuery {
         filter: filter.clone(),
         limit: limit.max(1),
@@ -577,9 +602,10 @@ async fn context(
 #[get("/logs/export")]
 async fn export_get(
     state: web::Data<AppState>,
+    tenant: TenantScope,
     params: web::Query<ExportRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    export::export(state.into_inner(), params.into_inner()).await
+    export::export(state.into_inner(), params.into_inner(), tenant).await
 }
 
 /// Export the matches (JSON body).
@@ -594,9 +620,10 @@ async fn export_get(
 #[post("/logs/export")]
 async fn export_post(
     state: web::Data<AppState>,
+    tenant: TenantScope,
     body: web::Json<ExportRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    export::export(state.into_inner(), body.into_inner()).await
+    export::export(state.into_inner(), body.into_inner(), tenant).await
 }
 
 /// What this service is.

@@ -60,9 +60,11 @@ fn ndjson(page: &SearchPage) -> Bytes {
 pub async fn export(
     state: Arc<AppState>,
     request: ExportRequest,
+    tenant: svc_kit::auth::TenantScope,
 ) -> Result<HttpResponse, ApiError> {
     let text = request.filter.describe();
-    let q = request.into_query(Utc::now()).map_err(invalid)?;
+    let mut q = request.into_query(Utc::now()).map_err(invalid)?;
+    q.filter.tenant = tenant.0;
     let mut export = Export {
         state: state.clone(),
         filter: q.filter,

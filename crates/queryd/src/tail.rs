@@ -142,10 +142,12 @@ pub async fn tail(
     state: web::Data<AppState>,
     req: HttpRequest,
     params: web::Query<TailRequest>,
+    tenant: svc_kit::auth::TenantScope,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
     let text = params.filter.describe();
     let mut filter = params.filter.into_filter(Utc::now()).map_err(invalid)?;
+    filter.tenant = tenant.0;
     filter.start = None;
     filter.end = None;
     let resume = req

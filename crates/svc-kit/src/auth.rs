@@ -143,15 +143,14 @@ impl KeySet {
     pub fn parse(text: &str) -> Result<KeySet, String> {
         let file: KeysFile = toml::from_str(text).map_err(|e| e.to_string())?;
         let mut set = KeySet::default();
-        let mut tenants = BTreeSet::new();
         for entry in file.key {
-            if !valid_id(&entry.id) {
+            if !log_model::valid_name(&entry.id) {
                 return Err(format!(
                     "key id {:?}: use 1-64 letters, digits, '-', '_' or '.'",
                     entry.id
                 ));
             }
-            if !valid_id(&entry.tenant) {
+            if !log_model::valid_name(&entry.tenant) {
                 return Err(format!(
                     "key {:?}: tenant {:?}: use 1-64 letters, digits, '-', '_' or '.'",
                     entry.id, entry.tenant
@@ -177,7 +176,6 @@ impl KeySet {
                     ));
                 }
             }
-            tenants.insert(entry.tenant.clone());
             let caller = Caller {
                 key_id: entry.id.clone(),
                 tenant: entry.tenant,
@@ -196,15 +194,6 @@ impl KeySet {
             if set.by_id.insert(entry.id.clone(), (caller, hash)).is_some() {
                 return Err(format!("key id {:?} is listed twice", entry.id));
             }
-        }
-        // Tenant isolation of the stored logs is not built yet: until it
-        // is, keys of several tenants would wrongly read one another's
-        // logs, so such a file is refused rather than half obeyed.
-        if tenants.len() > 1 {
-            return Err(format!(
-                "keys of several tenants ({}): tenant isolation is not available yet; give every key the same tenant",
-                tenants.into_iter().collect::<Vec<_>>().join(", ")
-            ));
         }
         Ok(set)
     }
@@ -253,6 +242,10 @@ pub enum Rejection {
     WrongKey,
     Malformed,
     NoScope(Scope),
+    /// `X-Tenant` names another tenant and the key is not an admin key.
+    OtherTenant,
+    /// `X-Tenant` is not a tenant name.
+    BadTenant,
 }
 
 impl Rejection {
@@ -262,6 +255,7 @@ impl Rejection {
             Rejection::WrongKey => "wrong_key",
             Rejection::Malformed => "malformed",
             Rejection::NoScope(_) => "scope",
+            Rejection::OtherTenant | Rejection::BadTenant => "tenant",
         }
     }
 
@@ -282,6 +276,18 @@ impl Rejection {
                 "forbidden",
                 format!("this key lacks the {} scope", scope.as_str()),
             ),
+            Rejection::OtherTenant => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("only an admin key may name another tenant in {TENANT_HEADER}"),
+            ),
+            Rejection::BadTenant => ApiError {
+                field: Some(TENANT_HEADER.to_string()),
+                ..ApiError::bad_request(
+                    "invalid_tenant",
+                    format!("{TENANT_HEADER} must be 1-64 letters, digits, '-', '_' or '.'"),
+                )
+            },
         }
     }
 }
@@ -320,12 +326,6 @@ fn decode64(text: &str) -> Option<String> {
         .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(text))
         .ok()?;
     String::from_utf8(bytes).ok()
-}
-
-fn valid_id(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 fn parse_hash(hex: &str) -> Option<[u8; 32]> {
@@ -691,6 +691,68 @@ fn rate_limited(what: Counted, secs: u64) -> ApiError {
     }
 }
 
+/// The header that names a tenant: an admin key reads or writes that
+/// tenant's logs with it; without keys, it picks the tenant outright.
+pub const TENANT_HEADER: &str = "X-Tenant";
+
+/// Whose logs a request reads or writes, settled by the [`guard`] and put
+/// in the request's extensions: the key's tenant (or, for an admin key,
+/// the one `X-Tenant` names); without keys, the one `X-Tenant` names, or
+/// every tenant (`None`) when it names none. Handlers take it as an
+/// extractor; a request that did not pass the guard reads every tenant.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TenantScope(pub Option<String>);
+
+impl TenantScope {
+    /// The tenant a write goes to: the scope's, or the default one.
+    pub fn writing(&self) -> String {
+        self.0.clone().unwrap_or_else(log_model::default_tenant)
+    }
+
+    /// As the audit line names it (`*`: every tenant).
+    fn name(&self) -> &str {
+        self.0.as_deref().unwrap_or("*")
+    }
+}
+
+impl actix_web::FromRequest for TenantScope {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<TenantScope, actix_web::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(Ok(req
+            .extensions()
+            .get::<TenantScope>()
+            .cloned()
+            .unwrap_or_default()))
+    }
+}
+
+/// The tenant scope of a request from its `X-Tenant` header and caller.
+fn tenant_scope(
+    headers: &header::HeaderMap,
+    caller: Option<&Caller>,
+) -> Result<TenantScope, Rejection> {
+    let named = match headers.get(TENANT_HEADER) {
+        None => None,
+        Some(value) => {
+            let name = value.to_str().map_err(|_| Rejection::BadTenant)?.trim();
+            if !log_model::valid_name(name) {
+                return Err(Rejection::BadTenant);
+            }
+            Some(name.to_string())
+        }
+    };
+    Ok(TenantScope(match (caller, named) {
+        (None, named) => named,
+        (Some(caller), None) => Some(caller.tenant.clone()),
+        (Some(caller), Some(name)) if name == caller.tenant || caller.allows(Scope::Admin) => {
+            Some(name)
+        }
+        (Some(_), Some(_)) => return Err(Rejection::OtherTenant),
+    }))
+}
+
 /// Takes `n` logs from the calling key's logs-per-second bucket:
 /// `Err(seconds to wait)` when it is over its rate (counted). Requests
 /// without keys always pass.
@@ -745,29 +807,31 @@ pub async fn guard(
         "/metrics" => Some(Scope::Admin),
         path => scope_of.and_then(|f| f(req.method(), path)),
     };
-    let caller = match &auth {
-        None => None,
-        Some(auth) => {
-            let outcome = auth.keys().authenticate(req.headers());
-            let result = match (needed, outcome) {
-                (None, Ok(caller)) => Ok(Some(caller)),
-                (None, Err(_)) => Ok(None),
-                (Some(scope), Ok(caller)) if caller.allows(scope) => Ok(Some(caller)),
-                (Some(scope), Ok(_)) => Err(Rejection::NoScope(scope)),
-                (Some(_), Err(e)) => Err(e),
-            };
-            match result {
-                Ok(caller) => caller,
-                Err(rejection) => {
-                    if let Some(metrics) = req.app_data::<web::Data<crate::HttpMetrics>>() {
-                        metrics
-                            .auth_rejected
-                            .with_label_values(&[rejection.reason()])
-                            .inc();
-                    }
-                    return Err(rejection.error().into());
-                }
+    let admitted = match &auth {
+        None => Ok(None),
+        Some(auth) => match (needed, auth.keys().authenticate(req.headers())) {
+            (None, Ok(caller)) => Ok(Some(caller)),
+            (None, Err(_)) => Ok(None),
+            (Some(scope), Ok(caller)) if caller.allows(scope) => Ok(Some(caller)),
+            (Some(scope), Ok(_)) => Err(Rejection::NoScope(scope)),
+            (Some(_), Err(e)) => Err(e),
+        },
+    };
+    // The tenant matters only where a scope is needed (the data routes).
+    let admitted = admitted.and_then(|caller| match needed {
+        None => Ok((caller, TenantScope::default())),
+        Some(_) => tenant_scope(req.headers(), caller.as_ref()).map(|t| (caller, t)),
+    });
+    let (caller, tenant) = match admitted {
+        Ok(admitted) => admitted,
+        Err(rejection) => {
+            if let Some(metrics) = req.app_data::<web::Data<crate::HttpMetrics>>() {
+                metrics
+                    .auth_rejected
+                    .with_label_values(&[rejection.reason()])
+                    .inc();
             }
+            return Err(rejection.error().into());
         }
     };
     if let (Some(caller), Some(_)) = (&caller, needed) {
@@ -779,6 +843,7 @@ pub async fn guard(
         tracing::Span::current().record("key_id", caller.key_id.as_str());
         req.extensions_mut().insert(caller.clone());
     }
+    req.extensions_mut().insert(tenant.clone());
     if needed != Some(Scope::Query) {
         return next.call(req).await;
     }
@@ -791,9 +856,8 @@ pub async fn guard(
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_string());
     let note = response.response().extensions().get::<Audit>().cloned();
-    let (key_id, tenant) = caller
-        .map(|c| (c.key_id, c.tenant))
-        .unwrap_or_else(|| ("-".to_string(), "-".to_string()));
+    let key_id = caller.map_or_else(|| "-".to_string(), |c| c.key_id);
+    let tenant = tenant.name();
     let (query, results) = match note {
         Some(a) => (a.query, a.results),
         None => (query_string, None),
@@ -907,10 +971,7 @@ mod tests {
                 format!("{ok}\n{}", file_with("a", "y", "[\"query\"]", "t")),
                 "listed twice",
             ),
-            (
-                format!("{ok}\n{}", file_with("b", "y", "[\"query\"]", "u")),
-                "several tenants",
-            ),
+            (ok.replace("tenant = \"t\"", "tenant = \"t/u\""), "tenant"),
             (
                 ok.replace("secret_sha256 = \"", "secret_sha256 = \"zz"),
                 "64 hexadecimal",

@@ -54,7 +54,7 @@ impl HttpMetrics {
         let auth_rejected = IntCounterVec::new(
             Opts::new(
                 format!("{prefix}_auth_rejected_total"),
-                "Requests refused for want of a valid API key or scope, by reason (missing, wrong_key, malformed, scope)",
+                "Requests refused for want of a valid API key, scope or tenant, by reason (missing, wrong_key, malformed, scope, tenant)",
             ),
             &["reason"],
         )?;

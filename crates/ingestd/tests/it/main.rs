@@ -16,5 +16,6 @@ mod openapi;
 mod reads;
 mod shippers;
 mod storage;
+mod tenants;
 mod traces;
 mod util;

@@ -520,11 +520,20 @@ pub struct Events {
 
 impl Events {
     pub async fn open(url: &str, last_event_id: Option<&str>) -> Events {
-        let mut request = client().get(url).timeout(Duration::from_secs(120));
+        let mut request = client().get(url);
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id);
         }
-        let response = request.send().await.unwrap();
+        Events::open_request(request).await
+    }
+
+    /// The stream a request (with whatever headers it carries) opens.
+    pub async fn open_request(request: reqwest::RequestBuilder) -> Events {
+        let response = request
+            .timeout(Duration::from_secs(120))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(
             response.headers()["content-type"].to_str().unwrap(),

@@ -61,6 +61,7 @@ mod tests {
             received_at: "2026-11-28T10:00:01Z".parse().unwrap(),
             pattern_id: "abc".into(),
             template: "disk full".into(),
+            tenant: log_model::DEFAULT_TENANT.into(),
         };
         let doc = BulkDoc::from_log(&log);
         let body = String::from_utf8(bulk_body(&[&doc, &doc])).unwrap();
@@ -71,7 +72,7 @@ mod tests {
         assert_eq!(
             source,
             json!({"@timestamp":"2026-11-28T10:00:00Z","log_id":"0190-a","level":"ERROR","message":"disk full",
-                   "source":"db-1","metadata":{"k":1},"metadata_numbers":[{"key":"k","value":1.0}],"received_at":"2026-11-28T10:00:01Z","pattern_id":"abc","template":"disk full"})
+                   "source":"db-1","metadata":{"k":1},"metadata_numbers":[{"key":"k","value":1.0}],"received_at":"2026-11-28T10:00:01Z","pattern_id":"abc","template":"disk full","tenant":"default"})
         );
         assert!(body.ends_with('\n'));
     }

@@ -38,6 +38,15 @@ pub struct EsDoc<'a> {
     pub pattern_id: Cow<'a, str>,
     #[serde(default)]
     pub template: Cow<'a, str>,
+    /// Always written (the mapping's `tenant` keyword), so that a tenant's
+    /// reads are one term; documents indexed before tenants have none and
+    /// are the default tenant's.
+    #[serde(default = "default_tenant")]
+    pub tenant: Cow<'a, str>,
+}
+
+fn default_tenant() -> Cow<'static, str> {
+    Cow::Borrowed(log_model::DEFAULT_TENANT)
 }
 
 impl<'a> From<&'a StoredLog> for EsDoc<'a> {
@@ -57,6 +66,7 @@ impl<'a> From<&'a StoredLog> for EsDoc<'a> {
             received_at: log.received_at,
             pattern_id: text(&log.pattern_id),
             template: text(&log.template),
+            tenant: text(&log.tenant),
         }
     }
 }
@@ -134,6 +144,7 @@ impl From<EsDoc<'_>> for StoredLog {
             received_at: doc.received_at,
             pattern_id: doc.pattern_id.into_owned(),
             template: doc.template.into_owned(),
+            tenant: doc.tenant.into_owned(),
         }
     }
 }

@@ -119,11 +119,27 @@ pub fn filter_query(filter: &Filter, extra: Vec<Value>) -> Value {
     if let Some(id) = &filter.id_after {
         clauses.push(json!({"range": {"log_id": {"gt": id}}}));
     }
+    if let Some(tenant) = &filter.tenant {
+        clauses.push(tenant_clause(tenant));
+    }
     clauses.extend(extra);
     if clauses.is_empty() {
         return json!({"match_all": {}});
     }
     json!({"bool": {"filter": clauses}})
+}
+
+/// The tenant's documents. Those indexed before tenants carry no `tenant`
+/// and are the default tenant's.
+fn tenant_clause(tenant: &str) -> Value {
+    if tenant == log_model::DEFAULT_TENANT {
+        json!({"bool": {"should": [
+            {"term": {"tenant": tenant}},
+            {"bool": {"must_not": [{"exists": {"field": "tenant"}}]}}
+        ], "minimum_should_match": 1}})
+    } else {
+        json!({"term": {"tenant": tenant}})
+    }
 }
 
 fn order_name(order: SortOrder) -> &'static str {

@@ -136,6 +136,7 @@ mod tests {
             "trace_id",
             "span_id",
             "pattern_id",
+            "tenant",
         ] {
             assert_eq!(props[keyword]["type"], "keyword", "{keyword}");
         }
@@ -157,6 +158,7 @@ mod tests {
             received_at: chrono::Utc::now(),
             pattern_id: "x".into(),
             template: "m".into(),
+            tenant: "acme".into(),
         })
         .unwrap();
         for key in doc.as_object().unwrap().keys() {

@@ -214,7 +214,25 @@ mod upgrade_tests {
             received_at: Utc::now(),
             pattern_id: pattern.pattern_id,
             template: pattern.template,
+            tenant: log_model::DEFAULT_TENANT.into(),
         }
+    }
+
+    /// The document an older release wrote: today's, keeping the fields
+    /// the older schema has, under that schema's field numbers.
+    fn older_document(
+        older: tantivy::schema::Schema,
+        schema: &tantivy::schema::Schema,
+        fields: &schema::Fields,
+        log: &StoredLog,
+    ) -> tantivy::TantivyDocument {
+        let mut doc = tantivy::TantivyDocument::default();
+        for (field, value) in schema::to_document(fields, log).field_values() {
+            if let Ok(old) = older.get_field(schema.get_field_name(field)) {
+                doc.add_field_value(old, value);
+            }
+        }
+        doc
     }
 
     /// A day partition written by the release before trace ids and
@@ -241,7 +259,9 @@ mod upgrade_tests {
         let index = tantivy::Index::create_in_dir(&path, old).unwrap();
         schema::register_tokenizers(&index);
         let mut w: tantivy::IndexWriter = index.writer(15 << 20).unwrap();
-        w.add_document(schema::to_document(
+        w.add_document(older_document(
+            index.schema(),
+            &schema,
             &fields,
             &log("old", None, serde_json::Value::Null),
         ))
@@ -329,6 +349,98 @@ mod upgrade_tests {
                 ..SearchQuery::default()
             });
             assert_eq!(page.logs.len(), hits, "{query}");
+        }
+    }
+
+    /// A day partition written before tenants (schema 3: no `tenant`
+    /// field) holds the default tenant's logs: the default tenant reads
+    /// them, another tenant does not, and an unscoped read sees all; new
+    /// logs of both tenants go to a new generation and stay apart, in
+    /// searches, counts, histograms and patterns.
+    #[test]
+    fn a_partition_from_before_tenants_is_the_default_tenant_s() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = index_root(dir.path());
+        let (schema, fields) = schema::build_schema();
+        let mut old = tantivy::schema::Schema::builder();
+        for (_, entry) in schema.fields() {
+            if entry.name() != "tenant" {
+                old.add_field(entry.clone());
+            }
+        }
+        let old = old.build();
+        assert!(!schema::has_tenant(&old) && schema::has_tenant(&schema));
+        let day = Utc::now().date_naive();
+        let first = PartitionId { day, generation: 0 };
+        let path = partition_dir(&root, first);
+        std::fs::create_dir_all(&path).unwrap();
+        let index = tantivy::Index::create_in_dir(&path, old).unwrap();
+        schema::register_tokenizers(&index);
+        let mut w: tantivy::IndexWriter = index.writer(15 << 20).unwrap();
+        let before = log("old", None, serde_json::Value::Null);
+        w.add_document(older_document(index.schema(), &schema, &fields, &before))
+            .unwrap();
+        w.commit().unwrap();
+        drop(w);
+
+        let mut writer = EmbeddedWriter::open(dir.path(), EmbeddedSettings::default()).unwrap();
+        let mut acme = log("acme-1", None, serde_json::Value::Null);
+        acme.tenant = "acme".into();
+        writer
+            .write(&[acme, log("default-1", None, serde_json::Value::Null)], 10)
+            .unwrap();
+        writer.commit().unwrap();
+        drop(writer);
+        assert_eq!(
+            list_partitions(&root).unwrap(),
+            [first, PartitionId { day, generation: 1 }]
+        );
+
+        let reader = EmbeddedReader::open(dir.path());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let filter = |tenant: Option<&str>| Filter {
+            tenant: tenant.map(str::to_string),
+            ..Filter::new(Expr::All, None, None)
+        };
+        for (tenant, ids) in [
+            (None, vec!["acme-1", "default-1", "old"]),
+            (Some("default"), vec!["default-1", "old"]),
+            (Some("acme"), vec!["acme-1"]),
+            (Some("other"), vec![]),
+        ] {
+            let page = rt
+                .block_on(reader.search(SearchQuery {
+                    filter: filter(tenant),
+                    limit: 10,
+                    ..SearchQuery::default()
+                }))
+                .unwrap();
+            let mut got: Vec<&str> = page.logs.iter().map(|l| l.id.as_str()).collect();
+            got.sort();
+            assert_eq!(got, ids, "{tenant:?}");
+            assert_eq!(page.total_count, ids.len() as u64, "{tenant:?}");
+            assert!(page.missing.is_empty());
+            let now = Utc::now();
+            let histogram = rt
+                .block_on(reader.histogram(log_model::HistogramQuery {
+                    filter: Filter {
+                        start: Some(now - chrono::Duration::hours(1)),
+                        end: Some(now + chrono::Duration::hours(1)),
+                        ..filter(tenant)
+                    },
+                    start: now - chrono::Duration::hours(1),
+                    end: now + chrono::Duration::hours(1),
+                    interval_ms: 3_600_000,
+                }))
+                .unwrap();
+            let counted: u64 = histogram
+                .buckets
+                .iter()
+                .flat_map(|(_, counts)| counts.iter())
+                .sum();
+            assert_eq!(counted, ids.len() as u64, "histogram of {tenant:?}");
         }
     }
 }

@@ -236,6 +236,9 @@ pub fn compile(fields: &Fields, analyzer: &mut TextAnalyzer, filter: &Filter) ->
     if !matches!(filter.expr, Expr::All) {
         must.push(expr(fields, analyzer, &filter.expr));
     }
+    if let Some(tenant) = &filter.tenant {
+        must.push(term_query(fields.tenant, tenant));
+    }
     must.extend(time_range(fields, filter.start, filter.end));
     if let Some(id) = &filter.id_after {
         must.push(Box::new(RangeQuery::new(

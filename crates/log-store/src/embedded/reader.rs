@@ -20,7 +20,9 @@ use super::aggregate::{
 };
 use super::collector::{Groups, PatternCollector};
 use super::query::{at_time, compile};
-use super::schema::{build_schema, has_search_fields, id_from_parts, register_tokenizers, Fields};
+use super::schema::{
+    build_schema, has_search_fields, has_tenant, id_from_parts, register_tokenizers, Fields,
+};
 use super::{
     index_root, list_partitions, partition_dir, state_without_meta, PartitionId, PartitionState,
 };
@@ -212,8 +214,20 @@ impl EmbeddedReader {
         for (id, partition) in partitions {
             // A partition made before trace ids and metadata were indexed
             // cannot answer those filters: the answer says it is partial.
-            if needs_search_fields && !has_search_fields(&partition.index.schema()) {
+            let schema = partition.index.schema();
+            if needs_search_fields && !has_search_fields(&schema) {
                 missing.push(id.name());
+                continue;
+            }
+            // A partition made before tenants holds only the default
+            // tenant's logs (and has no field to ask).
+            let before_tenants = !has_tenant(&schema);
+            if before_tenants
+                && filter
+                    .tenant
+                    .as_ref()
+                    .is_some_and(|t| t != log_model::DEFAULT_TENANT)
+            {
                 continue;
             }
             let mut analyzer = partition.index.tokenizer_for_field(fields.message)?;
@@ -230,9 +244,9 @@ impl EmbeddedReader {
                     end: None,
                     ..filter.clone()
                 };
-                compile(fields, &mut analyzer, &unbounded)
+                compile_for(&schema, fields, &mut analyzer, &unbounded)
             } else {
-                compile(fields, &mut analyzer, filter)
+                compile_for(&schema, fields, &mut analyzer, filter)
             };
             out.push((id, searcher, query));
         }
@@ -377,7 +391,12 @@ impl EmbeddedReader {
                             .index()
                             .tokenizer_for_field(fields.message)
                             .and_then(|mut analyzer| {
-                                let query = compile(fields, &mut analyzer, narrowed);
+                                let query = compile_for(
+                                    &searcher.schema(),
+                                    fields,
+                                    &mut analyzer,
+                                    narrowed,
+                                );
                                 searcher.search(&*query, &top)
                             }),
                         None => searcher.search(query, &top),
@@ -530,7 +549,9 @@ impl EmbeddedReader {
         let first = starts.first().copied().unwrap_or_default();
         let mut out: LevelCounts = vec![[0; 5]; starts.len()];
         let (low, high) = (q.start.timestamp_micros(), q.end.timestamp_micros());
-        let expr = format!("{:?}", q.filter.expr);
+        // The tenant is part of the query: one tenant's counts are never
+        // another's.
+        let expr = format!("{:?} {:?}", q.filter.tenant, q.filter.expr);
         let weight = query.weight(tantivy::query::EnableScoring::disabled_from_searcher(
             searcher,
         ))?;
@@ -952,4 +973,23 @@ impl LogReader for EmbeddedReader {
             }
         })
     }
+}
+
+/// The filter compiled for one partition: one made before tenants has no
+/// `tenant` field and only the default tenant's logs (`matching` leaves
+/// it out of other tenants' reads), so the tenant clause is dropped.
+fn compile_for(
+    schema: &tantivy::schema::Schema,
+    fields: &Fields,
+    analyzer: &mut tantivy::tokenizer::TextAnalyzer,
+    filter: &Filter,
+) -> Box<dyn Query> {
+    if filter.tenant.is_some() && !has_tenant(schema) {
+        let untenanted = Filter {
+            tenant: None,
+            ..filter.clone()
+        };
+        return compile(fields, analyzer, &untenanted);
+    }
+    compile(fields, analyzer, filter)
 }

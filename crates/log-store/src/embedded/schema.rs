@@ -36,6 +36,10 @@ pub struct Fields {
     /// id without reading their stored documents.
     pub id_hi: Field,
     pub id_lo: Field,
+    /// Added in schema 4: the tenant that wrote the log, on every log
+    /// (partitions made before hold only the default tenant's logs: see
+    /// [`has_tenant`]).
+    pub tenant: Field,
 }
 
 /// The id as the two numbers of the `id_hi` and `id_lo` columns; `None`
@@ -56,6 +60,12 @@ pub fn id_from_parts(hi: u64, lo: u64) -> String {
 /// whose partition predates them.
 pub fn has_search_fields(schema: &Schema) -> bool {
     schema.get_field("trace_id").is_ok() && schema.get_field("metadata").is_ok()
+}
+
+/// Whether a partition's schema has the `tenant` field (schema 4). An
+/// older partition's logs are all the default tenant's.
+pub fn has_tenant(schema: &Schema) -> bool {
+    schema.get_field("tenant").is_ok()
 }
 
 pub fn build_schema() -> (Schema, Fields) {
@@ -91,6 +101,7 @@ pub fn build_schema() -> (Schema, Fields) {
         ),
         id_hi: b.add_u64_field("id_hi", FAST),
         id_lo: b.add_u64_field("id_lo", FAST),
+        tenant: b.add_text_field("tenant", STRING),
     };
     (b.build(), fields)
 }
@@ -117,6 +128,7 @@ pub fn to_document(fields: &Fields, log: &StoredLog) -> TantivyDocument {
         doc.add_text(fields.service, service);
     }
     doc.add_text(fields.pattern_id, &log.pattern_id);
+    doc.add_text(fields.tenant, &log.tenant);
     doc.add_text(fields.template, &log.template);
     doc.add_text(fields.message, &log.message);
     if let Some(trace_id) = &log.trace_id {
