@@ -391,12 +391,8 @@ impl EmbeddedReader {
                             .index()
                             .tokenizer_for_field(fields.message)
                             .and_then(|mut analyzer| {
-                                let query = compile_for(
-                                    &searcher.schema(),
-                                    fields,
-                                    &mut analyzer,
-                                    narrowed,
-                                );
+                                let query =
+                                    compile_for(searcher.schema(), fields, &mut analyzer, narrowed);
                                 searcher.search(&*query, &top)
                             }),
                         None => searcher.search(query, &top),
