@@ -115,6 +115,9 @@ fn help_lists_every_setting_with_its_variable() {
         "CORS_ORIGINS",
         "RATE_REQUESTS_PER_SEC",
         "RATE_LOGS_PER_SEC",
+        "TLS_CERT",
+        "TLS_KEY",
+        "TLS_CLIENT_CA",
     ] {
         assert!(
             help.contains(&format!("env: {env}")),

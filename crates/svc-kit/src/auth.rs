@@ -439,6 +439,19 @@ pub struct AuthArgs {
     /// (`logs_per_sec`); 0: unlimited.
     #[arg(long, env = "RATE_LOGS_PER_SEC", default_value_t = 0.0)]
     pub rate_logs_per_sec: f64,
+
+    /// Serve HTTPS with this certificate chain (PEM), on the same
+    /// address; read again when it changes or on SIGHUP. Needs --tls-key.
+    #[arg(long, env = "TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Require a client certificate signed by this CA (PEM): mutual TLS.
+    #[arg(long, env = "TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// What a rate limit counts.
@@ -509,14 +522,31 @@ fn read_keys(path: &Path) -> Result<KeySet, String> {
 pub struct Access {
     pub auth: Option<Arc<Auth>>,
     pub cors_origins: Vec<String>,
+    /// HTTPS (`None`: plain HTTP).
+    pub tls: Option<crate::tls::Tls>,
 }
 
 impl Access {
     /// From the settings; an error when the service must not start.
     pub fn from_args(args: &AuthArgs, service: &str) -> Result<Access, String> {
+        let files = crate::tls::TlsFiles::from_settings(
+            args.tls_cert.as_deref(),
+            args.tls_key.as_deref(),
+            args.tls_client_ca.as_deref(),
+        )?;
+        let tls = files.as_ref().map(crate::tls::Tls::load).transpose()?;
+        if let Some(files) = &files {
+            info!(
+                service,
+                cert = %files.cert.display(),
+                client_certificates = files.client_ca.is_some(),
+                "serving HTTPS"
+            );
+        }
         Ok(Access {
             auth: Auth::from_args(args, service)?,
             cors_origins: args.cors_origins.clone(),
+            tls,
         })
     }
 }

@@ -17,6 +17,7 @@ pub mod error;
 pub mod metrics;
 pub mod server;
 pub mod telemetry;
+pub mod tls;
 
 pub use error::ApiError;
 pub use metrics::HttpMetrics;

@@ -182,6 +182,7 @@ pub fn start(
     }
     let auth = gate.access.auth.map(web::Data::new);
     let cors_origins = gate.access.cors_origins;
+    let tls = gate.access.tls;
     let scope_of = web::Data::new(gate.scope_of);
     let metrics = web::Data::new(metrics);
     let mut server = HttpServer::new(move || {
@@ -224,7 +225,14 @@ pub fn start(
     if let Some(workers) = workers {
         server = server.workers(workers);
     }
-    let server = server.listen(listener)?.run();
+    let server = match &tls {
+        Some(tls) => {
+            tls.watch();
+            server.listen_rustls_0_23(listener, tls.server_config())?
+        }
+        None => server.listen(listener)?,
+    }
+    .run();
     Ok(Running {
         handle: server.handle(),
         task: tokio::spawn(server),
