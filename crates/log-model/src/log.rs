@@ -578,4 +578,46 @@ mod tests {
             "2024-01-15T10:30:00Z".parse::<DateTime<Utc>>().unwrap()
         );
     }
+
+    /// The tenant rides in the WAL and the stored document when it is not
+    /// the default; a log written before tenants reads as the default
+    /// tenant's; and a client cannot pick its tenant through the body (a
+    /// `tenant` field is metadata like any unknown field).
+    #[test]
+    fn tenant_is_kept_defaulted_and_never_taken_from_the_body() {
+        let log = parse_log(
+            json!({"message": "m", "source": "s", "tenant": "globex"}),
+            &Limits::default(),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(log.metadata.as_ref().unwrap()["tenant"], json!("globex"));
+        let stored = StoredLog {
+            id: "i".into(),
+            timestamp: now(),
+            level: Level::Info,
+            message: "m".into(),
+            source: "s".into(),
+            service: None,
+            trace_id: None,
+            span_id: None,
+            metadata: None,
+            received_at: now(),
+            pattern_id: "p".into(),
+            template: "m".into(),
+            tenant: "acme".into(),
+        };
+        let text = serde_json::to_string(&stored).unwrap();
+        assert!(text.contains(r#""tenant":"acme""#), "{text}");
+        assert_eq!(serde_json::from_str::<StoredLog>(&text).unwrap(), stored);
+        let default = StoredLog {
+            tenant: DEFAULT_TENANT.into(),
+            ..stored
+        };
+        let text = serde_json::to_string(&default).unwrap();
+        assert!(!text.contains("tenant"), "{text}");
+        assert_eq!(serde_json::from_str::<StoredLog>(&text).unwrap(), default);
+        assert!(valid_name("acme-eu_1.prod") && !valid_name("") && !valid_name("a/b"));
+        assert!(!valid_name(&"x".repeat(65)));
+    }
 }

@@ -50,7 +50,9 @@ pub(crate) fn record(h: &mut Histogram<u64>, d: Duration) {
 
 /// The HTTP client of every mode. With `LOGBENCH_API_KEY` set, every
 /// request carries it (`Authorization: Bearer`), for a deployment with
-/// keys (give the key the scopes the mode needs, or `admin`).
+/// keys (give the key the scopes the mode needs, or `admin`). With
+/// `LOGBENCH_CA_CERT` (a PEM file), HTTPS targets signed by that CA are
+/// trusted, for a deployment with `--tls-cert`.
 pub fn client() -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     if let Ok(key) = std::env::var("LOGBENCH_API_KEY") {
@@ -58,12 +60,17 @@ pub fn client() -> reqwest::Client {
             .expect("LOGBENCH_API_KEY is a header value");
         headers.insert(reqwest::header::AUTHORIZATION, value);
     }
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(256)
-        .default_headers(headers)
-        .build()
-        .expect("http client")
+        .default_headers(headers);
+    if let Ok(path) = std::env::var("LOGBENCH_CA_CERT") {
+        let pem = std::fs::read(&path).unwrap_or_else(|e| panic!("LOGBENCH_CA_CERT {path}: {e}"));
+        let ca = reqwest::Certificate::from_pem(&pem)
+            .unwrap_or_else(|e| panic!("LOGBENCH_CA_CERT {path}: {e}"));
+        builder = builder.add_root_certificate(ca);
+    }
+    builder.build().expect("http client")
 }
 
 fn progress(len: u64, what: &str, quiet: bool) -> ProgressBar {

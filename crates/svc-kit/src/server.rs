@@ -38,6 +38,14 @@ pub struct ApiInfo {
 pub trait Routes: Fn(&mut ServiceConfig) + Clone + Send + 'static {}
 impl<F: Fn(&mut ServiceConfig) + Clone + Send + 'static> Routes for F {}
 
+/// What every document says about tenants (the header is not listed per
+/// operation: it matters only to admin keys and open services).
+const TENANTS: &str =
+    "With API keys, each key belongs to a tenant: it writes logs to its tenant and \
+reads only its tenant's logs. An admin key names another tenant with the `X-Tenant` header; any \
+other key naming a tenant not its own gets 403. Without keys, `X-Tenant` picks the tenant to \
+write to or read (reads without it see every tenant).";
+
 /// The OpenAPI document of the routes `configure` registers: their paths,
 /// their request and answer schemas, the error shape, and what the server
 /// adds to every service (`/openapi.json`, `/docs`).
@@ -50,7 +58,7 @@ pub fn openapi(info: ApiInfo, configure: impl Routes) -> OpenApi {
         .info(
             InfoBuilder::new()
                 .title(info.title)
-                .description(Some(info.description))
+                .description(Some(format!("{} {TENANTS}", info.description)))
                 .version(env!("CARGO_PKG_VERSION"))
                 .license(Some(utoipa::openapi::License::new("MIT"))),
         )
@@ -221,6 +229,10 @@ pub fn start(
             .default_service(web::to(crate::error::not_found))
     })
     .disable_signals()
+    // Answers go out as soon as written: with Nagle's algorithm a TLS
+    // answer written as several records waits for the client's delayed
+    // ACK (40 ms on Linux).
+    .tcp_nodelay(true)
     .shutdown_timeout(shutdown_timeout_secs);
     if let Some(workers) = workers {
         server = server.workers(workers);

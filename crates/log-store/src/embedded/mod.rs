@@ -22,6 +22,7 @@ mod collector;
 mod query;
 mod reader;
 mod schema;
+mod tenant;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -386,9 +387,14 @@ mod upgrade_tests {
         let mut writer = EmbeddedWriter::open(dir.path(), EmbeddedSettings::default()).unwrap();
         let mut acme = log("acme-1", None, serde_json::Value::Null);
         acme.tenant = "acme".into();
-        writer
-            .write(&[acme, log("default-1", None, serde_json::Value::Null)], 10)
-            .unwrap();
+        // Mostly the default tenant's: its reads exclude the other tenants
+        // (acme's read asks for its own term).
+        let defaults: Vec<StoredLog> = (1..=3)
+            .map(|i| log(&format!("default-{i}"), None, serde_json::Value::Null))
+            .collect();
+        let mut logs = vec![acme];
+        logs.extend(defaults);
+        writer.write(&logs, 10).unwrap();
         writer.commit().unwrap();
         drop(writer);
         assert_eq!(
@@ -405,8 +411,14 @@ mod upgrade_tests {
             ..Filter::new(Expr::All, None, None)
         };
         for (tenant, ids) in [
-            (None, vec!["acme-1", "default-1", "old"]),
-            (Some("default"), vec!["default-1", "old"]),
+            (
+                None,
+                vec!["acme-1", "default-1", "default-2", "default-3", "old"],
+            ),
+            (
+                Some("default"),
+                vec!["default-1", "default-2", "default-3", "old"],
+            ),
             (Some("acme"), vec!["acme-1"]),
             (Some("other"), vec![]),
         ] {

@@ -23,6 +23,7 @@ use super::query::{at_time, compile};
 use super::schema::{
     build_schema, has_search_fields, has_tenant, id_from_parts, register_tokenizers, Fields,
 };
+use super::tenant::TenantQuery;
 use super::{
     index_root, list_partitions, partition_dir, state_without_meta, PartitionId, PartitionState,
 };
@@ -244,9 +245,9 @@ impl EmbeddedReader {
                     end: None,
                     ..filter.clone()
                 };
-                compile_for(&schema, fields, &mut analyzer, &unbounded)
+                compile_for(&searcher, fields, &mut analyzer, &unbounded)
             } else {
-                compile_for(&schema, fields, &mut analyzer, filter)
+                compile_for(&searcher, fields, &mut analyzer, filter)
             };
             out.push((id, searcher, query));
         }
@@ -391,8 +392,7 @@ impl EmbeddedReader {
                             .index()
                             .tokenizer_for_field(fields.message)
                             .and_then(|mut analyzer| {
-                                let query =
-                                    compile_for(searcher.schema(), fields, &mut analyzer, narrowed);
+                                let query = compile_for(searcher, fields, &mut analyzer, narrowed);
                                 searcher.search(&*query, &top)
                             }),
                         None => searcher.search(query, &top),
@@ -971,21 +971,30 @@ impl LogReader for EmbeddedReader {
     }
 }
 
-/// The filter compiled for one partition: one made before tenants has no
-/// `tenant` field and only the default tenant's logs (`matching` leaves
-/// it out of other tenants' reads), so the tenant clause is dropped.
+/// The filter compiled for one partition. A partition made before
+/// tenants has no `tenant` field and only the default tenant's logs;
+/// in a newer one, each segment settles how to keep to the tenant
+/// ([`TenantQuery`]).
 fn compile_for(
-    schema: &tantivy::schema::Schema,
+    searcher: &Searcher,
     fields: &Fields,
     analyzer: &mut tantivy::tokenizer::TextAnalyzer,
     filter: &Filter,
 ) -> Box<dyn Query> {
-    if filter.tenant.is_some() && !has_tenant(schema) {
-        let untenanted = Filter {
-            tenant: None,
-            ..filter.clone()
+    let Some(tenant) = &filter.tenant else {
+        return compile(fields, analyzer, filter);
+    };
+    let untenanted = Filter {
+        tenant: None,
+        ..filter.clone()
+    };
+    let query = compile(fields, analyzer, &untenanted);
+    if !has_tenant(&searcher.schema()) {
+        return if tenant == log_model::DEFAULT_TENANT {
+            query
+        } else {
+            Box::new(tantivy::query::EmptyQuery)
         };
-        return compile(fields, analyzer, &untenanted);
     }
-    compile(fields, analyzer, filter)
+    Box::new(TenantQuery::new(searcher, fields.tenant, tenant, query))
 }
