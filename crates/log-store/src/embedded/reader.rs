@@ -989,7 +989,7 @@ fn compile_for(
         ..filter.clone()
     };
     let query = compile(fields, analyzer, &untenanted);
-    if !has_tenant(&searcher.schema()) {
+    if !has_tenant(searcher.schema()) {
         return if tenant == log_model::DEFAULT_TENANT {
             query
         } else {
