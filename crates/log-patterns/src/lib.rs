@@ -448,4 +448,4 @@ mod tests {
 }
 
 mod merge;
-pub use merge::{merge_templates, Merged};
+pub use merge::{merge_templates, merge_templates_with, MergeRules, Merged};

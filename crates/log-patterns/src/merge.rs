@@ -30,6 +30,25 @@ pub const MIN_VALUES: usize = 3;
 /// Constant words that must remain besides the varying position.
 pub const MIN_CONSTANTS: usize = 3;
 
+/// The merge's two thresholds. The service always merges with
+/// [`MergeRules::default`] (the constants above); other values exist so
+/// that `logbench accuracy --cross-validate` can choose them on some
+/// datasets and score them on others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MergeRules {
+    pub min_values: usize,
+    pub min_constants: usize,
+}
+
+impl Default for MergeRules {
+    fn default() -> Self {
+        MergeRules {
+            min_values: MIN_VALUES,
+            min_constants: MIN_CONSTANTS,
+        }
+    }
+}
+
 struct Cluster {
     tokens: Vec<String>,
     members: Vec<usize>,
@@ -39,6 +58,11 @@ struct Cluster {
 /// Merges templates (with their counts) that are the same event; see the
 /// module docs. Counts do not change the grouping (they are for callers).
 pub fn merge_templates(templates: &[(&str, u64)]) -> Vec<Merged> {
+    merge_templates_with(templates, MergeRules::default())
+}
+
+/// [`merge_templates`] with other thresholds (for measuring them).
+pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec<Merged> {
     // Deterministic whatever the input order: work in template order.
     let mut order: Vec<usize> = (0..templates.len()).collect();
     order.sort_by(|&a, &b| templates[a].0.cmp(templates[b].0));
@@ -57,7 +81,7 @@ pub fn merge_templates(templates: &[(&str, u64)]) -> Vec<Merged> {
         for (c, cluster) in clusters.iter().enumerate().filter(|(_, c)| c.live) {
             let constants = cluster.tokens.iter().filter(|t| *t != WILDCARD).count();
             // What stays must still say which event this is.
-            if constants < MIN_CONSTANTS + 1 {
+            if constants < rules.min_constants + 1 {
                 continue;
             }
             // A template with `<*>` at a position joins that position's group
@@ -82,7 +106,7 @@ pub fn merge_templates(templates: &[(&str, u64)]) -> Vec<Merged> {
                 .iter()
                 .map(|&c| clusters[c].tokens[position].as_str())
                 .collect();
-            if values.len() < MIN_VALUES {
+            if values.len() < rules.min_values {
                 continue;
             }
             let (first, rest) = live.split_first().expect("two or more");

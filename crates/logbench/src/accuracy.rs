@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use log_patterns::MergeRules;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -19,10 +20,23 @@ pub struct DatasetScore {
     pub true_events: usize,
     pub predicted_groups: usize,
     pub grouping_accuracy: f64,
+    /// F1 of groups (FGA): a predicted group is right when its lines are
+    /// exactly one event's; precision over predicted groups, recall over
+    /// events.
+    pub group_f1: f64,
+    /// Share of lines whose template equals the labelled one, both
+    /// normalised (see [`normalise_template`]).
+    pub template_accuracy: f64,
 }
 
-/// Reads `<dir>/<D>/<D>_2k.log_structured.csv` (or, with `original`, the
-/// 2019 labels in `<D>_2k.log_structured_original.csv`) for every dataset `D`.
+/// One labelled line: its content, event id and event template.
+#[derive(Debug, Clone)]
+pub struct Labelled {
+    pub content: String,
+    pub event: String,
+    pub template: String,
+}
+
 pub fn datasets(dir: &Path, original: bool) -> Result<Vec<(String, PathBuf)>, String> {
     let mut found = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -46,8 +60,8 @@ pub fn datasets(dir: &Path, original: bool) -> Result<Vec<(String, PathBuf)>, St
     Ok(found)
 }
 
-/// (Content, EventId) of each line.
-pub fn read_lines(csv_path: &Path) -> Result<Vec<(String, String)>, String> {
+/// Content, EventId and EventTemplate of each line.
+pub fn read_lines(csv_path: &Path) -> Result<Vec<Labelled>, String> {
     let mut reader =
         csv::Reader::from_path(csv_path).map_err(|e| format!("{}: {e}", csv_path.display()))?;
     let headers = reader.headers().map_err(|e| e.to_string())?.clone();
@@ -57,17 +71,27 @@ pub fn read_lines(csv_path: &Path) -> Result<Vec<(String, String)>, String> {
             .position(|h| h == name)
             .ok_or_else(|| format!("{}: no {name} column", csv_path.display()))
     };
-    let (content, event) = (col("Content")?, col("EventId")?);
+    let (content, event, template) = (col("Content")?, col("EventId")?, col("EventTemplate")?);
     let mut lines = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| format!("{}: {e}", csv_path.display()))?;
-        lines.push((record[content].to_string(), record[event].to_string()));
+        lines.push(Labelled {
+            content: record[content].to_string(),
+            event: record[event].to_string(),
+            template: record[template].to_string(),
+        });
     }
     Ok(lines)
 }
 
 /// Predicted group of each message, through the endpoint's pipeline.
 pub fn predict(messages: &[&str]) -> Vec<usize> {
+    predict_with(messages, MergeRules::default()).0
+}
+
+/// Each message's group and the group's template (as `/logs/patterns`
+/// shows it), with the merge's thresholds given.
+pub fn predict_with(messages: &[&str], rules: MergeRules) -> (Vec<usize>, Vec<String>) {
     let templates: Vec<String> = messages
         .iter()
         .map(|m| log_patterns::template_of(m))
@@ -76,15 +100,62 @@ pub fn predict(messages: &[&str]) -> Vec<usize> {
     for t in &templates {
         *counts.entry(t.as_str()).or_default() += 1;
     }
-    let distinct: Vec<(&str, u64)> = counts.into_iter().collect();
-    let merged = log_patterns::merge_templates(&distinct);
+    let mut distinct: Vec<(&str, u64)> = counts.into_iter().collect();
+    distinct.sort();
+    let merged = log_patterns::merge_templates_with(&distinct, rules);
     let mut group_of: HashMap<&str, usize> = HashMap::new();
     for (group, m) in merged.iter().enumerate() {
         for &i in &m.members {
             group_of.insert(distinct[i].0, group);
         }
     }
-    templates.iter().map(|t| group_of[t.as_str()]).collect()
+    let groups: Vec<usize> = templates.iter().map(|t| group_of[t.as_str()]).collect();
+    let shown = groups.iter().map(|&g| merged[g].template.clone()).collect();
+    (groups, shown)
+}
+
+/// A template as compared for template accuracy: every token holding a
+/// wildcard is one `<*>`, a run of them is one, spaces are single. Loghub's
+/// labels write a variable list as one `<*>` or several, and a variable
+/// glued to text (`user<*>`) either way.
+pub fn normalise_template(template: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for token in template.split_whitespace() {
+        let token = if token.contains("<*>") { "<*>" } else { token };
+        if token == "<*>" && out.last() == Some(&"<*>") {
+            continue;
+        }
+        out.push(token);
+    }
+    out.join(" ")
+}
+
+/// FGA: the F1 of exactly right groups (see [`DatasetScore::group_f1`]).
+pub fn group_f1<P: Eq + std::hash::Hash, T: Eq + std::hash::Hash>(
+    predicted: &[P],
+    truth: &[T],
+) -> f64 {
+    let mut by_pred: HashMap<&P, Vec<usize>> = HashMap::new();
+    for (i, p) in predicted.iter().enumerate() {
+        by_pred.entry(p).or_default().push(i);
+    }
+    let mut true_size: HashMap<&T, usize> = HashMap::new();
+    for t in truth {
+        *true_size.entry(t).or_default() += 1;
+    }
+    let right = by_pred
+        .values()
+        .filter(|lines| {
+            let label = &truth[lines[0]];
+            lines.iter().all(|&i| &truth[i] == label) && true_size[label] == lines.len()
+        })
+        .count() as f64;
+    if right == 0.0 {
+        return 0.0;
+    }
+    let precision = right / by_pred.len() as f64;
+    let recall = right / true_size.len() as f64;
+    2.0 * precision * recall / (precision + recall)
 }
 
 /// GA of `predicted` against `truth` (one label per line each).
@@ -112,31 +183,119 @@ pub fn grouping_accuracy<P: Eq + std::hash::Hash, T: Eq + std::hash::Hash>(
 }
 
 pub fn score(name: &str, csv_path: &Path) -> Result<DatasetScore, String> {
-    let lines = read_lines(csv_path)?;
-    let messages: Vec<&str> = lines.iter().map(|(c, _)| c.as_str()).collect();
-    let truth: Vec<&str> = lines.iter().map(|(_, e)| e.as_str()).collect();
-    let predicted = predict(&messages);
+    score_with(name, &read_lines(csv_path)?, MergeRules::default())
+}
+
+/// The scores of `lines` with the merge's thresholds given.
+pub fn score_with(
+    name: &str,
+    lines: &[Labelled],
+    rules: MergeRules,
+) -> Result<DatasetScore, String> {
+    let messages: Vec<&str> = lines.iter().map(|l| l.content.as_str()).collect();
+    let truth: Vec<&str> = lines.iter().map(|l| l.event.as_str()).collect();
+    let (predicted, templates) = predict_with(&messages, rules);
     let groups: std::collections::HashSet<_> = predicted.iter().collect();
     let events: std::collections::HashSet<_> = truth.iter().collect();
+    let same_template = lines
+        .iter()
+        .zip(&templates)
+        .filter(|(l, t)| normalise_template(&l.template) == normalise_template(t))
+        .count();
     Ok(DatasetScore {
         dataset: name.to_string(),
         lines: lines.len(),
         true_events: events.len(),
         predicted_groups: groups.len(),
         grouping_accuracy: grouping_accuracy(&predicted, &truth),
+        group_f1: group_f1(&predicted, &truth),
+        template_accuracy: same_template as f64 / lines.len().max(1) as f64,
     })
+}
+
+/// The thresholds `--cross-validate` chooses among.
+pub fn rule_grid() -> Vec<MergeRules> {
+    let mut grid = Vec::new();
+    for min_values in 2..=6 {
+        for min_constants in 1..=5 {
+            grid.push(MergeRules {
+                min_values,
+                min_constants,
+            });
+        }
+    }
+    grid
+}
+
+/// One dataset's cross-validated score: the thresholds chosen on the
+/// other datasets (the best mean GA there), and its scores with them.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeldOut {
+    pub dataset: String,
+    pub chosen_min_values: usize,
+    pub chosen_min_constants: usize,
+    /// With the shipped thresholds, which were chosen looking at every
+    /// dataset (this one included).
+    pub in_sample: DatasetScore,
+    /// With the thresholds chosen without this dataset.
+    pub out_of_sample: DatasetScore,
+}
+
+/// Leave-one-dataset-out: for each dataset, choose the thresholds that
+/// score the best mean GA on the others (ties: the shipped ones, then the
+/// smallest), and score it with them.
+pub fn cross_validate(sets: &[(String, PathBuf)]) -> Result<Vec<HeldOut>, String> {
+    let data: Vec<(String, Vec<Labelled>)> = sets
+        .iter()
+        .map(|(name, path)| Ok((name.clone(), read_lines(path)?)))
+        .collect::<Result<_, String>>()?;
+    let grid = rule_grid();
+    // GA of every dataset under every candidate.
+    let mut ga: Vec<Vec<f64>> = Vec::new();
+    for rules in &grid {
+        let mut row = Vec::new();
+        for (name, lines) in &data {
+            row.push(score_with(name, lines, *rules)?.grouping_accuracy);
+        }
+        ga.push(row);
+    }
+    let shipped = MergeRules::default();
+    let mut out = Vec::new();
+    for (held, (name, lines)) in data.iter().enumerate() {
+        let train_mean = |g: usize| {
+            let others: Vec<f64> = (0..data.len())
+                .filter(|&d| d != held)
+                .map(|d| ga[g][d])
+                .collect();
+            others.iter().sum::<f64>() / others.len().max(1) as f64
+        };
+        let mut best = grid.iter().position(|r| *r == shipped).unwrap_or(0);
+        for g in 0..grid.len() {
+            if train_mean(g) > train_mean(best) + 1e-12 {
+                best = g;
+            }
+        }
+        out.push(HeldOut {
+            dataset: name.clone(),
+            chosen_min_values: grid[best].min_values,
+            chosen_min_constants: grid[best].min_constants,
+            in_sample: score_with(name, lines, shipped)?,
+            out_of_sample: score_with(name, lines, grid[best])?,
+        });
+    }
+    Ok(out)
 }
 
 /// Lines printed for each wrongly grouped event (to see what groups wrong).
 pub fn explain(csv_path: &Path, limit: usize) -> Result<String, String> {
     use std::fmt::Write;
     let lines = read_lines(csv_path)?;
-    let messages: Vec<&str> = lines.iter().map(|(c, _)| c.as_str()).collect();
+    let messages: Vec<&str> = lines.iter().map(|l| l.content.as_str()).collect();
     let predicted = predict(&messages);
     let mut out = String::new();
     let mut events: HashMap<&str, HashMap<usize, (usize, &str)>> = HashMap::new();
     let mut groups: HashMap<usize, HashMap<&str, usize>> = HashMap::new();
-    for (i, (content, event)) in lines.iter().enumerate() {
+    for (i, Labelled { content, event, .. }) in lines.iter().enumerate() {
         let e = events
             .entry(event.as_str())
             .or_default()
@@ -180,6 +339,19 @@ pub fn explain(csv_path: &Path, limit: usize) -> Result<String, String> {
             );
         }
     }
+    // Then the templates that read otherwise than the labels, once each.
+    let (_, shown) = predict_with(&messages, MergeRules::default());
+    let mut seen = std::collections::HashSet::new();
+    let mut differing = 0;
+    for (l, t) in lines.iter().zip(&shown) {
+        if normalise_template(&l.template) != normalise_template(t) && seen.insert(t.as_str()) {
+            differing += 1;
+            if differing > limit {
+                break;
+            }
+            let _ = writeln!(out, "template {}\n   label {}", t, l.template);
+        }
+    }
     Ok(out)
 }
 
@@ -197,5 +369,30 @@ mod tests {
         assert_eq!(grouping_accuracy(&[1, 1, 1], &["a", "a", "b"]), 0.0);
         // Labels are only names: a renaming scores the same.
         assert_eq!(grouping_accuracy(&["x", "x", "y", "z"], &[7, 7, 8, 9]), 1.0);
+    }
+
+    #[test]
+    fn group_f1_weighs_groups_not_lines() {
+        assert_eq!(group_f1(&[1, 1, 2], &["a", "a", "b"]), 1.0);
+        // "a" split in two: 1 right group of 3 predicted, of 2 events.
+        let f = group_f1(&[1, 2, 3], &["a", "a", "b"]);
+        let (p, r) = (1.0 / 3.0, 1.0 / 2.0);
+        assert!((f - 2.0 * p * r / (p + r)).abs() < 1e-12);
+        assert_eq!(group_f1(&[1, 1, 1], &["a", "a", "b"]), 0.0);
+    }
+
+    #[test]
+    fn templates_compare_with_wildcards_normalised() {
+        for (a, b) in [
+            ("user <*> <*> logged in", "user <*> logged in"),
+            ("size:<*> ok", "<*> ok"),
+            ("a  b", "a b"),
+        ] {
+            assert_eq!(normalise_template(a), normalise_template(b), "{a} / {b}");
+        }
+        assert_ne!(
+            normalise_template("session opened <*>"),
+            normalise_template("session closed <*>")
+        );
     }
 }

@@ -202,6 +202,11 @@ enum Command {
         /// Show the wrongly grouped events of this dataset.
         #[arg(long)]
         explain: Option<String>,
+        /// Leave one dataset out: choose the merge's thresholds on the
+        /// others, score it with them; the out-of-sample scores next to the
+        /// in-sample ones (the shipped thresholds).
+        #[arg(long)]
+        cross_validate: bool,
     },
 }
 
@@ -476,6 +481,18 @@ fn main() -> ExitCode {
             datasets,
             json,
             original_labels,
+            cross_validate: true,
+            ..
+        } => {
+            if let Err(e) = run_cross_validation(&datasets, json, original_labels) {
+                eprintln!("logbench accuracy: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        Command::Accuracy {
+            datasets,
+            json,
+            original_labels,
             ..
         } => {
             if let Err(e) = run_accuracy(&datasets, json, original_labels) {
@@ -491,23 +508,93 @@ fn run_accuracy(dir: &std::path::Path, json: bool, original: bool) -> Result<(),
     let sets = accuracy::datasets(dir, original)?;
     if !json {
         println!(
-            "{:<12} {:>6} {:>7} {:>7} {:>7}",
-            "dataset", "lines", "events", "groups", "GA"
+            "{:<12} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7}",
+            "dataset", "lines", "events", "groups", "GA", "FGA", "TA"
         );
     }
-    let mut total = 0.0;
+    let mut totals = [0.0; 3];
     for (name, path) in &sets {
         let s = accuracy::score(name, path)?;
         if json {
             println!("{}", serde_json::to_string(&s).map_err(|e| e.to_string())?);
         } else {
             println!(
-                "{:<12} {:>6} {:>7} {:>7} {:>7.3}",
-                s.dataset, s.lines, s.true_events, s.predicted_groups, s.grouping_accuracy
+                "{:<12} {:>6} {:>7} {:>7} {:>7.3} {:>7.3} {:>7.3}",
+                s.dataset,
+                s.lines,
+                s.true_events,
+                s.predicted_groups,
+                s.grouping_accuracy,
+                s.group_f1,
+                s.template_accuracy
             );
         }
-        total += s.grouping_accuracy;
+        totals[0] += s.grouping_accuracy;
+        totals[1] += s.group_f1;
+        totals[2] += s.template_accuracy;
     }
-    println!("mean GA: {:.4}", total / sets.len() as f64);
+    let n = sets.len() as f64;
+    println!(
+        "mean GA: {:.4}  mean FGA: {:.4}  mean TA: {:.4}",
+        totals[0] / n,
+        totals[1] / n,
+        totals[2] / n
+    );
+    Ok(())
+}
+
+fn run_cross_validation(dir: &std::path::Path, json: bool, original: bool) -> Result<(), String> {
+    let sets = accuracy::datasets(dir, original)?;
+    let held = accuracy::cross_validate(&sets)?;
+    if !json {
+        println!(
+            "{:<12} {:>12} {:>12} {:>8} {:>12} {:>12}",
+            "dataset", "GA in", "GA out", "chosen", "FGA in/out", "TA in/out"
+        );
+    }
+    let mut sums = [0.0; 6];
+    for h in &held {
+        if json {
+            println!("{}", serde_json::to_string(h).map_err(|e| e.to_string())?);
+        } else {
+            println!(
+                "{:<12} {:>12.3} {:>12.3} {:>8} {:>5.3}/{:<6.3} {:>5.3}/{:<6.3}",
+                h.dataset,
+                h.in_sample.grouping_accuracy,
+                h.out_of_sample.grouping_accuracy,
+                format!("{},{}", h.chosen_min_values, h.chosen_min_constants),
+                h.in_sample.group_f1,
+                h.out_of_sample.group_f1,
+                h.in_sample.template_accuracy,
+                h.out_of_sample.template_accuracy
+            );
+        }
+        for (i, v) in [
+            h.in_sample.grouping_accuracy,
+            h.out_of_sample.grouping_accuracy,
+            h.in_sample.group_f1,
+            h.out_of_sample.group_f1,
+            h.in_sample.template_accuracy,
+            h.out_of_sample.template_accuracy,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            sums[i] += v;
+        }
+    }
+    let n = held.len() as f64;
+    println!(
+        "mean GA in-sample {:.4}, out-of-sample {:.4}; FGA {:.4} / {:.4}; TA {:.4} / {:.4}",
+        sums[0] / n,
+        sums[1] / n,
+        sums[2] / n,
+        sums[3] / n,
+        sums[4] / n,
+        sums[5] / n
+    );
+    println!(
+        "(chosen: min_values,min_constants of the query-time merge, picked on the other datasets)"
+    );
     Ok(())
 }
