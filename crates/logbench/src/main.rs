@@ -202,11 +202,16 @@ enum Command {
         /// Show the wrongly grouped events of this dataset.
         #[arg(long)]
         explain: Option<String>,
-        /// Leave one dataset out: choose the merge's thresholds on the
-        /// others, score it with them; the out-of-sample scores next to the
-        /// in-sample ones (the shipped thresholds).
+        /// Leave one dataset out: choose the masking rules and the merge's
+        /// thresholds on the others, score it with them; the out-of-sample
+        /// scores next to the in-sample ones (the shipped settings).
         #[arg(long)]
         cross_validate: bool,
+        /// Score with these masking rules left out (comma-separated:
+        /// units, asides, brackets, pairs, digits, booleans, dates,
+        /// paths, emails, hosts), to see what each one does.
+        #[arg(long, value_delimiter = ',')]
+        without: Vec<String>,
     },
 }
 
@@ -493,9 +498,10 @@ fn main() -> ExitCode {
             datasets,
             json,
             original_labels,
+            without,
             ..
         } => {
-            if let Err(e) = run_accuracy(&datasets, json, original_labels) {
+            if let Err(e) = run_accuracy(&datasets, json, original_labels, &without) {
                 eprintln!("logbench accuracy: {e}");
                 return ExitCode::FAILURE;
             }
@@ -504,8 +510,21 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run_accuracy(dir: &std::path::Path, json: bool, original: bool) -> Result<(), String> {
+fn run_accuracy(
+    dir: &std::path::Path,
+    json: bool,
+    original: bool,
+    without: &[String],
+) -> Result<(), String> {
     let sets = accuracy::datasets(dir, original)?;
+    let mut config = accuracy::Config::default();
+    for name in without {
+        let rule = log_patterns::Rules::EACH
+            .iter()
+            .find(|(n, _)| n == name)
+            .ok_or_else(|| format!("--without {name}: no such rule"))?;
+        config.rules = config.rules.without(rule.1);
+    }
     if !json {
         println!(
             "{:<12} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7}",
@@ -514,7 +533,7 @@ fn run_accuracy(dir: &std::path::Path, json: bool, original: bool) -> Result<(),
     }
     let mut totals = [0.0; 3];
     for (name, path) in &sets {
-        let s = accuracy::score(name, path)?;
+        let s = accuracy::score_with(name, &accuracy::read_lines(path)?, config)?;
         if json {
             println!("{}", serde_json::to_string(&s).map_err(|e| e.to_string())?);
         } else {
@@ -562,7 +581,16 @@ fn run_cross_validation(dir: &std::path::Path, json: bool, original: bool) -> Re
                 h.dataset,
                 h.in_sample.grouping_accuracy,
                 h.out_of_sample.grouping_accuracy,
-                format!("{},{}", h.chosen_min_values, h.chosen_min_constants),
+                format!(
+                    "{},{}{}",
+                    h.chosen_min_values,
+                    h.chosen_min_constants,
+                    if h.rules_left_out.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" -{}", h.rules_left_out.join(" -"))
+                    }
+                ),
                 h.in_sample.group_f1,
                 h.out_of_sample.group_f1,
                 h.in_sample.template_accuracy,
@@ -594,7 +622,7 @@ fn run_cross_validation(dir: &std::path::Path, json: bool, original: bool) -> Re
         sums[5] / n
     );
     println!(
-        "(chosen: min_values,min_constants of the query-time merge, picked on the other datasets)"
+        "(chosen on the other datasets: the merge's min_values,min_constants, and -rule for each masking rule left out)"
     );
     Ok(())
 }
