@@ -54,8 +54,20 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A `logagg` process, killed if the test fails before stopping it.
+struct Running(Option<std::process::Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// `logagg` with `flags` on two free ports; its ports' `host:port`.
-fn spawn(dir: &Path, flags: &[&str]) -> (std::process::Child, String, String) {
+fn spawn(dir: &Path, flags: &[&str]) -> (Running, String, String) {
     let (i, q) = (free_port(), free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_logagg"))
         .arg("--data-dir")
@@ -68,10 +80,15 @@ fn spawn(dir: &Path, flags: &[&str]) -> (std::process::Child, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    (child, format!("127.0.0.1:{i}"), format!("127.0.0.1:{q}"))
+    (
+        Running(Some(child)),
+        format!("127.0.0.1:{i}"),
+        format!("127.0.0.1:{q}"),
+    )
 }
 
-fn stop(child: std::process::Child) -> String {
+fn stop(mut running: Running) -> String {
+    let child = running.0.take().expect("running");
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -167,7 +184,11 @@ fn https_on_both_ports_with_keys_and_a_renewed_certificate() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        (child, format!("127.0.0.1:{i}"), format!("127.0.0.1:{q}"))
+        (
+            Running(Some(child)),
+            format!("127.0.0.1:{i}"),
+            format!("127.0.0.1:{q}"),
+        )
     };
     let ca_pem = authority.pem.to_str().unwrap().to_string();
     wait_https(&ingest, &authority.pem, &[]);
