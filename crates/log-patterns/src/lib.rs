@@ -18,12 +18,11 @@
 //! values (`(1.16 KB)`, `()`) is dropped: such asides come and go with the
 //! value they annotate.
 //!
-//! Quotes are punctuation like brackets: a quoted word is masked by its
-//! shape like any other (and a plain word by the query-time merge), and a
-//! quoted run of words is not one value (`"GET /a HTTP/1.1"` reads `"GET
-//! <*> <*>"`: its first word names the event). Masking a quoted string
-//! whole was left out when `logbench accuracy --cross-validate` showed it
-//! helped no dataset it was not written from.
+//! A quoted word is a value (`User 'bob' not found`). A quoted run of
+//! words is not one value (`"GET /a HTTP/1.1"` reads `"GET <*> <*>"`: its
+//! first word names the event); its quotes are punctuation and each word
+//! is masked by its shape. Masking a quoted run whole was left out: in
+//! `logbench accuracy --cross-validate` it helped no dataset.
 //!
 //! Each masked part becomes `<*>`; whitespace runs become one space. The
 //! pattern id is the 64-bit FNV-1a hash of the template, in hex: the same
@@ -40,6 +39,8 @@ pub const WILDCARD: &str = "<*>";
 pub struct Rules(u16);
 
 impl Rules {
+    /// A quoted word is one value (a quoted run of words is not).
+    pub const QUOTED: Rules = Rules(1 << 10);
     /// A unit after a number joins the value (`93.0 B`).
     pub const UNITS: Rules = Rules(1);
     /// A parenthesised aside of values only is dropped.
@@ -61,9 +62,10 @@ impl Rules {
     /// Lowercase dotted names (hosts, packages).
     pub const HOSTS: Rules = Rules(1 << 9);
     /// Every rule: what the service masks with.
-    pub const ALL: Rules = Rules((1 << 10) - 1);
+    pub const ALL: Rules = Rules((1 << 11) - 1);
     /// Each rule with its name.
-    pub const EACH: [(&'static str, Rules); 10] = [
+    pub const EACH: [(&'static str, Rules); 11] = [
+        ("quoted", Rules::QUOTED),
         ("units", Rules::UNITS),
         ("asides", Rules::ASIDES),
         ("brackets", Rules::BRACKETS),
@@ -140,6 +142,29 @@ pub fn template_of_with(message: &str, rules: Rules) -> String {
     while !rest.is_empty() {
         if !out.is_empty() {
             out.push(' ');
+        }
+        // A quoted word is a value (`user 'alice'`). A quoted run of words
+        // (a request line, a sentence) is not one value: its words may
+        // name the event (`"GET /a HTTP/1.1"` reads `"GET <*> <*>"`), so
+        // each is masked on its own.
+        let first = rest.as_bytes()[0];
+        if rules.has(Rules::QUOTED) && (first == b'"' || first == b'\'') {
+            let quoted = rest[1..]
+                .find(first as char)
+                .filter(|&close| close > 0 && !rest[1..close + 1].contains(char::is_whitespace));
+            if let Some(close) = quoted {
+                let after = &rest[close + 2..];
+                // Only a quote that ends a word closes the string (not "don't").
+                if after.is_empty()
+                    || after.starts_with(|c: char| c.is_whitespace() || is_trailing_punct(c))
+                {
+                    out.push_str(WILDCARD);
+                    let end = after.find(char::is_whitespace).unwrap_or(after.len());
+                    out.push_str(&after[..end]);
+                    rest = after[end..].trim_start();
+                    continue;
+                }
+            }
         }
         let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
         let word = &rest[..end];
@@ -440,11 +465,14 @@ mod tests {
             "peer fe80::1ff:fe23:4567:890a unreachable",
             "peer <*> unreachable",
         );
-        // Quotes are punctuation: what they hold is masked by its shape
-        // (a plain word is left to the query-time merge), and a quoted
-        // run of words keeps the words that name the event.
-        check("user \"alice\" denied", "user \"alice\" denied");
-        check("key 'abc42', retrying", "key '<*>', retrying");
+        // A quoted word is a value; a quoted run of words keeps the words
+        // that name the event, each masked by its shape.
+        check("user \"alice\" denied", "user <*> denied");
+        check("key 'abc', retrying", "key <*>, retrying");
+        check(
+            "file 'report final.pdf' not found",
+            "file 'report final.pdf' not found",
+        );
         check("\"GET /api/v1/users HTTP/1.1\" 200", "\"GET <*> <*>\" <*>");
         check("don't panic", "don't panic");
         check("user_id=123 status=active", "user_id=<*> status=<*>");
