@@ -68,6 +68,15 @@ impl Drop for Running {
 
 /// `logagg` with `flags` on two free ports; its ports' `host:port`.
 fn spawn(dir: &Path, flags: &[&str]) -> (Running, String, String) {
+    spawn_with_env(dir, flags, &[])
+}
+
+/// [`spawn`], with settings by environment variable too.
+fn spawn_with_env(
+    dir: &Path,
+    flags: &[&str],
+    env: &[(&str, &PathBuf)],
+) -> (Running, String, String) {
     let (i, q) = (free_port(), free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_logagg"))
         .arg("--data-dir")
@@ -75,6 +84,7 @@ fn spawn(dir: &Path, flags: &[&str]) -> (Running, String, String) {
         .args(["--ingest-addr", &format!("127.0.0.1:{i}")])
         .args(["--query-addr", &format!("127.0.0.1:{q}")])
         .args(flags)
+        .envs(env.iter().copied())
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -169,27 +179,15 @@ fn https_on_both_ports_with_keys_and_a_renewed_certificate() {
     let secret = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let bearer = format!("Authorization: Bearer {secret}");
     // By environment variable, as the README's table says.
-    let (child, ingest, query) = {
-        let (i, q) = (free_port(), free_port());
-        let child = Command::new(env!("CARGO_BIN_EXE_logagg"))
-            .arg("--data-dir")
-            .arg(d.join("data"))
-            .args(["--ingest-addr", &format!("127.0.0.1:{i}")])
-            .args(["--query-addr", &format!("127.0.0.1:{q}")])
-            .env("TLS_CERT", &cert)
-            .env("TLS_KEY", &key)
-            .env("AUTH_KEYS_FILE", &keys)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        (
-            Running(Some(child)),
-            format!("127.0.0.1:{i}"),
-            format!("127.0.0.1:{q}"),
-        )
-    };
+    let (child, ingest, query) = spawn_with_env(
+        d,
+        &[],
+        &[
+            ("TLS_CERT", &cert),
+            ("TLS_KEY", &key),
+            ("AUTH_KEYS_FILE", &keys),
+        ],
+    );
     let ca_pem = authority.pem.to_str().unwrap().to_string();
     wait_https(&ingest, &authority.pem, &[]);
     wait_https(&query, &authority.pem, &[]);

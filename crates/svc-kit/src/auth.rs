@@ -632,30 +632,40 @@ impl Auth {
 
     /// Reloads on change (every 2 s) and on SIGHUP, until the process ends.
     pub fn watch(self: &Arc<Self>) {
-        let auth = self.clone();
-        tokio::spawn(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let mut hup = signal(SignalKind::hangup()).ok();
-            let mut tick = tokio::time::interval(Duration::from_secs(2));
-            loop {
-                let hangup = async {
-                    match hup.as_mut() {
-                        Some(s) => {
-                            s.recv().await;
-                        }
-                        None => std::future::pending::<()>().await,
-                    }
-                };
-                tokio::select! {
-                    _ = tick.tick() => auth.reload_if_changed(),
-                    _ = hangup => auth.reload(),
-                }
-            }
-        });
+        let (on_tick, on_hangup) = (self.clone(), self.clone());
+        watch_files(
+            move || on_tick.reload_if_changed(),
+            move || on_hangup.reload(),
+        );
     }
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
+/// Runs `changed` every 2 s (it checks its files' times) and `hangup` on
+/// each SIGHUP, for as long as the runtime runs: how the keys file and the
+/// TLS certificate are read again without a restart.
+pub(crate) fn watch_files(changed: impl Fn() + Send + 'static, hangup: impl Fn() + Send + 'static) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = signal(SignalKind::hangup()).ok();
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            let signalled = async {
+                match hup.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = tick.tick() => changed(),
+                _ = signalled => hangup(),
+            }
+        }
+    });
+}
+
+pub(crate) fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 

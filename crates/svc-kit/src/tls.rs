@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -16,6 +16,8 @@ use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
 use tracing::{error, info};
+
+use crate::auth::modified;
 
 /// Where the certificate, its key and the client CA come from.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -72,10 +74,6 @@ impl ResolvesServerCert for Certificate {
     fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.current.read().expect("lock").clone())
     }
-}
-
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// The chain and key of `files`, checked to belong together.
@@ -177,26 +175,13 @@ impl Tls {
     /// Reloads on change (checked every 2 s) and on SIGHUP, for as long as
     /// the runtime runs.
     pub fn watch(&self) {
-        let tls = self.clone();
-        tokio::spawn(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let mut hup = signal(SignalKind::hangup()).ok();
-            let mut tick = tokio::time::interval(Duration::from_secs(2));
-            loop {
-                let hangup = async {
-                    match hup.as_mut() {
-                        Some(s) => {
-                            s.recv().await;
-                        }
-                        None => std::future::pending::<()>().await,
-                    }
-                };
-                tokio::select! {
-                    _ = tick.tick() => tls.reload_if_changed(),
-                    _ = hangup => { tls.reload(); }
-                }
-            }
-        });
+        let (on_tick, on_hangup) = (self.clone(), self.clone());
+        crate::auth::watch_files(
+            move || on_tick.reload_if_changed(),
+            move || {
+                on_hangup.reload();
+            },
+        );
     }
 
     /// The end-entity certificate in force (DER).

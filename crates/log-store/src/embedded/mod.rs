@@ -219,21 +219,38 @@ mod upgrade_tests {
         }
     }
 
-    /// The document an older release wrote: today's, keeping the fields
-    /// the older schema has, under that schema's field numbers.
-    fn older_document(
-        older: tantivy::schema::Schema,
-        schema: &tantivy::schema::Schema,
-        fields: &schema::Fields,
-        log: &StoredLog,
-    ) -> tantivy::TantivyDocument {
+    /// Today's day partition as an older release wrote it: today's schema
+    /// without `missing` (fields added since), holding one log, "old".
+    fn older_partition(root: &std::path::Path, missing: &[&str]) -> PartitionId {
+        let (schema, fields) = schema::build_schema();
+        let mut older = tantivy::schema::Schema::builder();
+        for (_, entry) in schema.fields() {
+            if !missing.contains(&entry.name()) {
+                older.add_field(entry.clone());
+            }
+        }
+        let older = older.build();
+        let id = PartitionId {
+            day: Utc::now().date_naive(),
+            generation: 0,
+        };
+        let path = partition_dir(root, id);
+        std::fs::create_dir_all(&path).unwrap();
+        let index = tantivy::Index::create_in_dir(&path, older.clone()).unwrap();
+        schema::register_tokenizers(&index);
+        let mut w: tantivy::IndexWriter = index.writer(15 << 20).unwrap();
+        // Today's document, keeping the fields the older schema has, under
+        // its field numbers.
         let mut doc = tantivy::TantivyDocument::default();
-        for (field, value) in schema::to_document(fields, log).field_values() {
+        let log = log("old", None, serde_json::Value::Null);
+        for (field, value) in schema::to_document(&fields, &log).field_values() {
             if let Ok(old) = older.get_field(schema.get_field_name(field)) {
                 doc.add_field_value(old, value);
             }
         }
-        doc
+        w.add_document(doc).unwrap();
+        w.commit().unwrap();
+        id
     }
 
     /// A day partition written by the release before trace ids and
@@ -244,31 +261,13 @@ mod upgrade_tests {
     fn a_partition_of_the_older_schema_is_read_and_written_around() {
         let dir = tempfile::tempdir().unwrap();
         let root = index_root(dir.path());
-        let (schema, fields) = schema::build_schema();
-        let mut old = tantivy::schema::Schema::builder();
-        for (_, entry) in schema.fields() {
-            if !["trace_id", "metadata"].contains(&entry.name()) {
-                old.add_field(entry.clone());
-            }
-        }
-        let old = old.build();
-        assert!(!schema::has_search_fields(&old));
-        let day = Utc::now().date_naive();
-        let first = PartitionId { day, generation: 0 };
-        let path = partition_dir(&root, first);
-        std::fs::create_dir_all(&path).unwrap();
-        let index = tantivy::Index::create_in_dir(&path, old).unwrap();
-        schema::register_tokenizers(&index);
-        let mut w: tantivy::IndexWriter = index.writer(15 << 20).unwrap();
-        w.add_document(older_document(
-            index.schema(),
-            &schema,
-            &fields,
-            &log("old", None, serde_json::Value::Null),
-        ))
-        .unwrap();
-        w.commit().unwrap();
-        drop(w);
+        let first = older_partition(&root, &["trace_id", "metadata"]);
+        assert!(!schema::has_search_fields(
+            &tantivy::Index::open_in_dir(partition_dir(&root, first))
+                .unwrap()
+                .schema()
+        ));
+        let day = first.day;
 
         let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
         let mut writer = EmbeddedWriter::open(dir.path(), EmbeddedSettings::default()).unwrap();
@@ -362,27 +361,12 @@ mod upgrade_tests {
     fn a_partition_from_before_tenants_is_the_default_tenant_s() {
         let dir = tempfile::tempdir().unwrap();
         let root = index_root(dir.path());
-        let (schema, fields) = schema::build_schema();
-        let mut old = tantivy::schema::Schema::builder();
-        for (_, entry) in schema.fields() {
-            if entry.name() != "tenant" {
-                old.add_field(entry.clone());
-            }
-        }
-        let old = old.build();
-        assert!(!schema::has_tenant(&old) && schema::has_tenant(&schema));
-        let day = Utc::now().date_naive();
-        let first = PartitionId { day, generation: 0 };
-        let path = partition_dir(&root, first);
-        std::fs::create_dir_all(&path).unwrap();
-        let index = tantivy::Index::create_in_dir(&path, old).unwrap();
-        schema::register_tokenizers(&index);
-        let mut w: tantivy::IndexWriter = index.writer(15 << 20).unwrap();
-        let before = log("old", None, serde_json::Value::Null);
-        w.add_document(older_document(index.schema(), &schema, &fields, &before))
-            .unwrap();
-        w.commit().unwrap();
-        drop(w);
+        let first = older_partition(&root, &["tenant"]);
+        let older = tantivy::Index::open_in_dir(partition_dir(&root, first))
+            .unwrap()
+            .schema();
+        assert!(!schema::has_tenant(&older) && schema::has_tenant(&schema::build_schema().0));
+        let day = first.day;
 
         let mut writer = EmbeddedWriter::open(dir.path(), EmbeddedSettings::default()).unwrap();
         let mut acme = log("acme-1", None, serde_json::Value::Null);

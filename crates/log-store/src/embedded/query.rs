@@ -230,14 +230,12 @@ pub fn at_time(fields: &Fields, micros: i64) -> Box<dyn Query> {
     ))
 }
 
-/// The filter as one query.
+/// The filter as one query, its tenant aside: the reader settles the
+/// tenant per partition and segment (`reader::compile_for`, `TenantQuery`).
 pub fn compile(fields: &Fields, analyzer: &mut TextAnalyzer, filter: &Filter) -> Box<dyn Query> {
     let mut must = Vec::new();
     if !matches!(filter.expr, Expr::All) {
         must.push(expr(fields, analyzer, &filter.expr));
-    }
-    if let Some(tenant) = &filter.tenant {
-        must.push(term_query(fields.tenant, tenant));
     }
     must.extend(time_range(fields, filter.start, filter.end));
     if let Some(id) = &filter.id_after {

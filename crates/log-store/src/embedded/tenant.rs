@@ -28,11 +28,24 @@ pub struct TenantQuery {
 }
 
 impl TenantQuery {
-    pub fn new(searcher: &Searcher, field: Field, tenant: &str, inner: Box<dyn Query>) -> Self {
+    pub fn new(searcher: &Searcher, field: Field, name: &str, inner: Box<dyn Query>) -> Self {
+        let tenant = Term::from_field_text(field, name);
+        // One tenant's partition (the usual case): every segment takes the
+        // query as it is, and no term dictionary need be walked.
+        let deleted = searcher
+            .segment_readers()
+            .iter()
+            .any(|s| s.num_deleted_docs() > 0);
+        let whole = !deleted && searcher.doc_freq(&tenant).ok() == Some(searcher.num_docs());
+        let others = if whole {
+            Some(Vec::new())
+        } else {
+            other_tenants(searcher, field, name)
+        };
         TenantQuery {
             inner,
-            tenant: Term::from_field_text(field, tenant),
-            others: other_tenants(searcher, field, tenant),
+            tenant,
+            others,
         }
     }
 }
