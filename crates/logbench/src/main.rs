@@ -208,11 +208,26 @@ enum Command {
         #[arg(long)]
         cross_validate: bool,
         /// Score with these masking rules left out (comma-separated:
-        /// units, asides, brackets, pairs, digits, booleans, dates,
+        /// units, asides, brackets, pairs, digits, booleans, dates, lists,
         /// paths, emails, hosts), to see what each one does.
         #[arg(long, value_delimiter = ',')]
         without: Vec<String>,
+        /// Score with other merge thresholds: MIN_VALUES,MIN_CONSTANTS
+        /// (the shipped ones are 3,3).
+        #[arg(long, value_parser = parse_merge)]
+        merge: Option<log_patterns::MergeRules>,
     },
+}
+
+fn parse_merge(text: &str) -> Result<log_patterns::MergeRules, String> {
+    let (values, constants) = text
+        .split_once(',')
+        .ok_or("expected MIN_VALUES,MIN_CONSTANTS such as 3,3")?;
+    let number = |s: &str| s.trim().parse::<usize>().map_err(|e| format!("{s:?}: {e}"));
+    Ok(log_patterns::MergeRules {
+        min_values: number(values)?,
+        min_constants: number(constants)?,
+    })
 }
 
 fn read_lines(path: &std::path::Path) -> Vec<String> {
@@ -499,9 +514,10 @@ fn main() -> ExitCode {
             json,
             original_labels,
             without,
+            merge,
             ..
         } => {
-            if let Err(e) = run_accuracy(&datasets, json, original_labels, &without) {
+            if let Err(e) = run_accuracy(&datasets, json, original_labels, &without, merge) {
                 eprintln!("logbench accuracy: {e}");
                 return ExitCode::FAILURE;
             }
@@ -515,9 +531,13 @@ fn run_accuracy(
     json: bool,
     original: bool,
     without: &[String],
+    merge: Option<log_patterns::MergeRules>,
 ) -> Result<(), String> {
     let sets = accuracy::datasets(dir, original)?;
     let mut config = accuracy::Config::default();
+    if let Some(merge) = merge {
+        config.merge = merge;
+    }
     for name in without {
         let rule = log_patterns::Rules::EACH
             .iter()
