@@ -463,9 +463,13 @@ fn is_variable(core: &str, rules: Rules) -> bool {
     if rules.has(Rules::DATES) && DAYS_AND_MONTHS.contains(&core) {
         return true;
     }
-    // URLs and paths.
+    // URLs and paths, Unix (`/var/log/x`) and Windows (`C:\Windows\x`,
+    // `\\server\share`).
     if rules.has(Rules::PATHS)
-        && (core.contains("://") || (bytes[0] == b'/' && core.matches('/').count() >= 2))
+        && (core.contains("://")
+            || (bytes[0] == b'/' && core.matches('/').count() >= 2)
+            || (bytes.len() > 2 && bytes[0].is_ascii_alphabetic() && &bytes[1..3] == b":\\")
+            || core.starts_with("\\\\"))
     {
         return true;
     }
@@ -627,6 +631,11 @@ mod tests {
         );
         check("run chrome.exe now", "run chrome.exe now");
         check("at Fri Jun 17 07:07:00 2005", "at <*>");
+        check(
+            "Loaded C:\\Windows\\winsxs\\cbscore.dll, from \\\\srv\\share ok",
+            "Loaded <*>, from <*> ok",
+        );
+        check("a:\\b and c:d stay", "<*> and c:d stay");
         check(
             "opened /var/log/messages for reading",
             "opened <*> for reading",

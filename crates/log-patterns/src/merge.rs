@@ -7,8 +7,11 @@
 //! are one event when that position takes at least [`MIN_VALUES`] distinct
 //! values and at least [`MIN_CONSTANTS`] other constant words remain. A
 //! position with few values is kept apart (`opened`/`closed`, `DMA`/`Normal`
-//! zone): those are usually different events. The merge repeats until
-//! nothing changes, so several word positions can become `<*>`.
+//! zone): those are usually different events. So is a position whose
+//! words read as the states of an enumeration, however many: all in
+//! capitals (`GET`/`POST`/`DELETE`) or all one verb form
+//! (`Started`/`Stopped`/`Paused`); see [`are_states`]. The merge repeats
+//! until nothing changes, so several word positions can become `<*>`.
 //!
 //! The result depends only on the set of templates, not on their order.
 
@@ -38,6 +41,9 @@ pub const MIN_CONSTANTS: usize = 3;
 pub struct MergeRules {
     pub min_values: usize,
     pub min_constants: usize,
+    /// Keep apart values that read as states of one enumeration (see
+    /// [`are_states`]) however many there are.
+    pub states: bool,
 }
 
 impl Default for MergeRules {
@@ -45,6 +51,7 @@ impl Default for MergeRules {
         MergeRules {
             min_values: MIN_VALUES,
             min_constants: MIN_CONSTANTS,
+            states: true,
         }
     }
 }
@@ -106,7 +113,7 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
                 .iter()
                 .map(|&c| clusters[c].tokens[position].as_str())
                 .collect();
-            if values.len() < rules.min_values {
+            if values.len() < rules.min_values || (rules.states && are_states(&values)) {
                 continue;
             }
             let (first, rest) = live.split_first().expect("two or more");
@@ -139,6 +146,37 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
             Merged { template, members }
         })
         .collect()
+}
+
+/// Whether the words taking one position read as the states of an
+/// enumeration rather than as values of a variable: all written in
+/// capitals (`GET`/`POST`/`DELETE`, `LOOKING`/`FOLLOWING`: constants by the
+/// usual naming), or all the same verb form (`Started`/`Stopped`/`Paused`,
+/// `Acquiring`/`Releasing`, `enable`/`disable`). Each is then an event of
+/// its own. A masked value among them is not a word and is left out.
+pub fn are_states(values: &BTreeSet<&str>) -> bool {
+    let words: Vec<&str> = values
+        .iter()
+        .copied()
+        .filter(|v| *v != WILDCARD)
+        .map(|v| v.trim_matches(|c: char| c.is_ascii_punctuation()))
+        .collect();
+    if words.len() < 2 || words.iter().any(|w| w.len() < 2) {
+        return false;
+    }
+    let capitals = words.iter().all(|w| {
+        w.bytes().any(|b| b.is_ascii_uppercase())
+            && w.bytes()
+                .all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_digit())
+    });
+    let letters = |w: &&str| w.bytes().all(|b| b.is_ascii_alphabetic());
+    let verb_form = words.iter().all(letters)
+        && ["ed", "ing", "able"].iter().any(|suffix| {
+            words
+                .iter()
+                .all(|w| w.len() > suffix.len() + 1 && w.to_ascii_lowercase().ends_with(suffix))
+        });
+    capitals || verb_form
 }
 
 #[cfg(test)]
@@ -235,5 +273,65 @@ mod tests {
             ],
         );
         check(&[], &[]);
+    }
+
+    #[test]
+    fn keeps_states_of_an_enumeration_apart() {
+        // Same verb form: each state is its own event.
+        check(
+            &[
+                "[instance: <*>] VM Started (Lifecycle Event)",
+                "[instance: <*>] VM Stopped (Lifecycle Event)",
+                "[instance: <*>] VM Paused (Lifecycle Event)",
+                "[instance: <*>] VM Resumed (Lifecycle Event)",
+            ],
+            &[
+                "[instance: <*>] VM Paused (Lifecycle Event) <= [instance: <*>] VM Paused (Lifecycle Event)",
+                "[instance: <*>] VM Resumed (Lifecycle Event) <= [instance: <*>] VM Resumed (Lifecycle Event)",
+                "[instance: <*>] VM Started (Lifecycle Event) <= [instance: <*>] VM Started (Lifecycle Event)",
+                "[instance: <*>] VM Stopped (Lifecycle Event) <= [instance: <*>] VM Stopped (Lifecycle Event)",
+            ],
+        );
+        // Capitals: constants of an enumeration (methods, states).
+        check(
+            &[
+                "<*> \"GET <*> <*>\" status: <*> len: <*>",
+                "<*> \"POST <*> <*>\" status: <*> len: <*>",
+                "<*> \"DELETE <*> <*>\" status: <*> len: <*>",
+            ],
+            &[
+                "<*> \"DELETE <*> <*>\" status: <*> len: <*> <= <*> \"DELETE <*> <*>\" status: <*> len: <*>",
+                "<*> \"GET <*> <*>\" status: <*> len: <*> <= <*> \"GET <*> <*>\" status: <*> len: <*>",
+                "<*> \"POST <*> <*>\" status: <*> len: <*> <= <*> \"POST <*> <*>\" status: <*> len: <*>",
+            ],
+        );
+        // Names of any case and form are values.
+        check(
+            &["Invalid user Bob from <*>", "Invalid user ADMIN from <*>", "Invalid user carol from <*>"],
+            &["Invalid user <*> from <*> <= Invalid user ADMIN from <*> | Invalid user Bob from <*> | Invalid user carol from <*>"],
+        );
+        let set = |v: &[&'static str]| v.iter().copied().collect::<BTreeSet<&str>>();
+        assert!(are_states(&set(&["enable", "disable", "<*>"])));
+        assert!(are_states(&set(&["Acquiring", "Releasing"])));
+        assert!(!are_states(&set(&["root", "news", "cyrus"])));
+        assert!(
+            !are_states(&set(&["fed", "bed"])),
+            "too short to be a verb form"
+        );
+        assert!(!are_states(&set(&["GET", "post"])));
+        // A threshold of its own: states merge when told not to keep them.
+        let rules = MergeRules {
+            states: false,
+            ..MergeRules::default()
+        };
+        let merged = merge_templates_with(
+            &[
+                ("a b c VM Started", 1),
+                ("a b c VM Stopped", 1),
+                ("a b c VM Paused", 1),
+            ],
+            rules,
+        );
+        assert_eq!(merged.len(), 1);
     }
 }

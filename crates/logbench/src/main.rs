@@ -227,6 +227,7 @@ fn parse_merge(text: &str) -> Result<log_patterns::MergeRules, String> {
     Ok(log_patterns::MergeRules {
         min_values: number(values)?,
         min_constants: number(constants)?,
+        ..Default::default()
     })
 }
 
@@ -587,8 +588,8 @@ fn run_cross_validation(dir: &std::path::Path, json: bool, original: bool) -> Re
     let held = accuracy::cross_validate(&sets)?;
     if !json {
         println!(
-            "{:<12} {:>12} {:>12} {:>8} {:>12} {:>12}",
-            "dataset", "GA in", "GA out", "chosen", "FGA in/out", "TA in/out"
+            "{:<12} {:>7} {:>7} {:>12} {:>12}  chosen",
+            "dataset", "GA in", "GA out", "FGA in/out", "TA in/out"
         );
     }
     let mut sums = [0.0; 6];
@@ -597,24 +598,22 @@ fn run_cross_validation(dir: &std::path::Path, json: bool, original: bool) -> Re
             println!("{}", serde_json::to_string(h).map_err(|e| e.to_string())?);
         } else {
             println!(
-                "{:<12} {:>12.3} {:>12.3} {:>8} {:>5.3}/{:<6.3} {:>5.3}/{:<6.3}",
+                "{:<12} {:>7.3} {:>7.3} {:>5.3}/{:<6.3} {:>5.3}/{:<6.3}  {},{}{}{}",
                 h.dataset,
                 h.in_sample.grouping_accuracy,
                 h.out_of_sample.grouping_accuracy,
-                format!(
-                    "{},{}{}",
-                    h.chosen_min_values,
-                    h.chosen_min_constants,
-                    if h.rules_left_out.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" -{}", h.rules_left_out.join(" -"))
-                    }
-                ),
                 h.in_sample.group_f1,
                 h.out_of_sample.group_f1,
                 h.in_sample.template_accuracy,
-                h.out_of_sample.template_accuracy
+                h.out_of_sample.template_accuracy,
+                h.chosen_min_values,
+                h.chosen_min_constants,
+                if h.chosen_states { "" } else { " -states" },
+                if h.rules_left_out.is_empty() {
+                    String::new()
+                } else {
+                    format!(" -{}", h.rules_left_out.join(" -"))
+                }
             );
         }
         for (i, v) in [
@@ -642,7 +641,7 @@ fn run_cross_validation(dir: &std::path::Path, json: bool, original: bool) -> Re
         sums[5] / n
     );
     println!(
-        "(chosen on the other datasets: the merge's min_values,min_constants, and -rule for each masking rule left out)"
+        "(chosen on the other datasets: the merge's min_values,min_constants, -states when it merges states, and -rule for each masking rule left out)"
     );
     Ok(())
 }
