@@ -12,6 +12,9 @@
 //! capitals (`GET`/`POST`/`DELETE`) or all one verb form
 //! (`Started`/`Stopped`/`Paused`); see [`are_states`]. The merge repeats
 //! until nothing changes, so several word positions can become `<*>`.
+//! Last, groups whose constant words are the same in the same order are
+//! one event (a value printed or not, a list of any length); see
+//! [`skeleton`].
 //!
 //! The result depends only on the set of templates, not on their order.
 
@@ -44,6 +47,9 @@ pub struct MergeRules {
     /// Keep apart values that read as states of one enumeration (see
     /// [`are_states`]) however many there are.
     pub states: bool,
+    /// Templates whose constant words are the same, in the same order, are
+    /// one event whatever values stand between them (see [`skeleton`]).
+    pub optional_values: bool,
 }
 
 impl Default for MergeRules {
@@ -52,6 +58,7 @@ impl Default for MergeRules {
             min_values: MIN_VALUES,
             min_constants: MIN_CONSTANTS,
             states: true,
+            optional_values: true,
         }
     }
 }
@@ -139,13 +146,78 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
             .or_default()
             .extend(cluster.members);
     }
-    by_template
+    let mut merged: Vec<Merged> = by_template
         .into_iter()
         .map(|(template, mut members)| {
             members.sort_unstable();
             Merged { template, members }
         })
+        .collect();
+    if rules.optional_values {
+        merged = merge_optional_values(merged, templates, rules);
+    }
+    merged
+}
+
+/// A template's constant words in order: the tokens that are not values
+/// alone (`<*>`, `(<*>)`, `<*>,` are values with their punctuation).
+pub fn skeleton(template: &str) -> Vec<&str> {
+    template
+        .split(' ')
+        .filter(|t| {
+            !t.replace(WILDCARD, "")
+                .chars()
+                .all(|c| c.is_ascii_punctuation())
+        })
         .collect()
+}
+
+/// Groups with the same skeleton are one event: a value that is there or
+/// not (an aside `(1.16 KB)` printed for large sizes only, an empty user
+/// name) or a list of any length does not make another event. The
+/// skeleton must still say which event it is (`min_constants` + 1 words).
+/// The group shows the template of its most frequent member group (the
+/// shortest when counts tie).
+fn merge_optional_values(
+    merged: Vec<Merged>,
+    templates: &[(&str, u64)],
+    rules: MergeRules,
+) -> Vec<Merged> {
+    let mut by_skeleton: BTreeMap<Vec<String>, Vec<Merged>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for m in merged {
+        let key: Vec<String> = skeleton(&m.template)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        if key.len() < rules.min_constants + 1 {
+            out.push(m);
+        } else {
+            by_skeleton.entry(key).or_default().push(m);
+        }
+    }
+    for (_, group) in by_skeleton {
+        let weight = |m: &Merged| m.members.iter().map(|&i| templates[i].1).sum::<u64>();
+        let shown = group
+            .iter()
+            .max_by(|a, b| {
+                weight(a)
+                    .cmp(&weight(b))
+                    .then_with(|| b.template.len().cmp(&a.template.len()))
+                    .then_with(|| b.template.cmp(&a.template))
+            })
+            .expect("a group has members")
+            .template
+            .clone();
+        let mut members: Vec<usize> = group.into_iter().flat_map(|m| m.members).collect();
+        members.sort_unstable();
+        out.push(Merged {
+            template: shown,
+            members,
+        });
+    }
+    out.sort_by(|a, b| a.template.cmp(&b.template));
+    out
 }
 
 /// Whether the words taking one position read as the states of an
@@ -273,6 +345,35 @@ mod tests {
             ],
         );
         check(&[], &[]);
+    }
+
+    #[test]
+    fn a_value_there_or_not_is_the_same_event() {
+        // An aside printed for large sizes only, on either side.
+        check(
+            &[
+                "<*> close, <*> bytes sent, <*> bytes received, lifetime <*>",
+                "<*> close, <*> bytes (<*>) sent, <*> bytes received, lifetime <*>",
+                "<*> close, <*> bytes sent, <*> bytes (<*>) received, lifetime <*>",
+            ],
+            &["<*> close, <*> bytes sent, <*> bytes received, lifetime <*> <= <*> close, <*> bytes (<*>) sent, <*> bytes received, lifetime <*> | <*> close, <*> bytes sent, <*> bytes (<*>) received, lifetime <*> | <*> close, <*> bytes sent, <*> bytes received, lifetime <*>"],
+        );
+        assert_eq!(skeleton("a <*> (<*>) [<*>], b <*>,"), vec!["a", "b"]);
+        // The constant words must say which event it is, in their order.
+        check(
+            &["disk <*> full", "disk full <*>"],
+            &[
+                "disk <*> full <= disk <*> full",
+                "disk full <*> <= disk full <*>",
+            ],
+        );
+        check(
+            &["copy from <*> to <*> done", "copy to <*> from <*> done"],
+            &[
+                "copy from <*> to <*> done <= copy from <*> to <*> done",
+                "copy to <*> from <*> done <= copy to <*> from <*> done",
+            ],
+        );
     }
 
     #[test]

@@ -232,11 +232,14 @@ pub fn rule_grid() -> Vec<MergeRules> {
     for min_values in 2..=6 {
         for min_constants in 1..=5 {
             for states in [true, false] {
-                grid.push(MergeRules {
-                    min_values,
-                    min_constants,
-                    states,
-                });
+                for optional_values in [true, false] {
+                    grid.push(MergeRules {
+                        min_values,
+                        min_constants,
+                        states,
+                        optional_values,
+                    });
+                }
             }
         }
     }
