@@ -8,8 +8,8 @@
 //!   an optional port;
 //! - any other word containing a digit (`user42`, `blk_-1608`, `/api/v1/7`),
 //!   since such words are almost always identifiers, with two exceptions:
-//!   a name with one digit glued to letters (`ssh2`, `SOCKS5`, `jk2_init`)
-//!   is a word, and in a word built of parts at brackets or `::`
+//!   a name with one digit glued to letters inside a word or in capitals
+//!   (`jk2_init`, `SOCKS5`) is a word, and in a word built of parts at brackets or `::`
 //!   (`AirPort_Brcm43xx::syncPowerState`, `WWEN[0x1f]`) only the parts
 //!   with a digit are values;
 //! - the value of a `key=value` pair (any value) or `key:value` pair (by its
@@ -75,13 +75,16 @@ impl Rules {
     /// values; the word parts name the event. Only brackets and `::` part
     /// a word (`host12.example.com`, `Main.java:42` are one value).
     pub const PARTS: Rules = Rules(1 << 12);
-    /// A name with a single digit (`ssh2`, `SOCKS5`, `jk2_init`) is a
-    /// word, not a value: the query-time merge masks it if it varies.
+    /// A name with a single digit (`SOCKS5`, `jk2_init`) is a word, not a
+    /// value: the query-time merge masks it if it varies.
     pub const NAMES: Rules = Rules(1 << 13);
+    /// The target of an HTTP request line (`"GET /v2/7/servers/detail`)
+    /// keeps its word segments: they name the route.
+    pub const ROUTES: Rules = Rules(1 << 14);
     /// Every rule: what the service masks with.
-    pub const ALL: Rules = Rules((1 << 14) - 1);
+    pub const ALL: Rules = Rules((1 << 15) - 1);
     /// Each rule with its name.
-    pub const EACH: [(&'static str, Rules); 14] = [
+    pub const EACH: [(&'static str, Rules); 15] = [
         ("quoted", Rules::QUOTED),
         ("units", Rules::UNITS),
         ("asides", Rules::ASIDES),
@@ -96,6 +99,7 @@ impl Rules {
         ("lists", Rules::LISTS),
         ("parts", Rules::PARTS),
         ("names", Rules::NAMES),
+        ("routes", Rules::ROUTES),
     ];
 
     pub fn has(self, rule: Rules) -> bool {
@@ -159,6 +163,7 @@ pub fn template_of(message: &str) -> String {
 pub fn template_of_with(message: &str, rules: Rules) -> String {
     let mut out = String::with_capacity(message.len());
     let mut rest = message.trim();
+    let mut previous = "";
     while !rest.is_empty() {
         if !out.is_empty() {
             out.push(' ');
@@ -193,9 +198,12 @@ pub fn template_of_with(message: &str, rules: Rules) -> String {
         if rules.has(Rules::UNITS) && out.trim_end().ends_with(WILDCARD) && is_unit(word) {
             out.truncate(out.trim_end().len());
             out.push_str(&word[word.trim_end_matches([',', ';', ')', '.']).len()..]);
+        } else if rules.has(Rules::ROUTES) && follows_method(previous) && word.starts_with('/') {
+            mask_route(word, &mut out, rules);
         } else {
             mask_word(word, &mut out, rules);
         }
+        previous = word;
         rest = rest[end..].trim_start();
     }
     if rules.has(Rules::ASIDES) {
@@ -238,6 +246,46 @@ fn collapse_runs(template: &str) -> String {
         i = j + 1;
     }
     out
+}
+
+/// Whether a word is an HTTP method opening a request line (`"GET`).
+fn follows_method(word: &str) -> bool {
+    matches!(
+        word.trim_start_matches(is_leading_punct),
+        "GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS"
+    )
+}
+
+/// The target of an HTTP request names the route: its word segments stay,
+/// a segment holding a digit (an id) and the query string are values
+/// (`/v2/54fa.../servers/detail?x=1` reads `/<*>/<*>/servers/detail?<*>`).
+fn mask_route(word: &str, out: &mut String, rules: Rules) {
+    let end = word.rfind(|c: char| !is_trailing_punct(c)).map_or(0, |i| {
+        i + word[i..].chars().next().map_or(1, char::len_utf8)
+    });
+    let (target, trail) = word.split_at(end);
+    let (path, query) = match target.split_once('?') {
+        Some((path, _)) => (path, true),
+        None => (target, false),
+    };
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        if segment.is_empty() {
+            continue;
+        }
+        if is_variable(segment, rules) || segment.bytes().any(|b| b.is_ascii_digit()) {
+            out.push_str(WILDCARD);
+        } else {
+            out.push_str(segment);
+        }
+    }
+    if query {
+        out.push('?');
+        out.push_str(WILDCARD);
+    }
+    out.push_str(trail);
 }
 
 /// Removes parenthesised asides that hold nothing but values (`(<*>)`,
@@ -505,18 +553,27 @@ fn is_host_name(core: &str) -> bool {
     labels.len() >= 3 || TLDS.contains(labels.last().expect("two labels"))
 }
 
-/// A name that holds one digit, glued to two letters or more before it
-/// (`ssh2`, `SOCKS5`, `jk2_init`, `imps2`): a version or a model, not a
-/// count or an id (`node-7`, `D2`, `u0` stay values). Only `_`, `-` and
-/// `$` besides; a dotted word is a host or a class (other rules).
+/// A name that holds one digit glued to two letters or more before it: a
+/// version or a model, not a count or an id. Only where the shape says so:
+/// letters go on after the digit (`jk2_init`, `Brcm4xx`), or the word is in
+/// capitals (`SOCKS5`, `HTTP2`). A lowercase word ending in a digit is
+/// left a value: `eth0`, `sda1`, `tty2` are indices as often as `ssh2` is a
+/// version, and a version masked only costs the template a word, while an
+/// index kept splits the event. `node-7`, `D2`, `u0` stay values; a dotted
+/// word is a host or a class (other rules).
 fn is_name(core: &str) -> bool {
     let bytes = core.as_bytes();
     let mut digits = bytes.iter().enumerate().filter(|(_, b)| b.is_ascii_digit());
     let (Some((at, _)), None) = (digits.next(), digits.next()) else {
         return false;
     };
+    let letters_after = bytes[at + 1..].iter().any(u8::is_ascii_alphabetic);
+    let capitals = bytes[..at]
+        .iter()
+        .all(|b| b.is_ascii_uppercase() || !b.is_ascii_alphabetic());
     at >= 2
         && bytes[at - 2..at].iter().all(u8::is_ascii_alphabetic)
+        && (letters_after || capitals)
         && bytes
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'$'))
@@ -606,7 +663,17 @@ mod tests {
             "file 'report final.pdf' not found",
             "file 'report final.pdf' not found",
         );
-        check("\"GET /api/v1/users HTTP/1.1\" 200", "\"GET <*> <*>\" <*>");
+        check(
+            "\"GET /api/v1/users HTTP/1.1\" 200",
+            "\"GET /api/<*>/users <*>\" <*>",
+        );
+        check(
+            "10.1.1.1 \"POST /v2/54fadb412c4e40cdbaed9335e4c35a9e/servers/detail?all=True&since=2017 HTTP/1.1\" status: 200",
+            "<*> \"POST /<*>/<*>/servers/detail?<*> <*>\" status: <*>",
+        );
+        check("\"GET /\" 404", "\"GET /\" <*>");
+        check("GET /a/b, PUT /c/d", "GET /a/b, PUT /c/d");
+        check("opened /var/log/x and /var/log/y", "opened <*> and <*>");
         check("don't panic", "don't panic");
         check("user_id=123 status=active", "user_id=<*> status=<*>");
         check(
@@ -713,17 +780,17 @@ mod tests {
 
     #[test]
     fn a_name_with_one_digit_is_a_word() {
-        check(
-            "Failed password for root from 1.2.3.4 port 22 ssh2",
-            "Failed password for root from <*> port <*> ssh2",
-        );
         check("jk2_init() Found child 5", "jk2_init() Found child <*>");
+        check("HTTP2 stream reset", "HTTP2 stream reset");
         check(
             "open through proxy 10.0.0.1:1080 SOCKS5",
             "open through proxy <*> SOCKS5",
         );
-        // Counts and enumerated ids are values.
+        // Counts, enumerated ids and indices are values; so is a lowercase
+        // word ending in a digit (an index as often as a version).
         for (message, template) in [
+            ("port 22 ssh2", "port <*>"),
+            ("DHCPACK on 10.0.0.2 via eth1", "DHCPACK on <*> via <*>"),
             ("node node-7 up", "node <*> up"),
             ("domain node-D2 up", "domain <*> up"),
             ("user u0 started", "user <*> started"),

@@ -208,8 +208,9 @@ enum Command {
         #[arg(long)]
         cross_validate: bool,
         /// Score with these masking rules left out (comma-separated:
-        /// units, asides, brackets, pairs, digits, booleans, dates, lists,
-        /// paths, emails, hosts), to see what each one does.
+        /// quoted, units, asides, brackets, pairs, digits, booleans, dates,
+        /// paths, emails, hosts, lists, parts, names, routes), to see what
+        /// each one does.
         #[arg(long, value_delimiter = ',')]
         without: Vec<String>,
         /// Score with other merge thresholds: MIN_VALUES,MIN_CONSTANTS
