@@ -198,7 +198,7 @@ pub fn template_of_with(message: &str, rules: Rules) -> String {
         if rules.has(Rules::UNITS) && out.trim_end().ends_with(WILDCARD) && is_unit(word) {
             out.truncate(out.trim_end().len());
             out.push_str(&word[word.trim_end_matches([',', ';', ')', '.']).len()..]);
-        } else if rules.has(Rules::ROUTES) && follows_method(previous) && word.starts_with('/') {
+        } else if word.starts_with('/') && rules.has(Rules::ROUTES) && follows_method(previous) {
             mask_route(word, &mut out, rules);
         } else {
             mask_word(word, &mut out, rules);
@@ -209,7 +209,7 @@ pub fn template_of_with(message: &str, rules: Rules) -> String {
     if rules.has(Rules::ASIDES) {
         out = drop_variable_asides(&out);
     }
-    if rules.has(Rules::LISTS) {
+    if rules.has(Rules::LISTS) && has_run(&out) {
         out = collapse_runs(&out);
     }
     out
@@ -219,31 +219,32 @@ pub fn template_of_with(message: &str, rules: Rules) -> String {
 /// (`<*> <*> <*>`, `<*>, <*>`), becomes one `<*>` with the last token's
 /// punctuation: a list of hosts, a date written in five words, an argument
 /// list are one value of varying length.
+/// Whether a value is followed by another (`<*> <*>`, `<*>, <*>`).
+fn has_run(template: &str) -> bool {
+    template.match_indices(WILDCARD).any(|(at, _)| {
+        let after = &template.as_bytes()[at + WILDCARD.len()..];
+        let after = match after.first() {
+            Some(b',' | b';') => &after[1..],
+            _ => after,
+        };
+        after.starts_with(b" <*>")
+    })
+}
+
 fn collapse_runs(template: &str) -> String {
-    if !template.contains("<*> <*>")
-        && !template.contains("<*>, <*>")
-        && !template.contains("<*>; <*>")
-    {
-        return template.to_string();
-    }
     let is_value = |t: &str| t.trim_end_matches([',', ';']) == WILDCARD;
-    let tokens: Vec<&str> = template.split(' ').collect();
     let mut out = String::with_capacity(template.len());
-    let mut i = 0;
-    while i < tokens.len() {
-        let mut j = i;
-        if is_value(tokens[i]) {
-            // Extend over values; a separator may only follow a value that
-            // is followed by another value.
-            while j + 1 < tokens.len() && is_value(tokens[j + 1]) {
-                j += 1;
-            }
+    let mut tokens = template.split(' ').peekable();
+    while let Some(token) = tokens.next() {
+        // A value followed by a value gives way to it: the run keeps its
+        // last token (and that token's punctuation).
+        if is_value(token) && tokens.peek().is_some_and(|next| is_value(next)) {
+            continue;
         }
         if !out.is_empty() {
             out.push(' ');
         }
-        out.push_str(tokens[j]);
-        i = j + 1;
+        out.push_str(token);
     }
     out
 }
@@ -405,6 +406,15 @@ fn mask_core(core: &str, out: &mut String, rules: Rules) {
     if core.is_empty() {
         return;
     }
+    // Most words are letters only: of the rules, only booleans and day
+    // and month names can make them values.
+    if core.bytes().all(|b| b.is_ascii_alphabetic()) {
+        let value = (rules.has(Rules::BOOLEANS)
+            && (core.eq_ignore_ascii_case("true") || core.eq_ignore_ascii_case("false")))
+            || (rules.has(Rules::DATES) && DAYS_AND_MONTHS.contains(&core));
+        out.push_str(if value { WILDCARD } else { core });
+        return;
+    }
     if is_variable(core, rules) {
         out.push_str(WILDCARD);
         return;
@@ -440,9 +450,13 @@ fn mask_core(core: &str, out: &mut String, rules: Rules) {
             return;
         }
     }
-    if rules.has(Rules::PARTS) && rules.has(Rules::DIGITS) && has_word_part(core, rules) {
+    if rules.has(Rules::PARTS)
+        && rules.has(Rules::DIGITS)
+        && core.bytes().any(|b| b.is_ascii_digit())
+        && has_word_part(core, rules)
+    {
         // Parts with a digit are values, word parts stay (see has_word_part).
-        for (body, sep) in parts(core) {
+        for_each_part(core, |body, sep| {
             if body.bytes().any(|b| b.is_ascii_digit())
                 && !(rules.has(Rules::NAMES) && is_name(body))
             {
@@ -451,7 +465,7 @@ fn mask_core(core: &str, out: &mut String, rules: Rules) {
                 out.push_str(body);
             }
             out.push_str(sep);
-        }
+        });
         return;
     }
     out.push_str(core);
@@ -539,18 +553,23 @@ fn is_host_name(core: &str) -> bool {
         Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
         _ => core,
     };
-    let labels: Vec<&str> = name.split('.').collect();
-    if labels.len() < 2
-        || labels.iter().any(|l| {
-            l.is_empty()
-                || !l
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        })
-    {
+    if !name.contains('.') {
         return false;
     }
-    labels.len() >= 3 || TLDS.contains(labels.last().expect("two labels"))
+    let mut labels = 0;
+    let mut last = "";
+    for label in name.split('.') {
+        if label.is_empty()
+            || !label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            return false;
+        }
+        labels += 1;
+        last = label;
+    }
+    labels >= 3 || TLDS.contains(&last)
 }
 
 /// A name that holds one digit glued to two letters or more before it: a
@@ -579,11 +598,10 @@ fn is_name(core: &str) -> bool {
             .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'$'))
 }
 
-/// A word split at brackets and `::` (a scope): each part with the
-/// separator that follows it (empty at the end).
-fn parts(core: &str) -> Vec<(&str, &str)> {
+/// Calls `f` with each part of a word split at brackets and `::` (a
+/// scope) and the separator that follows it (empty at the end).
+fn for_each_part<'a>(core: &'a str, mut f: impl FnMut(&'a str, &'a str)) {
     let bytes = core.as_bytes();
-    let mut out = Vec::new();
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
@@ -596,28 +614,39 @@ fn parts(core: &str) -> Vec<(&str, &str)> {
             i += 1;
             continue;
         }
-        out.push((&core[start..i], &core[i..i + width]));
+        f(&core[start..i], &core[i..i + width]);
         i += width;
         start = i;
     }
-    out.push((&core[start..], ""));
-    out
+    f(&core[start..], "");
 }
 
 /// Whether a word is built of parts (split at brackets and `::`) of which
 /// one is a word (two or more characters, no digit, a letter beyond the
 /// hex digits) or a name ([`is_name`]).
 fn has_word_part(core: &str, rules: Rules) -> bool {
-    let parts = parts(core);
-    parts.len() > 1
-        && parts.iter().any(|(part, _)| {
-            (rules.has(Rules::NAMES) && is_name(part))
-                || part.len() >= 2
-                    && !part.bytes().any(|b| b.is_ascii_digit())
-                    && part
-                        .bytes()
-                        .any(|b| b.is_ascii_alphabetic() && !b.is_ascii_hexdigit())
-        })
+    if !core
+        .bytes()
+        .any(|b| matches!(b, b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'<' | b'>'))
+        && !core.contains("::")
+    {
+        return false;
+    }
+    let word = |part: &str| {
+        (rules.has(Rules::NAMES) && is_name(part))
+            || part.len() >= 2
+                && !part.bytes().any(|b| b.is_ascii_digit())
+                && part
+                    .bytes()
+                    .any(|b| b.is_ascii_alphabetic() && !b.is_ascii_hexdigit())
+    };
+    let mut count = 0;
+    let mut any_word = false;
+    for_each_part(core, |part, _| {
+        count += 1;
+        any_word |= word(part);
+    });
+    count > 1 && any_word
 }
 
 #[cfg(test)]
