@@ -36,8 +36,49 @@ fn grouping_accuracy_floors() {
     }
 }
 
+/// Issue 14's measure of generalization: settings chosen without a
+/// dataset score it almost as well as the shipped ones do. The floor is
+/// the figure measured when the check was written (0.9229) less noise
+/// room; the in-sample mean must stay within 0.06 of it.
 #[test]
-fn mean_grouping_accuracy_is_at_least_0_90() {
+fn out_of_sample_accuracy_stays_near_in_sample() {
+    let sets = accuracy::datasets(&datasets_dir(), false).unwrap();
+    let held = accuracy::cross_validate(&sets).unwrap();
+    let n = held.len() as f64;
+    let inside = held
+        .iter()
+        .map(|h| h.in_sample.grouping_accuracy)
+        .sum::<f64>()
+        / n;
+    let outside = held
+        .iter()
+        .map(|h| h.out_of_sample.grouping_accuracy)
+        .sum::<f64>()
+        / n;
+    assert!(outside >= 0.92, "out-of-sample mean GA {outside:.4}");
+    assert!(inside - outside <= 0.06, "in {inside:.4}, out {outside:.4}");
+    // The merge chosen on the others is the shipped one for every dataset.
+    for h in &held {
+        assert!(h.chosen_states, "{}: states merged", h.dataset);
+    }
+}
+
+#[test]
+fn mean_template_accuracy_and_group_f1() {
+    let sets = accuracy::datasets(&datasets_dir(), false).unwrap();
+    let scores: Vec<_> = sets
+        .iter()
+        .map(|(name, path)| accuracy::score(name, path).unwrap())
+        .collect();
+    let n = scores.len() as f64;
+    let fga = scores.iter().map(|s| s.group_f1).sum::<f64>() / n;
+    let ta = scores.iter().map(|s| s.template_accuracy).sum::<f64>() / n;
+    assert!(fga >= 0.94, "mean FGA {fga:.4}");
+    assert!(ta >= 0.84, "mean TA {ta:.4}");
+}
+
+#[test]
+fn mean_grouping_accuracy_is_at_least_0_97() {
     let sets = accuracy::datasets(&datasets_dir(), false).unwrap();
     assert!(
         sets.len() >= 11,
@@ -49,5 +90,5 @@ fn mean_grouping_accuracy_is_at_least_0_90() {
         .map(|(name, path)| accuracy::score(name, path).unwrap().grouping_accuracy)
         .sum::<f64>()
         / sets.len() as f64;
-    assert!(mean >= 0.90, "mean GA {mean:.4}");
+    assert!(mean >= 0.97, "mean GA {mean:.4}");
 }
