@@ -90,8 +90,15 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
         .collect();
     loop {
         let mut changed = false;
-        // Templates equal but for one position share a key.
-        let mut groups: BTreeMap<(usize, String), Vec<usize>> = BTreeMap::new();
+        // Templates equal but for one position share a key. The key is a
+        // hash of the tokens before and after the position (prefix and
+        // suffix hashes: each template costs its length, not its length
+        // squared); buckets of two or more are then checked token by token
+        // and ordered by the key's text, so a hash collision cannot merge
+        // and the order is the text's.
+        let mut keyed: Vec<((usize, usize, u64, u64), usize)> = Vec::new();
+        let mut hashes: Vec<u64> = Vec::new();
+        let mut suffix: Vec<u64> = Vec::new();
         for (c, cluster) in clusters.iter().enumerate().filter(|(_, c)| c.live) {
             let constants = cluster.tokens.iter().filter(|t| *t != WILDCARD).count();
             // What stays must still say which event this is.
@@ -100,17 +107,50 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
             }
             // A template with `<*>` at a position joins that position's group
             // too, as one more value.
-            for i in 0..cluster.tokens.len() {
+            let n = cluster.tokens.len();
+            hashes.clear();
+            hashes.extend(cluster.tokens.iter().map(|t| token_hash(t)));
+            suffix.clear();
+            suffix.resize(n + 1, 0);
+            for i in (0..n).rev() {
+                suffix[i] = mix(suffix[i + 1], hashes[i]);
+            }
+            let mut prefix = 0;
+            for i in 0..n {
+                keyed.push(((i, n, prefix, suffix[i + 1]), c));
+                prefix = mix(prefix, hashes[i]);
+            }
+        }
+        keyed.sort_unstable();
+        let mut groups: Vec<((usize, String), Vec<usize>)> = Vec::new();
+        for bucket in keyed.chunk_by(|a, b| a.0 == b.0) {
+            if bucket.len() < 2 {
+                continue;
+            }
+            let position = bucket[0].0 .0;
+            let members = bucket.iter().map(|&(_, c)| c);
+            let key_of = |c: usize| {
                 let mut key = String::new();
-                for (j, t) in cluster.tokens.iter().enumerate() {
+                for (j, t) in clusters[c].tokens.iter().enumerate() {
                     if j > 0 {
                         key.push(' ');
                     }
-                    key.push_str(if j == i { "\u{0}" } else { t });
+                    key.push_str(if j == position { "\u{0}" } else { t });
                 }
-                groups.entry((i, key)).or_default().push(c);
+                key
+            };
+            let mut exact: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+            for c in members {
+                exact.entry(key_of(c)).or_default().push(c);
             }
+            groups.extend(
+                exact
+                    .into_iter()
+                    .filter(|(_, m)| m.len() >= 2)
+                    .map(|(key, m)| ((position, key), m)),
+            );
         }
+        groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for ((position, _), members) in groups {
             let live: Vec<usize> = members.into_iter().filter(|&c| clusters[c].live).collect();
             if live.len() < 2 {
@@ -157,6 +197,21 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
         merged = merge_optional_values(merged, templates, rules);
     }
     merged
+}
+
+/// FNV-1a 64 of a token: fixed, so the merge is the same on every replica.
+fn token_hash(token: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in token.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// Chains token hashes in order.
+fn mix(acc: u64, token: u64) -> u64 {
+    (acc.rotate_left(29) ^ token).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// A template's constant words in order: the tokens that are not values
