@@ -103,7 +103,19 @@ pub struct RawGroup {
 impl RawGroup {
     /// Folds another group into this one (same template, or one event).
     pub fn absorb(&mut self, other: RawGroup) {
-        let (g, o) = (&mut self.group, other.group);
+        self.group.absorb_counts(other.group);
+        self.samples.extend(other.samples);
+        self.samples
+            .sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        self.samples.dedup();
+        self.samples.truncate(SAMPLES);
+    }
+}
+
+impl PatternGroup {
+    /// Adds another group's counts, times, services, levels and trend.
+    pub fn absorb_counts(&mut self, o: PatternGroup) {
+        let g = self;
         g.count += o.count;
         g.first_seen = g.first_seen.min(o.first_seen);
         g.last_seen = g.last_seen.max(o.last_seen);
@@ -119,11 +131,6 @@ impl RawGroup {
         for (slot, count) in g.trend.iter_mut().zip(o.trend) {
             *slot += count;
         }
-        self.samples.extend(other.samples);
-        self.samples
-            .sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-        self.samples.dedup();
-        self.samples.truncate(SAMPLES);
     }
 }
 

@@ -109,15 +109,7 @@ impl Collector for PatternCollector {
             for (template, (group, candidates)) in fruit {
                 match all.get_mut(&template) {
                     Some((existing, existing_candidates)) => {
-                        let mut raw = crate::model::RawGroup {
-                            group: existing.clone(),
-                            samples: Vec::new(),
-                        };
-                        raw.absorb(crate::model::RawGroup {
-                            group,
-                            samples: Vec::new(),
-                        });
-                        *existing = raw.group;
+                        existing.absorb_counts(group);
                         existing_candidates.extend(candidates);
                         existing_candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
                         existing_candidates.truncate(SAMPLES);
