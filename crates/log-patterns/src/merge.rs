@@ -194,7 +194,7 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
         })
         .collect();
     if rules.optional_values {
-        merged = merge_optional_values(merged, templates, rules);
+        merged = merge_optional_values(merged, rules);
     }
     merged
 }
@@ -231,13 +231,10 @@ pub fn skeleton(template: &str) -> Vec<&str> {
 /// not (an aside `(1.16 KB)` printed for large sizes only, an empty user
 /// name) or a list of any length does not make another event. The
 /// skeleton must still say which event it is (`min_constants` + 1 words).
-/// The group shows the template of its most frequent member group (the
-/// shortest when counts tie).
-fn merge_optional_values(
-    merged: Vec<Merged>,
-    templates: &[(&str, u64)],
-    rules: MergeRules,
-) -> Vec<Merged> {
+/// The group shows its shortest member template (the event without its
+/// optional values; the first in text order of equals), whatever the
+/// counts: the pattern id shown stays the same from one window to another.
+fn merge_optional_values(merged: Vec<Merged>, rules: MergeRules) -> Vec<Merged> {
     let mut by_skeleton: BTreeMap<Vec<String>, Vec<Merged>> = BTreeMap::new();
     let mut out = Vec::new();
     for m in merged {
@@ -252,14 +249,14 @@ fn merge_optional_values(
         }
     }
     for (_, group) in by_skeleton {
-        let weight = |m: &Merged| m.members.iter().map(|&i| templates[i].1).sum::<u64>();
         let shown = group
             .iter()
-            .max_by(|a, b| {
-                weight(a)
-                    .cmp(&weight(b))
-                    .then_with(|| b.template.len().cmp(&a.template.len()))
-                    .then_with(|| b.template.cmp(&a.template))
+            .min_by(|a, b| {
+                a.template
+                    .split(' ')
+                    .count()
+                    .cmp(&b.template.split(' ').count())
+                    .then_with(|| a.template.cmp(&b.template))
             })
             .expect("a group has members")
             .template
