@@ -151,7 +151,16 @@ pub fn pattern_id_of(template: &str) -> String {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("{hash:016x}")
+    let mut out = String::with_capacity(16);
+    for shift in (0..16).rev() {
+        let digit = ((hash >> (shift * 4)) & 0xf) as u8;
+        out.push(char::from(if digit < 10 {
+            b'0' + digit
+        } else {
+            b'a' + digit - 10
+        }));
+    }
+    out
 }
 
 /// Masks the variable parts of a message (see the crate docs).
@@ -191,7 +200,7 @@ pub fn template_of_with(message: &str, rules: Rules) -> String {
                 }
             }
         }
-        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let end = find_whitespace(rest).unwrap_or(rest.len());
         let word = &rest[..end];
         // A unit after a number is part of the value (`93.0 B`, `5.2 KB`,
         // `1 sec`): the value stays one `<*>`.
@@ -221,14 +230,31 @@ pub fn template_of_with(message: &str, rules: Rules) -> String {
 /// list are one value of varying length.
 /// Whether a value is followed by another (`<*> <*>`, `<*>, <*>`).
 fn has_run(template: &str) -> bool {
-    template.match_indices(WILDCARD).any(|(at, _)| {
-        let after = &template.as_bytes()[at + WILDCARD.len()..];
-        let after = match after.first() {
-            Some(b',' | b';') => &after[1..],
-            _ => after,
-        };
-        after.starts_with(b" <*>")
+    let bytes = template.as_bytes();
+    (0..bytes.len()).any(|at| {
+        bytes[at] == b'<' && bytes[at..].starts_with(b"<*>") && {
+            let after = &bytes[at + 3..];
+            let after = match after.first() {
+                Some(b',' | b';') => &after[1..],
+                _ => after,
+            };
+            after.starts_with(b" <*>")
+        }
     })
+}
+
+/// `s.find(char::is_whitespace)`, scanning bytes while they are ASCII.
+fn find_whitespace(s: &str) -> Option<usize> {
+    let bytes = s.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b >= 0x80 {
+            return s[i..].find(char::is_whitespace).map(|j| i + j);
+        }
+        if b.is_ascii_whitespace() || b == 0x0b {
+            return Some(i);
+        }
+    }
+    None
 }
 
 fn collapse_runs(template: &str) -> String {
@@ -369,13 +395,17 @@ fn is_trailing_punct(c: char) -> bool {
 
 /// Masks one whitespace-free word, keeping surrounding punctuation.
 fn mask_word(word: &str, out: &mut String, rules: Rules) {
-    let start = word
-        .find(|c: char| !is_leading_punct(c))
+    // The punctuation is ASCII: bytes suffice, and a byte of a multi-byte
+    // character is never punctuation, so the cuts fall on char boundaries.
+    let bytes = word.as_bytes();
+    let start = bytes
+        .iter()
+        .position(|&b| !is_leading_punct(char::from(b)) || b >= 0x80)
         .unwrap_or(word.len());
-    let end = word
-        .rfind(|c: char| !is_trailing_punct(c))
-        .map(|i| i + word[i..].chars().next().map_or(1, char::len_utf8))
-        .unwrap_or(start)
+    let end = bytes
+        .iter()
+        .rposition(|&b| !is_trailing_punct(char::from(b)) || b >= 0x80)
+        .map_or(start, |i| i + 1)
         .max(start);
     let (lead, core, trail) = (&word[..start], &word[start..end], &word[end..]);
     // Empty brackets stand for an empty value: `()` reads as `(<*>)`.
@@ -528,7 +558,7 @@ fn is_variable(core: &str, rules: Rules) -> bool {
     // URLs and paths, Unix (`/var/log/x`) and Windows (`C:\Windows\x`,
     // `\\server\share`).
     if rules.has(Rules::PATHS)
-        && (core.contains("://")
+        && ((bytes.contains(&b':') && core.contains("://"))
             || (bytes[0] == b'/' && core.matches('/').count() >= 2)
             || (bytes.len() > 2 && bytes[0].is_ascii_alphabetic() && &bytes[1..3] == b":\\")
             || core.starts_with("\\\\"))
@@ -774,6 +804,13 @@ mod tests {
         check("job (42) done", "job done");
         check("", "");
         check("ünïcödé 5 wörds", "ünïcödé <*> wörds");
+        // Any Unicode whitespace parts words, as ASCII whitespace does.
+        check("é\u{2003}5\u{a0}x\u{b}y", "é <*> x y");
+        check("«x5» (ü)", "<*> (ü)");
+        assert_eq!(
+            pattern_id_of("a"),
+            format!("{:016x}", 0xaf63dc4c8601ec8c_u64)
+        );
     }
 
     #[test]
