@@ -503,7 +503,7 @@ fn mask_core(core: &str, out: &mut String, rules: Rules) {
 
 /// `key=value` or `key:value` with an identifier key: (key, separator, value).
 fn split_pair(core: &str) -> Option<(&str, u8, &str)> {
-    let pos = core.find(['=', ':'])?;
+    let pos = core.bytes().position(|b| b == b'=' || b == b':')?;
     let sep = core.as_bytes()[pos];
     is_key(&core[..pos], sep).then(|| (&core[..pos], sep, &core[pos + 1..]))
 }
