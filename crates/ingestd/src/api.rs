@@ -35,7 +35,60 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(ingest_batch)
         .service(health)
         .service(ready)
-        .service(metrics);
+        .service(metrics)
+        .service(backup);
+}
+
+/// Back up the embedded store.
+///
+/// Copies the day indexes as of their last commits and the checkpoint into
+/// a new backup under the repository set by `--backup-dir` (`BACKUP_DIR`),
+/// while ingest goes on; segments the previous backup holds are linked,
+/// not copied. The answer says where the backup is and up to which WAL
+/// position every log is in it. Needs the `admin` scope when keys are on.
+#[utoipa::path(
+    tag = "admin",
+    responses(
+        (status = 200, description = "The backup's summary: `dir`, `position`, `docs`, `files`, `copied_files`, `copied_bytes`, `linked_files`, `total_bytes`"),
+        (status = 404, description = "No backup repository set, or the store is Elasticsearch (use snapshots)", body = svc_kit::error::ErrorBody),
+        (status = 409, description = "A backup is running", body = svc_kit::error::ErrorBody),
+        (status = 500, description = "The backup failed; nothing was left half-written", body = svc_kit::error::ErrorBody)
+    )
+)]
+#[post("/admin/backup")]
+async fn backup(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let Some(target) = &state.backup else {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "backup_not_configured",
+            "no backup repository: start the service with --backup-dir (BACKUP_DIR); \
+             on Elasticsearch, back up with snapshots (see the README)",
+        ));
+    };
+    let Ok(guard) = target.running.clone().try_lock_owned() else {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "backup_running",
+            "a backup is running; try again when it is done",
+        ));
+    };
+    let (data_dir, repository) = (target.data_dir.clone(), target.repository.clone());
+    let result = web::block(move || {
+        let _guard = guard;
+        log_store::embedded::backup::backup(&data_dir, &repository)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    match result {
+        Ok(summary) => {
+            tracing::info!(dir = %summary.dir.display(), position = summary.position, docs = summary.docs, "backup made");
+            Ok(HttpResponse::Ok().json(summary))
+        }
+        Err(error) => {
+            tracing::error!(%error, "backup failed");
+            Err(ApiError::internal(format!("backup failed: {error}")))
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

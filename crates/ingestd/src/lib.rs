@@ -61,6 +61,9 @@ fn scope_of(_: &actix_web::http::Method, path: &str) -> Option<svc_kit::auth::Sc
     if path == "/openapi.json" || path == "/docs" || path.starts_with("/docs/") {
         return None;
     }
+    if path.starts_with("/admin/") {
+        return Some(svc_kit::auth::Scope::Admin);
+    }
     Some(svc_kit::auth::Scope::Ingest)
 }
 
@@ -177,6 +180,14 @@ pub async fn run(
         max_batch_len: args.max_batch_len,
         wal_max_bytes: args.wal_max_bytes,
         at_cap: Default::default(),
+        backup: match (&store.backup_dir, store.uses_elasticsearch()) {
+            (Some(repository), false) => Some(pipeline::BackupTarget {
+                data_dir: store.data_dir.clone(),
+                repository: repository.clone(),
+                running: Default::default(),
+            }),
+            _ => None,
+        },
     });
     let address = listener.local_addr()?;
     let server = svc_kit::server::start(

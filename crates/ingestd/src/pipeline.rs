@@ -209,6 +209,17 @@ pub struct AppState {
     pub wal_max_bytes: u64,
     /// Set when ingest refuses for the WAL cap, cleared by the next append.
     pub at_cap: AtomicBool,
+    /// `POST /admin/backup`: the data directory and the repository, when
+    /// the store is embedded and a repository is set.
+    pub backup: Option<BackupTarget>,
+}
+
+/// Where `POST /admin/backup` copies from and to; one backup at a time.
+#[derive(Debug)]
+pub struct BackupTarget {
+    pub data_dir: std::path::PathBuf,
+    pub repository: std::path::PathBuf,
+    pub running: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A WAL record's payload: the logs of one request and its trace context.

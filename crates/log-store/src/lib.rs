@@ -39,6 +39,11 @@ pub struct StoreArgs {
     #[arg(long, env = "RETENTION_DAYS", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub retention_days: u32,
 
+    /// The backup repository of `POST /admin/backup` on the ingest port
+    /// (embedded store only; without it the route answers 404).
+    #[arg(long, env = "BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+
     #[command(flatten)]
     pub es: elasticsearch::EsSettings,
 }

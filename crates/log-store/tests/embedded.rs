@@ -329,3 +329,68 @@ fn a_damaged_day_is_reported_kept_and_written_around() {
         assert_eq!(bad, vec![today], "{how:?}");
     }
 }
+
+/// A backup taken while the checkpoint lags the partitions' commits (the
+/// writer crashed, or is between a commit and the checkpoint's write)
+/// restores a store whose WAL starts past every copied commit: a new
+/// record after the restore is written, not skipped as already held.
+#[test]
+fn a_restored_store_resumes_past_every_copied_commit() {
+    use log_store::embedded::backup;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let now = Utc::now();
+    let mut w = EmbeddedWriter::open(&data, settings(7)).unwrap();
+    w.write(&[log("a", now, "first")], 100).unwrap();
+    w.commit().unwrap();
+    w.write(&[log("b", now, "second")], 250).unwrap();
+    w.commit().unwrap();
+    drop(w);
+    std::fs::write(data.join("index/checkpoint"), br#"{"position":100}"#).unwrap();
+
+    let summary = backup::backup(&data, &dir.path().join("repo")).unwrap();
+    assert_eq!((summary.position, summary.docs), (100, 2));
+    let restored = dir.path().join("restored");
+    let report = backup::restore(&dir.path().join("repo"), &restored).unwrap();
+    assert_eq!((report.position, report.resume_at), (100, 250));
+
+    // The WAL of the restored store starts at its checkpoint: 250.
+    let mut w = EmbeddedWriter::open(&restored, settings(7)).unwrap();
+    assert_eq!(w.committed_position(), 250);
+    let outcome = w.write(&[log("c", now, "third")], 260).unwrap();
+    assert_eq!(outcome.written, 1);
+    w.commit().unwrap();
+    drop(w);
+    let ids = EmbeddedReader::open(&restored).scan_ids().unwrap();
+    assert_eq!(sorted(ids), vec!["a", "b", "c"]);
+}
+
+/// A day index that does not open is left out of a backup, said so, and
+/// the other days are backed up and restore.
+#[test]
+fn a_damaged_day_is_left_out_of_a_backup_and_named() {
+    use log_store::embedded::backup;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let now = Utc::now();
+    let yesterday = now - Duration::days(1);
+    let mut w = EmbeddedWriter::open(&data, settings(7)).unwrap();
+    w.write(
+        &[log("a", now, "today"), log("b", yesterday, "yesterday")],
+        100,
+    )
+    .unwrap();
+    w.commit().unwrap();
+    drop(w);
+    let day = yesterday.date_naive().format("%Y-%m-%d").to_string();
+    std::fs::write(data.join("index").join(&day).join("meta.json"), b"{\"segm").unwrap();
+
+    let summary = backup::backup(&data, &dir.path().join("repo")).unwrap();
+    assert_eq!(summary.partitions, 1);
+    assert_eq!(summary.skipped.len(), 1, "{:?}", summary.skipped);
+    assert_eq!(summary.skipped[0].0, day);
+    let restored = dir.path().join("restored");
+    backup::restore(&dir.path().join("repo"), &restored).unwrap();
+    let ids = EmbeddedReader::open(&restored).scan_ids().unwrap();
+    assert_eq!(ids, vec!["a"]);
+}

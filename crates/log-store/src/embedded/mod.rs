@@ -18,6 +18,7 @@
 //! discover new days on each request and reload on commit.
 
 mod aggregate;
+pub mod backup;
 mod collector;
 mod query;
 mod reader;
