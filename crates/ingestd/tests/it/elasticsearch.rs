@@ -121,6 +121,10 @@ async fn down_at_start_then_up_delivers_everything() {
     assert!(requests
         .iter()
         .any(|r| r.method == "PUT" && r.path == "/_data_stream/logagg-deadletter"));
+    // Snapshots are opt-in: nothing registered without the setting.
+    assert!(!requests
+        .iter()
+        .any(|r| r.path.starts_with("/_snapshot") || r.path.starts_with("/_slm")));
     // Bulk requests: NDJSON, create with the log id, response trimmed.
     let bulk = requests
         .iter()
@@ -144,6 +148,54 @@ async fn down_at_start_then_up_delivers_everything() {
     assert_eq!(doc["log_id"], json!(acked[0]));
     assert_eq!(doc["level"], json!("ERROR"));
     assert!(doc["@timestamp"].is_string() && doc["pattern_id"].is_string());
+    s.stop().await;
+}
+
+#[actix_web::test]
+async fn snapshots_are_registered_when_asked() {
+    let fake = FakeEs::start().await;
+    let s = on_fake(
+        &fake,
+        &[
+            "--elasticsearch-snapshot-repository",
+            "nightly",
+            "--elasticsearch-snapshot-location",
+            "/mnt/backups/logagg",
+            "--elasticsearch-snapshot-schedule",
+            "0 15 3 * * ?",
+        ],
+    )
+    .await;
+    let acked = ingest(&s.ingest, 20, 10, "snap").await;
+    wait_delivered(&fake, LOGS, &acked, Duration::from_secs(30)).await;
+    let requests = fake.requests();
+    let at = |path: &str| {
+        requests
+            .iter()
+            .position(|r| r.method == "PUT" && r.path == path)
+            .unwrap_or_else(|| panic!("no PUT {path}"))
+    };
+    let repository: Value =
+        serde_json::from_slice(&requests[at("/_snapshot/nightly")].body).unwrap();
+    assert_eq!(repository["type"], "fs");
+    assert_eq!(repository["settings"]["location"], "/mnt/backups/logagg");
+    let policy: Value =
+        serde_json::from_slice(&requests[at("/_slm/policy/logagg-snapshots")].body).unwrap();
+    assert_eq!(policy["repository"], "nightly");
+    assert_eq!(policy["schedule"], "0 15 3 * * ?");
+    assert_eq!(
+        policy["config"]["indices"],
+        json!(["logagg-logs", "logagg-deadletter"])
+    );
+    assert_eq!(policy["config"]["include_global_state"], json!(false));
+    // The repository exists before the policy that names it, and both
+    // before the first log is written.
+    assert!(at("/_snapshot/nightly") < at("/_slm/policy/logagg-snapshots"));
+    let first_bulk = requests
+        .iter()
+        .position(|r| r.path.starts_with("/logagg-logs/_bulk"))
+        .unwrap();
+    assert!(at("/_slm/policy/logagg-snapshots") < first_bulk);
     s.stop().await;
 }
 
@@ -498,6 +550,11 @@ async fn with_setup_off_only_documents_are_written_and_readiness_only_reads() {
         .as_array()
         .unwrap()
         .contains(&json!("manage_index_templates")));
+    // Snapshots are another role: the writer needs none of it.
+    assert!(roles["logagg-snapshots"]["cluster"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("manage_slm")));
 }
 
 // Regression (issue 16, finding 7): a field added by a new release waited

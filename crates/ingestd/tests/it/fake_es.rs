@@ -327,6 +327,20 @@ fn answer(req: &Recorded, s: &mut State) -> (u16, Value) {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (req.method.as_str(), parts.as_slice()) {
         ("PUT", ["_ilm", "policy", _]) => (200, json!({"acknowledged": true})),
+        // A repository of type fs needs a location (under path.repo on a
+        // real cluster); the answers are Elasticsearch's documented ones.
+        ("PUT", ["_snapshot", _]) => {
+            let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+            if body["type"] == "fs" && body["settings"]["location"].as_str().is_none() {
+                (
+                    500,
+                    json!({"error": {"type": "repository_exception", "reason": "[fs] missing location"}, "status": 500}),
+                )
+            } else {
+                (200, json!({"acknowledged": true}))
+            }
+        }
+        ("PUT", ["_slm", "policy", _]) => (200, json!({"acknowledged": true})),
         // A template's mapping applies from the next backing index; the
         // fake applies it at once unless the stream exists already (then
         // only a PUT _mapping changes the current one).

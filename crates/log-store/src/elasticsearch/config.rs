@@ -65,6 +65,30 @@ pub struct EsSettings {
     /// ingestd then needs only to write documents.
     #[arg(long, env = "ELASTICSEARCH_SETUP", default_value_t = true, action = clap::ArgAction::Set)]
     pub elasticsearch_setup: bool,
+
+    /// Opt-in backups: with setup on, register a snapshot repository of this
+    /// name and a snapshot lifecycle (SLM) policy that snapshots both data
+    /// streams on `--elasticsearch-snapshot-schedule`
+    /// (deploy/elasticsearch/snapshot-repository.json and slm-policy.json;
+    /// needs manage_slm and cluster:admin/repository/put).
+    #[arg(long, env = "ELASTICSEARCH_SNAPSHOT_REPOSITORY")]
+    pub elasticsearch_snapshot_repository: Option<String>,
+
+    /// The `fs` repository's location, under the nodes' `path.repo`.
+    #[arg(
+        long,
+        env = "ELASTICSEARCH_SNAPSHOT_LOCATION",
+        default_value = "logagg"
+    )]
+    pub elasticsearch_snapshot_location: String,
+
+    /// When the SLM policy snapshots (Elasticsearch cron syntax).
+    #[arg(
+        long,
+        env = "ELASTICSEARCH_SNAPSHOT_SCHEDULE",
+        default_value = "0 30 1 * * ?"
+    )]
+    pub elasticsearch_snapshot_schedule: String,
 }
 
 impl EsSettings {
@@ -84,6 +108,9 @@ impl EsSettings {
             bulk_in_flight: 2,
             bulk_gzip: false,
             elasticsearch_setup: true,
+            elasticsearch_snapshot_repository: None,
+            elasticsearch_snapshot_location: "logagg".into(),
+            elasticsearch_snapshot_schedule: "0 30 1 * * ?".into(),
         }
     }
 }

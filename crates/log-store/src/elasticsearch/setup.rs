@@ -15,6 +15,39 @@ pub const INDEX_TEMPLATE: &str =
 pub const DEADLETTER_TEMPLATE: &str =
     include_str!("../../../../deploy/elasticsearch/deadletter-template.json");
 
+pub const SNAPSHOT_REPOSITORY: &str =
+    include_str!("../../../../deploy/elasticsearch/snapshot-repository.json");
+pub const SLM_POLICY: &str = include_str!("../../../../deploy/elasticsearch/slm-policy.json");
+
+/// The SLM policy name.
+pub const SLM_POLICY_NAME: &str = "logagg-snapshots";
+
+/// Opt-in snapshots: the repository's name and location, the schedule.
+#[derive(Debug, Clone)]
+pub struct Snapshots {
+    pub repository: String,
+    pub location: String,
+    pub schedule: String,
+}
+
+/// The repository body with its location filled in.
+pub fn snapshot_repository(location: &str) -> Value {
+    let mut body: Value = serde_json::from_str(SNAPSHOT_REPOSITORY)
+        .expect("deploy/elasticsearch/snapshot-repository.json is valid JSON");
+    body["settings"]["location"] = Value::String(location.to_string());
+    body
+}
+
+/// The SLM policy body for the repository, the schedule and the streams.
+pub fn slm_policy(snapshots: &Snapshots, streams: &[&str]) -> Value {
+    let mut body: Value = serde_json::from_str(SLM_POLICY)
+        .expect("deploy/elasticsearch/slm-policy.json is valid JSON");
+    body["repository"] = Value::String(snapshots.repository.clone());
+    body["schedule"] = Value::String(snapshots.schedule.clone());
+    body["config"]["indices"] = serde_json::json!(streams);
+    body
+}
+
 /// The ILM policy name; the templates refer to it.
 pub const POLICY_NAME: &str = "logagg-logs";
 
@@ -48,6 +81,7 @@ pub async fn install(
     logs_stream: &str,
     deadletter_stream: &str,
     retention_days: u32,
+    snapshots: Option<&Snapshots>,
 ) -> Result<(), StoreError> {
     let answer = client
         .json(
@@ -100,6 +134,36 @@ pub async fn install(
             }
         }
     }
+    if let Some(snapshots) = snapshots {
+        let answer = client
+            .json(
+                Method::PUT,
+                &format!("/_snapshot/{}", snapshots.repository),
+                Some(&snapshot_repository(&snapshots.location)),
+            )
+            .await?;
+        if !answer.is_success() {
+            return Err(failed(
+                "the snapshot repository (is the location under the nodes' path.repo?)",
+                &answer,
+            ));
+        }
+        let answer = client
+            .json(
+                Method::PUT,
+                &format!("/_slm/policy/{SLM_POLICY_NAME}"),
+                Some(&slm_policy(snapshots, &[logs_stream, deadletter_stream])),
+            )
+            .await?;
+        if !answer.is_success() {
+            return Err(failed("the snapshot lifecycle policy", &answer));
+        }
+        info!(
+            repository = %snapshots.repository,
+            schedule = %snapshots.schedule,
+            "snapshot repository and lifecycle policy installed"
+        );
+    }
     info!(
         base = client.base(),
         logs_stream,
@@ -113,6 +177,31 @@ pub async fn install(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snapshot_bodies_come_from_the_deploy_files() {
+        let repository = snapshot_repository("/mnt/backups/logagg");
+        assert_eq!(repository["type"], "fs");
+        assert_eq!(repository["settings"]["location"], "/mnt/backups/logagg");
+        let snapshots = Snapshots {
+            repository: "nightly".into(),
+            location: "x".into(),
+            schedule: "0 0 2 * * ?".into(),
+        };
+        let policy = slm_policy(&snapshots, &["a-logs", "a-dead"]);
+        assert_eq!(policy["repository"], "nightly");
+        assert_eq!(policy["schedule"], "0 0 2 * * ?");
+        assert_eq!(
+            policy["config"]["indices"],
+            serde_json::json!(["a-logs", "a-dead"])
+        );
+        assert_eq!(policy["config"]["include_global_state"], false);
+        assert!(policy["retention"]["expire_after"].is_string());
+        assert!(policy["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("<logagg-snap-"));
+    }
 
     #[test]
     fn bodies_come_from_the_deploy_files() {

@@ -49,6 +49,7 @@ struct Shared {
     stream: String,
     deadletter_stream: String,
     retention_days: u32,
+    snapshots: Option<setup::Snapshots>,
     installed: Mutex<bool>,
     /// Whether this process installs the policy, templates and streams.
     setup: bool,
@@ -117,6 +118,15 @@ impl EsWriter {
                 stream: settings.elasticsearch_data_stream.clone(),
                 deadletter_stream: settings.elasticsearch_deadletter_stream.clone(),
                 retention_days,
+                snapshots: settings
+                    .elasticsearch_snapshot_repository
+                    .as_ref()
+                    .filter(|r| !r.trim().is_empty())
+                    .map(|repository| setup::Snapshots {
+                        repository: repository.clone(),
+                        location: settings.elasticsearch_snapshot_location.clone(),
+                        schedule: settings.elasticsearch_snapshot_schedule.clone(),
+                    }),
                 // Without setup, the operators installed everything.
                 installed: Mutex::new(!settings.elasticsearch_setup),
                 setup: settings.elasticsearch_setup,
@@ -302,6 +312,7 @@ async fn ensure_installed(shared: &Shared) -> Result<(), StoreError> {
             &shared.stream,
             &shared.deadletter_stream,
             shared.retention_days,
+            shared.snapshots.as_ref(),
         )
         .await?;
         *installed = true;
