@@ -190,6 +190,69 @@ pub struct IngestOptions {
     pub protocol: Protocol,
     /// gzip the request bodies (`Content-Encoding: gzip`).
     pub gzip: bool,
+    /// The server's data directory (on this machine): report the bytes on
+    /// disk per log of the index and the WAL once merges have settled.
+    pub data_dir: Option<std::path::PathBuf>,
+}
+
+/// Bytes on disk per log against the JSON received (`--data-dir`).
+#[derive(Debug, Clone, Serialize)]
+pub struct StorageReport {
+    /// Mean size of a log as a JSON object in the native batch route's body.
+    pub json_bytes_per_log: f64,
+    pub index_bytes: u64,
+    pub index_bytes_per_log: f64,
+    /// What the WAL holds at the end (segments are deleted once indexed,
+    /// but the last one stays).
+    pub wal_bytes: u64,
+    pub wal_bytes_per_log: f64,
+    /// Index bytes over JSON bytes.
+    pub index_vs_json: f64,
+    /// Logs the figures are divided by: those of this run (use a fresh
+    /// data directory).
+    pub logs: u64,
+}
+
+fn dir_bytes(path: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Waits until the index stops changing (merges done; 10 s still, at
+/// most 3 minutes), then measures.
+async fn storage(data_dir: &std::path::Path, logs: u64, json_bytes_per_log: f64) -> StorageReport {
+    let index = data_dir.join("index");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut last = dir_bytes(&index);
+    let mut still_since = Instant::now();
+    while Instant::now() < deadline && still_since.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = dir_bytes(&index);
+        if now != last {
+            last = now;
+            still_since = Instant::now();
+        }
+    }
+    let wal_bytes = dir_bytes(&data_dir.join("wal"));
+    let per = |bytes: u64| bytes as f64 / logs.max(1) as f64;
+    StorageReport {
+        json_bytes_per_log,
+        index_bytes: last,
+        index_bytes_per_log: per(last),
+        wal_bytes,
+        wal_bytes_per_log: per(wal_bytes),
+        index_vs_json: per(last) / json_bytes_per_log.max(1.0),
+        logs,
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -208,6 +271,8 @@ pub struct IngestReport {
     pub searchable_logs_per_sec: Option<f64>,
     /// Highest `*_process_resident_memory_bytes` seen on the targets.
     pub peak_rss_mb: Option<f64>,
+    /// With `--data-dir`: bytes on disk per log.
+    pub storage: Option<StorageReport>,
 }
 
 /// Samples the targets' resident memory every 500 ms until `stop`.
@@ -248,17 +313,28 @@ pub async fn ingest(ingest_url: &str, query_url: Option<&str>, o: &IngestOptions
     } else {
         (o.replay.len() / o.batch.max(1)).clamp(1, 256)
     };
-    let bodies: Vec<Vec<u8>> = batches(
+    let logs_of_batches = batches(
         o.seed,
         pool,
         o.batch,
         (o.spread_hours, o.hours_ago),
         o.level.as_deref(),
         &o.replay,
-    )
-    .iter()
-    .map(|logs| o.protocol.encode(logs, o.gzip))
-    .collect();
+    );
+    let json_bytes_per_log = {
+        let (bytes, logs) = logs_of_batches
+            .iter()
+            .fold((0usize, 0usize), |(b, n), logs| {
+                let body = serde_json::to_vec(logs).expect("logs serialise");
+                // Without the array's brackets and commas.
+                (b + body.len() - 1 - logs.len(), n + logs.len())
+            });
+        bytes as f64 / logs.max(1) as f64
+    };
+    let bodies: Vec<Vec<u8>> = logs_of_batches
+        .iter()
+        .map(|logs| o.protocol.encode(logs, o.gzip))
+        .collect();
     let bodies = Arc::new(bodies);
     let (protocol, gzip) = (o.protocol, o.gzip);
     let total = o.total.unwrap_or(u64::MAX);
@@ -390,6 +466,11 @@ pub async fn ingest(ingest_url: &str, query_url: Option<&str>, o: &IngestOptions
     }
     stop_rss.store(true, std::sync::atomic::Ordering::Release);
     let peak_rss_mb = rss.await.ok().flatten();
+    let acked = stats.lock().unwrap().acked;
+    let storage = match &o.data_dir {
+        Some(dir) => Some(storage(dir, acked, json_bytes_per_log).await),
+        None => None,
+    };
     let s = stats.lock().unwrap();
     IngestReport {
         logs_acked: s.acked,
@@ -403,6 +484,7 @@ pub async fn ingest(ingest_url: &str, query_url: Option<&str>, o: &IngestOptions
         ack_to_searchable_ms: lag,
         searchable_logs_per_sec: searchable_rate,
         peak_rss_mb,
+        storage,
     }
 }
 

@@ -41,6 +41,11 @@ struct Common {
 
 #[derive(Debug, Clone, Args)]
 struct Load {
+    /// The server's data directory, when it runs on this machine: after the
+    /// run, report bytes on disk per log (index and WAL) against the JSON
+    /// sent, once merges have settled. Use a fresh data directory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// Logs per batch request.
     #[arg(long, default_value_t = 500)]
     batch: usize,
@@ -98,6 +103,7 @@ impl Load {
             quiet: common.quiet,
             protocol: self.protocol,
             gzip: self.gzip,
+            data_dir: self.data_dir.clone(),
         }
     }
 }
@@ -289,6 +295,15 @@ fn print_ingest(r: &load::IngestReport) {
     }
     if let Some(rss) = r.peak_rss_mb {
         println!("peak server RSS    {rss:.0} MB");
+    }
+    if let Some(s) = &r.storage {
+        println!(
+            "on disk per log    index {:.0} B, WAL {:.0} B; JSON received {:.0} B; index/JSON {:.1}%",
+            s.index_bytes_per_log,
+            s.wal_bytes_per_log,
+            s.json_bytes_per_log,
+            s.index_vs_json * 100.0
+        );
     }
     header();
     row("request", &r.request_latency);

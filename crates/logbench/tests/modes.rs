@@ -88,6 +88,7 @@ fn options(seconds: u64) -> IngestOptions {
         quiet: true,
         protocol: Protocol::Native,
         gzip: false,
+        data_dir: None,
     }
 }
 
@@ -95,9 +96,28 @@ fn options(seconds: u64) -> IngestOptions {
 async fn every_mode_runs_and_reports() {
     let s = start().await;
     // ingest: acked logs, a searchable lag, the server's RSS.
-    let r = load::ingest(&s.ingest, Some(&s.query), &options(2)).await;
+    let r = load::ingest(
+        &s.ingest,
+        Some(&s.query),
+        &IngestOptions {
+            data_dir: Some(s._dir.path().to_path_buf()),
+            ..options(2)
+        },
+    )
+    .await;
     assert!(r.logs_acked >= 100, "{r:?}");
     assert_eq!(r.errors, 0);
+    // --data-dir: bytes on disk per log, next to the JSON's.
+    let storage = r.storage.as_ref().expect("a storage report");
+    assert!(
+        storage.index_bytes > 0 && storage.json_bytes_per_log > 50.0,
+        "{storage:?}"
+    );
+    assert_eq!(storage.logs, r.logs_acked);
+    assert!(
+        (storage.index_vs_json - storage.index_bytes_per_log / storage.json_bytes_per_log).abs()
+            < 1e-9
+    );
     assert!(r.acked_logs_per_sec > 0.0);
     assert!(
         r.ack_to_searchable_ms.is_some(),

@@ -1,7 +1,7 @@
 use tantivy::schema::OwnedValue;
 use tantivy::schema::{
     Field, IndexRecordOption, JsonObjectOptions, NumericOptions, Schema, TextFieldIndexing,
-    TextOptions, FAST, STORED, STRING,
+    TextOptions, FAST, STORED,
 };
 use tantivy::tokenizer::{LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
 use tantivy::{Index, TantivyDocument};
@@ -70,14 +70,25 @@ pub fn has_tenant(schema: &Schema) -> bool {
 
 pub fn build_schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
-    let keyword = STRING | FAST;
+    // No field norms anywhere: they serve relevance scoring, and every read
+    // orders by time (a byte per document and text field saved; schema 5).
+    let exact = || {
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer("raw")
+                .set_index_option(IndexRecordOption::Basic)
+                .set_fieldnorms(false),
+        )
+    };
+    let keyword = exact().set_fast(None);
     let message = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
             .set_tokenizer(MESSAGE_TOKENIZER)
-            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions)
+            .set_fieldnorms(false),
     );
     let fields = Fields {
-        id: b.add_text_field("id", STRING),
+        id: b.add_text_field("id", exact()),
         ts: b.add_i64_field("ts", NumericOptions::default().set_indexed().set_fast()),
         level: b.add_text_field("level", keyword.clone()),
         source: b.add_text_field("source", keyword.clone()),
@@ -88,20 +99,21 @@ pub fn build_schema() -> (Schema, Fields) {
         doc: b.add_text_field("doc", STORED),
         // New fields go last: the ones before keep their numbers, so
         // partitions of the older schema read with these `Fields`.
-        trace_id: b.add_text_field("trace_id", STRING),
+        trace_id: b.add_text_field("trace_id", exact()),
         metadata: b.add_json_field(
             "metadata",
             JsonObjectOptions::default()
                 .set_indexing_options(
                     TextFieldIndexing::default()
                         .set_tokenizer("raw")
-                        .set_index_option(IndexRecordOption::Basic),
+                        .set_index_option(IndexRecordOption::Basic)
+                        .set_fieldnorms(false),
                 )
                 .set_expand_dots_enabled(),
         ),
         id_hi: b.add_u64_field("id_hi", FAST),
         id_lo: b.add_u64_field("id_lo", FAST),
-        tenant: b.add_text_field("tenant", STRING),
+        tenant: b.add_text_field("tenant", exact()),
     };
     (b.build(), fields)
 }
@@ -145,9 +157,69 @@ pub fn to_document(fields: &Fields, log: &StoredLog) -> TantivyDocument {
     // the template from search answers.
     doc.add_text(
         fields.doc,
-        serde_json::to_string(log).expect("a log always serialises"),
+        serde_json::to_string(&StoredDoc::of(log)).expect("a log always serialises"),
     );
     doc
+}
+
+/// The stored document: the log without its template, which the `template`
+/// column keeps once per distinct value (reads drop it anyway). The same
+/// JSON as `StoredLog` otherwise, so it reads back as one.
+#[derive(serde::Serialize)]
+struct StoredDoc<'a> {
+    id: &'a str,
+    timestamp: &'a chrono::DateTime<chrono::Utc>,
+    level: &'a log_model::Level,
+    message: &'a str,
+    source: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service: Option<&'a String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_id: Option<&'a String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    span_id: Option<&'a String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    received_at: &'a chrono::DateTime<chrono::Utc>,
+    pattern_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant: Option<&'a str>,
+}
+
+impl<'a> StoredDoc<'a> {
+    fn of(log: &'a StoredLog) -> StoredDoc<'a> {
+        // Every field but the template: a field added to StoredLog must be
+        // added here too (the destructuring does not compile otherwise).
+        let StoredLog {
+            id,
+            timestamp,
+            level,
+            message,
+            source,
+            service,
+            trace_id,
+            span_id,
+            metadata,
+            received_at,
+            pattern_id,
+            template: _,
+            tenant,
+        } = log;
+        StoredDoc {
+            id,
+            timestamp,
+            level,
+            message,
+            source,
+            service: service.as_ref(),
+            trace_id: trace_id.as_ref(),
+            span_id: span_id.as_ref(),
+            metadata: metadata.as_ref(),
+            received_at,
+            pattern_id,
+            tenant: (tenant != log_model::DEFAULT_TENANT).then_some(tenant.as_str()),
+        }
+    }
 }
 
 /// A metadata value as the index keeps it, built from the log's without a
@@ -169,5 +241,54 @@ fn indexed(value: &serde_json::Value) -> OwnedValue {
         Value::Object(map) => {
             OwnedValue::Object(map.iter().map(|(k, v)| (k.clone(), indexed(v))).collect())
         }
+    }
+}
+
+#[cfg(test)]
+mod stored_doc_tests {
+    use super::*;
+
+    #[test]
+    fn the_stored_document_is_the_log_without_its_template() {
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("attempt".into(), serde_json::json!(3));
+        let log = StoredLog {
+            id: "0190b6a2-7c1e-7cc1-8a2b-0123456789ab".into(),
+            timestamp: chrono::Utc::now(),
+            level: log_model::Level::Error,
+            message: "disk full on db-7".into(),
+            source: "db-7".into(),
+            service: Some("storage".into()),
+            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+            span_id: Some("00f067aa0ba902b7".into()),
+            metadata: Some(metadata),
+            received_at: chrono::Utc::now(),
+            pattern_id: "30659de5d39c605f".into(),
+            template: "disk full on <*>".into(),
+            tenant: "acme".into(),
+        };
+        let stored = serde_json::to_string(&StoredDoc::of(&log)).unwrap();
+        assert!(!stored.contains("template"), "{stored}");
+        let back: StoredLog = serde_json::from_str(&stored).unwrap();
+        assert_eq!(
+            back,
+            StoredLog {
+                template: String::new(),
+                ..log.clone()
+            }
+        );
+        // The default tenant is left out, as StoredLog leaves it out.
+        let default = StoredLog {
+            tenant: log_model::DEFAULT_TENANT.into(),
+            ..log.clone()
+        };
+        assert_eq!(
+            serde_json::to_string(&StoredDoc::of(&default)).unwrap(),
+            serde_json::to_string(&StoredLog {
+                template: String::new(),
+                ..default
+            })
+            .unwrap()
+        );
     }
 }

@@ -81,6 +81,11 @@ impl OpenPartition {
     }
 }
 
+/// zstd level of the stored documents of new day indexes.
+const DOCSTORE_ZSTD_LEVEL: i32 = 3;
+/// Stored-document block size of new day indexes.
+const DOCSTORE_BLOCK_BYTES: usize = 16 << 10;
+
 /// Writes logs into day partitions; see the module docs for the invariant.
 pub struct EmbeddedWriter {
     root: PathBuf,
@@ -123,7 +128,22 @@ impl EmbeddedWriter {
             let directory = MmapDirectory::open(&dir).map_err(|e| {
                 StoreError::Unavailable(format!("cannot open {}: {e}", dir.display()))
             })?;
-            let index = Index::open_or_create(directory, self.schema.clone())?;
+            // A new day index compresses its stored documents with zstd
+            // in 16 KiB blocks (LZ4's block size: a search fetching a
+            // document decompresses no more than before). A day index made
+            // before keeps its own settings (they are in its meta.json).
+            let index = tantivy::IndexBuilder::new()
+                .schema(self.schema.clone())
+                .settings(tantivy::IndexSettings {
+                    docstore_compression: tantivy::store::Compressor::Zstd(
+                        tantivy::store::ZstdCompressor {
+                            compression_level: Some(DOCSTORE_ZSTD_LEVEL),
+                        },
+                    ),
+                    docstore_blocksize: DOCSTORE_BLOCK_BYTES,
+                    ..tantivy::IndexSettings::default()
+                })
+                .open_or_create(directory)?;
             register_tokenizers(&index);
             let committed = index
                 .load_metas()?
