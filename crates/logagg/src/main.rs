@@ -146,16 +146,23 @@ fn check(data_dir: &std::path::Path, deep: bool, json: bool) -> std::process::Ex
     }
 }
 
+/// Prints `value` as one line of JSON, or `text` for a person.
+fn print_report<T: serde::Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(value).expect("a report serialises")
+        );
+    } else {
+        println!("{}", text());
+    }
+}
+
 fn backup(data_dir: &std::path::Path, to: &std::path::Path, json: bool) -> std::process::ExitCode {
     match log_store::embedded::backup::backup(data_dir, to) {
         Ok(summary) => {
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string(&summary).expect("summary serialises")
-                );
-            } else {
-                println!(
+            print_report(json, &summary, || {
+                let mut text = format!(
                     "backed up {} logs in {} day indexes to {}\n\
                      every log of WAL records up to position {} is in it\n\
                      {} files, {} bytes: {} copied ({} bytes), {} linked from the previous backup",
@@ -170,9 +177,12 @@ fn backup(data_dir: &std::path::Path, to: &std::path::Path, json: bool) -> std::
                     summary.linked_files
                 );
                 for (day, reason) in &summary.skipped {
-                    println!("left out: day index {day}, which does not open: {reason}");
+                    text.push_str(&format!(
+                        "\nleft out: day index {day}, which does not open: {reason}"
+                    ));
                 }
-            }
+                text
+            });
             std::process::ExitCode::SUCCESS
         }
         Err(error) => {
@@ -192,18 +202,13 @@ fn restore(
     if verify_only {
         return match backup::verify(from) {
             Ok((dir, manifest)) => {
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string(&manifest).expect("manifest serialises")
-                    );
-                } else {
-                    println!(
+                print_report(json, &manifest, || {
+                    format!(
                         "{}: intact ({} day indexes, every file's size and CRC-32 as its manifest says)",
                         dir.display(),
                         manifest.partitions.len()
-                    );
-                }
+                    )
+                });
                 std::process::ExitCode::SUCCESS
             }
             Err(error) => {
@@ -214,13 +219,8 @@ fn restore(
     }
     match backup::restore(from, data_dir) {
         Ok(summary) => {
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string(&summary).expect("summary serialises")
-                );
-            } else {
-                println!(
+            print_report(json, &summary, || {
+                format!(
                     "restored {} logs in {} day indexes ({} bytes) from {} into {}\n\
                      the WAL will start at position {}",
                     summary.docs,
@@ -229,8 +229,8 @@ fn restore(
                     summary.from.display(),
                     data_dir.display(),
                     summary.resume_at
-                );
-            }
+                )
+            });
             std::process::ExitCode::SUCCESS
         }
         Err(error @ backup::BackupError::Damaged(_)) => {

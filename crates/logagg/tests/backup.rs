@@ -134,6 +134,30 @@ fn logagg(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `logagg restore --json`, which must succeed.
+fn restore_json(from: &str, data_dir: &str) -> Value {
+    json_of(&logagg(&[
+        "restore",
+        "--from",
+        from,
+        "--data-dir",
+        data_dir,
+        "--json",
+    ]))
+}
+
+/// `logagg backup --json`, which must succeed.
+fn backup_json(data_dir: &str, to: &str) -> Value {
+    json_of(&logagg(&[
+        "backup",
+        "--data-dir",
+        data_dir,
+        "--to",
+        to,
+        "--json",
+    ]))
+}
+
 fn json_of(output: &Output) -> Value {
     assert!(
         output.status.success(),
@@ -183,12 +207,9 @@ async fn a_backup_under_load_restores_every_searchable_log_once() {
         data.to_str().unwrap().to_string(),
         repo.to_str().unwrap().to_string(),
     );
-    let first = tokio::task::spawn_blocking(move || {
-        logagg(&["backup", "--data-dir", &d, "--to", &r, "--json"])
-    })
-    .await
-    .unwrap();
-    let first = json_of(&first);
+    let first = tokio::task::spawn_blocking(move || backup_json(&d, &r))
+        .await
+        .unwrap();
     running.store(false, Ordering::Relaxed);
     let bravo_sent = loader.await.unwrap();
     assert!(bravo_sent > 0);
@@ -201,14 +222,7 @@ async fn a_backup_under_load_restores_every_searchable_log_once() {
 
     // Wipe, restore, start again.
     std::fs::remove_dir_all(&data).unwrap();
-    let restored = json_of(&logagg(&[
-        "restore",
-        "--from",
-        repo.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--json",
-    ]));
+    let restored = restore_json(repo.to_str().unwrap(), data.to_str().unwrap());
     assert_eq!(restored["docs"], first["docs"], "{restored}");
     let service = Running::start(&data).await;
     let got = stored(&c, &service.query).await;
@@ -231,14 +245,7 @@ async fn a_backup_under_load_restores_every_searchable_log_once() {
 
     // A backup of the restored store: its old segments are linked from
     // the first backup, only the new ones copied.
-    let second = json_of(&logagg(&[
-        "backup",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--to",
-        repo.to_str().unwrap(),
-        "--json",
-    ]));
+    let second = backup_json(data.to_str().unwrap(), repo.to_str().unwrap());
     assert!(second["linked_files"].as_u64().unwrap() > 0, "{second}");
     assert!(
         second["copied_bytes"].as_u64().unwrap() < second["total_bytes"].as_u64().unwrap(),
@@ -246,14 +253,7 @@ async fn a_backup_under_load_restores_every_searchable_log_once() {
     );
     service.stop();
     std::fs::remove_dir_all(&data).unwrap();
-    json_of(&logagg(&[
-        "restore",
-        "--from",
-        repo.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--json",
-    ]));
+    restore_json(repo.to_str().unwrap(), data.to_str().unwrap());
     let service = Running::start(&data).await;
     let got = stored(&c, &service.query).await;
     exactly_once(&got, "alpha", 1000);
@@ -276,14 +276,7 @@ async fn a_backup_under_load_restores_every_searchable_log_once() {
     // files, it does not move them).
     let older = data.with_file_name("older");
     let first_dir = first["dir"].as_str().unwrap();
-    json_of(&logagg(&[
-        "restore",
-        "--from",
-        first_dir,
-        "--data-dir",
-        older.to_str().unwrap(),
-        "--json",
-    ]));
+    restore_json(first_dir, older.to_str().unwrap());
 }
 
 /// Copies a backup (files, not links: damaging the copy leaves the
@@ -308,14 +301,7 @@ async fn a_damaged_backup_is_refused_and_nothing_is_written() {
     let c = reqwest::Client::new();
     let service = Running::start(&data).await;
     ingest(&c, &service.ingest, &logs("alpha", 0, 500), true).await;
-    let backup = json_of(&logagg(&[
-        "backup",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--to",
-        repo.to_str().unwrap(),
-        "--json",
-    ]));
+    let backup = backup_json(data.to_str().unwrap(), repo.to_str().unwrap());
     service.stop();
     let good = Path::new(backup["dir"].as_str().unwrap()).to_path_buf();
     let manifest: Value =
@@ -404,14 +390,7 @@ async fn a_damaged_backup_is_refused_and_nothing_is_written() {
         String::from_utf8_lossy(&verify.stderr)
     );
     let restored_dir = tmp.path().join("restored");
-    json_of(&logagg(&[
-        "restore",
-        "--from",
-        good.to_str().unwrap(),
-        "--data-dir",
-        restored_dir.to_str().unwrap(),
-        "--json",
-    ]));
+    restore_json(good.to_str().unwrap(), restored_dir.to_str().unwrap());
     let service = Running::start(&restored_dir).await;
     exactly_once(&stored(&c, &service.query).await, "alpha", 500);
     service.stop();
@@ -479,14 +458,7 @@ async fn the_admin_route_backs_up_into_the_configured_repository() {
     service.stop();
 
     let restored = tmp.path().join("restored");
-    let report = json_of(&logagg(&[
-        "restore",
-        "--from",
-        repo.to_str().unwrap(),
-        "--data-dir",
-        restored.to_str().unwrap(),
-        "--json",
-    ]));
+    let report = restore_json(repo.to_str().unwrap(), restored.to_str().unwrap());
     assert_eq!(report["docs"], 300);
     assert_eq!(report["from"].as_str().unwrap(), dir);
 

@@ -369,8 +369,21 @@ fn list_commit(dir: &Path) -> Result<(Vec<String>, u64, u64), BackupError> {
 }
 
 fn copy_with_crc(from: &Path, to: &Path) -> Result<(u64, u32), BackupError> {
+    read_with_crc(from, Some(to))
+}
+
+fn crc_of(path: &Path) -> Result<(u64, u32), BackupError> {
+    read_with_crc(path, None)
+}
+
+/// Reads a file through, with its size and CRC-32, writing it (synced) to
+/// `to` when given.
+fn read_with_crc(from: &Path, to: Option<&Path>) -> Result<(u64, u32), BackupError> {
     let mut input = fs::File::open(from).map_err(io(from))?;
-    let mut output = fs::File::create(to).map_err(io(to))?;
+    let mut output = match to {
+        Some(to) => Some((fs::File::create(to).map_err(io(to))?, to)),
+        None => None,
+    };
     let mut hasher = crc32fast::Hasher::new();
     let mut buffer = vec![0u8; 1 << 20];
     let mut total = 0u64;
@@ -380,25 +393,13 @@ fn copy_with_crc(from: &Path, to: &Path) -> Result<(u64, u32), BackupError> {
             break;
         }
         hasher.update(&buffer[..n]);
-        output.write_all(&buffer[..n]).map_err(io(to))?;
+        if let Some((file, to)) = &mut output {
+            file.write_all(&buffer[..n]).map_err(io(to))?;
+        }
         total += n as u64;
     }
-    output.sync_all().map_err(io(to))?;
-    Ok((total, hasher.finalize()))
-}
-
-fn crc_of(path: &Path) -> Result<(u64, u32), BackupError> {
-    let mut input = fs::File::open(path).map_err(io(path))?;
-    let mut hasher = crc32fast::Hasher::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = input.read(&mut buffer).map_err(io(path))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-        total += n as u64;
+    if let Some((file, to)) = output {
+        file.sync_all().map_err(io(to))?;
     }
     Ok((total, hasher.finalize()))
 }
