@@ -439,10 +439,11 @@ fn mask_core(core: &str, out: &mut String, rules: Rules) {
     // Most words are letters only: of the rules, only booleans and day
     // and month names can make them values.
     if core.bytes().all(|b| b.is_ascii_alphabetic()) {
-        let value = (rules.has(Rules::BOOLEANS)
-            && (core.eq_ignore_ascii_case("true") || core.eq_ignore_ascii_case("false")))
-            || (rules.has(Rules::DATES) && DAYS_AND_MONTHS.contains(&core));
-        out.push_str(if value { WILDCARD } else { core });
+        out.push_str(if is_word_value(core, rules) {
+            WILDCARD
+        } else {
+            core
+        });
         return;
     }
     if is_variable(core, rules) {
@@ -535,6 +536,13 @@ const DAYS_AND_MONTHS: [&str; 19] = [
     "Aug", "Sep", "Oct", "Nov", "Dec", "May",
 ];
 
+/// A plain word that is a value: a boolean, a day or month name.
+fn is_word_value(core: &str, rules: Rules) -> bool {
+    (rules.has(Rules::BOOLEANS)
+        && (core.eq_ignore_ascii_case("true") || core.eq_ignore_ascii_case("false")))
+        || (rules.has(Rules::DATES) && DAYS_AND_MONTHS.contains(&core))
+}
+
 /// Words that are values by their shape alone.
 fn is_variable(core: &str, rules: Rules) -> bool {
     let bytes = core.as_bytes();
@@ -547,12 +555,7 @@ fn is_variable(core: &str, rules: Rules) -> bool {
     {
         return true;
     }
-    if rules.has(Rules::BOOLEANS)
-        && (core.eq_ignore_ascii_case("true") || core.eq_ignore_ascii_case("false"))
-    {
-        return true;
-    }
-    if rules.has(Rules::DATES) && DAYS_AND_MONTHS.contains(&core) {
+    if is_word_value(core, rules) {
         return true;
     }
     // URLs and paths, Unix (`/var/log/x`) and Windows (`C:\Windows\x`,
