@@ -87,6 +87,124 @@ fn compose_file_is_valid_and_scales_each_service() {
     assert!(section(&config, "jaeger").contains("COLLECTOR_OTLP_ENABLED"));
 }
 
+/// `docker-compose config` of `files`, which must succeed.
+fn compose_config(files: &[&str]) -> Option<String> {
+    let mut cmd = compose()?;
+    cmd.current_dir(root());
+    for file in files {
+        cmd.args(["-f", file]);
+    }
+    let out = cmd.arg("config").output().unwrap();
+    assert!(
+        out.status.success(),
+        "docker-compose config of {files:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
+/// The value of `key: value` in a service's text, unquoted.
+fn setting<'a>(section: &'a str, key: &str) -> Option<&'a str> {
+    section.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix(key)
+            .and_then(|rest| rest.strip_prefix(": "))
+            .map(|v| v.trim_matches(|c| c == '\'' || c == '"'))
+    })
+}
+
+#[test]
+fn the_cluster_file_makes_three_nodes_that_hold_a_replica() {
+    let Some(single) = compose_config(&["docker-compose.yml"]) else {
+        return;
+    };
+    // One node cannot hold a replica: the single-node file asks for none.
+    assert_eq!(
+        setting(&section(&single, "ingestd"), "ELASTICSEARCH_REPLICAS"),
+        Some("0")
+    );
+    assert_eq!(
+        setting(&section(&single, "elasticsearch"), "discovery.type"),
+        Some("single-node")
+    );
+    let config = compose_config(&["docker-compose.yml", "docker-compose.cluster.yml"]).unwrap();
+    let nodes = ["elasticsearch", "es02", "es03"];
+    let mut names = Vec::new();
+    for node in nodes {
+        let text = section(&config, node);
+        assert_ne!(
+            setting(&text, "discovery.type"),
+            Some("single-node"),
+            "{node}"
+        );
+        assert_eq!(setting(&text, "cluster.name"), Some("logagg"), "{node}");
+        assert_eq!(
+            setting(&text, "cluster.initial_master_nodes"),
+            Some("es01,es02,es03"),
+            "{node}"
+        );
+        let name = setting(&text, "node.name").unwrap_or_else(|| panic!("{node}: no node.name"));
+        // Every node finds the two others.
+        let seeds = setting(&text, "discovery.seed_hosts").unwrap();
+        for other in ["es01", "es02", "es03"].iter().filter(|n| **n != name) {
+            assert!(
+                seeds.split(',').any(|s| s == *other),
+                "{node} does not seed {other}"
+            );
+        }
+        names.push(name.to_string());
+        // One snapshot repository every node sees at its path.repo.
+        let repo = setting(&text, "path.repo").unwrap();
+        assert!(
+            text.contains(&format!("es-snapshots:{repo}")),
+            "{node} does not mount the shared snapshot volume at {repo}:\n{text}"
+        );
+        assert!(
+            text.contains("/usr/share/elasticsearch/data"),
+            "{node} keeps no data volume"
+        );
+        assert!(text.contains("healthcheck"), "{node}");
+    }
+    names.sort();
+    assert_eq!(names, ["es01", "es02", "es03"]);
+    // Each node has its own data volume.
+    let volumes: std::collections::HashSet<String> = nodes
+        .iter()
+        .map(|n| {
+            let text = section(&config, n);
+            text.lines()
+                .find(|l| l.contains(":/usr/share/elasticsearch/data"))
+                .unwrap()
+                .trim()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(volumes.len(), 3, "{volumes:?}");
+    // The services' URL names every node.
+    for node in ["es02", "es03"] {
+        assert!(
+            section(&config, node).contains("- elasticsearch"),
+            "{node} does not answer to `elasticsearch`"
+        );
+    }
+    let ingestd = section(&config, "ingestd");
+    let replicas: usize = setting(&ingestd, "ELASTICSEARCH_REPLICAS")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..nodes.len()).contains(&replicas),
+        "{replicas} replicas on {} nodes",
+        nodes.len()
+    );
+    assert_eq!(setting(&ingestd, "ELASTICSEARCH_SHARDS"), Some("3"));
+    assert!(setting(&ingestd, "ELASTICSEARCH_SNAPSHOT_REPOSITORY").is_some());
+    assert_eq!(
+        setting(&ingestd, "ELASTICSEARCH_URL"),
+        Some("http://elasticsearch:9200")
+    );
+}
+
 /// The text of one service in `docker-compose config` output.
 fn section(config: &str, service: &str) -> String {
     let services = &config[config.find("services:").expect("services")..];

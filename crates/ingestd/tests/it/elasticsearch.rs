@@ -152,11 +152,15 @@ async fn down_at_start_then_up_delivers_everything() {
 }
 
 #[actix_web::test]
-async fn snapshots_are_registered_when_asked() {
+async fn snapshots_and_layout_are_installed_when_asked() {
     let fake = FakeEs::start().await;
     let s = on_fake(
         &fake,
         &[
+            "--elasticsearch-shards",
+            "3",
+            "--elasticsearch-replicas",
+            "1",
             "--elasticsearch-snapshot-repository",
             "nightly",
             "--elasticsearch-snapshot-location",
@@ -196,6 +200,16 @@ async fn snapshots_are_registered_when_asked() {
         .position(|r| r.path.starts_with("/logagg-logs/_bulk"))
         .unwrap();
     assert!(at("/_slm/policy/logagg-snapshots") < first_bulk);
+    // The three-node layout is in both index templates, before the streams
+    // (and so their first backing indices) are created.
+    for stream in [LOGS, "logagg-deadletter"] {
+        let put = at(&format!("/_index_template/{stream}"));
+        let template: Value = serde_json::from_slice(&requests[put].body).unwrap();
+        let settings = &template["template"]["settings"];
+        assert_eq!(settings["index.number_of_shards"], 3, "{stream}");
+        assert_eq!(settings["index.number_of_replicas"], 1, "{stream}");
+        assert!(put < at(&format!("/_data_stream/{stream}")));
+    }
     s.stop().await;
 }
 

@@ -66,6 +66,17 @@ pub struct EsSettings {
     #[arg(long, env = "ELASTICSEARCH_SETUP", default_value_t = true, action = clap::ArgAction::Set)]
     pub elasticsearch_setup: bool,
 
+    /// Primary shards of each new backing index (set in the index
+    /// templates at setup). Unset: Elasticsearch's default, 1.
+    #[arg(long, env = "ELASTICSEARCH_SHARDS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub elasticsearch_shards: Option<u32>,
+
+    /// Replicas of each shard (set in the index templates at setup): 0 on a
+    /// single node, 1 or more on a cluster (every node but one may hold a
+    /// copy). Unset: Elasticsearch's default, 1.
+    #[arg(long, env = "ELASTICSEARCH_REPLICAS")]
+    pub elasticsearch_replicas: Option<u32>,
+
     /// Opt-in backups: with setup on, register a snapshot repository of this
     /// name and a snapshot lifecycle (SLM) policy that snapshots both data
     /// streams on `--elasticsearch-snapshot-schedule`
@@ -108,6 +119,8 @@ impl EsSettings {
             bulk_in_flight: 2,
             bulk_gzip: false,
             elasticsearch_setup: true,
+            elasticsearch_shards: None,
+            elasticsearch_replicas: None,
             elasticsearch_snapshot_repository: None,
             elasticsearch_snapshot_location: "logagg".into(),
             elasticsearch_snapshot_schedule: "0 30 1 * * ?".into(),

@@ -59,10 +59,34 @@ pub fn ilm_policy(retention_days: u32) -> Value {
     policy
 }
 
-/// A template body matching `stream` (the files match the default names).
-pub fn template_for(file: &str, stream: &str) -> Value {
+/// How the backing indices spread over the cluster's nodes. `None` leaves
+/// Elasticsearch's default (1 shard, 1 replica: a single node stays yellow).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Layout {
+    pub shards: Option<u32>,
+    pub replicas: Option<u32>,
+}
+
+/// What `install` puts: the retention, the layout, opt-in snapshots.
+#[derive(Debug, Clone)]
+pub struct Install {
+    pub retention_days: u32,
+    pub layout: Layout,
+    pub snapshots: Option<Snapshots>,
+}
+
+/// A template body matching `stream` (the files match the default names),
+/// with the layout's shard and replica counts when set.
+pub fn template_for(file: &str, stream: &str, layout: Layout) -> Value {
     let mut template: Value = serde_json::from_str(file).expect("deploy template is valid JSON");
     template["index_patterns"] = serde_json::json!([format!("{stream}*")]);
+    let settings = &mut template["template"]["settings"];
+    if let Some(shards) = layout.shards {
+        settings["index.number_of_shards"] = shards.into();
+    }
+    if let Some(replicas) = layout.replicas {
+        settings["index.number_of_replicas"] = replicas.into();
+    }
     template
 }
 
@@ -80,9 +104,9 @@ pub async fn install(
     client: &EsClient,
     logs_stream: &str,
     deadletter_stream: &str,
-    retention_days: u32,
-    snapshots: Option<&Snapshots>,
+    install: &Install,
 ) -> Result<(), StoreError> {
+    let retention_days = install.retention_days;
     let answer = client
         .json(
             Method::PUT,
@@ -101,7 +125,7 @@ pub async fn install(
             .json(
                 Method::PUT,
                 &format!("/_index_template/{name}"),
-                Some(&template_for(file, name)),
+                Some(&template_for(file, name, install.layout)),
             )
             .await?;
         if !answer.is_success() {
@@ -119,7 +143,7 @@ pub async fn install(
             // A template applies at the next backing index; fields a new
             // release adds are put on the current ones now, so that a
             // strict mapping does not refuse them until the rollover.
-            let mappings = template_for(file, name)["template"]["mappings"].clone();
+            let mappings = template_for(file, name, install.layout)["template"]["mappings"].clone();
             let body = serde_json::json!({"properties": mappings["properties"]});
             let answer = client
                 .json(Method::PUT, &format!("/{name}/_mapping"), Some(&body))
@@ -134,7 +158,7 @@ pub async fn install(
             }
         }
     }
-    if let Some(snapshots) = snapshots {
+    if let Some(snapshots) = &install.snapshots {
         let answer = client
             .json(
                 Method::PUT,
@@ -169,6 +193,8 @@ pub async fn install(
         logs_stream,
         deadletter_stream,
         retention_days,
+        shards = ?install.layout.shards,
+        replicas = ?install.layout.replicas,
         "elasticsearch policy, templates and data streams installed"
     );
     Ok(())
@@ -207,7 +233,11 @@ mod tests {
     fn bodies_come_from_the_deploy_files() {
         let policy = ilm_policy(30);
         assert_eq!(policy["policy"]["phases"]["delete"]["min_age"], "30d");
-        let template = template_for(INDEX_TEMPLATE, "logagg-logs");
+        let template = template_for(INDEX_TEMPLATE, "logagg-logs", Layout::default());
+        // Without a layout the cluster's defaults apply.
+        assert!(template["template"]["settings"]
+            .get("index.number_of_replicas")
+            .is_none());
         assert_eq!(
             template["template"]["settings"]["index.lifecycle.name"],
             POLICY_NAME
@@ -254,8 +284,28 @@ mod tests {
             assert!(props.get(key).is_some(), "{key} is not mapped");
         }
         assert_eq!(
-            template_for(INDEX_TEMPLATE, "other")["index_patterns"][0],
+            template_for(INDEX_TEMPLATE, "other", Layout::default())["index_patterns"][0],
             "other*"
         );
+    }
+
+    #[test]
+    fn the_layout_sets_shards_and_replicas_of_both_templates() {
+        let layout = Layout {
+            shards: Some(3),
+            replicas: Some(1),
+        };
+        for file in [INDEX_TEMPLATE, DEADLETTER_TEMPLATE] {
+            let settings = &template_for(file, "s", layout)["template"]["settings"];
+            assert_eq!(settings["index.number_of_shards"], 3);
+            assert_eq!(settings["index.number_of_replicas"], 1);
+        }
+        let replicas_only = Layout {
+            shards: None,
+            replicas: Some(0),
+        };
+        let settings = &template_for(INDEX_TEMPLATE, "s", replicas_only)["template"]["settings"];
+        assert_eq!(settings["index.number_of_replicas"], 0);
+        assert!(settings.get("index.number_of_shards").is_none());
     }
 }

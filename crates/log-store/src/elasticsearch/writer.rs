@@ -48,8 +48,7 @@ struct Shared {
     client: EsClient,
     stream: String,
     deadletter_stream: String,
-    retention_days: u32,
-    snapshots: Option<setup::Snapshots>,
+    install: setup::Install,
     installed: Mutex<bool>,
     /// Whether this process installs the policy, templates and streams.
     setup: bool,
@@ -117,16 +116,22 @@ impl EsWriter {
                 client,
                 stream: settings.elasticsearch_data_stream.clone(),
                 deadletter_stream: settings.elasticsearch_deadletter_stream.clone(),
-                retention_days,
-                snapshots: settings
-                    .elasticsearch_snapshot_repository
-                    .as_ref()
-                    .filter(|r| !r.trim().is_empty())
-                    .map(|repository| setup::Snapshots {
-                        repository: repository.clone(),
-                        location: settings.elasticsearch_snapshot_location.clone(),
-                        schedule: settings.elasticsearch_snapshot_schedule.clone(),
-                    }),
+                install: setup::Install {
+                    retention_days,
+                    layout: setup::Layout {
+                        shards: settings.elasticsearch_shards,
+                        replicas: settings.elasticsearch_replicas,
+                    },
+                    snapshots: settings
+                        .elasticsearch_snapshot_repository
+                        .as_ref()
+                        .filter(|r| !r.trim().is_empty())
+                        .map(|repository| setup::Snapshots {
+                            repository: repository.clone(),
+                            location: settings.elasticsearch_snapshot_location.clone(),
+                            schedule: settings.elasticsearch_snapshot_schedule.clone(),
+                        }),
+                },
                 // Without setup, the operators installed everything.
                 installed: Mutex::new(!settings.elasticsearch_setup),
                 setup: settings.elasticsearch_setup,
@@ -311,8 +316,7 @@ async fn ensure_installed(shared: &Shared) -> Result<(), StoreError> {
             &shared.client,
             &shared.stream,
             &shared.deadletter_stream,
-            shared.retention_days,
-            shared.snapshots.as_ref(),
+            &shared.install,
         )
         .await?;
         *installed = true;
