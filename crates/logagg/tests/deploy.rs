@@ -266,3 +266,365 @@ fn prometheus_scrapes_every_replica_of_both_services() {
         );
     }
 }
+
+// ---- deploy/kubernetes ----
+
+const KUBERNETES: &str = "deploy/kubernetes";
+
+/// The manifests the kustomization lists, in its order.
+fn kubernetes_files() -> Vec<String> {
+    let kustomization = read(&format!("{KUBERNETES}/kustomization.yaml"));
+    let listed: Vec<String> = kustomization
+        .lines()
+        .skip_while(|l| !l.starts_with("resources:"))
+        .skip(1)
+        .map_while(|l| l.trim().strip_prefix("- "))
+        .map(|f| format!("{KUBERNETES}/{f}"))
+        .collect();
+    // Every manifest in the folder is applied, and only those.
+    let mut present: Vec<String> = std::fs::read_dir(root().join(KUBERNETES))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|f| f.ends_with(".yaml") && f != "kustomization.yaml")
+        .map(|f| format!("{KUBERNETES}/{f}"))
+        .collect();
+    present.sort();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(sorted, present, "kustomization.yaml's resources");
+    listed
+}
+
+/// Python with the `kubernetes-validate` package (and the PyYAML it brings);
+/// .ci/run installs it from crates/ingestd/tests/clients/requirements.txt.
+/// Missing is a failure in CI and a notice elsewhere.
+fn kubernetes_validate() -> bool {
+    let found = Command::new("python3")
+        .args(["-m", "kubernetes_validate", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        if std::env::var_os("CI").is_some() {
+            panic!("kubernetes-validate is not installed; .ci/run installs it");
+        }
+        eprintln!("kubernetes-validate is not installed: deploy/kubernetes was not checked (pip install kubernetes-validate)");
+    }
+    found
+}
+
+/// Every object of the manifests, as JSON (read by PyYAML).
+fn kubernetes_objects(files: &[String]) -> Vec<serde_json::Value> {
+    let script = "import json, sys, yaml\n\
+                  docs = [d for f in sys.argv[1:] for d in yaml.safe_load_all(open(f)) if d]\n\
+                  json.dump(docs, sys.stdout)";
+    let out = Command::new("python3")
+        .current_dir(root())
+        .arg("-c")
+        .arg(script)
+        .args(files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn kubernetes_manifests_validate_against_the_api_schemas() {
+    let files = kubernetes_files();
+    if !kubernetes_validate() {
+        return;
+    }
+    // Strict: a misspelt or misplaced field is an error, not ignored. The
+    // oldest and newest API versions the validator knows that have every
+    // kind used here (autoscaling/v2, policy/v1).
+    for version in ["1.29.0", "1.37.0"] {
+        let out = Command::new("python3")
+            .current_dir(root())
+            .args([
+                "-m",
+                "kubernetes_validate",
+                "--strict",
+                "--quiet",
+                "-k",
+                version,
+            ])
+            .args(&files)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "deploy/kubernetes does not validate against Kubernetes {version}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // kustomize renders them (when kubectl is here; CI machines may lack it:
+    // Debian does not package it), every object in the namespace.
+    match Command::new("kubectl")
+        .current_dir(root())
+        .args(["kustomize", KUBERNETES])
+        .output()
+    {
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "kubectl kustomize: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let rendered = String::from_utf8(out.stdout).unwrap();
+            let objects =
+                rendered.matches("\nkind: ").count() + usize::from(rendered.starts_with("kind: "));
+            assert_eq!(
+                rendered.matches("  namespace: logagg\n").count() + 1,
+                objects,
+                "every object but the Namespace is in logagg:\n{rendered}"
+            );
+        }
+        Err(_) => eprintln!("kubectl is not installed: the kustomization was not rendered"),
+    }
+    // The validator itself refuses a bad manifest (so the pass above means
+    // something): an unknown container field.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    let queryd = read(&format!("{KUBERNETES}/queryd.yaml"));
+    std::fs::write(
+        &bad,
+        queryd.replacen(
+            "          image: logagg/queryd\n",
+            "          image: logagg/queryd\n          imagePullPolice: Always\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let out = Command::new("python3")
+        .args(["-m", "kubernetes_validate", "--strict", "--quiet"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a misspelt field passed");
+}
+
+fn object<'a>(objects: &'a [serde_json::Value], kind: &str, name: &str) -> &'a serde_json::Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+/// Whether `selector` (matchLabels or a Service's selector) selects `labels`.
+fn selects(selector: &serde_json::Value, labels: &serde_json::Value) -> bool {
+    let selector = selector.as_object().expect("a selector");
+    !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// The value of an env var set on the container or by the ConfigMap.
+fn env_value(
+    container: &serde_json::Value,
+    config: &serde_json::Value,
+    name: &str,
+) -> Option<String> {
+    container["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["name"] == name)
+        .and_then(|e| e["value"].as_str())
+        .or_else(|| config["data"][name].as_str())
+        .map(str::to_string)
+}
+
+#[test]
+fn kubernetes_manifests_wire_the_services_as_they_run() {
+    let files = kubernetes_files();
+    if !kubernetes_validate() {
+        return;
+    }
+    let objects = kubernetes_objects(&files);
+    let config = object(&objects, "ConfigMap", "logagg");
+    // Every setting named is one the binaries read (`logagg --help` lists
+    // the settings of both services) or one OpenTelemetry and tracing read.
+    let help = Command::new(env!("CARGO_BIN_EXE_logagg"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    let known = |name: &str| {
+        help.contains(&format!("[env: {name}="))
+            || help.contains(&format!("[env: {name}]"))
+            || [
+                "RUST_LOG",
+                "OTEL_SERVICE_NAME",
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ]
+            .contains(&name)
+    };
+    for key in config["data"].as_object().unwrap().keys() {
+        assert!(known(key), "the ConfigMap sets {key}, which nothing reads");
+    }
+    let dockerfile_uid: u64 = read("Dockerfile.ingest")
+        .split("--uid ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    for (kind, name, port) in [
+        ("StatefulSet", "ingestd", 8080),
+        ("Deployment", "queryd", 8081),
+    ] {
+        let workload = object(&objects, kind, name);
+        let pod = &workload["spec"]["template"];
+        let labels = &pod["metadata"]["labels"];
+        assert!(
+            selects(&workload["spec"]["selector"]["matchLabels"], labels),
+            "{name}"
+        );
+        let container = &pod["spec"]["containers"][0];
+        for env in container["env"].as_array().unwrap() {
+            let var = env["name"].as_str().unwrap();
+            assert!(known(var), "{name} sets {var}, which nothing reads");
+        }
+        assert_eq!(
+            container["envFrom"][0]["configMapRef"]["name"], "logagg",
+            "{name} reads the ConfigMap"
+        );
+        // The port it listens on is the one declared, probed and scraped.
+        let addr = env_value(
+            container,
+            config,
+            if name == "ingestd" {
+                "INGEST_ADDR"
+            } else {
+                "QUERY_ADDR"
+            },
+        )
+        .unwrap_or_else(|| panic!("{name}: no listen address"));
+        assert_eq!(addr, format!("0.0.0.0:{port}"), "{name}");
+        let declared = container["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["containerPort"] == port)
+            .unwrap_or_else(|| panic!("{name} does not declare {port}"));
+        let port_name = declared["name"].as_str().unwrap();
+        for (probe, path) in [("livenessProbe", "/health"), ("readinessProbe", "/ready")] {
+            let get = &container[probe]["httpGet"];
+            assert_eq!(get["path"], path, "{name} {probe}");
+            assert!(
+                get["port"] == port_name || get["port"] == port,
+                "{name} {probe}"
+            );
+        }
+        let annotations = &pod["metadata"]["annotations"];
+        assert_eq!(annotations["prometheus.io/scrape"], "true", "{name}");
+        assert_eq!(
+            annotations["prometheus.io/port"],
+            port.to_string(),
+            "{name}"
+        );
+        assert_eq!(annotations["prometheus.io/path"], "/metrics", "{name}");
+        // Requests for the scheduler and the autoscaler, a memory limit.
+        let resources = &container["resources"];
+        assert!(resources["requests"]["cpu"].is_string(), "{name}");
+        assert!(resources["requests"]["memory"].is_string(), "{name}");
+        assert!(resources["limits"]["memory"].is_string(), "{name}");
+        // The image's user, not root.
+        let security = &pod["spec"]["securityContext"];
+        assert_eq!(security["runAsNonRoot"], true, "{name}");
+        assert_eq!(security["runAsUser"], dockerfile_uid, "{name}");
+        // A Service reaches it on its port.
+        let service = object(&objects, "Service", name);
+        assert!(
+            selects(&service["spec"]["selector"], labels),
+            "{name} service"
+        );
+        assert!(
+            service["spec"]["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["port"] == port
+                    && (p["targetPort"] == port_name || p["targetPort"] == port)),
+            "{name} service port"
+        );
+        // A disruption budget keeps some of it up through node drains.
+        let pdb = object(&objects, "PodDisruptionBudget", name);
+        assert!(
+            selects(&pdb["spec"]["selector"]["matchLabels"], labels),
+            "{name} pdb"
+        );
+    }
+
+    // ingestd: each replica has its own volume, mounted where the WAL is.
+    let ingestd = object(&objects, "StatefulSet", "ingestd");
+    let claim = &ingestd["spec"]["volumeClaimTemplates"][0];
+    assert_eq!(claim["spec"]["accessModes"][0], "ReadWriteOnce");
+    let container = &ingestd["spec"]["template"]["spec"]["containers"][0];
+    let data_dir = env_value(container, config, "DATA_DIR").expect("DATA_DIR");
+    assert!(
+        container["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == claim["metadata"]["name"] && m["mountPath"] == data_dir.as_str()),
+        "the claim is not mounted at DATA_DIR {data_dir}"
+    );
+    // The WAL's cap fits on the volume.
+    let wal_max: u64 = env_value(container, config, "WAL_MAX_BYTES")
+        .expect("WAL_MAX_BYTES")
+        .parse()
+        .unwrap();
+    let storage = claim["spec"]["resources"]["requests"]["storage"]
+        .as_str()
+        .unwrap();
+    let gib: u64 = storage
+        .strip_suffix("Gi")
+        .expect("storage in Gi")
+        .parse()
+        .unwrap();
+    assert!(
+        wal_max < gib << 30,
+        "WAL cap {wal_max} on a {storage} volume"
+    );
+    // The pod is given longer to stop than ingestd's own shutdown grace.
+    let grace: u64 = env_value(container, config, "SHUTDOWN_GRACE_SECS")
+        .unwrap_or_else(|| "10".into())
+        .parse()
+        .unwrap();
+    let termination = ingestd["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        termination > grace + 5,
+        "{termination} s to stop, {grace} s of grace"
+    );
+    // The StatefulSet's governing Service is headless.
+    let governing = object(
+        &objects,
+        "Service",
+        ingestd["spec"]["serviceName"].as_str().unwrap(),
+    );
+    assert_eq!(governing["spec"]["clusterIP"], "None");
+    assert!(ingestd["spec"]["replicas"].as_u64().unwrap() >= 2);
+
+    // queryd scales on CPU between at least two replicas.
+    let hpa = object(&objects, "HorizontalPodAutoscaler", "queryd");
+    assert_eq!(hpa["spec"]["scaleTargetRef"]["kind"], "Deployment");
+    assert_eq!(hpa["spec"]["scaleTargetRef"]["name"], "queryd");
+    assert!(hpa["spec"]["minReplicas"].as_u64().unwrap() >= 2);
+    assert!(hpa["spec"]["maxReplicas"].as_u64() > hpa["spec"]["minReplicas"].as_u64());
+    assert_eq!(hpa["spec"]["metrics"][0]["resource"]["name"], "cpu");
+    // Both use Elasticsearch: the embedded store is one machine's.
+    assert!(config["data"]["ELASTICSEARCH_URL"].is_string());
+    let replicas: u64 = config["data"]["ELASTICSEARCH_REPLICAS"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(replicas >= 1, "a cluster keeps a replica of each shard");
+}
