@@ -237,20 +237,34 @@ async fn a_backup_under_load_restores_every_searchable_log_once() {
     let total: usize = got.values().map(|g| g.len()).sum();
     assert_eq!(total as u64, first["docs"].as_u64().unwrap());
 
+    // A backup of the restored store before it takes anything new: its
+    // segments are the first backup's, linked from it, none copied.
+    let unchanged = backup_json(data.to_str().unwrap(), repo.to_str().unwrap());
+    assert!(
+        unchanged["linked_files"].as_u64().unwrap() > 0,
+        "{unchanged}"
+    );
+    assert!(
+        unchanged["copied_bytes"].as_u64().unwrap() * 10
+            < unchanged["total_bytes"].as_u64().unwrap(),
+        "more than the metadata copied: {unchanged}"
+    );
+
     // The restored store takes new logs, and replays nothing twice.
     ingest(&c, &service.ingest, &logs("delta", 0, 300), true).await;
     let got = stored(&c, &service.query).await;
     exactly_once(&got, "alpha", 1000);
     exactly_once(&got, "delta", 300);
 
-    // A backup of the restored store: its old segments are linked from
-    // the first backup, only the new ones copied.
+    // The next backup copies the new segments (or those a merge made) and
+    // links any it already holds.
     let second = backup_json(data.to_str().unwrap(), repo.to_str().unwrap());
-    assert!(second["linked_files"].as_u64().unwrap() > 0, "{second}");
-    assert!(
-        second["copied_bytes"].as_u64().unwrap() < second["total_bytes"].as_u64().unwrap(),
+    assert_eq!(
+        second["linked_files"].as_u64().unwrap() + second["copied_files"].as_u64().unwrap(),
+        second["files"].as_u64().unwrap(),
         "{second}"
     );
+    assert!(second["copied_files"].as_u64().unwrap() > 0, "{second}");
     service.stop();
     std::fs::remove_dir_all(&data).unwrap();
     restore_json(repo.to_str().unwrap(), data.to_str().unwrap());
@@ -272,8 +286,8 @@ async fn a_backup_under_load_restores_every_searchable_log_once() {
     assert!(String::from_utf8_lossy(&over.stderr).contains("already holds an index"));
     service.stop();
 
-    // The first backup still restores on its own (the second links to its
-    // files, it does not move them).
+    // The first backup still restores on its own (the later ones link to
+    // its files, they do not move them).
     let older = data.with_file_name("older");
     let first_dir = first["dir"].as_str().unwrap();
     restore_json(first_dir, older.to_str().unwrap());

@@ -254,6 +254,106 @@ mod upgrade_tests {
         id
     }
 
+    /// Stored bodies written before the id, level, source, service and
+    /// pattern id moved to columns read as they are; bodies written now
+    /// leave them out and get them from the columns. Both in one partition
+    /// of today's schema.
+    #[test]
+    fn column_values_read_from_old_bodies_and_from_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = index_root(dir.path());
+        let (schema, fields) = schema::build_schema();
+        let today = PartitionId {
+            day: Utc::now().date_naive(),
+            generation: 0,
+        };
+        let path = partition_dir(&root, today);
+        std::fs::create_dir_all(&path).unwrap();
+        let index = tantivy::Index::create_in_dir(&path, schema).unwrap();
+        schema::register_tokenizers(&index);
+        let mut w: tantivy::IndexWriter = index.writer(15 << 20).unwrap();
+        // The earlier release's body: the whole log as JSON.
+        let old = log(
+            "0190b6a2-7c1e-7cc1-8a2b-0123456789ab",
+            None,
+            serde_json::Value::Null,
+        );
+        let mut doc = tantivy::TantivyDocument::default();
+        for (field, value) in schema::to_document(&fields, &old).field_values() {
+            if field != fields.doc {
+                doc.add_field_value(field, value);
+            }
+        }
+        doc.add_text(fields.doc, serde_json::to_string(&old).unwrap());
+        w.add_document(doc).unwrap();
+        w.commit().unwrap();
+        drop(w);
+
+        let mut new = log(
+            "0190b6a2-7c1e-7cc1-8a2b-0123456789ac",
+            None,
+            serde_json::Value::Null,
+        );
+        new.message = "disk full on db-7".into();
+        new.level = Level::Critical;
+        new.source = "host-7".into();
+        new.service = Some("storage".into());
+        let pattern = log_patterns::pattern_of(&new.message);
+        new.pattern_id = pattern.pattern_id;
+        new.template = pattern.template;
+        let mut writer = EmbeddedWriter::open(dir.path(), EmbeddedSettings::default()).unwrap();
+        writer.write(std::slice::from_ref(&new), 10).unwrap();
+        writer.commit().unwrap();
+        drop(writer);
+        // One partition: the writer wrote into it (same schema).
+        assert_eq!(list_partitions(&root).unwrap(), [today]);
+        // The new body holds neither.
+        let index = tantivy::Index::open_in_dir(&path).unwrap();
+        let searcher = index.reader().unwrap().searcher();
+        let bodies: Vec<String> = searcher
+            .search(
+                &tantivy::query::AllQuery,
+                &tantivy::collector::DocSetCollector,
+            )
+            .unwrap()
+            .into_iter()
+            .map(|a| {
+                let doc: tantivy::TantivyDocument = searcher.doc(a).unwrap();
+                use tantivy::schema::Value;
+                doc.get_first(fields.doc)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(bodies.len(), 2);
+        let new_body = bodies.iter().find(|b| b.contains("disk full")).unwrap();
+        assert!(!new_body.contains(&new.id[..8]), "{new_body}");
+        for column in [&new.pattern_id, "CRITICAL", "host-7", "storage"] {
+            assert!(!new_body.contains(column), "{column} in {new_body}");
+        }
+
+        let reader = EmbeddedReader::open(dir.path());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut logs = rt
+            .block_on(reader.search(SearchQuery {
+                limit: 10,
+                ..SearchQuery::default()
+            }))
+            .unwrap()
+            .logs;
+        logs.sort_by(|a, b| a.id.cmp(&b.id));
+        // (The old body carried its template too.)
+        let new_read = StoredLog {
+            template: String::new(),
+            ..new.clone()
+        };
+        assert_eq!(logs, [old, new_read]);
+    }
+
     /// A day partition written by the release before trace ids and
     /// metadata were indexed (schema 1: the fields before them) is read as
     /// it is; the day's new logs go to a new generation, and filters the

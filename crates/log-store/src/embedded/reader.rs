@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use tantivy::collector::{Collector, Count, DocSetCollector, TopDocs};
-use tantivy::columnar::Column;
+use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::{AllQuery, Query};
 use tantivy::schema::Value;
 use tantivy::{DocAddress, Index, IndexReader, Order, ReloadPolicy, Searcher, TantivyDocument};
@@ -22,6 +22,7 @@ use super::collector::{Groups, PatternCollector};
 use super::query::{at_time, compile};
 use super::schema::{
     build_schema, has_search_fields, has_tenant, id_from_parts, register_tokenizers, Fields,
+    StoredBody,
 };
 use super::tenant::TenantQuery;
 use super::{
@@ -293,8 +294,12 @@ impl EmbeddedReader {
                     self.matching(&q.filter.within(Some(t), Some(just_after)))?;
                 missing.extend(unopened);
                 let mut later: Vec<(String, usize, DocAddress)> = Vec::new();
+                let mut docs: Vec<DocReader<'_>> = same_time
+                    .iter()
+                    .map(|(_, searcher, _)| DocReader::new(searcher, fields))
+                    .collect();
                 for (k, (id, searcher, query)) in same_time.iter().enumerate() {
-                    let mut ids = IdReader::new(searcher, fields);
+                    let ids = &mut docs[k];
                     let found = searcher
                         .search(query, &DocSetCollector)
                         .map_err(StoreError::from)
@@ -315,8 +320,8 @@ impl EmbeddedReader {
                 later.sort_by(|a, b| q.order.apply(a.0.cmp(&b.0)));
                 later.truncate(q.limit);
                 for (_, k, address) in later {
-                    let (id, searcher, _) = &same_time[k];
-                    match load_log(searcher, fields, address) {
+                    let (id, ..) = &same_time[k];
+                    match docs[k].load(address) {
                         Ok(log) => logs.push(log),
                         Err(e) => self.unreadable(id, &e, &mut missing),
                     }
@@ -425,13 +430,13 @@ impl EmbeddedReader {
                     }
                 }
             }
+            let mut readers: Vec<DocReader<'_>> = day
+                .iter()
+                .map(|(_, searcher, _)| DocReader::new(searcher, fields))
+                .collect();
             let page: Vec<_> = if skip == 0 {
                 // Ordered by time, then id (read from the id columns, not
                 // the stored documents): only the page's logs are read.
-                let mut readers: Vec<IdReader<'_>> = day
-                    .iter()
-                    .map(|(_, searcher, _)| IdReader::new(searcher, fields))
-                    .collect();
                 let mut keyed = Vec::with_capacity(hits.len());
                 for (ts, k, address) in hits {
                     match readers[k].id(address) {
@@ -448,8 +453,8 @@ impl EmbeddedReader {
             skip = 0;
             let mut loaded = Vec::with_capacity(page.len());
             for (_, k, address) in page {
-                let (id, searcher, ..) = &day[k];
-                match load_log(searcher, fields, address) {
+                let (id, ..) = &day[k];
+                match readers[k].load(address) {
                     Ok(log) => loaded.push(log),
                     Err(e) => self.unreadable(id, &e, &mut missing),
                 }
@@ -654,7 +659,7 @@ impl EmbeddedReader {
             for sample in &mut group.samples {
                 if let Some((partition, segment, doc)) = parse_sample_ref(sample) {
                     let (id, searcher) = &searchers[partition];
-                    match load_log(searcher, fields, DocAddress::new(segment, doc)) {
+                    match DocReader::new(searcher, fields).load(DocAddress::new(segment, doc)) {
                         Ok(log) => *sample = log.message,
                         Err(e) => {
                             self.unreadable(id, &e, &mut missing);
@@ -734,8 +739,9 @@ impl EmbeddedReader {
             partition.reader.reload()?;
             let searcher = partition.reader.searcher();
             let all = searcher.search(&AllQuery, &DocSetCollector)?;
+            let mut docs = DocReader::new(&searcher, fields);
             for address in all {
-                ids.push(load_log(&searcher, fields, address)?.id);
+                ids.push(docs.id(address)?);
             }
         }
         Ok(ids)
@@ -855,53 +861,153 @@ fn open_partition(dir: &Path) -> tantivy::Result<Partition> {
     Ok(Partition { index, reader })
 }
 
-/// A segment's `id_hi` and `id_lo` columns.
-type IdColumns = (Column<u64>, Column<u64>);
+/// The keyword columns whose values stored bodies leave out, in the order
+/// of [`SegmentColumns::keywords`].
+const BODY_KEYWORDS: [&str; 4] = ["level", "source", "service", "pattern_id"];
+const LEVEL: usize = 0;
+const SOURCE: usize = 1;
+const SERVICE: usize = 2;
+const PATTERN_ID: usize = 3;
 
-/// The ids of one partition's documents: from the id columns (schema 3),
-/// else from the stored documents (older partitions).
-struct IdReader<'a> {
-    searcher: &'a Searcher,
-    fields: &'a Fields,
-    /// Per segment, its two id columns (`None`: the partition predates them).
-    columns: HashMap<u32, Option<IdColumns>>,
+/// A segment's columns that stored bodies leave out: `id_hi` and `id_lo`
+/// (`None`: the partition predates them, schema 3), and the keyword
+/// columns of [`BODY_KEYWORDS`] with the values already looked up in their
+/// dictionaries (few distinct).
+struct SegmentColumns {
+    id: Option<(Column<u64>, Column<u64>)>,
+    keywords: [Option<(StrColumn, HashMap<u64, String>)>; 4],
 }
 
-impl<'a> IdReader<'a> {
+/// Reads one partition's documents: ids from the id columns (schema 3;
+/// older partitions' from the stored documents), and whole logs from the
+/// stored bodies with what they leave out filled from the columns (bodies
+/// written by earlier releases carry it all). Each segment's columns are
+/// opened once.
+struct DocReader<'a> {
+    searcher: &'a Searcher,
+    fields: &'a Fields,
+    columns: HashMap<u32, SegmentColumns>,
+}
+
+impl<'a> DocReader<'a> {
     fn new(searcher: &'a Searcher, fields: &'a Fields) -> Self {
-        IdReader {
+        DocReader {
             searcher,
             fields,
             columns: HashMap::new(),
         }
     }
 
-    fn id(&mut self, address: DocAddress) -> Result<String, StoreError> {
+    fn columns(&mut self, segment: u32) -> &mut SegmentColumns {
         let searcher = self.searcher;
-        let columns = self.columns.entry(address.segment_ord).or_insert_with(|| {
-            let fast = searcher.segment_reader(address.segment_ord).fast_fields();
-            Some((fast.u64("id_hi").ok()?, fast.u64("id_lo").ok()?))
-        });
-        if let Some((hi, lo)) = columns {
-            if let (Some(hi), Some(lo)) = (hi.first(address.doc_id), lo.first(address.doc_id)) {
-                return Ok(id_from_parts(hi, lo));
+        self.columns.entry(segment).or_insert_with(|| {
+            let fast = searcher.segment_reader(segment).fast_fields();
+            SegmentColumns {
+                id: fast.u64("id_hi").ok().zip(fast.u64("id_lo").ok()),
+                keywords: BODY_KEYWORDS.map(|name| {
+                    fast.str(name)
+                        .ok()
+                        .flatten()
+                        .map(|column| (column, HashMap::new()))
+                }),
             }
-        }
-        Ok(load_log(searcher, self.fields, address)?.id)
+        })
     }
-}
 
-fn load_log(
-    searcher: &Searcher,
-    fields: &Fields,
-    address: DocAddress,
-) -> Result<StoredLog, StoreError> {
-    let doc: TantivyDocument = searcher.doc(address)?;
-    let json = doc
-        .get_first(fields.doc)
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| StoreError::Corrupt(format!("document {address:?} has no stored body")))?;
-    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))
+    /// The id from the columns, `None` where they do not hold it.
+    fn column_id(&mut self, address: DocAddress) -> Option<String> {
+        let (hi, lo) = self.columns(address.segment_ord).id.as_ref()?;
+        Some(id_from_parts(
+            hi.first(address.doc_id)?,
+            lo.first(address.doc_id)?,
+        ))
+    }
+
+    /// The document's value in keyword column `which` of [`BODY_KEYWORDS`].
+    fn keyword(&mut self, address: DocAddress, which: usize) -> Result<Option<String>, StoreError> {
+        let Some((column, known)) = &mut self.columns(address.segment_ord).keywords[which] else {
+            return Ok(None);
+        };
+        let Some(ord) = column.term_ords(address.doc_id).next() else {
+            return Ok(None);
+        };
+        if let Some(value) = known.get(&ord) {
+            return Ok(Some(value.clone()));
+        }
+        let mut value = String::new();
+        column
+            .ord_to_str(ord, &mut value)
+            .map_err(|e| StoreError::io(format!("the {} column", BODY_KEYWORDS[which]), e))?;
+        known.insert(ord, value.clone());
+        Ok(Some(value))
+    }
+
+    fn id(&mut self, address: DocAddress) -> Result<String, StoreError> {
+        match self.column_id(address) {
+            Some(id) => Ok(id),
+            None => Ok(self.load(address)?.id),
+        }
+    }
+
+    fn load(&mut self, address: DocAddress) -> Result<StoredLog, StoreError> {
+        let doc: TantivyDocument = self.searcher.doc(address)?;
+        let json = doc
+            .get_first(self.fields.doc)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("document {address:?} has no stored body"))
+            })?;
+        let body: StoredBody =
+            serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let lost = |what: &str| {
+            StoreError::Corrupt(format!(
+                "document {address:?} has no {what}, in its body or its columns"
+            ))
+        };
+        let id = match body.id {
+            Some(id) => id,
+            None => self.column_id(address).ok_or_else(|| lost("id"))?,
+        };
+        let level = match body.level {
+            Some(level) => level,
+            None => self
+                .keyword(address, LEVEL)?
+                .and_then(|l| l.parse().ok())
+                .ok_or_else(|| lost("level"))?,
+        };
+        let source = match body.source {
+            Some(source) => source,
+            None => self
+                .keyword(address, SOURCE)?
+                .ok_or_else(|| lost("source"))?,
+        };
+        let service = match body.service {
+            Some(service) => Some(service),
+            None => self.keyword(address, SERVICE)?,
+        };
+        // Ingest gives every log one; a log without stays without.
+        let pattern_id = match body.pattern_id {
+            Some(pattern_id) => pattern_id,
+            None => self.keyword(address, PATTERN_ID)?.unwrap_or_default(),
+        };
+        Ok(StoredLog {
+            id,
+            timestamp: body.timestamp,
+            level,
+            message: body.message,
+            source,
+            service,
+            trace_id: body.trace_id,
+            span_id: body.span_id,
+            metadata: body.metadata,
+            received_at: body.received_at,
+            pattern_id,
+            template: body.template,
+            tenant: body
+                .tenant
+                .unwrap_or_else(|| log_model::DEFAULT_TENANT.to_string()),
+        })
+    }
 }
 
 impl LogReader for EmbeddedReader {

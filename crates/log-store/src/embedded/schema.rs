@@ -162,18 +162,24 @@ pub fn to_document(fields: &Fields, log: &StoredLog) -> TantivyDocument {
     doc
 }
 
-/// The stored document: the log without its template, which the `template`
-/// column keeps once per distinct value (reads drop it anyway). The same
-/// JSON as `StoredLog` otherwise, so it reads back as one.
+/// The stored document: the log without what its columns already hold:
+/// the template (the `template` column keeps it once per distinct value;
+/// reads drop it anyway), the id (`id_hi`, `id_lo`), and the keyword
+/// columns' level, source, service and pattern id. The reader fills them
+/// back from the columns ([`StoredBody`]).
 #[derive(serde::Serialize)]
 struct StoredDoc<'a> {
-    id: &'a str,
-    timestamp: &'a chrono::DateTime<chrono::Utc>,
-    level: &'a log_model::Level,
-    message: &'a str,
-    source: &'a str,
+    /// Kept only for an id that is not a UUID (ingest makes only UUIDs).
     #[serde(skip_serializing_if = "Option::is_none")]
-    service: Option<&'a String>,
+    id: Option<&'a str>,
+    timestamp: &'a chrono::DateTime<chrono::Utc>,
+    message: &'a str,
+    /// Kept only when empty (a column would hold nothing to read back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a str>,
+    /// As `source`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     trace_id: Option<&'a String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -181,19 +187,21 @@ struct StoredDoc<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<&'a serde_json::Map<String, serde_json::Value>>,
     received_at: &'a chrono::DateTime<chrono::Utc>,
-    pattern_id: &'a str,
+    /// As `source`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pattern_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tenant: Option<&'a str>,
 }
 
 impl<'a> StoredDoc<'a> {
     fn of(log: &'a StoredLog) -> StoredDoc<'a> {
-        // Every field but the template: a field added to StoredLog must be
-        // added here too (the destructuring does not compile otherwise).
+        // A field added to StoredLog must be placed here or in a column
+        // (the destructuring does not compile otherwise).
         let StoredLog {
             id,
             timestamp,
-            level,
+            level: _,
             message,
             source,
             service,
@@ -205,21 +213,51 @@ impl<'a> StoredDoc<'a> {
             template: _,
             tenant,
         } = log;
+        let empty = |s: &'a String| s.is_empty().then_some(s.as_str());
         StoredDoc {
-            id,
+            id: id_parts(id).is_none().then_some(id.as_str()),
             timestamp,
-            level,
             message,
-            source,
-            service: service.as_ref(),
+            source: empty(source),
+            service: service.as_ref().and_then(empty),
             trace_id: trace_id.as_ref(),
             span_id: span_id.as_ref(),
             metadata: metadata.as_ref(),
             received_at,
-            pattern_id,
+            pattern_id: empty(pattern_id),
             tenant: (tenant != log_model::DEFAULT_TENANT).then_some(tenant.as_str()),
         }
     }
+}
+
+/// A stored document as read: what [`StoredDoc`] writes, or the whole log
+/// as earlier releases wrote it. What is absent is in the columns.
+#[derive(Debug, serde::Deserialize)]
+pub struct StoredBody {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub timestamp: chrono::DateTime<chrono::Utc>,
+    #[serde(default)]
+    pub level: Option<log_model::Level>,
+    pub message: String,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub service: Option<String>,
+    #[serde(default)]
+    pub trace_id: Option<String>,
+    #[serde(default)]
+    pub span_id: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    pub received_at: chrono::DateTime<chrono::Utc>,
+    #[serde(default)]
+    pub pattern_id: Option<String>,
+    /// Only in bodies of releases before the template had its own column.
+    #[serde(default)]
+    pub template: String,
+    #[serde(default)]
+    pub tenant: Option<String>,
 }
 
 /// A metadata value as the index keeps it, built from the log's without a
@@ -249,7 +287,7 @@ mod stored_doc_tests {
     use super::*;
 
     #[test]
-    fn the_stored_document_is_the_log_without_its_template() {
+    fn the_stored_document_is_the_log_without_what_columns_hold() {
         let mut metadata = serde_json::Map::new();
         metadata.insert("attempt".into(), serde_json::json!(3));
         let log = StoredLog {
@@ -257,7 +295,7 @@ mod stored_doc_tests {
             timestamp: chrono::Utc::now(),
             level: log_model::Level::Error,
             message: "disk full on db-7".into(),
-            source: "db-7".into(),
+            source: "host-7".into(),
             service: Some("storage".into()),
             trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
             span_id: Some("00f067aa0ba902b7".into()),
@@ -268,27 +306,58 @@ mod stored_doc_tests {
             tenant: "acme".into(),
         };
         let stored = serde_json::to_string(&StoredDoc::of(&log)).unwrap();
-        assert!(!stored.contains("template"), "{stored}");
-        let back: StoredLog = serde_json::from_str(&stored).unwrap();
-        assert_eq!(
-            back,
-            StoredLog {
-                template: String::new(),
-                ..log.clone()
-            }
-        );
+        for column in [
+            "template",
+            "0190b6a2",
+            "pattern_id",
+            "level",
+            "ERROR",
+            "host-7",
+            "storage",
+        ] {
+            assert!(!stored.contains(column), "{column} in {stored}");
+        }
+        let body: StoredBody = serde_json::from_str(&stored).unwrap();
+        assert_eq!(body.message, log.message);
+        assert_eq!(body.trace_id, log.trace_id);
+        assert_eq!(body.span_id, log.span_id);
+        assert_eq!(body.metadata, log.metadata);
+        assert_eq!(body.timestamp, log.timestamp);
+        assert_eq!(body.received_at, log.received_at);
+        assert_eq!(body.tenant.as_deref(), Some("acme"));
+        assert!(body.id.is_none() && body.level.is_none() && body.source.is_none());
+        assert!(body.service.is_none() && body.pattern_id.is_none());
         // The default tenant is left out, as StoredLog leaves it out.
         let default = StoredLog {
             tenant: log_model::DEFAULT_TENANT.into(),
             ..log.clone()
         };
-        assert_eq!(
-            serde_json::to_string(&StoredDoc::of(&default)).unwrap(),
-            serde_json::to_string(&StoredLog {
-                template: String::new(),
-                ..default
-            })
-            .unwrap()
-        );
+        let body: StoredBody =
+            serde_json::from_str(&serde_json::to_string(&StoredDoc::of(&default)).unwrap())
+                .unwrap();
+        assert!(body.tenant.is_none());
+        // What a column cannot give back stays in the body: an id that is
+        // not a UUID, empty strings.
+        let odd = StoredLog {
+            id: "not-a-uuid".into(),
+            source: String::new(),
+            service: Some(String::new()),
+            pattern_id: String::new(),
+            ..log.clone()
+        };
+        let body: StoredBody =
+            serde_json::from_str(&serde_json::to_string(&StoredDoc::of(&odd)).unwrap()).unwrap();
+        assert_eq!(body.id.as_deref(), Some("not-a-uuid"));
+        assert_eq!(body.source.as_deref(), Some(""));
+        assert_eq!(body.service.as_deref(), Some(""));
+        assert_eq!(body.pattern_id.as_deref(), Some(""));
+        // An earlier release's body (the whole log) reads with everything.
+        let old: StoredBody = serde_json::from_str(&serde_json::to_string(&log).unwrap()).unwrap();
+        assert_eq!(old.id.as_deref(), Some(log.id.as_str()));
+        assert_eq!(old.level, Some(log.level));
+        assert_eq!(old.source.as_deref(), Some("host-7"));
+        assert_eq!(old.service.as_deref(), Some("storage"));
+        assert_eq!(old.pattern_id.as_deref(), Some(log.pattern_id.as_str()));
+        assert_eq!(old.template, log.template);
     }
 }
