@@ -328,7 +328,7 @@ mod upgrade_tests {
             })
             .collect();
         assert_eq!(bodies.len(), 2);
-        let new_body = bodies.iter().find(|b| b.contains("disk full")).unwrap();
+        let new_body = bodies.iter().find(|b| !b.contains(&old.id)).unwrap();
         assert!(!new_body.contains(&new.id[..8]), "{new_body}");
         for column in [&new.pattern_id, "CRITICAL", "host-7", "storage"] {
             assert!(!new_body.contains(column), "{column} in {new_body}");

@@ -21,8 +21,8 @@ use super::aggregate::{
 use super::collector::{Groups, PatternCollector};
 use super::query::{at_time, compile};
 use super::schema::{
-    build_schema, has_search_fields, has_tenant, id_from_parts, register_tokenizers, Fields,
-    StoredBody,
+    build_schema, has_search_fields, has_tenant, id_from_parts, message_from_values,
+    register_tokenizers, Fields, StoredBody,
 };
 use super::tenant::TenantQuery;
 use super::{
@@ -61,7 +61,17 @@ struct Inner {
     /// by segment, interval and query: a dashboard asking for the same week
     /// again counts only the segments that are new.
     histograms: Mutex<HashMap<HistogramKey, Arc<SegmentCounts>>>,
+    /// Values of segments' keyword columns already looked up, by segment:
+    /// pages of a search or an export read the same few values.
+    values: Mutex<HashMap<tantivy::index::SegmentId, Arc<SegmentValues>>>,
 }
+
+/// A segment's keyword values by column (of [`BODY_KEYWORDS`]) and
+/// ordinal. A segment is immutable: an ordinal always names one value.
+type SegmentValues = Mutex<[HashMap<u64, Arc<str>>; 5]>;
+
+/// Most segments whose values are kept (the cache is emptied when full).
+const VALUE_CACHE_SEGMENTS: usize = 4_096;
 
 /// A segment's non-empty buckets: start (ms) and counts per level.
 type SegmentCounts = Vec<(i64, [u64; 5])>;
@@ -77,6 +87,7 @@ impl EmbeddedReader {
         let (_, fields) = build_schema();
         EmbeddedReader {
             inner: Arc::new(Inner {
+                values: Mutex::new(HashMap::new()),
                 root: index_root(data_dir),
                 fields,
                 partitions: RwLock::new(BTreeMap::new()),
@@ -296,7 +307,7 @@ impl EmbeddedReader {
                 let mut later: Vec<(String, usize, DocAddress)> = Vec::new();
                 let mut docs: Vec<DocReader<'_>> = same_time
                     .iter()
-                    .map(|(_, searcher, _)| DocReader::new(searcher, fields))
+                    .map(|(_, searcher, _)| DocReader::new(searcher, &self.inner))
                     .collect();
                 for (k, (id, searcher, query)) in same_time.iter().enumerate() {
                     let ids = &mut docs[k];
@@ -432,7 +443,7 @@ impl EmbeddedReader {
             }
             let mut readers: Vec<DocReader<'_>> = day
                 .iter()
-                .map(|(_, searcher, _)| DocReader::new(searcher, fields))
+                .map(|(_, searcher, _)| DocReader::new(searcher, &self.inner))
                 .collect();
             let page: Vec<_> = if skip == 0 {
                 // Ordered by time, then id (read from the id columns, not
@@ -654,12 +665,12 @@ impl EmbeddedReader {
         let mut page = finish_patterns(raw, q.limit, seen_before.as_ref());
         // Samples travel as references until here: only the returned
         // patterns' few documents are read from the doc store.
-        let fields = &self.inner.fields;
         for group in &mut page.patterns {
             for sample in &mut group.samples {
                 if let Some((partition, segment, doc)) = parse_sample_ref(sample) {
                     let (id, searcher) = &searchers[partition];
-                    match DocReader::new(searcher, fields).load(DocAddress::new(segment, doc)) {
+                    match DocReader::new(searcher, &self.inner).load(DocAddress::new(segment, doc))
+                    {
                         Ok(log) => *sample = log.message,
                         Err(e) => {
                             self.unreadable(id, &e, &mut missing);
@@ -733,13 +744,12 @@ impl EmbeddedReader {
 
     /// Every stored log's id, with repeats (for consistency checks and tests).
     pub fn scan_ids(&self) -> Result<Vec<String>, StoreError> {
-        let fields = &self.inner.fields;
         let mut ids = Vec::new();
         for (_, partition) in self.partitions(None, None)?.0 {
             partition.reader.reload()?;
             let searcher = partition.reader.searcher();
             let all = searcher.search(&AllQuery, &DocSetCollector)?;
-            let mut docs = DocReader::new(&searcher, fields);
+            let mut docs = DocReader::new(&searcher, &self.inner);
             for address in all {
                 ids.push(docs.id(address)?);
             }
@@ -863,19 +873,21 @@ fn open_partition(dir: &Path) -> tantivy::Result<Partition> {
 
 /// The keyword columns whose values stored bodies leave out, in the order
 /// of [`SegmentColumns::keywords`].
-const BODY_KEYWORDS: [&str; 4] = ["level", "source", "service", "pattern_id"];
+const BODY_KEYWORDS: [&str; 5] = ["level", "source", "service", "pattern_id", "template"];
 const LEVEL: usize = 0;
 const SOURCE: usize = 1;
 const SERVICE: usize = 2;
 const PATTERN_ID: usize = 3;
+const TEMPLATE: usize = 4;
 
 /// A segment's columns that stored bodies leave out: `id_hi` and `id_lo`
 /// (`None`: the partition predates them, schema 3), and the keyword
-/// columns of [`BODY_KEYWORDS`] with the values already looked up in their
-/// dictionaries (few distinct).
+/// columns of [`BODY_KEYWORDS`], with the values already looked up in their
+/// dictionaries (few distinct; shared by every read of the segment).
 struct SegmentColumns {
     id: Option<(Column<u64>, Column<u64>)>,
-    keywords: [Option<(StrColumn, HashMap<u64, String>)>; 4],
+    keywords: [Option<StrColumn>; 5],
+    values: Arc<SegmentValues>,
 }
 
 /// Reads one partition's documents: ids from the id columns (schema 3;
@@ -886,30 +898,36 @@ struct SegmentColumns {
 struct DocReader<'a> {
     searcher: &'a Searcher,
     fields: &'a Fields,
+    cache: &'a Mutex<HashMap<tantivy::index::SegmentId, Arc<SegmentValues>>>,
     columns: HashMap<u32, SegmentColumns>,
 }
 
 impl<'a> DocReader<'a> {
-    fn new(searcher: &'a Searcher, fields: &'a Fields) -> Self {
+    fn new(searcher: &'a Searcher, inner: &'a Inner) -> Self {
         DocReader {
             searcher,
-            fields,
+            fields: &inner.fields,
+            cache: &inner.values,
             columns: HashMap::new(),
         }
     }
 
     fn columns(&mut self, segment: u32) -> &mut SegmentColumns {
-        let searcher = self.searcher;
+        let (searcher, cache) = (self.searcher, self.cache);
         self.columns.entry(segment).or_insert_with(|| {
-            let fast = searcher.segment_reader(segment).fast_fields();
+            let reader = searcher.segment_reader(segment);
+            let fast = reader.fast_fields();
+            let values = {
+                let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+                if cache.len() >= VALUE_CACHE_SEGMENTS {
+                    cache.clear();
+                }
+                cache.entry(reader.segment_id()).or_default().clone()
+            };
             SegmentColumns {
                 id: fast.u64("id_hi").ok().zip(fast.u64("id_lo").ok()),
-                keywords: BODY_KEYWORDS.map(|name| {
-                    fast.str(name)
-                        .ok()
-                        .flatten()
-                        .map(|column| (column, HashMap::new()))
-                }),
+                keywords: BODY_KEYWORDS.map(|name| fast.str(name).ok().flatten()),
+                values,
             }
         })
     }
@@ -924,21 +942,29 @@ impl<'a> DocReader<'a> {
     }
 
     /// The document's value in keyword column `which` of [`BODY_KEYWORDS`].
-    fn keyword(&mut self, address: DocAddress, which: usize) -> Result<Option<String>, StoreError> {
-        let Some((column, known)) = &mut self.columns(address.segment_ord).keywords[which] else {
+    fn keyword(
+        &mut self,
+        address: DocAddress,
+        which: usize,
+    ) -> Result<Option<Arc<str>>, StoreError> {
+        let columns = self.columns(address.segment_ord);
+        let Some(column) = &columns.keywords[which] else {
             return Ok(None);
         };
         let Some(ord) = column.term_ords(address.doc_id).next() else {
             return Ok(None);
         };
-        if let Some(value) = known.get(&ord) {
+        if let Some(value) =
+            columns.values.lock().unwrap_or_else(|e| e.into_inner())[which].get(&ord)
+        {
             return Ok(Some(value.clone()));
         }
         let mut value = String::new();
         column
             .ord_to_str(ord, &mut value)
-            .map_err(|e| StoreError::io(format!("the {} column", BODY_KEYWORDS[which]), e))?;
-        known.insert(ord, value.clone());
+            .map_err(|err| StoreError::io(format!("the {} column", BODY_KEYWORDS[which]), err))?;
+        let value: Arc<str> = value.into();
+        columns.values.lock().unwrap_or_else(|e| e.into_inner())[which].insert(ord, value.clone());
         Ok(Some(value))
     }
 
@@ -979,22 +1005,34 @@ impl<'a> DocReader<'a> {
             Some(source) => source,
             None => self
                 .keyword(address, SOURCE)?
+                .map(|v| v.to_string())
                 .ok_or_else(|| lost("source"))?,
         };
         let service = match body.service {
             Some(service) => Some(service),
-            None => self.keyword(address, SERVICE)?,
+            None => self.keyword(address, SERVICE)?.map(|v| v.to_string()),
         };
         // Ingest gives every log one; a log without stays without.
         let pattern_id = match body.pattern_id {
             Some(pattern_id) => pattern_id,
-            None => self.keyword(address, PATTERN_ID)?.unwrap_or_default(),
+            None => self
+                .keyword(address, PATTERN_ID)?
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+        };
+        let message = match (body.message, body.message_values) {
+            (Some(message), _) => message,
+            (None, Some(values)) => self
+                .keyword(address, TEMPLATE)?
+                .and_then(|template| message_from_values(&template, &values))
+                .ok_or_else(|| lost("message (its template's column)"))?,
+            (None, None) => return Err(lost("message")),
         };
         Ok(StoredLog {
             id,
             timestamp: body.timestamp,
             level,
-            message: body.message,
+            message,
             source,
             service,
             trace_id: body.trace_id,
