@@ -215,7 +215,7 @@ pub fn template_of_with(message: &str, rules: Rules) -> String {
         previous = word;
         rest = rest[end..].trim_start();
     }
-    if rules.has(Rules::ASIDES) {
+    if rules.has(Rules::ASIDES) && out.contains("(<*>") {
         out = drop_variable_asides(&out);
     }
     if rules.has(Rules::LISTS) && has_run(&out) {
@@ -319,9 +319,6 @@ fn mask_route(word: &str, out: &mut String, rules: Rules) {
 /// `(<*>, <*>)`): they annotate a value (`1190 bytes (1.16 KB)`) and come
 /// and go with it, so the event is the same with or without them.
 fn drop_variable_asides(template: &str) -> String {
-    if !template.contains("(<*>") {
-        return template.to_string();
-    }
     let tokens: Vec<&str> = template.split(' ').collect();
     let mut out = String::with_capacity(template.len());
     let mut i = 0;
