@@ -16,35 +16,34 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// `docker-compose` (the Debian package; `.ci/run` installs it). Missing is
-/// a failure in CI and a notice elsewhere.
-fn compose() -> Option<Command> {
-    match Command::new("docker-compose").arg("version").output() {
-        Ok(out) if out.status.success() => Some(Command::new("docker-compose")),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("docker-compose is not installed; .ci/run installs it")
-        }
-        _ => {
-            eprintln!("docker-compose is not installed: the compose file was not parsed (apt-get install docker-compose)");
-            None
-        }
+/// Whether a tool `.ci/run` installs answers `probe`. Missing is a failure
+/// in CI and a notice elsewhere (`skipped` says what was not checked).
+fn installed(probe: &mut Command, tool: &str, skipped: &str) -> bool {
+    if probe.output().is_ok_and(|o| o.status.success()) {
+        return true;
     }
+    if std::env::var_os("CI").is_some() {
+        panic!("{tool} is not installed; .ci/run installs it");
+    }
+    eprintln!("{tool} is not installed: {skipped}");
+    false
+}
+
+/// `docker-compose` (the Debian package).
+fn compose() -> Option<Command> {
+    installed(
+        Command::new("docker-compose").arg("version"),
+        "docker-compose",
+        "the compose file was not parsed (apt-get install docker-compose)",
+    )
+    .then(|| Command::new("docker-compose"))
 }
 
 #[test]
 fn compose_file_is_valid_and_scales_each_service() {
-    let Some(mut cmd) = compose() else { return };
-    let out = cmd
-        .current_dir(root())
-        .args(["-f", "docker-compose.yml", "config"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "docker-compose config failed:\n{stderr}"
-    );
-    let config = String::from_utf8(out.stdout).unwrap();
+    let Some(config) = compose_config(&["docker-compose.yml"]) else {
+        return;
+    };
     let services = Command::new("docker-compose")
         .current_dir(root())
         .args(["-f", "docker-compose.yml", "config", "--services"])
@@ -295,21 +294,28 @@ fn kubernetes_files() -> Vec<String> {
     listed
 }
 
-/// Python with the `kubernetes-validate` package (and the PyYAML it brings);
-/// .ci/run installs it from crates/ingestd/tests/clients/requirements.txt.
-/// Missing is a failure in CI and a notice elsewhere.
+/// Python with the `kubernetes-validate` package (and the PyYAML it brings;
+/// from crates/ingestd/tests/clients/requirements.txt).
 fn kubernetes_validate() -> bool {
-    let found = Command::new("python3")
-        .args(["-m", "kubernetes_validate", "--version"])
+    installed(
+        Command::new("python3").args(["-m", "kubernetes_validate", "--version"]),
+        "kubernetes-validate",
+        "deploy/kubernetes was not checked (pip install kubernetes-validate)",
+    )
+}
+
+/// `kubernetes-validate --strict --quiet` with `args` (files, a version).
+fn validate<I, S>(args: I) -> std::process::Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new("python3")
+        .current_dir(root())
+        .args(["-m", "kubernetes_validate", "--strict", "--quiet"])
+        .args(args)
         .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        if std::env::var_os("CI").is_some() {
-            panic!("kubernetes-validate is not installed; .ci/run installs it");
-        }
-        eprintln!("kubernetes-validate is not installed: deploy/kubernetes was not checked (pip install kubernetes-validate)");
-    }
-    found
+        .unwrap()
 }
 
 /// Every object of the manifests, as JSON (read by PyYAML).
@@ -342,19 +348,11 @@ fn kubernetes_manifests_validate_against_the_api_schemas() {
     // oldest and newest API versions the validator knows that have every
     // kind used here (autoscaling/v2, policy/v1).
     for version in ["1.29.0", "1.37.0"] {
-        let out = Command::new("python3")
-            .current_dir(root())
-            .args([
-                "-m",
-                "kubernetes_validate",
-                "--strict",
-                "--quiet",
-                "-k",
-                version,
-            ])
-            .args(&files)
-            .output()
-            .unwrap();
+        let out = validate(
+            ["-k", version]
+                .into_iter()
+                .chain(files.iter().map(String::as_str)),
+        );
         assert!(
             out.status.success(),
             "deploy/kubernetes does not validate against Kubernetes {version}:\n{}{}",
@@ -400,11 +398,7 @@ fn kubernetes_manifests_validate_against_the_api_schemas() {
         ),
     )
     .unwrap();
-    let out = Command::new("python3")
-        .args(["-m", "kubernetes_validate", "--strict", "--quiet"])
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = validate([&bad]);
     assert!(!out.status.success(), "a misspelt field passed");
 }
 

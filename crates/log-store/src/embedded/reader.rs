@@ -68,7 +68,7 @@ struct Inner {
 
 /// A segment's keyword values by column (of [`BODY_KEYWORDS`]) and
 /// ordinal. A segment is immutable: an ordinal always names one value.
-type SegmentValues = Mutex<[HashMap<u64, Arc<str>>; 5]>;
+type SegmentValues = Mutex<[HashMap<u64, Arc<str>>; BODY_KEYWORDS.len()]>;
 
 /// Most segments whose values are kept (the cache is emptied when full).
 const VALUE_CACHE_SEGMENTS: usize = 4_096;
@@ -87,12 +87,12 @@ impl EmbeddedReader {
         let (_, fields) = build_schema();
         EmbeddedReader {
             inner: Arc::new(Inner {
-                values: Mutex::new(HashMap::new()),
                 root: index_root(data_dir),
                 fields,
                 partitions: RwLock::new(BTreeMap::new()),
                 damaged: RwLock::new(BTreeMap::new()),
                 histograms: Mutex::new(HashMap::new()),
+                values: Mutex::new(HashMap::new()),
                 committed: Arc::new(tokio::sync::Notify::new()),
             }),
         }
@@ -886,7 +886,7 @@ const TEMPLATE: usize = 4;
 /// dictionaries (few distinct; shared by every read of the segment).
 struct SegmentColumns {
     id: Option<(Column<u64>, Column<u64>)>,
-    keywords: [Option<StrColumn>; 5],
+    keywords: [Option<StrColumn>; BODY_KEYWORDS.len()],
     values: Arc<SegmentValues>,
 }
 
@@ -954,9 +954,8 @@ impl<'a> DocReader<'a> {
         let Some(ord) = column.term_ords(address.doc_id).next() else {
             return Ok(None);
         };
-        if let Some(value) =
-            columns.values.lock().unwrap_or_else(|e| e.into_inner())[which].get(&ord)
-        {
+        let mut values = columns.values.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(value) = values[which].get(&ord) {
             return Ok(Some(value.clone()));
         }
         let mut value = String::new();
@@ -964,7 +963,7 @@ impl<'a> DocReader<'a> {
             .ord_to_str(ord, &mut value)
             .map_err(|err| StoreError::io(format!("the {} column", BODY_KEYWORDS[which]), err))?;
         let value: Arc<str> = value.into();
-        columns.values.lock().unwrap_or_else(|e| e.into_inner())[which].insert(ord, value.clone());
+        values[which].insert(ord, value.clone());
         Ok(Some(value))
     }
 

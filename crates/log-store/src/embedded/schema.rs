@@ -153,8 +153,8 @@ pub fn to_document(fields: &Fields, log: &StoredLog) -> TantivyDocument {
             .collect();
         doc.add_field_value(fields.metadata, &OwnedValue::Object(object));
     }
-    // Stored whole (no copy of the log on the indexing path); reads drop
-    // the template from search answers.
+    // Without what the columns hold (see `StoredDoc`); no copy of the log
+    // on the indexing path.
     doc.add_text(
         fields.doc,
         serde_json::to_string(&StoredDoc::of(log)).expect("a log always serialises"),
@@ -176,8 +176,8 @@ struct StoredDoc<'a> {
     /// Kept whole only when it does not read as its template.
     #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<&'a str>,
-    /// Otherwise the text at the template's placeholders, in order: the
-    /// template (in its column) gives the rest.
+    /// Otherwise the text around the template's constant words, in order
+    /// (`message_values`): the template, in its column, gives the words.
     #[serde(skip_serializing_if = "Option::is_none")]
     message_values: Option<Vec<&'a str>>,
     /// Kept only when empty (a column would hold nothing to read back).
@@ -380,7 +380,7 @@ mod stored_doc_tests {
             assert!(!stored.contains(column), "{column} in {stored}");
         }
         let body: StoredBody = serde_json::from_str(&stored).unwrap();
-        // The message, as the text at its template's placeholder.
+        // The message, as the text around its template's words.
         assert_eq!(body.message, None);
         assert_eq!(body.message_values.unwrap(), ["", " ", " ", " db-7"]);
         assert_eq!(body.trace_id, log.trace_id);

@@ -11,8 +11,6 @@ use tantivy::{Index, IndexWriter, TantivyDocument};
 
 /// Largest segment that merges still grow (see `partition`).
 pub const MAX_MERGED_DOCS: usize = 500_000;
-/// Segments of one size that a merge waits for (see `partition`).
-const MIN_MERGED_SEGMENTS: usize = 3;
 use tracing::{debug, error, info};
 
 use log_model::StoredLog;
@@ -82,6 +80,9 @@ impl OpenPartition {
         Ok(())
     }
 }
+
+/// Segments of one size that a merge waits for (see `partition`).
+const MIN_MERGED_SEGMENTS: usize = 3;
 
 /// zstd level of the stored documents of new day indexes.
 const DOCSTORE_ZSTD_LEVEL: i32 = 3;
@@ -160,8 +161,8 @@ impl EmbeddedWriter {
             policy.set_max_docs_before_merge(MAX_MERGED_DOCS);
             // Merge as soon as three segments of a size are there (tantivy's
             // default waits for eight): fewer segments repeat fewer terms in
-            // their dictionaries, 167 -> 147-157 bytes a log for 500,000
-            // generated logs, for about 15% more CPU in merges.
+            // their dictionaries and cost less to read (BENCHMARKS.md,
+            // "Storage": 167 -> 147-157 bytes a log, about 30% more CPU).
             policy.set_min_num_segments(MIN_MERGED_SEGMENTS);
             writer.set_merge_policy(Box::new(policy));
             debug!(%day, committed, "partition opened for writing");
