@@ -20,6 +20,7 @@
 mod aggregate;
 pub mod backup;
 mod collector;
+mod ids;
 mod query;
 mod reader;
 mod schema;
@@ -223,6 +224,16 @@ mod upgrade_tests {
     /// Today's day partition as an older release wrote it: today's schema
     /// without `missing` (fields added since), holding one log, "old".
     fn older_partition(root: &std::path::Path, missing: &[&str]) -> PartitionId {
+        older_partition_of(root, missing, &[log("old", None, serde_json::Value::Null)])
+    }
+
+    /// Today's day partition as an older release wrote it, holding `logs`.
+    /// Without `id_key`, every id is a term of `id`, as then.
+    fn older_partition_of(
+        root: &std::path::Path,
+        missing: &[&str],
+        logs: &[StoredLog],
+    ) -> PartitionId {
         let (schema, fields) = schema::build_schema();
         let mut older = tantivy::schema::Schema::builder();
         for (_, entry) in schema.fields() {
@@ -240,16 +251,20 @@ mod upgrade_tests {
         let index = tantivy::Index::create_in_dir(&path, older.clone()).unwrap();
         schema::register_tokenizers(&index);
         let mut w: tantivy::IndexWriter = index.writer(15 << 20).unwrap();
-        // Today's document, keeping the fields the older schema has, under
-        // its field numbers.
-        let mut doc = tantivy::TantivyDocument::default();
-        let log = log("old", None, serde_json::Value::Null);
-        for (field, value) in schema::to_document(&fields, &log).field_values() {
-            if let Ok(old) = older.get_field(schema.get_field_name(field)) {
-                doc.add_field_value(old, value);
+        for log in logs {
+            // Today's document, keeping the fields the older schema has,
+            // under its field numbers.
+            let mut doc = tantivy::TantivyDocument::default();
+            for (field, value) in schema::to_document(&fields, log).field_values() {
+                if let Ok(old) = older.get_field(schema.get_field_name(field)) {
+                    doc.add_field_value(old, value);
+                }
             }
+            if missing.contains(&"id_key") && schema::id_parts(&log.id).is_some() {
+                doc.add_text(older.get_field("id").unwrap(), &log.id);
+            }
+            w.add_document(doc).unwrap();
         }
-        w.add_document(doc).unwrap();
         w.commit().unwrap();
         id
     }
@@ -538,6 +553,145 @@ mod upgrade_tests {
                 .flat_map(|(_, counts)| counts.iter())
                 .sum();
             assert_eq!(counted, ids.len() as u64, "histogram of {tenant:?}");
+        }
+    }
+
+    /// A partition written before ids were keyed (schema 5: every id a
+    /// term) and one written now (canonical ids by key and in columns,
+    /// other ids as terms) answer id lookups, id prefixes and "after this
+    /// id" alike: as the texts of the ids compare.
+    #[test]
+    fn ids_are_found_alike_in_keyed_and_older_partitions() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = index_root(dir.path());
+        // Ids as ingest makes them (time-ordered), a few sharing long
+        // prefixes, and two a client chose.
+        let uuid = |i: u128| {
+            let v = (0x0190_b6a2_7c1e_7000_u128 + (i / 3) * 0x1_0000) << 64
+                | (0x8a2b_0000_0000_0000 + i * 0x0123_4567_89ab);
+            uuid::Uuid::from_u128(v).to_string()
+        };
+        let old_logs: Vec<StoredLog> = (0..20)
+            .map(|i| log(&uuid(i), None, serde_json::Value::Null))
+            .collect();
+        let first = older_partition_of(&root, &["id_key"], &old_logs);
+        let mut new_logs: Vec<StoredLog> = (20..50)
+            .map(|i| log(&uuid(i), None, serde_json::Value::Null))
+            .collect();
+        new_logs.push(log("client-1", None, serde_json::Value::Null));
+        new_logs.push(log("zzz", None, serde_json::Value::Null));
+        let mut writer = EmbeddedWriter::open(dir.path(), EmbeddedSettings::default()).unwrap();
+        writer.write(&new_logs, 10).unwrap();
+        writer.commit().unwrap();
+        drop(writer);
+        let partitions = list_partitions(&root).unwrap();
+        assert_eq!(partitions.len(), 2);
+        let keyed = tantivy::Index::open_in_dir(partition_dir(&root, partitions[1]))
+            .unwrap()
+            .schema();
+        assert!(schema::has_id_keys(&keyed));
+        assert!(!schema::has_id_keys(
+            &tantivy::Index::open_in_dir(partition_dir(&root, first))
+                .unwrap()
+                .schema()
+        ));
+
+        let reader = EmbeddedReader::open(dir.path());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let found = |filter: Filter| {
+            let page = rt
+                .block_on(reader.search(SearchQuery {
+                    filter,
+                    limit: 100,
+                    ..SearchQuery::default()
+                }))
+                .unwrap();
+            let mut ids: Vec<String> = page.logs.into_iter().map(|l| l.id).collect();
+            ids.sort();
+            ids
+        };
+        let all: Vec<String> = old_logs
+            .iter()
+            .chain(&new_logs)
+            .map(|l| l.id.clone())
+            .collect();
+        let expect = |keep: &dyn Fn(&str) -> bool| {
+            let mut ids: Vec<String> = all.iter().filter(|id| keep(id)).cloned().collect();
+            ids.sort();
+            ids
+        };
+        let term = |field, value: &str| {
+            Filter::new(
+                Expr::Leaf(Leaf::Term {
+                    field,
+                    value: value.into(),
+                }),
+                None,
+                None,
+            )
+        };
+        for id in &all {
+            assert_eq!(
+                found(term(Keyword::Id, id)),
+                std::slice::from_ref(id),
+                "id:{id}"
+            );
+        }
+        for missing in [
+            uuid(50).as_str(),
+            "client",
+            "0190b6a2",
+            &uuid(3).to_uppercase(),
+        ] {
+            assert!(found(term(Keyword::Id, missing)).is_empty(), "id:{missing}");
+        }
+        let mut probes: Vec<String> = vec![
+            String::new(),
+            "0".into(),
+            "0190b6a2-7c1e-7".into(),
+            "0190b6a2-7c1e-7000".into(),
+            "0190b6a2-7c1e-700".into(),
+            "0190b6a2-7c1e-7009-".into(),
+            "0190b6a2-7c2".into(),
+            "0190b6a2-7c1e-70".into(),
+            "c".into(),
+            "client-1".into(),
+            "z".into(),
+            "~".into(),
+            "0190b6a2x".into(),
+        ];
+        for id in all.iter().step_by(7) {
+            probes.push(id.clone());
+            probes.push(id[..24].to_string());
+            probes.push(id[..30].to_string());
+        }
+        for probe in &probes {
+            let prefix = Filter::new(
+                Expr::Leaf(Leaf::TermPrefix {
+                    field: Keyword::Id,
+                    prefix: probe.clone(),
+                }),
+                None,
+                None,
+            );
+            if !probe.is_empty() {
+                assert_eq!(
+                    found(prefix),
+                    expect(&|id| id.starts_with(probe.as_str())),
+                    "id:{probe}*"
+                );
+            }
+            let after = Filter {
+                id_after: Some(probe.clone()),
+                ..Filter::new(Expr::All, None, None)
+            };
+            assert_eq!(
+                found(after),
+                expect(&|id| id > probe.as_str()),
+                "after {probe:?}"
+            );
         }
     }
 }

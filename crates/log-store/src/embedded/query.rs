@@ -15,6 +15,7 @@ use tantivy::Term;
 
 use log_model::{Expr, Filter, Keyword, Leaf, MetadataFilter, NumRange};
 
+use super::ids::{first_after, id_parts, prefix_range, IdRangeQuery};
 use super::schema::Fields;
 
 /// A metadata leaf equal to the filter's value: as text, and as the number
@@ -142,6 +143,35 @@ fn keyword_field(fields: &Fields, k: Keyword) -> Field {
     }
 }
 
+/// How a partition indexes ids: every id a term of `id` (before schema
+/// 6), or canonical ids by key and in columns, the others as terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ids {
+    Terms,
+    Keyed,
+}
+
+/// The log whose id is `id`, where ids are keyed.
+fn id_query(fields: &Fields, id: &str) -> Box<dyn Query> {
+    match id_parts(id) {
+        Some((hi, lo)) => Box::new(IdRangeQuery::exact(
+            fields.id_key,
+            (u128::from(hi) << 64) | u128::from(lo),
+        )),
+        None => term_query(fields.id, id),
+    }
+}
+
+/// The logs whose id begins with `prefix`, where ids are keyed: canonical
+/// ids in the prefix's range, other ids by their terms.
+fn id_prefix_query(fields: &Fields, prefix: &str) -> Box<dyn Query> {
+    let terms = prefix_query(fields.id, prefix);
+    match prefix_range(prefix) {
+        Some((low, high)) => any(vec![terms, Box::new(IdRangeQuery::range(low, high))]),
+        None => terms,
+    }
+}
+
 fn term_query(field: Field, value: &str) -> Box<dyn Query> {
     Box::new(TermQuery::new(
         Term::from_field_text(field, value),
@@ -157,7 +187,7 @@ fn prefix_query(field: Field, prefix: &str) -> Box<dyn Query> {
     }
 }
 
-fn leaf(fields: &Fields, analyzer: &mut TextAnalyzer, leaf: &Leaf) -> Box<dyn Query> {
+fn leaf(fields: &Fields, ids: Ids, analyzer: &mut TextAnalyzer, leaf: &Leaf) -> Box<dyn Query> {
     match leaf {
         Leaf::Word(text) | Leaf::Phrase(text) => {
             let mut terms: Vec<Term> = tokens(analyzer, text)
@@ -180,6 +210,14 @@ fn leaf(fields: &Fields, analyzer: &mut TextAnalyzer, leaf: &Leaf) -> Box<dyn Qu
             .iter()
             .map(|l| term_query(fields.level, l.as_str()))
             .collect()),
+        Leaf::Term {
+            field: Keyword::Id,
+            value,
+        } if ids == Ids::Keyed => id_query(fields, value),
+        Leaf::TermPrefix {
+            field: Keyword::Id,
+            prefix,
+        } if ids == Ids::Keyed => id_prefix_query(fields, prefix),
         Leaf::Term { field, value } => term_query(keyword_field(fields, *field), value),
         Leaf::TermPrefix { field, prefix } => prefix_query(keyword_field(fields, *field), prefix),
         Leaf::Metadata(m) => metadata_query(fields.metadata, m),
@@ -187,15 +225,21 @@ fn leaf(fields: &Fields, analyzer: &mut TextAnalyzer, leaf: &Leaf) -> Box<dyn Qu
     }
 }
 
-fn expr(fields: &Fields, analyzer: &mut TextAnalyzer, e: &Expr) -> Box<dyn Query> {
+fn expr(fields: &Fields, ids: Ids, analyzer: &mut TextAnalyzer, e: &Expr) -> Box<dyn Query> {
     match e {
         Expr::All => Box::new(AllQuery),
-        Expr::Leaf(l) => leaf(fields, analyzer, l),
-        Expr::And(parts) => all(parts.iter().map(|p| expr(fields, analyzer, p)).collect()),
-        Expr::Or(parts) => any(parts.iter().map(|p| expr(fields, analyzer, p)).collect()),
+        Expr::Leaf(l) => leaf(fields, ids, analyzer, l),
+        Expr::And(parts) => all(parts
+            .iter()
+            .map(|p| expr(fields, ids, analyzer, p))
+            .collect()),
+        Expr::Or(parts) => any(parts
+            .iter()
+            .map(|p| expr(fields, ids, analyzer, p))
+            .collect()),
         Expr::Not(inner) => Box::new(BooleanQuery::new(vec![
             (Occur::Must, Box::new(AllQuery) as Box<dyn Query>),
-            (Occur::MustNot, expr(fields, analyzer, inner)),
+            (Occur::MustNot, expr(fields, ids, analyzer, inner)),
         ])),
     }
 }
@@ -232,17 +276,32 @@ pub fn at_time(fields: &Fields, micros: i64) -> Box<dyn Query> {
 
 /// The filter as one query, its tenant aside: the reader settles the
 /// tenant per partition and segment (`reader::compile_for`, `TenantQuery`).
-pub fn compile(fields: &Fields, analyzer: &mut TextAnalyzer, filter: &Filter) -> Box<dyn Query> {
+pub fn compile(
+    fields: &Fields,
+    ids: Ids,
+    analyzer: &mut TextAnalyzer,
+    filter: &Filter,
+) -> Box<dyn Query> {
     let mut must = Vec::new();
     if !matches!(filter.expr, Expr::All) {
-        must.push(expr(fields, analyzer, &filter.expr));
+        must.push(expr(fields, ids, analyzer, &filter.expr));
     }
     must.extend(time_range(fields, filter.start, filter.end));
     if let Some(id) = &filter.id_after {
-        must.push(Box::new(RangeQuery::new(
+        let terms = Box::new(RangeQuery::new(
             Bound::Excluded(Term::from_field_text(fields.id, id)),
             Bound::Unbounded,
-        )));
+        ));
+        must.push(match ids {
+            Ids::Terms => terms,
+            Ids::Keyed => {
+                let mut parts: Vec<Box<dyn Query>> = vec![terms];
+                if let Some(low) = first_after(id) {
+                    parts.push(Box::new(IdRangeQuery::range(low, u128::MAX)));
+                }
+                any(parts)
+            }
+        });
     }
     all(must)
 }

@@ -19,9 +19,9 @@ use super::aggregate::{
     add_counts, FacetCollector, FieldCounts, HistogramCollector, LevelCounts, FACET_FIELDS,
 };
 use super::collector::{Groups, PatternCollector};
-use super::query::{at_time, compile};
+use super::query::{at_time, compile, Ids};
 use super::schema::{
-    build_schema, has_search_fields, has_tenant, id_from_parts, message_from_values,
+    build_schema, has_id_keys, has_search_fields, has_tenant, id_from_parts, message_from_values,
     register_tokenizers, Fields, StoredBody,
 };
 use super::tenant::TenantQuery;
@@ -1124,14 +1124,19 @@ fn compile_for(
     analyzer: &mut tantivy::tokenizer::TextAnalyzer,
     filter: &Filter,
 ) -> Box<dyn Query> {
+    let ids = if has_id_keys(searcher.schema()) {
+        Ids::Keyed
+    } else {
+        Ids::Terms
+    };
     let Some(tenant) = &filter.tenant else {
-        return compile(fields, analyzer, filter);
+        return compile(fields, ids, analyzer, filter);
     };
     let untenanted = Filter {
         tenant: None,
         ..filter.clone()
     };
-    let query = compile(fields, analyzer, &untenanted);
+    let query = compile(fields, ids, analyzer, &untenanted);
     if !has_tenant(searcher.schema()) {
         return if tenant == log_model::DEFAULT_TENANT {
             query

@@ -1,7 +1,7 @@
 use tantivy::schema::OwnedValue;
 use tantivy::schema::{
     Field, IndexRecordOption, JsonObjectOptions, NumericOptions, Schema, TextFieldIndexing,
-    TextOptions, FAST, STORED,
+    TextOptions, FAST, INDEXED, STORED,
 };
 use tantivy::tokenizer::{LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer};
 use tantivy::{Index, TantivyDocument};
@@ -40,26 +40,25 @@ pub struct Fields {
     /// (partitions made before hold only the default tenant's logs: see
     /// [`has_tenant`]).
     pub tenant: Field,
+    /// Added in schema 6: the key of a canonical id (`ids::id_key`); such
+    /// an id is no longer a term of `id`, which keeps the other ids (see
+    /// [`has_id_keys`]).
+    pub id_key: Field,
 }
 
-/// The id as the two numbers of the `id_hi` and `id_lo` columns; `None`
-/// for an id that is not a UUID (ingest makes only UUIDs).
-pub fn id_parts(id: &str) -> Option<(u64, u64)> {
-    let v = uuid::Uuid::parse_str(id).ok()?.as_u128();
-    Some(((v >> 64) as u64, v as u64))
-}
-
-/// The id the two column values spell (lower-case, hyphenated, as ingest
-/// writes it).
-pub fn id_from_parts(hi: u64, lo: u64) -> String {
-    uuid::Uuid::from_u128((u128::from(hi) << 64) | u128::from(lo)).to_string()
-}
+pub use super::ids::{id_from_parts, id_parts};
 
 /// Whether a partition's schema has the fields added in schema 2
 /// (`trace_id`, `metadata`); the writer starts a new generation of a day
 /// whose partition predates them.
 pub fn has_search_fields(schema: &Schema) -> bool {
     schema.get_field("trace_id").is_ok() && schema.get_field("metadata").is_ok()
+}
+
+/// Whether a partition's schema indexes canonical ids by key (schema 6);
+/// in an older one every id is a term of `id`.
+pub fn has_id_keys(schema: &Schema) -> bool {
+    schema.get_field("id_key").is_ok()
 }
 
 /// Whether a partition's schema has the `tenant` field (schema 4). An
@@ -114,6 +113,7 @@ pub fn build_schema() -> (Schema, Fields) {
         id_hi: b.add_u64_field("id_hi", FAST),
         id_lo: b.add_u64_field("id_lo", FAST),
         tenant: b.add_text_field("tenant", exact()),
+        id_key: b.add_u64_field("id_key", INDEXED),
     };
     (b.build(), fields)
 }
@@ -128,10 +128,13 @@ pub fn register_tokenizers(index: &Index) {
 
 pub fn to_document(fields: &Fields, log: &StoredLog) -> TantivyDocument {
     let mut doc = TantivyDocument::default();
-    doc.add_text(fields.id, &log.id);
-    if let Some((hi, lo)) = id_parts(&log.id) {
-        doc.add_u64(fields.id_hi, hi);
-        doc.add_u64(fields.id_lo, lo);
+    match id_parts(&log.id) {
+        Some((hi, lo)) => {
+            doc.add_u64(fields.id_hi, hi);
+            doc.add_u64(fields.id_lo, lo);
+            doc.add_u64(fields.id_key, super::ids::id_key(lo));
+        }
+        None => doc.add_text(fields.id, &log.id),
     }
     doc.add_i64(fields.ts, log.timestamp.timestamp_micros());
     doc.add_text(fields.level, log.level.as_str());
