@@ -22,7 +22,7 @@ use super::collector::{Groups, PatternCollector};
 use super::query::{at_time, compile, Ids};
 use super::schema::{
     build_schema, has_id_keys, has_search_fields, has_tenant, id_from_parts, message_from_values,
-    register_tokenizers, Fields, StoredBody,
+    received_after, register_tokenizers, time_from_parts, Fields, StoredBody,
 };
 use super::tenant::TenantQuery;
 use super::{
@@ -886,6 +886,7 @@ const TEMPLATE: usize = 4;
 /// dictionaries (few distinct; shared by every read of the segment).
 struct SegmentColumns {
     id: Option<(Column<u64>, Column<u64>)>,
+    ts: Option<Column<i64>>,
     keywords: [Option<StrColumn>; BODY_KEYWORDS.len()],
     values: Arc<SegmentValues>,
 }
@@ -926,6 +927,7 @@ impl<'a> DocReader<'a> {
             };
             SegmentColumns {
                 id: fast.u64("id_hi").ok().zip(fast.u64("id_lo").ok()),
+                ts: fast.i64("ts").ok(),
                 keywords: BODY_KEYWORDS.map(|name| fast.str(name).ok().flatten()),
                 values,
             }
@@ -1027,9 +1029,26 @@ impl<'a> DocReader<'a> {
                 .ok_or_else(|| lost("message (its template's column)"))?,
             (None, None) => return Err(lost("message")),
         };
+        let timestamp = match body.timestamp {
+            Some(timestamp) => timestamp,
+            None => self
+                .columns(address.segment_ord)
+                .ts
+                .as_ref()
+                .and_then(|ts| ts.first(address.doc_id))
+                .and_then(|micros| time_from_parts(micros, body.ts_ns))
+                .ok_or_else(|| lost("timestamp"))?,
+        };
+        let received_at = match (body.received_at, body.received_after_ns) {
+            (Some(received_at), _) => received_at,
+            (None, Some(ns)) => {
+                received_after(&timestamp, ns).ok_or_else(|| lost("receipt time"))?
+            }
+            (None, None) => return Err(lost("receipt time")),
+        };
         Ok(StoredLog {
             id,
-            timestamp: body.timestamp,
+            timestamp,
             level,
             message,
             source,
@@ -1037,7 +1056,7 @@ impl<'a> DocReader<'a> {
             trace_id: body.trace_id,
             span_id: body.span_id,
             metadata: body.metadata,
-            received_at: body.received_at,
+            received_at,
             pattern_id,
             template: body.template,
             tenant: body

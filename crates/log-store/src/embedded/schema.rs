@@ -175,7 +175,13 @@ struct StoredDoc<'a> {
     /// Kept only for an id that is not a UUID (ingest makes only UUIDs).
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<&'a str>,
-    timestamp: &'a chrono::DateTime<chrono::Utc>,
+    /// Kept whole only when the `ts` column and `ts_ns` cannot give it
+    /// back (a leap second).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timestamp: Option<&'a chrono::DateTime<chrono::Utc>>,
+    /// The nanoseconds past the microsecond the `ts` column holds.
+    #[serde(skip_serializing_if = "is_zero")]
+    ts_ns: u32,
     /// Kept whole only when it does not read as its template.
     #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<&'a str>,
@@ -195,7 +201,13 @@ struct StoredDoc<'a> {
     span_id: Option<&'a String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<&'a serde_json::Map<String, serde_json::Value>>,
-    received_at: &'a chrono::DateTime<chrono::Utc>,
+    /// Kept whole only when `received_after_ns` cannot give it back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    received_at: Option<&'a chrono::DateTime<chrono::Utc>>,
+    /// Nanoseconds from the timestamp to the receipt (shorter than the
+    /// time written out, and as exact).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    received_after_ns: Option<i64>,
     /// As `source`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pattern_id: Option<&'a str>,
@@ -224,9 +236,15 @@ impl<'a> StoredDoc<'a> {
         } = log;
         let empty = |s: &'a String| s.is_empty().then_some(s.as_str());
         let message_values = message_values(template, message);
+        let (ts_micros, ts_ns) = time_parts(timestamp);
+        let timestamp_kept = time_from_parts(ts_micros, ts_ns) != Some(*timestamp);
+        let received_after_ns = (*received_at - *timestamp)
+            .num_nanoseconds()
+            .filter(|&ns| received_after(timestamp, ns) == Some(*received_at));
         StoredDoc {
             id: id_parts(id).is_none().then_some(id.as_str()),
-            timestamp,
+            timestamp: timestamp_kept.then_some(timestamp),
+            ts_ns: if timestamp_kept { 0 } else { ts_ns },
             message: message_values.is_none().then_some(message.as_str()),
             message_values,
             source: empty(source),
@@ -234,11 +252,35 @@ impl<'a> StoredDoc<'a> {
             trace_id: trace_id.as_ref(),
             span_id: span_id.as_ref(),
             metadata: metadata.as_ref(),
-            received_at,
+            received_at: received_after_ns.is_none().then_some(received_at),
+            received_after_ns,
             pattern_id: empty(pattern_id),
             tenant: (tenant != log_model::DEFAULT_TENANT).then_some(tenant.as_str()),
         }
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A time as the `ts` column's microseconds and the nanoseconds past them.
+pub fn time_parts(t: &chrono::DateTime<chrono::Utc>) -> (i64, u32) {
+    (t.timestamp_micros(), t.timestamp_subsec_nanos() % 1000)
+}
+
+/// The time of [`time_parts`]; `None` out of range.
+pub fn time_from_parts(micros: i64, ns: u32) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp_micros(micros)?
+        .checked_add_signed(chrono::Duration::nanoseconds(i64::from(ns)))
+}
+
+/// The time `ns` nanoseconds after `t`; `None` out of range.
+pub fn received_after(
+    t: &chrono::DateTime<chrono::Utc>,
+    ns: i64,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    t.checked_add_signed(chrono::Duration::nanoseconds(ns))
 }
 
 /// Templates longer than this keep their messages whole (a column's
@@ -296,7 +338,11 @@ pub fn message_from_values<S: AsRef<str>>(template: &str, values: &[S]) -> Optio
 pub struct StoredBody<'a> {
     #[serde(default)]
     pub id: Option<String>,
-    pub timestamp: chrono::DateTime<chrono::Utc>,
+    /// Absent where the `ts` column and `ts_ns` give it.
+    #[serde(default)]
+    pub timestamp: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    pub ts_ns: u32,
     #[serde(default)]
     pub level: Option<log_model::Level>,
     #[serde(default)]
@@ -314,7 +360,11 @@ pub struct StoredBody<'a> {
     pub span_id: Option<String>,
     #[serde(default)]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
-    pub received_at: chrono::DateTime<chrono::Utc>,
+    /// Absent where `received_after_ns` gives it.
+    #[serde(default)]
+    pub received_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(default)]
+    pub received_after_ns: Option<i64>,
     #[serde(default)]
     pub pattern_id: Option<String>,
     /// Only in bodies of releases before the template had its own column.
@@ -389,8 +439,32 @@ mod stored_doc_tests {
         assert_eq!(body.trace_id, log.trace_id);
         assert_eq!(body.span_id, log.span_id);
         assert_eq!(body.metadata, log.metadata);
-        assert_eq!(body.timestamp, log.timestamp);
-        assert_eq!(body.received_at, log.received_at);
+        // The times, as the `ts` column's microseconds and what they leave.
+        assert_eq!(body.timestamp, None);
+        let (micros, _) = time_parts(&log.timestamp);
+        assert_eq!(time_from_parts(micros, body.ts_ns), Some(log.timestamp));
+        assert_eq!(body.received_at, None);
+        assert_eq!(
+            received_after(&log.timestamp, body.received_after_ns.unwrap()),
+            Some(log.received_at)
+        );
+        // Times the short forms cannot carry are kept whole: a leap second,
+        // a receipt centuries from the timestamp.
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .unwrap()
+            .and_hms_nano_opt(23, 59, 59, 1_500_000_123)
+            .unwrap()
+            .and_utc();
+        let far = StoredLog {
+            timestamp: leap,
+            received_at: leap + chrono::Duration::days(400 * 365),
+            ..log.clone()
+        };
+        let stored = serde_json::to_string(&StoredDoc::of(&far)).unwrap();
+        let body: StoredBody = serde_json::from_str(&stored).unwrap();
+        assert_eq!(body.timestamp, Some(far.timestamp));
+        assert_eq!(body.received_at, Some(far.received_at));
+        assert_eq!((body.ts_ns, body.received_after_ns), (0, None));
         assert_eq!(body.tenant.as_deref(), Some("acme"));
         assert!(body.id.is_none() && body.level.is_none() && body.source.is_none());
         assert!(body.service.is_none() && body.pattern_id.is_none());

@@ -85,7 +85,7 @@ impl OpenPartition {
 const MIN_MERGED_SEGMENTS: usize = 3;
 
 /// zstd level of the stored documents of new day indexes.
-const DOCSTORE_ZSTD_LEVEL: i32 = 3;
+const DOCSTORE_ZSTD_LEVEL: i32 = 6;
 /// Stored-document block size of new day indexes.
 const DOCSTORE_BLOCK_BYTES: usize = 16 << 10;
 
