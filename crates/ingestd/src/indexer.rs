@@ -34,6 +34,10 @@ struct WalBatch {
 }
 use crate::wal::{Record, Wal};
 
+/// How often the indexer, while it waits for logs, lets the store tidy
+/// up (`LogWriter::maintain`).
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(10);
+
 /// Opens (or reopens, after an error) the store's writer.
 pub type WriterFactory = Box<dyn Fn() -> Result<Box<dyn LogWriter>, StoreError> + Send + Sync>;
 
@@ -166,6 +170,7 @@ impl Worker {
         let mut reader = self.wal.reader(writer.committed_position());
         let mut last_commit = Instant::now();
         let mut last_retention: Option<Instant> = None;
+        let mut last_maintenance = Instant::now();
         // Append time of the oldest record read but not committed.
         let mut oldest_pending: Option<i64> = None;
         // Logs read since the last commit.
@@ -216,6 +221,12 @@ impl Worker {
             self.metrics.indexing_lag_seconds.set(lag);
             if !records.is_empty() {
                 continue;
+            }
+            if !pending && last_maintenance.elapsed() >= MAINTENANCE_INTERVAL {
+                if let Err(error) = writer.maintain() {
+                    warn!(%error, "store maintenance failed");
+                }
+                last_maintenance = Instant::now();
             }
             if stopping
                 && self.wal.is_closed()

@@ -128,6 +128,12 @@ pub trait LogWriter: Send {
     /// partitions were dropped.
     fn apply_retention(&mut self, now: chrono::DateTime<chrono::Utc>) -> Result<usize, StoreError>;
 
+    /// Housekeeping the indexer calls every few seconds while it waits
+    /// for logs (the embedded store merges idle partitions' segments).
+    fn maintain(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Makes committed logs visible to searches now, for requests that wait
     /// for it (`?refresh=wait_for`); a no-op where a commit already does.
     fn refresh(&mut self) -> Result<(), StoreError> {

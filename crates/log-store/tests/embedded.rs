@@ -394,3 +394,71 @@ fn a_damaged_day_is_left_out_of_a_backup_and_named() {
     let ids = EmbeddedReader::open(&restored).scan_ids().unwrap();
     assert_eq!(ids, vec!["a"]);
 }
+
+/// The segments of the day partition `day` (generation 0).
+fn segments(data_dir: &std::path::Path, day: NaiveDate) -> usize {
+    let dir = data_dir
+        .join("index")
+        .join(day.format("%Y-%m-%d").to_string());
+    tantivy::Index::open_in_dir(dir)
+        .unwrap()
+        .searchable_segment_metas()
+        .unwrap()
+        .len()
+}
+
+/// A partition nobody writes to has its small segments merged into one,
+/// with every log there once; one still written to is left to the merge
+/// policy until it goes idle.
+#[test]
+fn an_idle_partition_s_segments_are_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    let yesterday = now - Duration::days(1);
+    let idle = EmbeddedSettings {
+        idle_merge: std::time::Duration::from_millis(300),
+        ..settings(7)
+    };
+    let mut w = EmbeddedWriter::open(dir.path(), idle).unwrap();
+    // A commit a segment: two for today, two for yesterday (fewer than
+    // the three the merge policy waits for).
+    let mut position = 0;
+    let mut expected = Vec::new();
+    for round in 0..2 {
+        for (day, at) in [("today", now), ("yesterday", yesterday)] {
+            let logs: Vec<StoredLog> = (0..50)
+                .map(|i| log(&format!("{day}-{round}-{i}"), at, "disk full on db-7"))
+                .collect();
+            expected.extend(logs.iter().map(|l| l.id.clone()));
+            position += 10;
+            w.write(&logs, position).unwrap();
+            w.commit().unwrap();
+        }
+    }
+    assert_eq!(segments(dir.path(), now.date_naive()), 2);
+    assert_eq!(segments(dir.path(), yesterday.date_naive()), 2);
+    // Not idle yet: nothing merges.
+    w.maintain().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(segments(dir.path(), now.date_naive()), 2);
+    // Today is written again (and stays busy); yesterday goes idle.
+    w.write(
+        &[log("today-late", now, "disk full on db-8")],
+        position + 10,
+    )
+    .unwrap();
+    expected.push("today-late".into());
+    w.maintain().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while segments(dir.path(), yesterday.date_naive()) > 1 {
+        assert!(std::time::Instant::now() < deadline, "no merge");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        // Asking again while the merge runs asks for nothing more.
+        w.maintain().unwrap();
+    }
+    assert_eq!(segments(dir.path(), now.date_naive()), 2);
+    w.commit().unwrap();
+    drop(w);
+    let ids = EmbeddedReader::open(dir.path()).scan_ids().unwrap();
+    assert_eq!(sorted(ids), sorted(expected));
+}

@@ -193,6 +193,8 @@ pub struct IngestOptions {
     /// The server's data directory (on this machine): report the bytes on
     /// disk per log of the index and the WAL once merges have settled.
     pub data_dir: Option<std::path::PathBuf>,
+    /// How long the index must stay unchanged before it is measured.
+    pub settle: Duration,
 }
 
 /// Bytes on disk per log against the JSON received (`--data-dir`).
@@ -227,14 +229,21 @@ fn dir_bytes(path: &std::path::Path) -> u64 {
         .sum()
 }
 
-/// Waits until the index stops changing (merges done; 10 s still, at
-/// most 3 minutes), then measures.
-async fn storage(data_dir: &std::path::Path, logs: u64, json_bytes_per_log: f64) -> StorageReport {
+/// Waits until the index stops changing (merges done, including the
+/// embedded store's merge of a partition idle for 30 s, which the
+/// indexer looks for every 10 s: `settle` still, at most 4 minutes), then
+/// measures.
+async fn storage(
+    data_dir: &std::path::Path,
+    settle: Duration,
+    logs: u64,
+    json_bytes_per_log: f64,
+) -> StorageReport {
     let index = data_dir.join("index");
-    let deadline = Instant::now() + Duration::from_secs(180);
+    let deadline = Instant::now() + Duration::from_secs(240);
     let mut last = dir_bytes(&index);
     let mut still_since = Instant::now();
-    while Instant::now() < deadline && still_since.elapsed() < Duration::from_secs(10) {
+    while Instant::now() < deadline && still_since.elapsed() < settle {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let now = dir_bytes(&index);
         if now != last {
@@ -468,7 +477,7 @@ pub async fn ingest(ingest_url: &str, query_url: Option<&str>, o: &IngestOptions
     let peak_rss_mb = rss.await.ok().flatten();
     let acked = stats.lock().unwrap().acked;
     let storage = match &o.data_dir {
-        Some(dir) => Some(storage(dir, acked, json_bytes_per_log).await),
+        Some(dir) => Some(storage(dir, o.settle, acked, json_bytes_per_log).await),
         None => None,
     };
     let s = stats.lock().unwrap();

@@ -46,6 +46,11 @@ struct Load {
     /// sent, once merges have settled. Use a fresh data directory.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// With --data-dir: seconds the index must stay unchanged before it is
+    /// measured (the embedded store merges a partition idle for 30 s,
+    /// looking every 10 s).
+    #[arg(long, default_value_t = 45)]
+    settle_secs: u64,
     /// Logs per batch request.
     #[arg(long, default_value_t = 500)]
     batch: usize,
@@ -104,6 +109,7 @@ impl Load {
             protocol: self.protocol,
             gzip: self.gzip,
             data_dir: self.data_dir.clone(),
+            settle: std::time::Duration::from_secs(self.settle_secs),
         }
     }
 }

@@ -89,6 +89,7 @@ fn options(seconds: u64) -> IngestOptions {
         protocol: Protocol::Native,
         gzip: false,
         data_dir: None,
+        settle: Duration::from_secs(2),
     }
 }
 

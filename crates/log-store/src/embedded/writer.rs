@@ -33,6 +33,10 @@ pub struct EmbeddedSettings {
     /// A partition not written for this long is closed after a commit
     /// (today's stays open), so that backfills do not hold many heaps.
     pub idle_close: Duration,
+    /// A partition not written for this long has its segments below
+    /// [`MAX_MERGED_DOCS`] merged into as few as fit under it
+    /// ([`LogWriter::maintain`]); shorter than `idle_close`.
+    pub idle_merge: Duration,
     /// Most partitions open for writing at once (each holds a heap and
     /// threads); past it the least recently written one is committed and
     /// closed.
@@ -46,6 +50,7 @@ impl Default for EmbeddedSettings {
             threads: 1,
             retention: chrono::Duration::days(7),
             idle_close: Duration::from_secs(60),
+            idle_merge: Duration::from_secs(30),
             max_open: 4,
         }
     }
@@ -57,6 +62,9 @@ struct OpenPartition {
     committed: u64,
     dirty: bool,
     last_write: Instant,
+    /// The segments of the last idle merge asked for since the last write
+    /// (not asked for again: merging, merged, or failed).
+    idle_merged: Vec<tantivy::index::SegmentId>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -173,6 +181,7 @@ impl EmbeddedWriter {
                     committed,
                     dirty: false,
                     last_write: Instant::now(),
+                    idle_merged: Vec::new(),
                 },
             );
         }
@@ -301,6 +310,7 @@ impl LogWriter for EmbeddedWriter {
             outcome.written += n;
             partition.dirty = true;
             partition.last_write = Instant::now();
+            partition.idle_merged.clear();
         }
         self.written_position = self.written_position.max(end_position);
         Ok(outcome)
@@ -322,6 +332,47 @@ impl LogWriter for EmbeddedWriter {
         self.open
             .retain(|day, p| *day == today || p.last_write.elapsed() < idle);
         Ok(position)
+    }
+
+    /// Merges the small segments of partitions nobody writes to any more.
+    /// The merge policy leaves up to two segments of each size (a day
+    /// that ended, a burst that stopped); merged, they cost less disk (each
+    /// repeats its terms) and less time to search. Merges run in the
+    /// background; at most [`MAX_MERGED_DOCS`] logs each, as the policy's.
+    fn maintain(&mut self) -> Result<(), StoreError> {
+        let idle = self.settings.idle_merge;
+        for (day, partition) in &mut self.open {
+            if partition.dirty || partition.last_write.elapsed() < idle {
+                continue;
+            }
+            let mut small: Vec<(u32, tantivy::index::SegmentId)> = partition
+                .writer
+                .index()
+                .searchable_segment_metas()?
+                .iter()
+                .filter(|m| (m.num_docs() as usize) < MAX_MERGED_DOCS)
+                .map(|m| (m.num_docs(), m.id()))
+                .collect();
+            small.sort();
+            // The smallest first, as many as fit under the cap.
+            let (mut docs, mut ids) = (0usize, Vec::new());
+            for (n, id) in small {
+                if docs + n as usize > MAX_MERGED_DOCS {
+                    break;
+                }
+                docs += n as usize;
+                ids.push(id);
+            }
+            if ids.len() < 2 || ids.iter().any(|id| partition.idle_merged.contains(id)) {
+                continue;
+            }
+            debug!(%day, segments = ids.len(), logs = docs, "merging an idle partition's segments");
+            // The merge goes on without its result (a failure leaves the
+            // segments as they are).
+            drop(partition.writer.merge(&ids));
+            partition.idle_merged = ids;
+        }
+        Ok(())
     }
 
     fn apply_retention(&mut self, now: DateTime<Utc>) -> Result<usize, StoreError> {
