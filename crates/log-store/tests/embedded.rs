@@ -409,7 +409,8 @@ fn segments(data_dir: &std::path::Path, day: NaiveDate) -> usize {
 
 /// A partition nobody writes to has its small segments merged into one,
 /// with every log there once; one still written to is left to the merge
-/// policy until it goes idle.
+/// policy until it goes idle, and so is a big segment beside a few new
+/// logs.
 #[test]
 fn an_idle_partition_s_segments_are_merged() {
     let dir = tempfile::tempdir().unwrap();
@@ -457,7 +458,20 @@ fn an_idle_partition_s_segments_are_merged() {
         w.maintain().unwrap();
     }
     assert_eq!(segments(dir.path(), now.date_naive()), 2);
+    // A few new logs are not worth rewriting a big segment for: 100 logs
+    // and 1 stay two segments.
+    w.write(
+        &[log("yesterday-late", yesterday, "disk full on db-9")],
+        position + 20,
+    )
+    .unwrap();
+    expected.push("yesterday-late".into());
     w.commit().unwrap();
+    assert_eq!(segments(dir.path(), yesterday.date_naive()), 2);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    w.maintain().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(segments(dir.path(), yesterday.date_naive()), 2);
     drop(w);
     let ids = EmbeddedReader::open(dir.path()).scan_ids().unwrap();
     assert_eq!(sorted(ids), sorted(expected));

@@ -89,6 +89,10 @@ impl OpenPartition {
     }
 }
 
+/// An idle merge's largest segment holds at most this many times the
+/// logs of the others (see `maintain`).
+const IDLE_MERGE_MAX_RATIO: usize = 3;
+
 /// Segments of one size that a merge waits for (see `partition`).
 const MIN_MERGED_SEGMENTS: usize = 3;
 
@@ -355,15 +359,23 @@ impl LogWriter for EmbeddedWriter {
                 .collect();
             small.sort();
             // The smallest first, as many as fit under the cap.
-            let (mut docs, mut ids) = (0usize, Vec::new());
+            let (mut docs, mut largest, mut ids) = (0usize, 0usize, Vec::new());
             for (n, id) in small {
                 if docs + n as usize > MAX_MERGED_DOCS {
                     break;
                 }
                 docs += n as usize;
+                largest = n as usize;
                 ids.push(id);
             }
-            if ids.len() < 2 || ids.iter().any(|id| partition.idle_merged.contains(id)) {
+            // Not a big segment for a few new logs (a trickle of logs would
+            // rewrite it every time the partition goes idle): the largest
+            // may hold at most three times what the others hold, so a merge
+            // rewrites at most four times what is new to it.
+            if ids.len() < 2
+                || largest > IDLE_MERGE_MAX_RATIO * (docs - largest)
+                || ids.iter().any(|id| partition.idle_merged.contains(id))
+            {
                 continue;
             }
             debug!(%day, segments = ids.len(), logs = docs, "merging an idle partition's segments");
