@@ -413,65 +413,66 @@ fn segments(data_dir: &std::path::Path, day: NaiveDate) -> usize {
 /// logs.
 #[test]
 fn an_idle_partition_s_segments_are_merged() {
+    use std::time::{Duration as Wait, Instant};
     let dir = tempfile::tempdir().unwrap();
     let now = Utc::now();
     let yesterday = now - Duration::days(1);
+    // Long enough that a loaded machine does not idle a partition between
+    // two writes of this test.
+    let idle_after = Wait::from_secs(2);
     let idle = EmbeddedSettings {
-        idle_merge: std::time::Duration::from_millis(300),
+        idle_merge: idle_after,
         ..settings(7)
     };
     let mut w = EmbeddedWriter::open(dir.path(), idle).unwrap();
-    // A commit a segment: two for today, two for yesterday (fewer than
-    // the three the merge policy waits for).
     let mut position = 0;
     let mut expected = Vec::new();
+    // Writes these logs as one WAL record and notes them.
+    let mut write = |w: &mut EmbeddedWriter, logs: Vec<StoredLog>| {
+        expected.extend(logs.iter().map(|l| l.id.clone()));
+        position += 10;
+        w.write(&logs, position).unwrap();
+    };
+    // A commit a segment: two for today, two for yesterday (fewer than
+    // the three the merge policy waits for).
     for round in 0..2 {
         for (day, at) in [("today", now), ("yesterday", yesterday)] {
-            let logs: Vec<StoredLog> = (0..50)
+            let logs = (0..50)
                 .map(|i| log(&format!("{day}-{round}-{i}"), at, "disk full on db-7"))
                 .collect();
-            expected.extend(logs.iter().map(|l| l.id.clone()));
-            position += 10;
-            w.write(&logs, position).unwrap();
+            write(&mut w, logs);
             w.commit().unwrap();
         }
     }
-    assert_eq!(segments(dir.path(), now.date_naive()), 2);
-    assert_eq!(segments(dir.path(), yesterday.date_naive()), 2);
+    let today = || segments(dir.path(), now.date_naive());
+    let yesterdays = || segments(dir.path(), yesterday.date_naive());
+    assert_eq!((today(), yesterdays()), (2, 2));
     // Not idle yet: nothing merges.
     w.maintain().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    assert_eq!(segments(dir.path(), now.date_naive()), 2);
+    std::thread::sleep(Wait::from_millis(500));
+    assert_eq!(today(), 2);
     // Today is written again (and stays busy); yesterday goes idle.
-    w.write(
-        &[log("today-late", now, "disk full on db-8")],
-        position + 10,
-    )
-    .unwrap();
-    expected.push("today-late".into());
-    w.maintain().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while segments(dir.path(), yesterday.date_naive()) > 1 {
-        assert!(std::time::Instant::now() < deadline, "no merge");
-        std::thread::sleep(std::time::Duration::from_millis(50));
+    write(&mut w, vec![log("today-late", now, "disk full on db-8")]);
+    let deadline = Instant::now() + Wait::from_secs(30);
+    while yesterdays() > 1 {
+        assert!(Instant::now() < deadline, "no merge");
+        std::thread::sleep(Wait::from_millis(50));
         // Asking again while the merge runs asks for nothing more.
         w.maintain().unwrap();
     }
-    assert_eq!(segments(dir.path(), now.date_naive()), 2);
+    assert_eq!(today(), 2);
     // A few new logs are not worth rewriting a big segment for: 100 logs
     // and 1 stay two segments.
-    w.write(
-        &[log("yesterday-late", yesterday, "disk full on db-9")],
-        position + 20,
-    )
-    .unwrap();
-    expected.push("yesterday-late".into());
+    write(
+        &mut w,
+        vec![log("yesterday-late", yesterday, "disk full on db-9")],
+    );
     w.commit().unwrap();
-    assert_eq!(segments(dir.path(), yesterday.date_naive()), 2);
-    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert_eq!(yesterdays(), 2);
+    std::thread::sleep(idle_after + Wait::from_millis(100));
     w.maintain().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    assert_eq!(segments(dir.path(), yesterday.date_naive()), 2);
+    std::thread::sleep(Wait::from_millis(500));
+    assert_eq!(yesterdays(), 2);
     drop(w);
     let ids = EmbeddedReader::open(dir.path()).scan_ids().unwrap();
     assert_eq!(sorted(ids), sorted(expected));

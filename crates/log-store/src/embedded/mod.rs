@@ -260,7 +260,7 @@ mod upgrade_tests {
                     doc.add_field_value(old, value);
                 }
             }
-            if missing.contains(&"id_key") && schema::id_parts(&log.id).is_some() {
+            if missing.contains(&"id_key") && ids::id_parts(&log.id).is_some() {
                 doc.add_text(older.get_field("id").unwrap(), &log.id);
             }
             w.add_document(doc).unwrap();

@@ -288,22 +288,22 @@ pub fn compile(
     }
     must.extend(time_range(fields, filter.start, filter.end));
     if let Some(id) = &filter.id_after {
-        let terms = Box::new(RangeQuery::new(
-            Bound::Excluded(Term::from_field_text(fields.id, id)),
-            Bound::Unbounded,
-        ));
-        must.push(match ids {
-            Ids::Terms => terms,
-            Ids::Keyed => {
-                let mut parts: Vec<Box<dyn Query>> = vec![terms];
-                if let Some(low) = first_after(id) {
-                    parts.push(Box::new(IdRangeQuery::range(low, u128::MAX)));
-                }
-                any(parts)
-            }
-        });
+        must.push(id_after_query(fields, ids, id));
     }
     all(must)
+}
+
+/// The logs whose id sorts after `id`: by their terms, and where ids are
+/// keyed, the canonical ids from the least one after it.
+fn id_after_query(fields: &Fields, ids: Ids, id: &str) -> Box<dyn Query> {
+    let terms: Box<dyn Query> = Box::new(RangeQuery::new(
+        Bound::Excluded(Term::from_field_text(fields.id, id)),
+        Bound::Unbounded,
+    ));
+    match (ids, first_after(id)) {
+        (Ids::Keyed, Some(low)) => any(vec![terms, Box::new(IdRangeQuery::range(low, u128::MAX))]),
+        _ => terms,
+    }
 }
 
 fn tokens(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {

@@ -19,10 +19,11 @@ use super::aggregate::{
     add_counts, FacetCollector, FieldCounts, HistogramCollector, LevelCounts, FACET_FIELDS,
 };
 use super::collector::{Groups, PatternCollector};
+use super::ids::id_from_parts;
 use super::query::{at_time, compile, Ids};
 use super::schema::{
-    build_schema, has_id_keys, has_search_fields, has_tenant, id_from_parts, message_from_values,
-    received_after, register_tokenizers, time_from_parts, Fields, StoredBody,
+    build_schema, has_id_keys, has_search_fields, has_tenant, message_from_values, received_after,
+    register_tokenizers, time_from_parts, Fields, StoredBody,
 };
 use super::tenant::TenantQuery;
 use super::{
@@ -664,13 +665,17 @@ impl EmbeddedReader {
         };
         let mut page = finish_patterns(raw, q.limit, seen_before.as_ref());
         // Samples travel as references until here: only the returned
-        // patterns' few documents are read from the doc store.
+        // patterns' few documents are read from the doc store, each
+        // partition's columns opened once.
+        let mut readers: Vec<DocReader<'_>> = searchers
+            .iter()
+            .map(|(_, searcher)| DocReader::new(searcher, &self.inner))
+            .collect();
         for group in &mut page.patterns {
             for sample in &mut group.samples {
                 if let Some((partition, segment, doc)) = parse_sample_ref(sample) {
-                    let (id, searcher) = &searchers[partition];
-                    match DocReader::new(searcher, &self.inner).load(DocAddress::new(segment, doc))
-                    {
+                    let (id, _) = &searchers[partition];
+                    match readers[partition].load(DocAddress::new(segment, doc)) {
                         Ok(log) => *sample = log.message,
                         Err(e) => {
                             self.unreadable(id, &e, &mut missing);
@@ -969,6 +974,15 @@ impl<'a> DocReader<'a> {
         Ok(Some(value))
     }
 
+    /// [`Self::keyword`] as an owned string.
+    fn keyword_text(
+        &mut self,
+        address: DocAddress,
+        which: usize,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self.keyword(address, which)?.map(|v| v.to_string()))
+    }
+
     fn id(&mut self, address: DocAddress) -> Result<String, StoreError> {
         match self.column_id(address) {
             Some(id) => Ok(id),
@@ -1005,21 +1019,17 @@ impl<'a> DocReader<'a> {
         let source = match body.source {
             Some(source) => source,
             None => self
-                .keyword(address, SOURCE)?
-                .map(|v| v.to_string())
+                .keyword_text(address, SOURCE)?
                 .ok_or_else(|| lost("source"))?,
         };
         let service = match body.service {
             Some(service) => Some(service),
-            None => self.keyword(address, SERVICE)?.map(|v| v.to_string()),
+            None => self.keyword_text(address, SERVICE)?,
         };
         // Ingest gives every log one; a log without stays without.
         let pattern_id = match body.pattern_id {
             Some(pattern_id) => pattern_id,
-            None => self
-                .keyword(address, PATTERN_ID)?
-                .map(|v| v.to_string())
-                .unwrap_or_default(),
+            None => self.keyword_text(address, PATTERN_ID)?.unwrap_or_default(),
         };
         let message = match (body.message, body.message_values) {
             (Some(message), _) => message,

@@ -8,6 +8,8 @@ use tantivy::{Index, TantivyDocument};
 
 use log_model::StoredLog;
 
+use super::ids::{id_key, id_parts};
+
 /// The tokenizer of `message`: split on anything that is not a letter or a
 /// digit, lowercase, drop absurdly long tokens. Queries go through the same.
 pub const MESSAGE_TOKENIZER: &str = "logmsg";
@@ -45,8 +47,6 @@ pub struct Fields {
     /// [`has_id_keys`]).
     pub id_key: Field,
 }
-
-pub use super::ids::{id_from_parts, id_parts};
 
 /// Whether a partition's schema has the fields added in schema 2
 /// (`trace_id`, `metadata`); the writer starts a new generation of a day
@@ -132,7 +132,7 @@ pub fn to_document(fields: &Fields, log: &StoredLog) -> TantivyDocument {
         Some((hi, lo)) => {
             doc.add_u64(fields.id_hi, hi);
             doc.add_u64(fields.id_lo, lo);
-            doc.add_u64(fields.id_key, super::ids::id_key(lo));
+            doc.add_u64(fields.id_key, id_key(lo));
         }
         None => doc.add_text(fields.id, &log.id),
     }
