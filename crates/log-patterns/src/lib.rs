@@ -195,7 +195,7 @@ pub fn template_of_with(message: &str, rules: Rules) -> String {
                     out.push_str(WILDCARD);
                     let end = after.find(char::is_whitespace).unwrap_or(after.len());
                     out.push_str(&after[..end]);
-                    rest = after[end..].trim_start();
+                    rest = trim_start(&after[end..]);
                     continue;
                 }
             }
@@ -213,7 +213,7 @@ pub fn template_of_with(message: &str, rules: Rules) -> String {
             mask_word(word, &mut out, rules);
         }
         previous = word;
-        rest = rest[end..].trim_start();
+        rest = trim_start(&rest[end..]);
     }
     if rules.has(Rules::ASIDES) && out.contains("(<*>") {
         out = drop_variable_asides(&out);
@@ -231,8 +231,8 @@ pub fn template_of_with(message: &str, rules: Rules) -> String {
 /// Whether a value is followed by another (`<*> <*>`, `<*>, <*>`).
 fn has_run(template: &str) -> bool {
     let bytes = template.as_bytes();
-    (0..bytes.len()).any(|at| {
-        bytes[at] == b'<' && bytes[at..].starts_with(b"<*>") && {
+    memchr::memchr_iter(b'<', bytes).any(|at| {
+        bytes[at..].starts_with(b"<*>") && {
             let after = &bytes[at + 3..];
             let after = match after.first() {
                 Some(b',' | b';') => &after[1..],
@@ -246,15 +246,33 @@ fn has_run(template: &str) -> bool {
 /// `s.find(char::is_whitespace)`, scanning bytes while they are ASCII.
 fn find_whitespace(s: &str) -> Option<usize> {
     let bytes = s.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
-        if b >= 0x80 {
-            return s[i..].find(char::is_whitespace).map(|j| i + j);
-        }
-        if b.is_ascii_whitespace() || b == 0x0b {
-            return Some(i);
-        }
+    let i = bytes.iter().position(|&b| STOP[usize::from(b)])?;
+    if bytes[i] >= 0x80 {
+        return s[i..].find(char::is_whitespace).map(|j| i + j);
     }
-    None
+    Some(i)
+}
+
+/// Bytes that end a scan for whitespace: ASCII whitespace, and the first
+/// byte of any non-ASCII character (which may be Unicode whitespace).
+const STOP: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = b >= 0x80 || matches!(b, 0x09..=0x0d | 0x20);
+        b += 1;
+    }
+    table
+};
+
+/// `s.trim_start()`, skipping ASCII whitespace byte by byte.
+fn trim_start(s: &str) -> &str {
+    let bytes = s.as_bytes();
+    match bytes.iter().position(|&b| !matches!(b, 0x09..=0x0d | 0x20)) {
+        Some(i) if bytes[i] >= 0x80 => s[i..].trim_start(),
+        Some(i) => &s[i..],
+        None => "",
+    }
 }
 
 fn collapse_runs(template: &str) -> String {
@@ -443,12 +461,17 @@ fn mask_core(core: &str, out: &mut String, rules: Rules) {
         });
         return;
     }
-    if is_variable(core, rules) {
+    let pair = if rules.has(Rules::PAIRS) {
+        split_pair(core)
+    } else {
+        None
+    };
+    if is_variable_word(core, rules, pair.is_some()) {
         out.push_str(WILDCARD);
         return;
     }
     // key=value / key:value: keep the key, mask the value.
-    if let Some((key, sep, value)) = split_pair(core).filter(|_| rules.has(Rules::PAIRS)) {
+    if let Some((key, sep, value)) = pair {
         if !value.is_empty() {
             out.push_str(key);
             out.push(sep as char);
@@ -537,16 +560,29 @@ const DAYS_AND_MONTHS: [&str; 19] = [
 fn is_word_value(core: &str, rules: Rules) -> bool {
     (rules.has(Rules::BOOLEANS)
         && (core.eq_ignore_ascii_case("true") || core.eq_ignore_ascii_case("false")))
-        || (rules.has(Rules::DATES) && DAYS_AND_MONTHS.contains(&core))
+        || (rules.has(Rules::DATES)
+            && core.len() == 3
+            && core.as_bytes()[0].is_ascii_uppercase()
+            && DAYS_AND_MONTHS.contains(&core))
 }
 
 /// Words that are values by their shape alone.
 fn is_variable(core: &str, rules: Rules) -> bool {
+    is_variable_word(
+        core,
+        rules,
+        rules.has(Rules::PAIRS) && split_pair(core).is_some(),
+    )
+}
+
+/// [`is_variable`], told whether the word is a pair (masked by the pairs
+/// rule, not as a whole).
+fn is_variable_word(core: &str, rules: Rules, pair: bool) -> bool {
     let bytes = core.as_bytes();
     // Numbers, hex ids, UUIDs, IP addresses and most identifiers hold a digit.
     if rules.has(Rules::DIGITS)
         && bytes.iter().any(u8::is_ascii_digit)
-        && (split_pair(core).is_none() || !rules.has(Rules::PAIRS))
+        && !pair
         && !(rules.has(Rules::PARTS) && has_word_part(core, rules))
         && !(rules.has(Rules::NAMES) && is_name(core))
     {
@@ -567,8 +603,8 @@ fn is_variable(core: &str, rules: Rules) -> bool {
     }
     // Email addresses.
     if rules.has(Rules::EMAILS) {
-        if let Some(at) = core.find('@') {
-            if at > 0 && core[at..].contains('.') {
+        if let Some(at) = bytes.iter().position(|&b| b == b'@') {
+            if at > 0 && bytes[at..].contains(&b'.') {
                 return true;
             }
         }
@@ -579,27 +615,28 @@ fn is_variable(core: &str, rules: Rules) -> bool {
 /// `www.example.com`, `zummit.com`, `system.charge.show`, with an optional
 /// `:port`: lowercase dotted names are values (hosts, packages, config keys).
 fn is_host_name(core: &str) -> bool {
-    let name = match core.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => core,
-    };
-    if !name.contains('.') {
+    let bytes = core.as_bytes();
+    if !bytes.contains(&b'.') {
         return false;
     }
+    let name = match bytes.iter().rposition(|&b| b == b':') {
+        Some(colon) if bytes[colon + 1..].iter().all(u8::is_ascii_digit) => &core[..colon],
+        _ => core,
+    };
     let mut labels = 0;
-    let mut last = "";
-    for label in name.split('.') {
+    let mut last: &[u8] = b"";
+    for label in name.as_bytes().split(|&b| b == b'.') {
         if label.is_empty()
             || !label
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+                .iter()
+                .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
         {
             return false;
         }
         labels += 1;
         last = label;
     }
-    labels >= 3 || TLDS.contains(&last)
+    labels >= 3 || TLDS.iter().any(|tld| tld.as_bytes() == last)
 }
 
 /// A name that holds one digit glued to two letters or more before it: a
@@ -655,11 +692,11 @@ fn for_each_part<'a>(core: &'a str, mut f: impl FnMut(&'a str, &'a str)) {
 /// one is a word (two or more characters, no digit, a letter beyond the
 /// hex digits) or a name ([`is_name`]).
 fn has_word_part(core: &str, rules: Rules) -> bool {
-    if !core
+    let bracket = core
         .bytes()
-        .any(|b| matches!(b, b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'<' | b'>'))
-        && !core.contains("::")
-    {
+        .any(|b| matches!(b, b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'<' | b'>'));
+    let scope = || core.as_bytes().contains(&b':') && core.contains("::");
+    if !bracket && !scope() {
         return false;
     }
     let word = |part: &str| {
@@ -806,6 +843,7 @@ mod tests {
         check("ünïcödé 5 wörds", "ünïcödé <*> wörds");
         // Any Unicode whitespace parts words, as ASCII whitespace does.
         check("é\u{2003}5\u{a0}x\u{b}y", "é <*> x y");
+        check("a \u{a0}\t\u{2003} b\u{3000}", "a b");
         check("«x5» (ü)", "<*> (ü)");
         assert_eq!(
             pattern_id_of("a"),
