@@ -13,7 +13,9 @@
 //!   (`AirPort_Brcm43xx::syncPowerState`, `WWEN[0x1f]`) only the parts
 //!   with a digit are values;
 //! - the value of a `key=value` pair (any value) or `key:value` pair (by its
-//!   shape), keeping the key;
+//!   shape), keeping the key; a quoted value is one value, spaces and all
+//!   (`tag="View Lock"`), and a bracket that closes one opened in the
+//!   value is part of it (`ws=WorkSource{10113},` reads `ws=<*>,`);
 //! - host names, dates (day and month names), booleans, paths, URLs, e-mail
 //!   addresses.
 //!
@@ -171,7 +173,7 @@ pub fn template_of(message: &str) -> String {
 /// [`template_of`] with only some of the rules (for measuring them).
 pub fn template_of_with(message: &str, rules: Rules) -> String {
     let mut out = String::with_capacity(message.len());
-    let mut rest = message.trim();
+    let mut rest = trim_end(trim_start(message));
     let mut previous = "";
     while !rest.is_empty() {
         if !out.is_empty() {
@@ -204,18 +206,33 @@ pub fn template_of_with(message: &str, rules: Rules) -> String {
         let word = &rest[..end];
         // A unit after a number is part of the value (`93.0 B`, `5.2 KB`,
         // `1 sec`): the value stays one `<*>`.
-        if rules.has(Rules::UNITS) && out.trim_end().ends_with(WILDCARD) && is_unit(word) {
-            out.truncate(out.trim_end().len());
+        // (`out` ends with the one space pushed above, if any.)
+        let value_end = out.len() - usize::from(out.ends_with(' '));
+        if rules.has(Rules::UNITS) && out[..value_end].ends_with(WILDCARD) && is_unit(word) {
+            out.truncate(value_end);
             out.push_str(&word[word.trim_end_matches([',', ';', ')', '.']).len()..]);
         } else if word.starts_with('/') && rules.has(Rules::ROUTES) && follows_method(previous) {
             mask_route(word, &mut out, rules);
         } else {
-            mask_word(word, &mut out, rules);
+            let before = out.len();
+            // `key="a quoted value"`: the quoted string is the pair's
+            // value, whatever it holds.
+            if let Some(open) = mask_word(word, &mut out, rules) {
+                if let Some((close, next)) = closing_quote(rest, end, rest.as_bytes()[open]) {
+                    out.truncate(before);
+                    out.push_str(&rest[..open + 1]);
+                    out.push_str(WILDCARD);
+                    out.push_str(&rest[close..next]);
+                    previous = &rest[..next];
+                    rest = trim_start(&rest[next..]);
+                    continue;
+                }
+            }
         }
         previous = word;
         rest = trim_start(&rest[end..]);
     }
-    if rules.has(Rules::ASIDES) && out.contains("(<*>") {
+    if rules.has(Rules::ASIDES) && has_aside(&out) {
         out = drop_variable_asides(&out);
     }
     if rules.has(Rules::LISTS) && has_run(&out) {
@@ -224,10 +241,65 @@ pub fn template_of_with(message: &str, rules: Rules) -> String {
     out
 }
 
+/// Where the quote opened by a pair's value in the first word of `rest`
+/// (which ends at `end`) closes (`tag="View Lock",`): the place of the
+/// closing quote and the end of the word that holds it. The closing quote
+/// must end a word (not `don't`).
+fn closing_quote(rest: &str, end: usize, quote: u8) -> Option<(usize, usize)> {
+    let close = end + rest.as_bytes()[end..].iter().position(|&b| b == quote)?;
+    let after = &rest[close + 1..];
+    if !(after.is_empty() || after.starts_with(|c: char| c.is_whitespace() || is_trailing_punct(c)))
+    {
+        return None;
+    }
+    Some((
+        close,
+        close + 1 + find_whitespace(after).unwrap_or(after.len()),
+    ))
+}
+
+/// How many bytes at the start of `after` close brackets left open in
+/// `inner` (`WorkSource{10113` and `},` give 1): a bracket belongs with
+/// the one it closes, not to the punctuation after a word.
+fn closing_brackets(inner: &[u8], after: &[u8]) -> usize {
+    let mut open = [0u8; 8];
+    let mut depth = 0;
+    for &b in inner {
+        match b {
+            b'(' | b'[' | b'{' => {
+                if depth == open.len() {
+                    return 0;
+                }
+                open[depth] = if b == b'(' { b')' } else { b + 2 };
+                depth += 1;
+            }
+            b')' | b']' | b'}' => {
+                if depth == 0 || open[depth - 1] != b {
+                    return 0;
+                }
+                depth -= 1;
+            }
+            _ => {}
+        }
+    }
+    let mut n = 0;
+    while depth > 0 && after.get(n) == Some(&open[depth - 1]) {
+        n += 1;
+        depth -= 1;
+    }
+    n
+}
+
 /// A run of tokens that are each a value, separated by spaces or `,`/`;`
 /// (`<*> <*> <*>`, `<*>, <*>`), becomes one `<*>` with the last token's
 /// punctuation: a list of hosts, a date written in five words, an argument
 /// list are one value of varying length.
+/// Whether a template holds a parenthesis opening on a value (`(<*>`).
+fn has_aside(template: &str) -> bool {
+    let bytes = template.as_bytes();
+    memchr::memchr_iter(b'(', bytes).any(|at| bytes[at + 1..].starts_with(b"<*>"))
+}
+
 /// Whether a value is followed by another (`<*> <*>`, `<*>, <*>`).
 fn has_run(template: &str) -> bool {
     let bytes = template.as_bytes();
@@ -251,6 +323,26 @@ fn find_whitespace(s: &str) -> Option<usize> {
         return s[i..].find(char::is_whitespace).map(|j| i + j);
     }
     Some(i)
+}
+
+/// `s.trim_end()`, skipping ASCII whitespace byte by byte.
+fn trim_end(s: &str) -> &str {
+    let bytes = s.as_bytes();
+    match bytes
+        .iter()
+        .rposition(|&b| !matches!(b, 0x09..=0x0d | 0x20))
+    {
+        Some(i) if bytes[i] >= 0x80 => s[..=i].trim_end(),
+        Some(i) => &s[..=i],
+        None => "",
+    }
+}
+
+/// Whether a word holds a byte: a plain loop, cheaper than `memchr` on
+/// words of a few bytes (`<[u8]>::contains` calls `memchr`).
+#[allow(clippy::manual_contains)]
+fn has_byte(bytes: &[u8], byte: u8) -> bool {
+    bytes.iter().any(|&b| b == byte)
 }
 
 /// Bytes that end a scan for whitespace: ASCII whitespace, and the first
@@ -409,7 +501,9 @@ fn is_trailing_punct(c: char) -> bool {
 }
 
 /// Masks one whitespace-free word, keeping surrounding punctuation.
-fn mask_word(word: &str, out: &mut String, rules: Rules) {
+/// Returns where a pair's quoted value opens when its quote does not close
+/// in this word (`tag="View`): the value may go on in the next words.
+fn mask_word(word: &str, out: &mut String, rules: Rules) -> Option<usize> {
     // The punctuation is ASCII: bytes suffice, and a byte of a multi-byte
     // character is never punctuation, so the cuts fall on char boundaries.
     let bytes = word.as_bytes();
@@ -428,7 +522,7 @@ fn mask_word(word: &str, out: &mut String, rules: Rules) {
         out.push_str(&word[..1]);
         out.push_str(WILDCARD);
         out.push_str(&word[1..]);
-        return;
+        return None;
     }
     // `<1`, `>=5`: a comparison before a number is part of the value.
     if rules.has(Rules::BRACKETS)
@@ -440,16 +534,29 @@ fn mask_word(word: &str, out: &mut String, rules: Rules) {
     {
         out.push_str(WILDCARD);
         out.push_str(trail);
-        return;
+        return None;
     }
     out.push_str(lead);
-    mask_core(core, out, rules);
-    out.push_str(trail);
+    let Some(value) = mask_core(core, out, rules) else {
+        out.push_str(trail);
+        return None;
+    };
+    // A bracket that closes one opened in a pair's value is part of the
+    // value (`ws=WorkSource{10113},` reads `ws=<*>,`), not punctuation
+    // after it.
+    let inner = value.trim_start_matches(is_leading_punct);
+    let closed = closing_brackets(inner.as_bytes(), trail.as_bytes());
+    out.push_str(&trail[closed..]);
+    // A quote that opens the value and does not close in this word may
+    // close in a later one.
+    let at = start + core.len() - value.len();
+    (matches!(bytes[at], b'"' | b'\'') && !bytes[at + 1..].contains(&bytes[at])).then_some(at)
 }
 
-fn mask_core(core: &str, out: &mut String, rules: Rules) {
+/// Returns the value of a `key=value` pair, masked (see [`mask_word`]).
+fn mask_core<'a>(core: &'a str, out: &mut String, rules: Rules) -> Option<&'a str> {
     if core.is_empty() {
-        return;
+        return None;
     }
     // Most words are letters only: of the rules, only booleans and day
     // and month names can make them values.
@@ -459,7 +566,7 @@ fn mask_core(core: &str, out: &mut String, rules: Rules) {
         } else {
             core
         });
-        return;
+        return None;
     }
     let pair = if rules.has(Rules::PAIRS) {
         split_pair(core)
@@ -468,7 +575,7 @@ fn mask_core(core: &str, out: &mut String, rules: Rules) {
     };
     if is_variable_word(core, rules, pair.is_some()) {
         out.push_str(WILDCARD);
-        return;
+        return None;
     }
     // key=value / key:value: keep the key, mask the value.
     if let Some((key, sep, value)) = pair {
@@ -498,7 +605,7 @@ fn mask_core(core: &str, out: &mut String, rules: Rules) {
                 // `key:value`: the value by its shape (`ret:false`, `port:8080`).
                 mask_word(value, out, rules);
             }
-            return;
+            return (sep == b'=').then_some(value);
         }
     }
     if rules.has(Rules::PARTS)
@@ -517,9 +624,10 @@ fn mask_core(core: &str, out: &mut String, rules: Rules) {
             }
             out.push_str(sep);
         });
-        return;
+        return None;
     }
     out.push_str(core);
+    None
 }
 
 /// `key=value` or `key:value` with an identifier key: (key, separator, value).
@@ -594,7 +702,7 @@ fn is_variable_word(core: &str, rules: Rules, pair: bool) -> bool {
     // URLs and paths, Unix (`/var/log/x`) and Windows (`C:\Windows\x`,
     // `\\server\share`).
     if rules.has(Rules::PATHS)
-        && ((bytes.contains(&b':') && core.contains("://"))
+        && ((has_byte(bytes, b':') && core.contains("://"))
             || (bytes[0] == b'/' && core.matches('/').count() >= 2)
             || (bytes.len() > 2 && bytes[0].is_ascii_alphabetic() && &bytes[1..3] == b":\\")
             || core.starts_with("\\\\"))
@@ -604,7 +712,7 @@ fn is_variable_word(core: &str, rules: Rules, pair: bool) -> bool {
     // Email addresses.
     if rules.has(Rules::EMAILS) {
         if let Some(at) = bytes.iter().position(|&b| b == b'@') {
-            if at > 0 && bytes[at..].contains(&b'.') {
+            if at > 0 && has_byte(&bytes[at..], b'.') {
                 return true;
             }
         }
@@ -616,7 +724,7 @@ fn is_variable_word(core: &str, rules: Rules, pair: bool) -> bool {
 /// `:port`: lowercase dotted names are values (hosts, packages, config keys).
 fn is_host_name(core: &str) -> bool {
     let bytes = core.as_bytes();
-    if !bytes.contains(&b'.') {
+    if !has_byte(bytes, b'.') {
         return false;
     }
     let name = match bytes.iter().rposition(|&b| b == b':') {
@@ -695,7 +803,7 @@ fn has_word_part(core: &str, rules: Rules) -> bool {
     let bracket = core
         .bytes()
         .any(|b| matches!(b, b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'<' | b'>'));
-    let scope = || core.as_bytes().contains(&b':') && core.contains("::");
+    let scope = || has_byte(core.as_bytes(), b':') && core.contains("::");
     if !bracket && !scope() {
         return false;
     }
@@ -844,11 +952,38 @@ mod tests {
         // Any Unicode whitespace parts words, as ASCII whitespace does.
         check("é\u{2003}5\u{a0}x\u{b}y", "é <*> x y");
         check("a \u{a0}\t\u{2003} b\u{3000}", "a b");
+        check("\u{3000} é \u{2003}\t", "é");
+        check("\t\u{a0}x é\n", "x é");
         check("«x5» (ü)", "<*> (ü)");
         assert_eq!(
             pattern_id_of("a"),
             format!("{:016x}", 0xaf63dc4c8601ec8c_u64)
         );
+    }
+
+    #[test]
+    fn a_pair_s_value_keeps_its_brackets_and_quoted_words() {
+        // A bracket closing one opened in the value is part of the value.
+        check(
+            "acquire lock=7, ws=WorkSource{10113}, uid=1000",
+            "acquire lock=<*>, ws=<*>, uid=<*>",
+        );
+        check(
+            "acquire lock=7, ws=null, uid=1000",
+            "acquire lock=<*>, ws=<*>, uid=<*>",
+        );
+        check("top=Info{a/.B}}", "top=<*>}");
+        check("by LOGIN(uid=0)", "by LOGIN(uid=<*>)");
+        check("obj[42]) freed", "obj[<*>]) freed");
+        check("fn(arg(1)]", "fn(arg(<*>)]");
+        // A quoted value is one value, spaces and all.
+        check("tag=\"View Lock\", name=x", "tag=\"<*>\", name=<*>");
+        check("(msg='a b c') sent", "(msg='<*>') sent");
+        check("tag=\"RILJ\" sent", "tag=\"<*>\" sent");
+        // Unclosed, or closed inside a word: the first word is the
+        // value, as for any pair.
+        check("msg=\"a b c", "msg=\"<*> b c");
+        check("msg='don't stop' now", "msg='<*> stop' now");
     }
 
     #[test]
