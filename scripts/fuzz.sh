@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs each cargo-fuzz target for SECONDS (default 60): the WAL segment
-# decoder and recovery, the batch/NDJSON parsers with validation, and the
-# query parser with request validation. Targets are in fuzz/fuzz_targets,
+# decoder and recovery, the batch/NDJSON parsers with validation, the
+# query parser with request validation, and templating with the
+# query-time merge. Targets are in fuzz/fuzz_targets,
 # seed inputs in fuzz/seeds/<target>; what a run discovers goes to a
 # temporary corpus, a crash to fuzz/artifacts/<target>/ (make it a
 # regression test, then delete it).
@@ -15,7 +16,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install --locked cargo-fuzz
 fi
 status=0
-for target in wal_segment batch query; do
+for target in wal_segment batch query template; do
     corpus="$(mktemp -d)"
     args=(-max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1)
     if [ -f "dicts/$target.dict" ]; then
