@@ -13,8 +13,8 @@
 //! (`Started`/`Stopped`/`Paused`); see [`are_states`]. The merge repeats
 //! until nothing changes, so several word positions can become `<*>`.
 //! Last, groups whose constant words are the same in the same order are
-//! one event (a value printed or not, a list of any length); see
-//! [`skeleton`].
+//! one event (a value printed or not, a list of any length, a list of
+//! records of any length); see [`skeleton`] and [`without_repeats`].
 //!
 //! The result depends only on the set of templates, not on their order.
 
@@ -227,6 +227,36 @@ pub fn skeleton(template: &str) -> Vec<&str> {
         .collect()
 }
 
+/// The longest run of words that [`without_repeats`] takes for one item of
+/// a list (`<*> <ok>`: one word; `<bottom of call stack>`: four).
+pub const MAX_ITEM_WORDS: usize = 4;
+
+/// A skeleton with every list of repeated items cut to two items: a list
+/// of records (`node-1 0x1fc <ok> node-2 0x1fc <ok> ...`, whose skeleton
+/// is `<ok> <ok> ...`) is the same event whatever its length. Two items
+/// stay, so that a word said twice is not taken for a list of one.
+pub fn without_repeats<'a>(words: &[&'a str]) -> Vec<&'a str> {
+    let mut out = Vec::with_capacity(words.len());
+    let mut i = 0;
+    'words: while i < words.len() {
+        for len in 1..=MAX_ITEM_WORDS {
+            let item = &words[i..(i + len).min(words.len())];
+            if i + 2 * len <= words.len() && words[i + len..i + 2 * len] == *item {
+                let mut end = i + 2 * len;
+                while end + len <= words.len() && words[end..end + len] == *item {
+                    end += len;
+                }
+                out.extend_from_slice(&words[i..i + 2 * len]);
+                i = end;
+                continue 'words;
+            }
+        }
+        out.push(words[i]);
+        i += 1;
+    }
+    out
+}
+
 /// Groups with the same skeleton are one event: a value that is there or
 /// not (an aside `(1.16 KB)` printed for large sizes only, an empty user
 /// name) or a list of any length does not make another event. The
@@ -238,7 +268,7 @@ fn merge_optional_values(merged: Vec<Merged>, rules: MergeRules) -> Vec<Merged> 
     let mut by_skeleton: BTreeMap<Vec<String>, Vec<Merged>> = BTreeMap::new();
     let mut out = Vec::new();
     for m in merged {
-        let key: Vec<String> = skeleton(&m.template)
+        let key: Vec<String> = without_repeats(&skeleton(&m.template))
             .into_iter()
             .map(str::to_string)
             .collect();
@@ -426,6 +456,37 @@ mod tests {
                 "copy to <*> from <*> done <= copy to <*> from <*> done",
             ],
         );
+    }
+
+    #[test]
+    fn a_list_of_records_is_one_event_whatever_its_length() {
+        check(
+            &[
+                "inconsistent nodesets <*> <ok> <*> <ok>",
+                "inconsistent nodesets <*> <ok> <*> <ok> <*> <ok> <*> <ok> <*> <ok>",
+                "inconsistent nodesets <*> <ok> <*> <ok> <*> <ok>",
+            ],
+            &["inconsistent nodesets <*> <ok> <*> <ok> <= inconsistent nodesets <*> <ok> <*> <ok> | inconsistent nodesets <*> <ok> <*> <ok> <*> <ok> | inconsistent nodesets <*> <ok> <*> <ok> <*> <ok> <*> <ok> <*> <ok>"],
+        );
+        // A word said twice is not a list of one.
+        check(
+            &["copy <*> to <*> to <*> done", "copy <*> to <*> done"],
+            &[
+                "copy <*> to <*> done <= copy <*> to <*> done",
+                "copy <*> to <*> to <*> done <= copy <*> to <*> to <*> done",
+            ],
+        );
+        let words = |s: &'static str| s.split(' ').collect::<Vec<&str>>();
+        assert_eq!(
+            without_repeats(&words("called by <bottom of call stack> <bottom of call stack> <bottom of call stack> end")),
+            words("called by <bottom of call stack> <bottom of call stack> end")
+        );
+        assert_eq!(
+            without_repeats(&words("a b a b a b a c c c")),
+            words("a b a b a c c")
+        );
+        assert_eq!(without_repeats(&words("x")), words("x"));
+        assert!(without_repeats(&[]).is_empty());
     }
 
     #[test]

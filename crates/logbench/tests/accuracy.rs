@@ -25,7 +25,7 @@ fn grouping_accuracy_floors() {
         ("HDFS", 0.99),
         ("OpenSSH", 0.95),
         ("Linux", 0.78),
-        ("Android", 0.93),
+        ("Android", 0.97),
         ("HPC", 0.93),
         ("Zookeeper", 0.97),
         ("Spark", 0.99),
