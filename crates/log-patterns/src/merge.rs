@@ -9,8 +9,9 @@
 //! position with few values is kept apart (`opened`/`closed`, `DMA`/`Normal`
 //! zone): those are usually different events. So is a position whose
 //! words read as the states of an enumeration, however many: all in
-//! capitals (`GET`/`POST`/`DELETE`) or all one verb form
-//! (`Started`/`Stopped`/`Paused`); see [`are_states`]. The merge repeats
+//! capitals (`GET`/`POST`/`DELETE`), all one verb form
+//! (`Started`/`Stopped`/`Paused`), or holding opposites
+//! (`start`/`stop`/`restart`); see [`are_states`]. The merge repeats
 //! until nothing changes, so several word positions can become `<*>`.
 //! Last, groups whose constant words are the same in the same order are
 //! one event (a value printed or not, a list of any length, a list of
@@ -306,8 +307,10 @@ fn merge_optional_values(merged: Vec<Merged>, rules: MergeRules) -> Vec<Merged> 
 /// enumeration rather than as values of a variable: all written in
 /// capitals (`GET`/`POST`/`DELETE`, `LOOKING`/`FOLLOWING`: constants by the
 /// usual naming), or all the same verb form (`Started`/`Stopped`/`Paused`,
-/// `Acquiring`/`Releasing`, `enable`/`disable`). Each is then an event of
-/// its own. A masked value among them is not a word and is left out.
+/// `Acquiring`/`Releasing`, `enable`/`disable`), or two of them opposites
+/// (`start`/`stop`/`restart`, see [`has_opposites`]). Each is then an
+/// event of its own. A masked value among them is not a word and is left
+/// out.
 pub fn are_states(values: &BTreeSet<&str>) -> bool {
     let words: Vec<&str> = values
         .iter()
@@ -330,7 +333,49 @@ pub fn are_states(values: &BTreeSet<&str>) -> bool {
                 .iter()
                 .all(|w| w.len() > suffix.len() + 1 && w.to_ascii_lowercase().ends_with(suffix))
         });
-    capitals || verb_form
+    capitals || verb_form || has_opposites(&words)
+}
+
+/// Prefixes that make a word's opposite or repetition (`unmount`,
+/// `disconnect`, `restart`, `deactivate`, `invalid`, `nonblocking`).
+const OPPOSING_PREFIXES: [&str; 6] = ["un", "dis", "re", "de", "in", "non"];
+
+/// Stems of words that name opposite states or actions, by twos.
+const OPPOSITES: [(&str, &str); 14] = [
+    ("start", "stop"),
+    ("online", "offline"),
+    ("open", "clos"),
+    ("enter", "exit"),
+    ("begin", "end"),
+    ("add", "remov"),
+    ("allow", "den"),
+    ("accept", "reject"),
+    ("succe", "fail"),
+    ("read", "writ"),
+    ("attach", "detach"),
+    ("creat", "delet"),
+    ("creat", "destroy"),
+    ("push", "pop"),
+];
+
+/// Whether two of the words name opposite states: one is the other with
+/// an opposing prefix (`mount`/`unmount`, `start`/`restart`), or they
+/// begin with the stems of an opposite pair (`started`/`stopped`,
+/// `opening`/`closed`). Such words keep events apart however many
+/// values the position takes (`start`/`stop`/`restart`).
+fn has_opposites(words: &[&str]) -> bool {
+    let lower: Vec<String> = words.iter().map(|w| w.to_ascii_lowercase()).collect();
+    lower.iter().any(|a| {
+        lower.iter().any(|b| {
+            a.len() >= 3
+                && OPPOSING_PREFIXES
+                    .iter()
+                    .any(|p| b.strip_prefix(p) == Some(a.as_str()))
+                || OPPOSITES
+                    .iter()
+                    .any(|(x, y)| a.starts_with(x) && b.starts_with(y))
+        })
+    })
 }
 
 #[cfg(test)]
@@ -519,6 +564,19 @@ mod tests {
                 "<*> \"POST <*> <*>\" status: <*> len: <*> <= <*> \"POST <*> <*>\" status: <*> len: <*>",
             ],
         );
+        // Opposite actions: each is its own event.
+        check(
+            &[
+                "service <*> start requested by <*>",
+                "service <*> stop requested by <*>",
+                "service <*> restart requested by <*>",
+            ],
+            &[
+                "service <*> restart requested by <*> <= service <*> restart requested by <*>",
+                "service <*> start requested by <*> <= service <*> start requested by <*>",
+                "service <*> stop requested by <*> <= service <*> stop requested by <*>",
+            ],
+        );
         // Names of any case and form are values.
         check(
             &["Invalid user Bob from <*>", "Invalid user ADMIN from <*>", "Invalid user carol from <*>"],
@@ -533,6 +591,16 @@ mod tests {
             "too short to be a verb form"
         );
         assert!(!are_states(&set(&["GET", "post"])));
+        // Opposites: by a prefix, or by the stems of a pair.
+        assert!(are_states(&set(&["start", "stop", "restart"])));
+        assert!(are_states(&set(&["mount", "unmount", "<*>"])));
+        assert!(are_states(&set(&["opening", "closed", "reset"])));
+        assert!(are_states(&set(&["valid", "invalid", "expired"])));
+        assert!(!are_states(&set(&["alice", "bob", "carol", "dave"])));
+        assert!(
+            !are_states(&set(&["ad", "read", "mail"])),
+            "a prefix of two letters is no word"
+        );
         // A threshold of its own: states merge when told not to keep them.
         let rules = MergeRules {
             states: false,
