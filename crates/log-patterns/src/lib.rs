@@ -16,8 +16,8 @@
 //!   shape), keeping the key; a quoted value is one value, spaces and all
 //!   (`tag="View Lock"`), and a bracket that closes one opened in the
 //!   value is part of it (`ws=WorkSource{10113},` reads `ws=<*>,`);
-//! - host names, dates (day and month names), booleans, paths, URLs, e-mail
-//!   addresses.
+//! - host names, dates (day and month names), booleans, paths (absolute,
+//!   relative, Windows), URLs, e-mail addresses.
 //!
 //! A unit after a number joins it (`93.0 B`, `1 sec`), a comparison before a
 //! number is part of it (`<1`), and a parenthesised aside holding only
@@ -699,13 +699,15 @@ fn is_variable_word(core: &str, rules: Rules, pair: bool) -> bool {
     if is_word_value(core, rules) {
         return true;
     }
-    // URLs and paths, Unix (`/var/log/x`) and Windows (`C:\Windows\x`,
-    // `\\server\share`).
+    // URLs and paths: Unix (`/var/log/x`), relative (`./x`, `../x`,
+    // `~/x`) and Windows (`C:\Windows\x`, `\Windows\x`, `\\server\share`).
     if rules.has(Rules::PATHS)
         && ((has_byte(bytes, b':') && core.contains("://"))
             || (bytes[0] == b'/' && core.matches('/').count() >= 2)
             || (bytes.len() > 2 && bytes[0].is_ascii_alphabetic() && &bytes[1..3] == b":\\")
-            || core.starts_with("\\\\"))
+            || (bytes[0] == b'\\' && core.matches('\\').count() >= 2)
+            || (matches!(bytes[0], b'.' | b'~')
+                && (core.starts_with("./") || core.starts_with("../") || core.starts_with("~/"))))
     {
         return true;
     }
@@ -907,6 +909,11 @@ mod tests {
             "Loaded <*>, from <*> ok",
         );
         check("a:\\b and c:d stay", "<*> and c:d stay");
+        check(
+            "Loaded \\SystemRoot\\System32\\x.dll, ran ./bin/start.sh, ../x and ~/.config",
+            "Loaded <*>, ran <*> and <*>",
+        );
+        check("escape \\n here, end.", "escape \\n here, end.");
         check(
             "opened /var/log/messages for reading",
             "opened <*> for reading",
