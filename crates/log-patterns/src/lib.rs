@@ -14,8 +14,8 @@
 //!   with a digit are values;
 //! - the value of a `key=value` pair (any value) or `key:value` pair (by its
 //!   shape), keeping the key; a quoted value is one value, spaces and all
-//!   (`tag="View Lock"`), and a bracket that closes one opened in the
-//!   value is part of it (`ws=WorkSource{10113},` reads `ws=<*>,`);
+//!   (`tag="View Lock"`), and a bracket that closes one opened in a
+//!   masked value is part of it (`ws=WorkSource{10113},` reads `ws=<*>,`);
 //! - host names, dates (day and month names), booleans, paths (absolute,
 //!   relative, Windows), URLs, e-mail addresses.
 //!
@@ -541,11 +541,16 @@ fn mask_word(word: &str, out: &mut String, rules: Rules) -> Option<usize> {
         out.push_str(trail);
         return None;
     };
-    // A bracket that closes one opened in a pair's value is part of the
+    // A bracket that closes one opened in a masked value is part of the
     // value (`ws=WorkSource{10113},` reads `ws=<*>,`), not punctuation
     // after it.
-    let inner = value.trim_start_matches(is_leading_punct);
-    let closed = closing_brackets(inner.as_bytes(), trail.as_bytes());
+    let closed = match trail.as_bytes().first() {
+        Some(b')' | b']' | b'}') => closing_brackets(
+            value.trim_start_matches(is_leading_punct).as_bytes(),
+            trail.as_bytes(),
+        ),
+        _ => 0,
+    };
     out.push_str(&trail[closed..]);
     // A quote that opens the value and does not close in this word may
     // close in a later one.
@@ -553,7 +558,8 @@ fn mask_word(word: &str, out: &mut String, rules: Rules) -> Option<usize> {
     (matches!(bytes[at], b'"' | b'\'') && !bytes[at + 1..].contains(&bytes[at])).then_some(at)
 }
 
-/// Returns the value of a `key=value` pair, masked (see [`mask_word`]).
+/// Returns what was masked as one value: the whole word, or the value of
+/// a `key=value` pair (see [`mask_word`]).
 fn mask_core<'a>(core: &'a str, out: &mut String, rules: Rules) -> Option<&'a str> {
     if core.is_empty() {
         return None;
@@ -575,7 +581,7 @@ fn mask_core<'a>(core: &'a str, out: &mut String, rules: Rules) -> Option<&'a st
     };
     if is_variable_word(core, rules, pair.is_some()) {
         out.push_str(WILDCARD);
-        return None;
+        return Some(core);
     }
     // key=value / key:value: keep the key, mask the value.
     if let Some((key, sep, value)) = pair {
@@ -980,6 +986,12 @@ mod tests {
             "acquire lock=<*>, ws=<*>, uid=<*>",
         );
         check("top=Info{a/.B}}", "top=<*>}");
+        // So is one that closes a bracket opened in a word masked whole.
+        check(
+            "listening on :[akka.tcp://sys@10.0.0.1:7077]",
+            "listening on <*>",
+        );
+        check("[worker-3] {0x3} done", "[<*>] {<*>} done");
         check("by LOGIN(uid=0)", "by LOGIN(uid=<*>)");
         check("obj[42]) freed", "obj[<*>]) freed");
         check("fn(arg(1)]", "fn(arg(<*>)]");
