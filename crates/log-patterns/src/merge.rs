@@ -364,18 +364,18 @@ const OPPOSITES: [(&str, &str); 14] = [
 /// `opening`/`closed`). Such words keep events apart however many
 /// values the position takes (`start`/`stop`/`restart`).
 fn has_opposites(words: &[&str]) -> bool {
-    let lower: Vec<String> = words.iter().map(|w| w.to_ascii_lowercase()).collect();
-    lower.iter().any(|a| {
-        lower.iter().any(|b| {
-            a.len() >= 3
-                && OPPOSING_PREFIXES
-                    .iter()
-                    .any(|p| b.strip_prefix(p) == Some(a.as_str()))
-                || OPPOSITES
-                    .iter()
-                    .any(|(x, y)| a.starts_with(x) && b.starts_with(y))
+    // Linear in the words: a position may take thousands of values.
+    let lower: BTreeSet<String> = words.iter().map(|w| w.to_ascii_lowercase()).collect();
+    let prefixed = lower.iter().any(|w| {
+        OPPOSING_PREFIXES.iter().any(|p| {
+            w.strip_prefix(p)
+                .is_some_and(|rest| rest.len() >= 3 && lower.contains(rest))
         })
-    })
+    });
+    prefixed
+        || OPPOSITES.iter().any(|(x, y)| {
+            lower.iter().any(|w| w.starts_with(x)) && lower.iter().any(|w| w.starts_with(y))
+        })
 }
 
 #[cfg(test)]
