@@ -290,10 +290,6 @@ fn closing_brackets(inner: &[u8], after: &[u8]) -> usize {
     n
 }
 
-/// A run of tokens that are each a value, separated by spaces or `,`/`;`
-/// (`<*> <*> <*>`, `<*>, <*>`), becomes one `<*>` with the last token's
-/// punctuation: a list of hosts, a date written in five words, an argument
-/// list are one value of varying length.
 /// Whether a template holds a parenthesis opening on a value (`(<*>`).
 fn has_aside(template: &str) -> bool {
     let bytes = template.as_bytes();
@@ -328,10 +324,7 @@ fn find_whitespace(s: &str) -> Option<usize> {
 /// `s.trim_end()`, skipping ASCII whitespace byte by byte.
 fn trim_end(s: &str) -> &str {
     let bytes = s.as_bytes();
-    match bytes
-        .iter()
-        .rposition(|&b| !matches!(b, 0x09..=0x0d | 0x20))
-    {
+    match bytes.iter().rposition(|&b| !is_ascii_space(b)) {
         Some(i) if bytes[i] >= 0x80 => s[..=i].trim_end(),
         Some(i) => &s[..=i],
         None => "",
@@ -345,13 +338,19 @@ fn has_byte(bytes: &[u8], byte: u8) -> bool {
     bytes.iter().any(|&b| b == byte)
 }
 
+/// ASCII whitespace as `char::is_whitespace` sees it (with the vertical
+/// tab, which `u8::is_ascii_whitespace` leaves out).
+const fn is_ascii_space(b: u8) -> bool {
+    matches!(b, 0x09..=0x0d | 0x20)
+}
+
 /// Bytes that end a scan for whitespace: ASCII whitespace, and the first
 /// byte of any non-ASCII character (which may be Unicode whitespace).
 const STOP: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0;
     while b < 256 {
-        table[b] = b >= 0x80 || matches!(b, 0x09..=0x0d | 0x20);
+        table[b] = b >= 0x80 || is_ascii_space(b as u8);
         b += 1;
     }
     table
@@ -360,13 +359,17 @@ const STOP: [bool; 256] = {
 /// `s.trim_start()`, skipping ASCII whitespace byte by byte.
 fn trim_start(s: &str) -> &str {
     let bytes = s.as_bytes();
-    match bytes.iter().position(|&b| !matches!(b, 0x09..=0x0d | 0x20)) {
+    match bytes.iter().position(|&b| !is_ascii_space(b)) {
         Some(i) if bytes[i] >= 0x80 => s[i..].trim_start(),
         Some(i) => &s[i..],
         None => "",
     }
 }
 
+/// A run of tokens that are each a value, separated by spaces or `,`/`;`
+/// (`<*> <*> <*>`, `<*>, <*>`), becomes one `<*>` with the last token's
+/// punctuation: a list of hosts, a date written in five words, an argument
+/// list are one value of varying length.
 fn collapse_runs(template: &str) -> String {
     let is_value = |t: &str| t.trim_end_matches([',', ';']) == WILDCARD;
     let mut out = String::with_capacity(template.len());

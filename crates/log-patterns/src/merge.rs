@@ -240,9 +240,9 @@ pub fn without_repeats<'a>(words: &[&'a str]) -> Vec<&'a str> {
     let mut out = Vec::with_capacity(words.len());
     let mut i = 0;
     'words: while i < words.len() {
-        for len in 1..=MAX_ITEM_WORDS {
-            let item = &words[i..(i + len).min(words.len())];
-            if i + 2 * len <= words.len() && words[i + len..i + 2 * len] == *item {
+        for len in (1..=MAX_ITEM_WORDS).take_while(|len| i + 2 * len <= words.len()) {
+            let item = &words[i..i + len];
+            if words[i + len..i + 2 * len] == *item {
                 let mut end = i + 2 * len;
                 while end + len <= words.len() && words[end..end + len] == *item {
                     end += len;
