@@ -371,13 +371,16 @@ fn trim_start(s: &str) -> &str {
 /// punctuation: a list of hosts, a date written in five words, an argument
 /// list are one value of varying length.
 fn collapse_runs(template: &str) -> String {
-    let is_value = |t: &str| t.trim_end_matches([',', ';']) == WILDCARD;
+    // A comma goes on with a list; a semicolon may end it, but what comes
+    // after one is another clause (`took <*>; <*> merged`).
+    let in_list = |t: &str| t.trim_end_matches(',') == WILDCARD;
+    let ends_list = |t: &str| t.trim_end_matches([',', ';']) == WILDCARD;
     let mut out = String::with_capacity(template.len());
     let mut tokens = template.split(' ').peekable();
     while let Some(token) = tokens.next() {
         // A value followed by a value gives way to it: the run keeps its
         // last token (and that token's punctuation).
-        if is_value(token) && tokens.peek().is_some_and(|next| is_value(next)) {
+        if in_list(token) && tokens.peek().is_some_and(|next| ends_list(next)) {
             continue;
         }
         if !out.is_empty() {
@@ -617,17 +620,26 @@ fn mask_core<'a>(core: &'a str, out: &mut String, rules: Rules) -> Option<&'a st
             return (sep == b'=').then_some(value);
         }
     }
-    if rules.has(Rules::PARTS)
-        && rules.has(Rules::DIGITS)
-        && core.bytes().any(|b| b.is_ascii_digit())
-        && has_word_part(core, rules)
-    {
+    // A path glued to a call (`open("/tmp/x")`) is a value like any path.
+    let paths = rules.has(Rules::PATHS)
+        && (has_byte(core.as_bytes(), b'/') || has_byte(core.as_bytes(), b'\\'));
+    let digits = rules.has(Rules::DIGITS) && core.bytes().any(|b| b.is_ascii_digit());
+    if rules.has(Rules::PARTS) && (digits || paths) && has_word_part(core, rules) {
         // Parts with a digit are values, word parts stay (see has_word_part).
         for_each_part(core, |body, sep| {
-            if body.bytes().any(|b| b.is_ascii_digit())
-                && !(rules.has(Rules::NAMES) && is_name(body))
-            {
+            let digit = rules.has(Rules::DIGITS)
+                && body.bytes().any(|b| b.is_ascii_digit())
+                && !(rules.has(Rules::NAMES) && is_name(body));
+            let quote = |c: char| c == '"' || c == '\'';
+            let unquoted = body.trim_matches(quote);
+            if digit {
                 out.push_str(WILDCARD);
+            } else if paths && is_path(unquoted) {
+                // The quotes stay: `open("<*>")`.
+                let start = body.len() - body.trim_start_matches(quote).len();
+                out.push_str(&body[..start]);
+                out.push_str(WILDCARD);
+                out.push_str(&body[start + unquoted.len()..]);
             } else {
                 out.push_str(body);
             }
@@ -708,16 +720,7 @@ fn is_variable_word(core: &str, rules: Rules, pair: bool) -> bool {
     if is_word_value(core, rules) {
         return true;
     }
-    // URLs and paths: Unix (`/var/log/x`), relative (`./x`, `../x`,
-    // `~/x`) and Windows (`C:\Windows\x`, `\Windows\x`, `\\server\share`).
-    if rules.has(Rules::PATHS)
-        && ((has_byte(bytes, b':') && core.contains("://"))
-            || (bytes[0] == b'/' && core.matches('/').count() >= 2)
-            || (bytes.len() > 2 && bytes[0].is_ascii_alphabetic() && &bytes[1..3] == b":\\")
-            || (bytes[0] == b'\\' && core.matches('\\').count() >= 2)
-            || (matches!(bytes[0], b'.' | b'~')
-                && (core.starts_with("./") || core.starts_with("../") || core.starts_with("~/"))))
-    {
+    if rules.has(Rules::PATHS) && is_path(core) {
         return true;
     }
     // Email addresses.
@@ -729,6 +732,34 @@ fn is_variable_word(core: &str, rules: Rules, pair: bool) -> bool {
         }
     }
     rules.has(Rules::HOSTS) && is_host_name(core)
+}
+
+/// URLs and paths: Unix (`/var/log/x`), relative (`./x`, `../x`, `~/x`)
+/// and Windows (`C:\Windows\x`, `\Windows\x`, `\\server\share`, and
+/// `Files\App\app.exe`, the rest of a path with a space in it: a word
+/// with two backslashes is a Windows path).
+fn is_path(core: &str) -> bool {
+    let bytes = core.as_bytes();
+    !bytes.is_empty()
+        && ((has_byte(bytes, b':') && core.contains("://"))
+            || (bytes[0] == b'/' && core.matches('/').count() >= 2)
+            || (bytes.len() > 2 && bytes[0].is_ascii_alphabetic() && &bytes[1..3] == b":\\")
+            || (has_byte(bytes, b'\\') && is_windows_path(bytes))
+            || (matches!(bytes[0], b'.' | b'~')
+                && (core.starts_with("./") || core.starts_with("../") || core.starts_with("~/"))))
+}
+
+/// Two backslashes or more, with nothing but a name before the first
+/// (`\\server\share`, `Files\App\app.exe`; not `load[C:\a\b]`, whose
+/// path is a part).
+fn is_windows_path(bytes: &[u8]) -> bool {
+    let mut separators = bytes.iter().enumerate().filter(|(_, &b)| b == b'\\');
+    let (Some((first, _)), Some(_)) = (separators.next(), separators.next()) else {
+        return false;
+    };
+    bytes[..first]
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'$'))
 }
 
 /// `www.example.com`, `zummit.com`, `system.charge.show`, with an optional
@@ -923,6 +954,16 @@ mod tests {
             "Loaded <*>, ran <*> and <*>",
         );
         check("escape \\n here, end.", "escape \\n here, end.");
+        // A path with a space in it: its rest is a path too, and the two
+        // words one value.
+        check(
+            "no version for C:\\Program Files\\App\\app.exe [HRESULT = 0x80070002]",
+            "no version for <*> [HRESULT = <*>]",
+        );
+        // A path glued to a call is a value, its quotes stay.
+        check("open(\"/tmp/app.sock\") failed", "open(\"<*>\") failed");
+        check("stat(/var/run/app.pid): gone", "stat(<*>): gone");
+        check("foo(\"bar\") and a\\b stay", "foo(\"bar\") and a\\b stay");
         check(
             "opened /var/log/messages for reading",
             "opened <*> for reading",
@@ -1016,6 +1057,10 @@ mod tests {
         check("copied 3 4 5 files", "copied <*> files");
         // Punctuation after the run stays; words break a run.
         check("sizes 1, 2, 3; done", "sizes <*>; done");
+        check(
+            "took 152 ms; 12 merged into 1",
+            "took <*>; <*> merged into <*>",
+        );
         check("size 1, free 2", "size <*>, free <*>");
         check("took 5. 6 left", "took <*>. <*> left");
     }
