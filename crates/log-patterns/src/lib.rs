@@ -17,7 +17,14 @@
 //!   (`tag="View Lock"`), and a bracket that closes one opened in a
 //!   masked value is part of it (`ws=WorkSource{10113},` reads `ws=<*>,`);
 //! - host names, dates (day and month names), booleans, paths (absolute,
-//!   relative, Windows), URLs, e-mail addresses.
+//!   relative, Windows, and glued to a call: `open("<*>")`), URLs, e-mail
+//!   addresses.
+//!
+//! Structured messages keep their text. The value of a message key
+//! (`msg="disk full"`, `error=ENOENT`: the names structured loggers use) is
+//! text, masked word by word. A message that is a JSON object reads as its
+//! fields: keys stay, sorted; numbers, booleans and nulls are values;
+//! strings are text masked by the rules here; a list of like items is one.
 //!
 //! A unit after a number joins it (`93.0 B`, `1 sec`), a comparison before a
 //! number is part of it (`<1`), and a parenthesised aside holding only
@@ -44,7 +51,7 @@ pub const WILDCARD: &str = "<*>";
 /// --cross-validate` can leave rules out and see whether each one holds
 /// on datasets it was not written from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Rules(u16);
+pub struct Rules(u32);
 
 impl Rules {
     /// A quoted word is one value (a quoted run of words is not).
@@ -83,10 +90,18 @@ impl Rules {
     /// The target of an HTTP request line (`"GET /v2/7/servers/detail`)
     /// keeps its word segments: they name the route.
     pub const ROUTES: Rules = Rules(1 << 14);
+    /// The value of a message key (`msg="disk full"`, `error=ENOENT`) is
+    /// text, masked word by word like the rest of the message: it names
+    /// the event (logfmt's `msg`, `message`, `error`, `reason`, ...).
+    pub const MESSAGES: Rules = Rules(1 << 15);
+    /// A message that is a JSON object is read as its fields: keys stay
+    /// (in sorted order), numbers, booleans and nulls are values, strings
+    /// are text masked by the other rules.
+    pub const JSON: Rules = Rules(1 << 16);
     /// Every rule: what the service masks with.
-    pub const ALL: Rules = Rules((1 << 15) - 1);
+    pub const ALL: Rules = Rules((1 << 17) - 1);
     /// Each rule with its name.
-    pub const EACH: [(&'static str, Rules); 15] = [
+    pub const EACH: [(&'static str, Rules); 17] = [
         ("quoted", Rules::QUOTED),
         ("units", Rules::UNITS),
         ("asides", Rules::ASIDES),
@@ -102,6 +117,8 @@ impl Rules {
         ("parts", Rules::PARTS),
         ("names", Rules::NAMES),
         ("routes", Rules::ROUTES),
+        ("messages", Rules::MESSAGES),
+        ("json", Rules::JSON),
     ];
 
     pub fn has(self, rule: Rules) -> bool {
@@ -172,6 +189,11 @@ pub fn template_of(message: &str) -> String {
 
 /// [`template_of`] with only some of the rules (for measuring them).
 pub fn template_of_with(message: &str, rules: Rules) -> String {
+    if rules.has(Rules::JSON) {
+        if let Some(template) = json_template(message, rules) {
+            return template;
+        }
+    }
     let mut out = String::with_capacity(message.len());
     let mut rest = trim_end(trim_start(message));
     let mut previous = "";
@@ -594,7 +616,8 @@ fn mask_core<'a>(core: &'a str, out: &mut String, rules: Rules) -> Option<&'a st
         if !value.is_empty() {
             out.push_str(key);
             out.push(sep as char);
-            if sep == b'=' {
+            let text = rules.has(Rules::MESSAGES) && is_message_key(key);
+            if sep == b'=' && !text {
                 // Any value of a `key=value` pair is a variable, words
                 // included (`state=active`); its brackets stay.
                 let start = value
@@ -614,10 +637,11 @@ fn mask_core<'a>(core: &'a str, out: &mut String, rules: Rules) -> Option<&'a st
                     out.push_str(&value[end..]);
                 }
             } else {
-                // `key:value`: the value by its shape (`ret:false`, `port:8080`).
+                // `key:value`: the value by its shape (`ret:false`,
+                // `port:8080`); a message's value is text (`msg="disk`).
                 mask_word(value, out, rules);
             }
-            return (sep == b'=').then_some(value);
+            return (sep == b'=' && !text).then_some(value);
         }
     }
     // A path glued to a call (`open("/tmp/x")`) is a value like any path.
@@ -649,6 +673,86 @@ fn mask_core<'a>(core: &'a str, out: &mut String, rules: Rules) -> Option<&'a st
     }
     out.push_str(core);
     None
+}
+
+/// Keys whose value is the message itself, by the usual names of
+/// structured loggers (logfmt, JSON): `msg="disk full"`, `error=ENOENT`.
+const MESSAGE_KEYS: [&str; 8] = [
+    "msg",
+    "message",
+    "error",
+    "err",
+    "reason",
+    "event",
+    "description",
+    "detail",
+];
+
+fn is_message_key(key: &str) -> bool {
+    MESSAGE_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
+}
+
+/// The template of a message that is a JSON object, or `None` if it is not
+/// one. Keys stay, sorted; numbers, booleans and nulls are values; strings
+/// are text, masked as messages are (`"msg": "disk <*> full"`); a list of
+/// like items is one item (`[<*>]`).
+fn json_template(message: &str, rules: Rules) -> Option<String> {
+    let trimmed = message.trim();
+    if !(trimmed.starts_with('{') && trimmed.ends_with('}')) {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_str(trimmed).ok()?;
+    if !value.is_object() {
+        return None;
+    }
+    let mut out = String::with_capacity(trimmed.len());
+    render_json(&value, &mut out, rules);
+    // Keys and strings may hold whitespace runs: words join by one space.
+    Some(out.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+fn render_json(value: &serde_json::Value, out: &mut String, rules: Rules) {
+    use serde_json::Value;
+    match value {
+        Value::Object(fields) => {
+            let mut keys: Vec<&String> = fields.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push('"');
+                out.push_str(key);
+                out.push_str("\": ");
+                render_json(&fields[key.as_str()], out, rules);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            let mut last = String::new();
+            let mut item = String::new();
+            for value in items {
+                item.clear();
+                render_json(value, &mut item, rules);
+                if item != last {
+                    if !last.is_empty() {
+                        out.push_str(", ");
+                    }
+                    out.push_str(&item);
+                    std::mem::swap(&mut last, &mut item);
+                }
+            }
+            out.push(']');
+        }
+        Value::String(text) => {
+            out.push('"');
+            out.push_str(&template_of_with(text, rules));
+            out.push('"');
+        }
+        Value::Number(_) | Value::Bool(_) | Value::Null => out.push_str(WILDCARD),
+    }
 }
 
 /// `key=value` or `key:value` with an identifier key: (key, separator, value).
@@ -1041,12 +1145,66 @@ mod tests {
         check("fn(arg(1)]", "fn(arg(<*>)]");
         // A quoted value is one value, spaces and all.
         check("tag=\"View Lock\", name=x", "tag=\"<*>\", name=<*>");
-        check("(msg='a b c') sent", "(msg='<*>') sent");
+        check("(tag='a b c') sent", "(tag='<*>') sent");
         check("tag=\"RILJ\" sent", "tag=\"<*>\" sent");
         // Unclosed, or closed inside a word: the first word is the
         // value, as for any pair.
-        check("msg=\"a b c", "msg=\"<*> b c");
-        check("msg='don't stop' now", "msg='<*> stop' now");
+        check("tag=\"a b c", "tag=\"<*> b c");
+        check("tag='don't stop' now", "tag='<*> stop' now");
+    }
+
+    #[test]
+    fn a_message_key_holds_text() {
+        // logfmt: the message names the event; other values are values.
+        check(
+            "level=error msg=\"db timeout\" attempt=3",
+            "level=<*> msg=\"db timeout\" attempt=<*>",
+        );
+        check(
+            "level=warn msg=\"disk /dev/sda1 93% full\" host=web-1",
+            "level=<*> msg=\"disk <*> full\" host=<*>",
+        );
+        assert_ne!(
+            template_of("level=info msg=started"),
+            template_of("level=info msg=stopped")
+        );
+        check(
+            "failed: error=ENOENT path=/x/y",
+            "failed: error=ENOENT path=<*>",
+        );
+        check("MSG=\"a b\" tag=\"View Lock\"", "MSG=\"a b\" tag=\"<*>\"");
+        // Without the rule, the quoted value is one value.
+        assert_eq!(
+            template_of_with("x msg=\"db timeout\"", Rules::ALL.without(Rules::MESSAGES)),
+            "x msg=\"<*>\""
+        );
+    }
+
+    #[test]
+    fn a_json_message_reads_as_its_fields() {
+        check(
+            r#"{"level":"error","msg":"db timeout","attempt":3}"#,
+            r#"{"attempt": <*>, "level": "error", "msg": "db timeout"}"#,
+        );
+        // The same fields in another order and spacing: the same event.
+        assert_eq!(
+            template_of(r#" {"attempt": 12, "msg": "db timeout", "level": "error"} "#),
+            template_of(r#"{"level":"error","msg":"db timeout","attempt":3}"#)
+        );
+        // Strings are text masked by shape; lists of like items are one.
+        check(
+            r#"{"msg":"GET /api/v1/users/42 took 35ms","ids":[1,2,3],"ok":true,"err":null,"ctx":{"peer":"10.0.0.7:443","tags":["a","a"]}}"#,
+            r#"{"ctx": {"peer": "<*>", "tags": ["a"]}, "err": <*>, "ids": [<*>], "msg": "GET /api/<*>/users/<*> took <*>", "ok": <*>}"#,
+        );
+        // Whitespace in keys and strings: words joined by one space.
+        check("{\"a  b\": \"x\\n\\ty\"}", r#"{"a b": "x y"}"#);
+        // Not JSON, or not an object: read as text.
+        check("{ not json } 42", "{ not json } <*>");
+        check("[1, 2, 3]", "[<*>, <*>, <*>]");
+        assert_ne!(
+            template_of_with(r#"{"n":1}"#, Rules::ALL.without(Rules::JSON)),
+            template_of(r#"{"n":1}"#)
+        );
     }
 
     #[test]

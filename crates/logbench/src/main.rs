@@ -221,7 +221,7 @@ enum Command {
         cross_validate: bool,
         /// Score with these masking rules left out (comma-separated:
         /// quoted, units, asides, brackets, pairs, digits, booleans, dates,
-        /// paths, emails, hosts, lists, parts, names, routes), to see what
+        /// paths, emails, hosts, lists, parts, names, routes, messages, json), to see what
         /// each one does.
         #[arg(long, value_delimiter = ',')]
         without: Vec<String>,
