@@ -189,13 +189,13 @@ pub fn template_of(message: &str) -> String {
 
 /// [`template_of`] with only some of the rules (for measuring them).
 pub fn template_of_with(message: &str, rules: Rules) -> String {
-    if rules.has(Rules::JSON) {
-        if let Some(template) = json_template(message, rules) {
+    let mut rest = trim_end(trim_start(message));
+    if rules.has(Rules::JSON) && rest.starts_with('{') && rest.ends_with('}') {
+        if let Some(template) = json_template(rest, rules) {
             return template;
         }
     }
     let mut out = String::with_capacity(message.len());
-    let mut rest = trim_end(trim_start(message));
     let mut previous = "";
     while !rest.is_empty() {
         if !out.is_empty() {
@@ -644,26 +644,29 @@ fn mask_core<'a>(core: &'a str, out: &mut String, rules: Rules) -> Option<&'a st
             return (sep == b'=' && !text).then_some(value);
         }
     }
+    if !rules.has(Rules::PARTS) {
+        out.push_str(core);
+        return None;
+    }
     // A path glued to a call (`open("/tmp/x")`) is a value like any path.
-    let paths = rules.has(Rules::PATHS)
-        && (has_byte(core.as_bytes(), b'/') || has_byte(core.as_bytes(), b'\\'));
     let digits = rules.has(Rules::DIGITS) && core.bytes().any(|b| b.is_ascii_digit());
-    if rules.has(Rules::PARTS) && (digits || paths) && has_word_part(core, rules) {
+    let paths = rules.has(Rules::PATHS) && memchr::memchr2(b'/', b'\\', core.as_bytes()).is_some();
+    if (digits || paths) && has_word_part(core, rules) {
         // Parts with a digit are values, word parts stay (see has_word_part).
+        let quote = |c: char| c == '"' || c == '\'';
         for_each_part(core, |body, sep| {
-            let digit = rules.has(Rules::DIGITS)
+            let digit = digits
                 && body.bytes().any(|b| b.is_ascii_digit())
                 && !(rules.has(Rules::NAMES) && is_name(body));
-            let quote = |c: char| c == '"' || c == '\'';
-            let unquoted = body.trim_matches(quote);
             if digit {
                 out.push_str(WILDCARD);
-            } else if paths && is_path(unquoted) {
+            } else if paths && is_path(body.trim_matches(quote)) {
                 // The quotes stay: `open("<*>")`.
                 let start = body.len() - body.trim_start_matches(quote).len();
+                let end = body.trim_end_matches(quote).len();
                 out.push_str(&body[..start]);
                 out.push_str(WILDCARD);
-                out.push_str(&body[start + unquoted.len()..]);
+                out.push_str(&body[end..]);
             } else {
                 out.push_str(body);
             }
@@ -692,20 +695,16 @@ fn is_message_key(key: &str) -> bool {
     MESSAGE_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
 }
 
-/// The template of a message that is a JSON object, or `None` if it is not
-/// one. Keys stay, sorted; numbers, booleans and nulls are values; strings
+/// The template of a message (trimmed, between braces) that is a JSON
+/// object, or `None` if it is not one. Keys stay, sorted; numbers, booleans and nulls are values; strings
 /// are text, masked as messages are (`"msg": "disk <*> full"`); a list of
 /// like items is one item (`[<*>]`).
 fn json_template(message: &str, rules: Rules) -> Option<String> {
-    let trimmed = message.trim();
-    if !(trimmed.starts_with('{') && trimmed.ends_with('}')) {
-        return None;
-    }
-    let value: serde_json::Value = serde_json::from_str(trimmed).ok()?;
+    let value: serde_json::Value = serde_json::from_str(message).ok()?;
     if !value.is_object() {
         return None;
     }
-    let mut out = String::with_capacity(trimmed.len());
+    let mut out = String::with_capacity(message.len());
     render_json(&value, &mut out, rules);
     // Keys and strings may hold whitespace runs: words join by one space.
     Some(out.split_whitespace().collect::<Vec<_>>().join(" "))
@@ -848,7 +847,7 @@ fn is_path(core: &str) -> bool {
         && ((has_byte(bytes, b':') && core.contains("://"))
             || (bytes[0] == b'/' && core.matches('/').count() >= 2)
             || (bytes.len() > 2 && bytes[0].is_ascii_alphabetic() && &bytes[1..3] == b":\\")
-            || (has_byte(bytes, b'\\') && is_windows_path(bytes))
+            || is_windows_path(bytes)
             || (matches!(bytes[0], b'.' | b'~')
                 && (core.starts_with("./") || core.starts_with("../") || core.starts_with("~/"))))
 }
@@ -857,8 +856,8 @@ fn is_path(core: &str) -> bool {
 /// (`\\server\share`, `Files\App\app.exe`; not `load[C:\a\b]`, whose
 /// path is a part).
 fn is_windows_path(bytes: &[u8]) -> bool {
-    let mut separators = bytes.iter().enumerate().filter(|(_, &b)| b == b'\\');
-    let (Some((first, _)), Some(_)) = (separators.next(), separators.next()) else {
+    let mut separators = memchr::memchr_iter(b'\\', bytes);
+    let (Some(first), Some(_)) = (separators.next(), separators.next()) else {
         return false;
     };
     bytes[..first]
