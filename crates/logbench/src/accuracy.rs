@@ -369,11 +369,11 @@ pub fn cross_validate(sets: &[(String, PathBuf)]) -> Result<Vec<HeldOut>, String
 }
 
 /// Lines printed for each wrongly grouped event (to see what groups wrong).
-pub fn explain(csv_path: &Path, limit: usize) -> Result<String, String> {
+pub fn explain(csv_path: &Path, limit: usize, config: Config) -> Result<String, String> {
     use std::fmt::Write;
     let lines = read_lines(csv_path)?;
     let messages: Vec<&str> = lines.iter().map(|l| l.content.as_str()).collect();
-    let predicted = predict(&messages);
+    let (predicted, shown) = predict_with(&messages, config);
     let mut out = String::new();
     let mut events: HashMap<&str, HashMap<usize, (usize, &str)>> = HashMap::new();
     let mut groups: HashMap<usize, HashMap<&str, usize>> = HashMap::new();
@@ -390,7 +390,7 @@ pub fn explain(csv_path: &Path, limit: usize) -> Result<String, String> {
             .entry(event.as_str())
             .or_default() += 1;
     }
-    let mut shown = 0;
+    let mut listed = 0;
     let mut names: Vec<_> = events.keys().copied().collect();
     names.sort();
     for event in names {
@@ -399,8 +399,8 @@ pub fn explain(csv_path: &Path, limit: usize) -> Result<String, String> {
         if split.len() == 1 && !merged {
             continue;
         }
-        shown += 1;
-        if shown > limit {
+        listed += 1;
+        if listed > limit {
             break;
         }
         let _ = writeln!(
@@ -417,12 +417,11 @@ pub fn explain(csv_path: &Path, limit: usize) -> Result<String, String> {
             let _ = writeln!(
                 out,
                 "    g{g} x{n}: {example}   => {}",
-                log_patterns::template_of(example)
+                log_patterns::template_of_with(example, config.rules)
             );
         }
     }
     // Then the templates that read otherwise than the labels, once each.
-    let (_, shown) = predict_with(&messages, Config::default());
     let mut seen = std::collections::HashSet::new();
     let mut differing = 0;
     for (l, t) in lines.iter().zip(&shown) {

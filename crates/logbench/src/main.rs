@@ -211,7 +211,8 @@ enum Command {
         /// Score against the original (2019) labels instead of the corrected ones.
         #[arg(long)]
         original_labels: bool,
-        /// Show the wrongly grouped events of this dataset.
+        /// Show the wrongly grouped events of this dataset (with the
+        /// settings `--without` and `--merge` give).
         #[arg(long)]
         explain: Option<String>,
         /// Leave one dataset out: choose the masking rules and the merge's
@@ -507,12 +508,21 @@ fn main() -> ExitCode {
         Command::Accuracy {
             datasets,
             explain: Some(name),
+            without,
+            merge,
             ..
         } => {
             let path = datasets
                 .join(&name)
                 .join(format!("{name}_2k.log_structured.csv"));
-            match accuracy::explain(&path, 40) {
+            let config = match accuracy_config(&without, merge) {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("logbench accuracy: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match accuracy::explain(&path, 40, config) {
                 Ok(text) => print!("{text}"),
                 Err(e) => {
                     eprintln!("logbench accuracy: {e}");
@@ -549,14 +559,12 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run_accuracy(
-    dir: &std::path::Path,
-    json: bool,
-    original: bool,
+/// The shipped settings, less the rules named by `--without`, with the
+/// merge's thresholds of `--merge` when given.
+fn accuracy_config(
     without: &[String],
     merge: Option<log_patterns::MergeRules>,
-) -> Result<(), String> {
-    let sets = accuracy::datasets(dir, original)?;
+) -> Result<accuracy::Config, String> {
     let mut config = accuracy::Config::default();
     if let Some(merge) = merge {
         config.merge = merge;
@@ -568,6 +576,18 @@ fn run_accuracy(
             .ok_or_else(|| format!("--without {name}: no such rule"))?;
         config.rules = config.rules.without(rule.1);
     }
+    Ok(config)
+}
+
+fn run_accuracy(
+    dir: &std::path::Path,
+    json: bool,
+    original: bool,
+    without: &[String],
+    merge: Option<log_patterns::MergeRules>,
+) -> Result<(), String> {
+    let sets = accuracy::datasets(dir, original)?;
+    let config = accuracy_config(without, merge)?;
     if !json {
         println!(
             "{:<12} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7}",
