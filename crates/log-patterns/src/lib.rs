@@ -360,6 +360,13 @@ fn has_byte(bytes: &[u8], byte: u8) -> bool {
     bytes.iter().any(|&b| b == byte)
 }
 
+/// Whether a word holds a short run of bytes (`::`, `://`): a plain
+/// window scan, cheaper on words of a few bytes than `str::contains`,
+/// which sets up a two-way searcher for every call.
+fn has_bytes(bytes: &[u8], needle: &[u8]) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle)
+}
+
 /// ASCII whitespace as `char::is_whitespace` sees it (with the vertical
 /// tab, which `u8::is_ascii_whitespace` leaves out).
 const fn is_ascii_space(b: u8) -> bool {
@@ -374,6 +381,18 @@ const STOP: [bool; 256] = {
     while b < 256 {
         table[b] = b >= 0x80 || is_ascii_space(b as u8);
         b += 1;
+    }
+    table
+};
+
+/// The brackets that split a word into parts (see [`has_word_part`]).
+const BRACKETS: [bool; 256] = {
+    let mut table = [false; 256];
+    let brackets = *b"()[]{}<>";
+    let mut i = 0;
+    while i < brackets.len() {
+        table[brackets[i] as usize] = true;
+        i += 1;
     }
     table
 };
@@ -398,7 +417,18 @@ fn collapse_runs(template: &str) -> String {
     let in_list = |t: &str| t.trim_end_matches(',') == WILDCARD;
     let ends_list = |t: &str| t.trim_end_matches([',', ';']) == WILDCARD;
     let mut out = String::with_capacity(template.len());
-    let mut tokens = template.split(' ').peekable();
+    // The template's words are one space apart; `memchr` finds the spaces
+    // in one pass (`str::split` searches afresh for every word).
+    let bytes = template.as_bytes();
+    let mut start = 0;
+    let mut tokens = memchr::memchr_iter(b' ', bytes)
+        .chain(std::iter::once(bytes.len()))
+        .map(|end| {
+            let token = &template[start..end];
+            start = end + 1;
+            token
+        })
+        .peekable();
     while let Some(token) = tokens.next() {
         // A value followed by a value gives way to it: the run keeps its
         // last token (and that token's punctuation).
@@ -844,7 +874,7 @@ fn is_variable_word(core: &str, rules: Rules, pair: bool) -> bool {
 fn is_path(core: &str) -> bool {
     let bytes = core.as_bytes();
     !bytes.is_empty()
-        && ((has_byte(bytes, b':') && core.contains("://"))
+        && ((has_byte(bytes, b':') && has_bytes(bytes, b"://"))
             || (bytes[0] == b'/' && core.matches('/').count() >= 2)
             || (bytes.len() > 2 && bytes[0].is_ascii_alphabetic() && &bytes[1..3] == b":\\")
             || is_windows_path(bytes)
@@ -856,7 +886,12 @@ fn is_path(core: &str) -> bool {
 /// (`\\server\share`, `Files\App\app.exe`; not `load[C:\a\b]`, whose
 /// path is a part).
 fn is_windows_path(bytes: &[u8]) -> bool {
-    let mut separators = memchr::memchr_iter(b'\\', bytes);
+    // A plain loop: most words are a few bytes, and hold no backslash.
+    let mut separators = bytes
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == b'\\')
+        .map(|(i, _)| i);
     let (Some(first), Some(_)) = (separators.next(), separators.next()) else {
         return false;
     };
@@ -945,11 +980,11 @@ fn for_each_part<'a>(core: &'a str, mut f: impl FnMut(&'a str, &'a str)) {
 /// one is a word (two or more characters, no digit, a letter beyond the
 /// hex digits) or a name ([`is_name`]).
 fn has_word_part(core: &str, rules: Rules) -> bool {
-    let bracket = core
-        .bytes()
-        .any(|b| matches!(b, b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'<' | b'>'));
-    let scope = || has_byte(core.as_bytes(), b':') && core.contains("::");
-    if !bracket && !scope() {
+    // One table lookup a byte: most words with a digit have no part.
+    let bytes = core.as_bytes();
+    let split = bytes.iter().any(|&b| BRACKETS[usize::from(b)])
+        || (has_byte(bytes, b':') && has_bytes(bytes, b"::"));
+    if !split {
         return false;
     }
     let word = |part: &str| {
