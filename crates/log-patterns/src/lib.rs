@@ -31,7 +31,9 @@
 //! values (`(1.16 KB)`, `()`) is dropped: such asides come and go with the
 //! value they annotate.
 //!
-//! A quoted word is a value (`User 'bob' not found`). A quoted run of
+//! A quoted word is a value (`User 'bob' not found`), and so is a word
+//! between escaped quotes inside a quoted message (`msg="user \"bob\""`
+//! reads `msg="user <*>"`). A quoted run of
 //! words is not one value (`"GET /a HTTP/1.1"` reads `"GET <*> <*>"`: its
 //! first word names the event); its quotes are punctuation and each word
 //! is masked by its shape. Masking a quoted run whole was left out: in
@@ -39,6 +41,8 @@
 //!
 //! Each masked part becomes `<*>`, and a run of them (a list of hosts, a
 //! date in five words) one `<*>`: a list of any length is the same event.
+//! A list of values between brackets keeps its brackets (`[<*>, <*>]` and
+//! `[]` read `[<*>]`).
 //! Whitespace runs become one space. The
 //! pattern id is the 64-bit FNV-1a hash of the template, in hex: the same
 //! message gives the same id on every replica and release.
@@ -205,13 +209,19 @@ pub fn template_of_with(message: &str, rules: Rules) -> String {
         // (a request line, a sentence) is not one value: its words may
         // name the event (`"GET /a HTTP/1.1"` reads `"GET <*> <*>"`), so
         // each is masked on its own.
-        let first = rest.as_bytes()[0];
-        if rules.has(Rules::QUOTED) && (first == b'"' || first == b'\'') {
-            let quoted = rest[1..]
-                .find(first as char)
-                .filter(|&close| close > 0 && !rest[1..close + 1].contains(char::is_whitespace));
+        // An escaped quote (`\"bob\"`, in a quoted message) quotes too.
+        let opening = match rest.as_bytes() {
+            [b'"' | b'\'', ..] => Some(&rest[..1]),
+            [b'\\', b'"' | b'\'', ..] => Some(&rest[..2]),
+            _ => None,
+        };
+        if let Some(quote) = opening.filter(|_| rules.has(Rules::QUOTED)) {
+            let inner = &rest[quote.len()..];
+            let quoted = inner
+                .find(quote)
+                .filter(|&close| close > 0 && !inner[..close].contains(char::is_whitespace));
             if let Some(close) = quoted {
-                let after = &rest[close + 2..];
+                let after = &inner[close + quote.len()..];
                 // Only a quote that ends a word closes the string (not "don't").
                 if after.is_empty()
                     || after.starts_with(|c: char| c.is_whitespace() || is_trailing_punct(c))
@@ -410,25 +420,15 @@ fn trim_start(s: &str) -> &str {
 /// A run of tokens that are each a value, separated by spaces or `,`/`;`
 /// (`<*> <*> <*>`, `<*>, <*>`), becomes one `<*>` with the last token's
 /// punctuation: a list of hosts, a date written in five words, an argument
-/// list are one value of varying length.
+/// list are one value of varying length. So does a list of values between
+/// brackets (`[<*>, <*>]` reads `[<*>]`, as a list of one does).
 fn collapse_runs(template: &str) -> String {
     // A comma goes on with a list; a semicolon may end it, but what comes
     // after one is another clause (`took <*>; <*> merged`).
     let in_list = |t: &str| t.trim_end_matches(',') == WILDCARD;
     let ends_list = |t: &str| t.trim_end_matches([',', ';']) == WILDCARD;
     let mut out = String::with_capacity(template.len());
-    // The template's words are one space apart; `memchr` finds the spaces
-    // in one pass (`str::split` searches afresh for every word).
-    let bytes = template.as_bytes();
-    let mut start = 0;
-    let mut tokens = memchr::memchr_iter(b' ', bytes)
-        .chain(std::iter::once(bytes.len()))
-        .map(|end| {
-            let token = &template[start..end];
-            start = end + 1;
-            token
-        })
-        .peekable();
+    let mut tokens = words(template).peekable();
     while let Some(token) = tokens.next() {
         // A value followed by a value gives way to it: the run keeps its
         // last token (and that token's punctuation).
@@ -438,9 +438,66 @@ fn collapse_runs(template: &str) -> String {
         if !out.is_empty() {
             out.push(' ');
         }
+        // `[<*>, <*>, <*>]`: the bracket opens on a value and closes on
+        // one, with nothing but values between.
+        let rest = || &template[token.as_ptr() as usize - template.as_ptr() as usize..];
+        if let Some((open, between, last)) = bracketed_list(token, rest) {
+            out.push_str(open);
+            out.push_str(last);
+            tokens.nth(between);
+            continue;
+        }
         out.push_str(token);
     }
     out
+}
+
+/// The words of a template, which are one space apart: `memchr` finds the
+/// spaces in one pass (`str::split` searches afresh for every word).
+fn words(template: &str) -> impl Iterator<Item = &str> {
+    let bytes = template.as_bytes();
+    let mut start = 0;
+    memchr::memchr_iter(b' ', bytes)
+        .chain(std::iter::once(bytes.len()))
+        .map(move |end| {
+            let token = &template[start..end];
+            start = end + 1;
+            token
+        })
+}
+
+/// A list of values between brackets opened by `token`, the first word of
+/// `rest()` (`[<*>,` `<*>,` `<*>]`): what `token` holds up to its bracket
+/// (`args=[`), how many words lie between the first and the last, and the
+/// last word. The first word ends with an opening bracket and a value,
+/// the last is a value and the matching closing bracket (and any
+/// punctuation), and the words between are values.
+fn bracketed_list<'a>(
+    token: &'a str,
+    rest: impl Fn() -> &'a str,
+) -> Option<(&'a str, usize, &'a str)> {
+    // Most words end with a letter: one byte tells.
+    if !matches!(token.as_bytes().last(), Some(b'>' | b',')) {
+        return None;
+    }
+    let open = token.trim_end_matches(',').strip_suffix(WILDCARD)?;
+    let close = match open.as_bytes().last()? {
+        b'(' => ')',
+        b'[' => ']',
+        b'{' => '}',
+        _ => return None,
+    };
+    for (n, word) in words(rest()).enumerate().skip(1) {
+        if word.trim_end_matches(',') == WILDCARD {
+            continue;
+        }
+        let after = word.strip_prefix(WILDCARD)?.strip_prefix(close)?;
+        return after
+            .bytes()
+            .all(|b| b.is_ascii_punctuation() && b != b'<')
+            .then_some((open, n - 1, word));
+    }
+    None
 }
 
 /// Whether a word is an HTTP method opening a request line (`"GET`).
@@ -565,13 +622,22 @@ fn mask_word(word: &str, out: &mut String, rules: Rules) -> Option<usize> {
     // The punctuation is ASCII: bytes suffice, and a byte of a multi-byte
     // character is never punctuation, so the cuts fall on char boundaries.
     let bytes = word.as_bytes();
-    let start = bytes
-        .iter()
-        .position(|&b| !is_leading_punct(char::from(b)) || b >= 0x80)
+    // A backslash escaping a quote (`\"nginx:1.25\"`, inside a quoted
+    // message) goes with the quote.
+    let escaped_quote =
+        |i: usize| bytes[i] == b'\\' && matches!(bytes.get(i + 1), Some(b'"' | b'\''));
+    let start = (0..bytes.len())
+        .find(|&i| {
+            let b = bytes[i];
+            (!is_leading_punct(char::from(b)) || b >= 0x80) && !escaped_quote(i)
+        })
         .unwrap_or(word.len());
-    let end = bytes
-        .iter()
-        .rposition(|&b| !is_trailing_punct(char::from(b)) || b >= 0x80)
+    let end = (0..bytes.len())
+        .rev()
+        .find(|&i| {
+            let b = bytes[i];
+            (!is_trailing_punct(char::from(b)) || b >= 0x80) && !escaped_quote(i)
+        })
         .map_or(start, |i| i + 1)
         .max(start);
     let (lead, core, trail) = (&word[..start], &word[start..end], &word[end..]);
@@ -1207,6 +1273,16 @@ mod tests {
             "failed: error=ENOENT path=<*>",
         );
         check("MSG=\"a b\" tag=\"View Lock\"", "MSG=\"a b\" tag=\"<*>\"");
+        // Quotes escaped inside the message quote as quotes do.
+        check(
+            r#"msg="failed to pull image \"nginx:1.25\"" attempt=2"#,
+            r#"msg="failed to pull image <*>" attempt=<*>"#,
+        );
+        check(
+            r#"msg="user \"bob\" not found""#,
+            r#"msg="user <*> not found""#,
+        );
+        check(r#"msg="at \"a b\"""#, r#"msg="at \"a b\"""#);
         // Without the rule, the quoted value is one value.
         assert_eq!(
             template_of_with("x msg=\"db timeout\"", Rules::ALL.without(Rules::MESSAGES)),
@@ -1234,7 +1310,7 @@ mod tests {
         check("{\"a  b\": \"x\\n\\ty\"}", r#"{"a b": "x y"}"#);
         // Not JSON, or not an object: read as text.
         check("{ not json } 42", "{ not json } <*>");
-        check("[1, 2, 3]", "[<*>, <*>, <*>]");
+        check("[1, 2, 3]", "[<*>]");
         assert_ne!(
             template_of_with(r#"{"n":1}"#, Rules::ALL.without(Rules::JSON)),
             template_of(r#"{"n":1}"#)
@@ -1255,6 +1331,16 @@ mod tests {
         );
         check("size 1, free 2", "size <*>, free <*>");
         check("took 5. 6 left", "took <*>. <*> left");
+        // Between brackets: the brackets stay, around one value.
+        let listed = template_of("nodes [10.0.0.1, 10.0.0.2] joined");
+        assert_eq!(listed, "nodes [<*>] joined");
+        assert_eq!(template_of("nodes [10.0.0.1] joined"), listed);
+        assert_eq!(template_of("nodes [] joined"), listed);
+        check("args=[1, 2, 3], done", "args=[<*>], done");
+        check("sizes {1 2 3} set", "sizes {<*>} set");
+        // Not a list of values alone: a word, or brackets that differ.
+        check("pair [1, x] kept", "pair [<*>, x] kept");
+        check("pair [1, 2) kept", "pair [<*>, <*>) kept");
     }
 
     #[test]
