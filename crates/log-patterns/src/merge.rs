@@ -11,8 +11,9 @@
 //! words read as the states of an enumeration, however many: all in
 //! capitals (`GET`/`POST`/`DELETE`), all one verb form
 //! (`Started`/`Stopped`/`Paused`), or holding opposites
-//! (`start`/`stop`/`restart`); see [`are_states`]. The merge repeats
-//! until nothing changes, so several word positions can become `<*>`.
+//! (`start`/`stop`/`restart`, `up`/`down`/`degraded`); see [`are_states`].
+//! The merge repeats until nothing changes, so several word positions can
+//! become `<*>`.
 //! Last, groups whose constant words are the same in the same order are
 //! one event (a value printed or not, a list of any length, a list of
 //! records of any length); see [`skeleton`] and [`without_repeats`].
@@ -358,10 +359,26 @@ const OPPOSITES: [(&str, &str); 14] = [
     ("push", "pop"),
 ];
 
+/// Short words that name opposite states, by twos: whole words (as stems,
+/// `on` or `in` would begin half the dictionary).
+const OPPOSITE_WORDS: [(&str, &str); 10] = [
+    ("up", "down"),
+    ("on", "off"),
+    ("yes", "no"),
+    ("in", "out"),
+    ("high", "low"),
+    ("min", "max"),
+    ("master", "slave"),
+    ("leader", "follower"),
+    ("primary", "secondary"),
+    ("grant", "revoke"),
+];
+
 /// Whether two of the words name opposite states: one is the other with
-/// an opposing prefix (`mount`/`unmount`, `start`/`restart`), or they
+/// an opposing prefix (`mount`/`unmount`, `start`/`restart`), they
 /// begin with the stems of an opposite pair (`started`/`stopped`,
-/// `opening`/`closed`). Such words keep events apart however many
+/// `opening`/`closed`), or they are a pair of short opposite words
+/// (`up`/`down`, `on`/`off`). Such words keep events apart however many
 /// values the position takes (`start`/`stop`/`restart`).
 fn has_opposites(words: &[&str]) -> bool {
     // Linear in the words: a position may take thousands of values.
@@ -376,6 +393,9 @@ fn has_opposites(words: &[&str]) -> bool {
         || OPPOSITES.iter().any(|(x, y)| {
             lower.iter().any(|w| w.starts_with(x)) && lower.iter().any(|w| w.starts_with(y))
         })
+        || OPPOSITE_WORDS
+            .iter()
+            .any(|(x, y)| lower.contains(*x) && lower.contains(*y))
 }
 
 #[cfg(test)]
@@ -596,6 +616,11 @@ mod tests {
         assert!(are_states(&set(&["mount", "unmount", "<*>"])));
         assert!(are_states(&set(&["opening", "closed", "reset"])));
         assert!(are_states(&set(&["valid", "invalid", "expired"])));
+        // Short opposites, as whole words only.
+        assert!(are_states(&set(&["up", "down", "degraded"])));
+        assert!(are_states(&set(&["ON", "off", "<*>"])));
+        assert!(!are_states(&set(&["online", "offset", "other"])));
+        assert!(!are_states(&set(&["upstream", "downtown", "midtown"])));
         assert!(!are_states(&set(&["alice", "bob", "carol", "dave"])));
         assert!(
             !are_states(&set(&["ad", "read", "mail"])),
