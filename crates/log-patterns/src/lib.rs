@@ -454,7 +454,7 @@ fn collapse_runs(template: &str) -> String {
 
 /// The words of a template, which are one space apart: `memchr` finds the
 /// spaces in one pass (`str::split` searches afresh for every word).
-fn words(template: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn words(template: &str) -> impl Iterator<Item = &str> {
     let bytes = template.as_bytes();
     let mut start = 0;
     memchr::memchr_iter(b' ', bytes)

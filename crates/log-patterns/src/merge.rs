@@ -65,8 +65,9 @@ impl Default for MergeRules {
     }
 }
 
-struct Cluster {
-    tokens: Vec<String>,
+struct Cluster<'a> {
+    /// The template's words, borrowed from the input (`<*>` where merged).
+    tokens: Vec<&'a str>,
     members: Vec<usize>,
     live: bool,
 }
@@ -85,7 +86,12 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
     let mut clusters: Vec<Cluster> = order
         .iter()
         .map(|&i| Cluster {
-            tokens: templates[i].0.split(' ').map(str::to_string).collect(),
+            tokens: {
+                let template = templates[i].0;
+                let mut tokens = Vec::with_capacity(bytecount_spaces(template) + 1);
+                tokens.extend(crate::words(template));
+                tokens
+            },
             members: vec![i],
             live: true,
         })
@@ -95,14 +101,15 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
         // Templates equal but for one position share a key. The key is a
         // hash of the tokens before and after the position (prefix and
         // suffix hashes: each template costs its length, not its length
-        // squared); buckets of two or more are then checked token by token
-        // and ordered by the key's text, so a hash collision cannot merge
-        // and the order is the text's.
-        let mut keyed: Vec<((usize, usize, u64, u64), usize)> = Vec::new();
+        // squared), mixed with the position and length into one u64 so
+        // that the sort compares words, not tuples. Buckets of two or more
+        // are then checked token by token and ordered by the key's text,
+        // so a hash collision cannot merge and the order is the text's.
+        let mut keyed: Vec<(u64, u32, u32)> = Vec::new();
         let mut hashes: Vec<u64> = Vec::new();
         let mut suffix: Vec<u64> = Vec::new();
         for (c, cluster) in clusters.iter().enumerate().filter(|(_, c)| c.live) {
-            let constants = cluster.tokens.iter().filter(|t| *t != WILDCARD).count();
+            let constants = cluster.tokens.iter().filter(|t| **t != WILDCARD).count();
             // What stays must still say which event this is.
             if constants < rules.min_constants + 1 {
                 continue;
@@ -118,50 +125,55 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
                 suffix[i] = mix(suffix[i + 1], hashes[i]);
             }
             let mut prefix = 0;
+            let shape = mix(n as u64, 0);
             for i in 0..n {
-                keyed.push(((i, n, prefix, suffix[i + 1]), c));
+                let key = mix(mix(mix(shape, i as u64), prefix), suffix[i + 1]);
+                keyed.push((key, c as u32, i as u32));
                 prefix = mix(prefix, hashes[i]);
             }
         }
         keyed.sort_unstable();
-        let mut groups: Vec<((usize, String), Vec<usize>)> = Vec::new();
+        // (position, the template whose text keys the group, members)
+        let mut groups: Vec<(usize, usize, Vec<usize>)> = Vec::new();
         for bucket in keyed.chunk_by(|a, b| a.0 == b.0) {
             if bucket.len() < 2 {
                 continue;
             }
-            let position = bucket[0].0 .0;
-            let members = bucket.iter().map(|&(_, c)| c);
-            let key_of = |c: usize| {
-                let mut key = String::new();
-                for (j, t) in clusters[c].tokens.iter().enumerate() {
-                    if j > 0 {
-                        key.push(' ');
-                    }
-                    key.push_str(if j == position { "\u{0}" } else { t });
+            // Almost always one class: a hash collision is split here.
+            let first = groups.len();
+            for &(_, c, position) in bucket {
+                let (c, position) = (c as usize, position as usize);
+                let class = groups[first..].iter_mut().find(|(p, rep, _)| {
+                    *p == position
+                        && same_but_at(&clusters[*rep].tokens, &clusters[c].tokens, position)
+                });
+                match class {
+                    Some((_, _, members)) => members.push(c),
+                    None => groups.push((position, c, vec![c])),
                 }
-                key
-            };
-            let mut exact: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-            for c in members {
-                exact.entry(key_of(c)).or_default().push(c);
             }
-            groups.extend(
-                exact
-                    .into_iter()
-                    .filter(|(_, m)| m.len() >= 2)
-                    .map(|(key, m)| ((position, key), m)),
-            );
+            let mut i = first;
+            while i < groups.len() {
+                if groups[i].2.len() < 2 {
+                    groups.swap_remove(i);
+                } else {
+                    i += 1;
+                }
+            }
         }
-        groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for ((position, _), members) in groups {
+        // In the order of the key's text (the template with a NUL at the
+        // position), compared without building it.
+        groups.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| compare_keys(&clusters[a.1].tokens, &clusters[b.1].tokens, a.0))
+        });
+        for (position, _, members) in groups {
             let live: Vec<usize> = members.into_iter().filter(|&c| clusters[c].live).collect();
             if live.len() < 2 {
                 continue;
             }
-            let values: BTreeSet<&str> = live
-                .iter()
-                .map(|&c| clusters[c].tokens[position].as_str())
-                .collect();
+            let values: BTreeSet<&str> =
+                live.iter().map(|&c| clusters[c].tokens[position]).collect();
             if values.len() < rules.min_values || (rules.states && are_states(&values)) {
                 continue;
             }
@@ -173,7 +185,7 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
             }
             let target = &mut clusters[*first];
             target.members.append(&mut members);
-            target.tokens[position] = WILDCARD.to_string();
+            target.tokens[position] = WILDCARD;
             changed = true;
         }
         if !changed {
@@ -199,6 +211,60 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
         merged = merge_optional_values(merged, rules);
     }
     merged
+}
+
+/// Whether two templates' words are the same but at `position`.
+fn same_but_at(a: &[&str], b: &[&str], position: usize) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .enumerate()
+            .all(|(j, (x, y))| j == position || x == y)
+}
+
+/// How two groups' keys compare as text: each template's words joined by
+/// spaces, with a NUL for the word at `position`. Compared word by word,
+/// without building the text, and with the text's order (a word that is a
+/// prefix of the other is followed by a space, or by nothing at the end).
+fn compare_keys(a: &[&str], b: &[&str], position: usize) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    fn word<'t>(tokens: &[&'t str], j: usize, position: usize) -> &'t [u8] {
+        if j == position {
+            b"\0"
+        } else {
+            tokens[j].as_bytes()
+        }
+    }
+    for j in 0..a.len().min(b.len()) {
+        let (x, y) = (word(a, j, position), word(b, j, position));
+        if x == y {
+            continue;
+        }
+        let common = x.len().min(y.len());
+        if let Some(k) = (0..common).find(|&k| x[k] != y[k]) {
+            return x[k].cmp(&y[k]);
+        }
+        // One word is a prefix of the other: what follows the shorter in
+        // the text is a space, or nothing if it is the last word.
+        let after = |tokens: &[&str]| {
+            if j + 1 < tokens.len() {
+                Some(b' ')
+            } else {
+                None
+            }
+        };
+        return if x.len() < y.len() {
+            after(a).cmp(&Some(y[common]))
+        } else {
+            Some(x[common]).cmp(&after(b))
+        };
+    }
+    a.len().cmp(&b.len()).then(Ordering::Equal)
+}
+
+/// How many spaces a template holds (its words less one).
+fn bytecount_spaces(template: &str) -> usize {
+    memchr::memchr_iter(b' ', template.as_bytes()).count()
 }
 
 /// FNV-1a 64 of a token: fixed, so the merge is the same on every replica.
@@ -552,6 +618,38 @@ mod tests {
         );
         assert_eq!(without_repeats(&words("x")), words("x"));
         assert!(without_repeats(&[]).is_empty());
+    }
+
+    #[test]
+    fn keys_compare_as_their_text() {
+        // The merge orders groups by their key's text; it compares word by
+        // word without building the text, and must agree with it.
+        let words = ["a", "ab", "a!", "a\u{1}", "b", "<*>", "", "é"];
+        let mut templates: Vec<Vec<&str>> = Vec::new();
+        for x in words {
+            templates.push(vec![x]);
+            for y in words {
+                templates.push(vec![x, y]);
+                templates.push(vec![x, y, "z"]);
+            }
+        }
+        let text = |t: &[&str], position: usize| {
+            let words: Vec<&str> = (0..t.len())
+                .map(|j| if j == position { "\0" } else { t[j] })
+                .collect();
+            words.join(" ")
+        };
+        for a in &templates {
+            for b in &templates {
+                for position in 0..3 {
+                    assert_eq!(
+                        compare_keys(a, b, position),
+                        text(a, position).cmp(&text(b, position)),
+                        "{a:?} {b:?} at {position}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
