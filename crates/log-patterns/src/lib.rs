@@ -440,8 +440,7 @@ fn collapse_runs(template: &str) -> String {
         }
         // `[<*>, <*>, <*>]`: the bracket opens on a value and closes on
         // one, with nothing but values between.
-        let rest = || &template[token.as_ptr() as usize - template.as_ptr() as usize..];
-        if let Some((open, between, last)) = bracketed_list(token, rest) {
+        if let Some((open, between, last)) = bracketed_list(token, || tokens.clone()) {
             out.push_str(open);
             out.push_str(last);
             tokens.nth(between);
@@ -454,7 +453,7 @@ fn collapse_runs(template: &str) -> String {
 
 /// The words of a template, which are one space apart: `memchr` finds the
 /// spaces in one pass (`str::split` searches afresh for every word).
-pub(crate) fn words(template: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn words(template: &str) -> impl Iterator<Item = &str> + Clone {
     let bytes = template.as_bytes();
     let mut start = 0;
     memchr::memchr_iter(b' ', bytes)
@@ -466,15 +465,16 @@ pub(crate) fn words(template: &str) -> impl Iterator<Item = &str> {
         })
 }
 
-/// A list of values between brackets opened by `token`, the first word of
-/// `rest()` (`[<*>,` `<*>,` `<*>]`): what `token` holds up to its bracket
-/// (`args=[`), how many words lie between the first and the last, and the
-/// last word. The first word ends with an opening bracket and a value,
-/// the last is a value and the matching closing bracket (and any
-/// punctuation), and the words between are values.
-fn bracketed_list<'a>(
+/// A list of values between brackets opened by `token` and closed among
+/// the words after it, which `after()` gives (`[<*>,` `<*>,` `<*>]`):
+/// what `token` holds up to its bracket (`args=[`), how many words lie
+/// between the first and the last, and the last word. The first word ends
+/// with an opening bracket and a value, the last is a value and the
+/// matching closing bracket (and any punctuation), and the words between
+/// are values.
+fn bracketed_list<'a, I: Iterator<Item = &'a str>>(
     token: &'a str,
-    rest: impl Fn() -> &'a str,
+    after: impl FnOnce() -> I,
 ) -> Option<(&'a str, usize, &'a str)> {
     // Most words end with a letter: one byte tells.
     if !matches!(token.as_bytes().last(), Some(b'>' | b',')) {
@@ -487,15 +487,15 @@ fn bracketed_list<'a>(
         b'{' => '}',
         _ => return None,
     };
-    for (n, word) in words(rest()).enumerate().skip(1) {
+    for (between, word) in after().enumerate() {
         if word.trim_end_matches(',') == WILDCARD {
             continue;
         }
-        let after = word.strip_prefix(WILDCARD)?.strip_prefix(close)?;
-        return after
+        let rest = word.strip_prefix(WILDCARD)?.strip_prefix(close)?;
+        return rest
             .bytes()
             .all(|b| b.is_ascii_punctuation() && b != b'<')
-            .then_some((open, n - 1, word));
+            .then_some((open, between, word));
     }
     None
 }
@@ -792,9 +792,10 @@ fn is_message_key(key: &str) -> bool {
 }
 
 /// The template of a message (trimmed, between braces) that is a JSON
-/// object, or `None` if it is not one. Keys stay, sorted; numbers, booleans and nulls are values; strings
-/// are text, masked as messages are (`"msg": "disk <*> full"`); a list of
-/// like items is one item (`[<*>]`).
+/// object, or `None` if it is not one. Keys stay, sorted; numbers,
+/// booleans and nulls are values; strings are text, masked as messages
+/// are (`"msg": "disk <*> full"`); a list of like items is one item
+/// (`[<*>]`).
 fn json_template(message: &str, rules: Rules) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(message).ok()?;
     if !value.is_object() {
@@ -952,7 +953,8 @@ fn is_path(core: &str) -> bool {
 /// (`\\server\share`, `Files\App\app.exe`; not `load[C:\a\b]`, whose
 /// path is a part).
 fn is_windows_path(bytes: &[u8]) -> bool {
-    // A plain loop: most words are a few bytes, and hold no backslash.
+    // Scanned byte by byte: most words are a few bytes, too short for
+    // `memchr`'s setup to pay.
     let mut separators = bytes
         .iter()
         .enumerate()

@@ -135,31 +135,24 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
         keyed.sort_unstable();
         // (position, the template whose text keys the group, members)
         let mut groups: Vec<(usize, usize, Vec<usize>)> = Vec::new();
+        let mut classes: Vec<(usize, usize, Vec<usize>)> = Vec::new();
         for bucket in keyed.chunk_by(|a, b| a.0 == b.0) {
             if bucket.len() < 2 {
                 continue;
             }
             // Almost always one class: a hash collision is split here.
-            let first = groups.len();
             for &(_, c, position) in bucket {
                 let (c, position) = (c as usize, position as usize);
-                let class = groups[first..].iter_mut().find(|(p, rep, _)| {
+                let class = classes.iter_mut().find(|(p, rep, _)| {
                     *p == position
                         && same_but_at(&clusters[*rep].tokens, &clusters[c].tokens, position)
                 });
                 match class {
                     Some((_, _, members)) => members.push(c),
-                    None => groups.push((position, c, vec![c])),
+                    None => classes.push((position, c, vec![c])),
                 }
             }
-            let mut i = first;
-            while i < groups.len() {
-                if groups[i].2.len() < 2 {
-                    groups.swap_remove(i);
-                } else {
-                    i += 1;
-                }
-            }
+            groups.extend(classes.drain(..).filter(|(_, _, m)| m.len() >= 2));
         }
         // In the order of the key's text (the template with a NUL at the
         // position), compared without building it.
@@ -227,7 +220,6 @@ fn same_but_at(a: &[&str], b: &[&str], position: usize) -> bool {
 /// without building the text, and with the text's order (a word that is a
 /// prefix of the other is followed by a space, or by nothing at the end).
 fn compare_keys(a: &[&str], b: &[&str], position: usize) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
     fn word<'t>(tokens: &[&'t str], j: usize, position: usize) -> &'t [u8] {
         if j == position {
             b"\0"
@@ -259,7 +251,7 @@ fn compare_keys(a: &[&str], b: &[&str], position: usize) -> std::cmp::Ordering {
             Some(x[common]).cmp(&after(b))
         };
     }
-    a.len().cmp(&b.len()).then(Ordering::Equal)
+    a.len().cmp(&b.len())
 }
 
 /// How many spaces a template holds (its words less one).
