@@ -145,12 +145,29 @@ pub fn finish_patterns(
     limit: usize,
     seen_before: Option<&HashSet<String>>,
 ) -> PatternsPage {
-    let total_logs = raw.iter().map(|r| r.group.count).sum();
+    let merged = merge_groups(&raw);
+    finish_merged(raw, merged, limit, seen_before)
+}
+
+/// The query-time merge of `raw`'s templates (weighted by their counts).
+pub fn merge_groups(raw: &[RawGroup]) -> Vec<log_patterns::Merged> {
     let templates: Vec<(&str, u64)> = raw
         .iter()
         .map(|r| (r.group.pattern.as_str(), r.group.count))
         .collect();
-    let merged = log_patterns::merge_templates(&templates);
+    log_patterns::merge_templates(&templates)
+}
+
+/// [`finish_patterns`] with the merge of `raw` already made (by
+/// [`merge_groups`], over the same templates): a backend that first asked
+/// [`returned_members`] merges once.
+pub fn finish_merged(
+    raw: Vec<RawGroup>,
+    merged: Vec<log_patterns::Merged>,
+    limit: usize,
+    seen_before: Option<&HashSet<String>>,
+) -> PatternsPage {
+    let total_logs = raw.iter().map(|r| r.group.count).sum();
     let mut slots: Vec<Option<RawGroup>> = raw.iter().cloned().map(Some).collect();
     let mut groups = Vec::with_capacity(merged.len());
     for m in merged {
@@ -195,34 +212,34 @@ pub fn finish_patterns(
 }
 
 /// The indexes (into `raw`) of the ingest templates that make up the
-/// `limit` patterns [`finish_patterns`] returns: a backend that computes
-/// the costly parts of a group (services, trend, samples) only for them
-/// asks for these.
-pub fn returned_members(raw: &[RawGroup], limit: usize) -> Vec<usize> {
-    let templates: Vec<(&str, u64)> = raw
+/// `limit` patterns [`finish_merged`] returns, given `raw`'s merge: a
+/// backend that computes the costly parts of a group (services, trend,
+/// samples) only for them asks for these.
+pub fn returned_members(
+    raw: &[RawGroup],
+    merged: &[log_patterns::Merged],
+    limit: usize,
+) -> Vec<usize> {
+    let mut ranked: Vec<(u64, String, &[usize])> = merged
         .iter()
-        .map(|r| (r.group.pattern.as_str(), r.group.count))
-        .collect();
-    let mut merged: Vec<(u64, String, Vec<usize>)> = log_patterns::merge_templates(&templates)
-        .into_iter()
         .filter(|m| !m.members.is_empty())
         .map(|m| {
             let count = m.members.iter().map(|&i| raw[i].group.count).sum();
-            // The id finish_patterns gives the group.
+            // The id finish_merged gives the group.
             let first = &raw[m.members[0]].group;
             let id = if first.pattern == m.template {
                 first.pattern_id.clone()
             } else {
                 log_patterns::pattern_id_of(&m.template)
             };
-            (count, id, m.members)
+            (count, id, m.members.as_slice())
         })
         .collect();
-    merged.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    merged
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    ranked
         .into_iter()
         .take(limit)
-        .flat_map(|(_, _, members)| members)
+        .flat_map(|(_, _, members)| members.iter().copied())
         .collect()
 }
 

@@ -17,7 +17,7 @@ use super::query::{
     search_body, seen_before_body, FACET_FIELDS,
 };
 use crate::model::top_values;
-use crate::model::{finish_patterns, RawGroup};
+use crate::model::{finish_merged, merge_groups, returned_members, RawGroup};
 use crate::{
     BoxFuture, Facets, Histogram, LogReader, PatternGroup, PatternsPage, SearchPage, StoreError,
 };
@@ -317,7 +317,10 @@ impl LogReader for EsReader {
                 .collect();
             self.add_details(&query, &mut raw, &unnamed, &mut missing)
                 .await?;
-            let wanted: Vec<usize> = crate::model::returned_members(&raw, query.limit)
+            // The details change no template: the merge made here is the
+            // one the page is finished with.
+            let merged = merge_groups(&raw);
+            let wanted: Vec<usize> = returned_members(&raw, &merged, query.limit)
                 .into_iter()
                 .filter(|i| !unnamed.contains(i))
                 .collect();
@@ -338,7 +341,7 @@ impl LogReader for EsReader {
                 Some(_) => Some(HashSet::new()),
                 None => None,
             };
-            let mut page = finish_patterns(raw, query.limit, seen.as_ref());
+            let mut page = finish_merged(raw, merged, query.limit, seen.as_ref());
             // Logs beyond the aggregated templates still count.
             page.total_logs = page.total_logs.max(total_logs);
             page.missing = missing;
