@@ -13,7 +13,14 @@
 //! (`Started`/`Stopped`/`Paused`), or holding opposites
 //! (`start`/`stop`/`restart`, `up`/`down`/`degraded`); see [`are_states`].
 //! The merge repeats until nothing changes, so several word positions can
-//! become `<*>`.
+//! become `<*>`. When no single position merges any more, two neighbouring
+//! positions are tried together: a value written as two words (`Fri Jul`,
+//! `John Smith`) takes few values in each word but many as a pair. The
+//! pair must take at least [`MIN_VALUES`] values in the members' own
+//! templates (a word merged before counts with each of its values), each
+//! word at least two, neither read as states, and [`MIN_CONSTANTS`] words
+//! must stay besides the two. Each pass keys only the groups that a merge
+//! of the pass before could have changed.
 //! Last, groups whose constant words are the same in the same order are
 //! one event (a value printed or not, a list of any length, a list of
 //! records of any length); see [`skeleton`] and [`without_repeats`].
@@ -38,7 +45,7 @@ pub const MIN_VALUES: usize = 3;
 /// Constant words that must remain besides the varying position.
 pub const MIN_CONSTANTS: usize = 3;
 
-/// The merge's two thresholds. The service always merges with
+/// The merge's thresholds and switches. The service always merges with
 /// [`MergeRules::default`] (the constants above); other values exist so
 /// that `logbench accuracy --cross-validate` can choose them on some
 /// datasets and score them on others.
@@ -47,11 +54,15 @@ pub struct MergeRules {
     pub min_values: usize,
     pub min_constants: usize,
     /// Keep apart values that read as states of one enumeration (see
-    /// [`are_states`]) however many there are.
+    /// `merge::are_states`) however many there are.
     pub states: bool,
     /// Templates whose constant words are the same, in the same order, are
-    /// one event whatever values stand between them (see [`skeleton`]).
+    /// one event whatever values stand between them (see `merge::skeleton`).
     pub optional_values: bool,
+    /// When no single position merges any more, templates equal but for
+    /// two neighbouring words merge too (a value written as two words:
+    /// `Fri Jul`, `John Smith`), each word taking two values or more.
+    pub pairs: bool,
 }
 
 impl Default for MergeRules {
@@ -61,6 +72,7 @@ impl Default for MergeRules {
             min_constants: MIN_CONSTANTS,
             states: true,
             optional_values: true,
+            pairs: true,
         }
     }
 }
@@ -70,6 +82,10 @@ struct Cluster<'a> {
     tokens: Vec<&'a str>,
     members: Vec<usize>,
     live: bool,
+    /// Each token's hash ([`token_hash`]).
+    hashes: Vec<u64>,
+    /// The pass whose merge last changed `tokens` (0: none did).
+    changed_at: usize,
 }
 
 /// Merges templates (with their counts) that are the same event; see the
@@ -83,21 +99,45 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
     // Deterministic whatever the input order: work in template order.
     let mut order: Vec<usize> = (0..templates.len()).collect();
     order.sort_by(|&a, &b| templates[a].0.cmp(templates[b].0));
+    // Each input template's words.
+    let words: Vec<Vec<&str>> = templates
+        .iter()
+        .map(|(template, _)| {
+            let mut tokens = Vec::with_capacity(bytecount_spaces(template) + 1);
+            tokens.extend(crate::words(template));
+            tokens
+        })
+        .collect();
     let mut clusters: Vec<Cluster> = order
         .iter()
         .map(|&i| Cluster {
-            tokens: {
-                let template = templates[i].0;
-                let mut tokens = Vec::with_capacity(bytecount_spaces(template) + 1);
-                tokens.extend(crate::words(template));
-                tokens
-            },
+            tokens: words[i].clone(),
             members: vec![i],
             live: true,
+            hashes: words[i].iter().map(|t| token_hash(t)).collect(),
+            changed_at: 0,
         })
         .collect();
+    let wildcard_hash = token_hash(WILDCARD);
+    // How many neighbouring words may differ: one, then two when one merges
+    // nothing more (and back to one after two merged something).
+    let mut width = 1;
+    // Passes are numbered from 1; the last pass of each width (0: none).
+    let mut pass = 0;
+    let mut last_pass = [0usize; 3];
+    let mut keyed: Vec<(u64, u32, u32)> = Vec::new();
+    let mut fresh_keys: Vec<u64> = Vec::new();
+    // A bit per value of a key's low bits: set for fresh keys, so most
+    // other keys are turned away without a search.
+    let mut fresh_bits = vec![0u64; 1 << 10];
     loop {
+        pass += 1;
         let mut changed = false;
+        // A cluster whose words did not change since the last pass of this
+        // width had the same keys then, and its groups did not merge: only
+        // groups holding a changed cluster can merge now.
+        let since = last_pass[width];
+        last_pass[width] = pass;
         // Templates equal but for one position share a key. The key is a
         // hash of the tokens before and after the position (prefix and
         // suffix hashes: each template costs its length, not its length
@@ -105,20 +145,27 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
         // that the sort compares words, not tuples. Buckets of two or more
         // are then checked token by token and ordered by the key's text,
         // so a hash collision cannot merge and the order is the text's.
-        let mut keyed: Vec<(u64, u32, u32)> = Vec::new();
-        let mut hashes: Vec<u64> = Vec::new();
+        keyed.clear();
+        fresh_keys.clear();
+        fresh_bits.fill(0);
+        let bit = |key: u64| ((key >> 6) as usize & ((1 << 10) - 1), 1u64 << (key & 63));
         let mut suffix: Vec<u64> = Vec::new();
-        for (c, cluster) in clusters.iter().enumerate().filter(|(_, c)| c.live) {
+        // Fresh clusters first, so that the others' keys can be checked
+        // against theirs as they are made.
+        let fresh = |c: &Cluster| since == 0 || c.changed_at >= since;
+        let live = clusters.iter().enumerate().filter(|(_, c)| c.live);
+        let (first, then): (Vec<_>, Vec<_>) = live.partition(|(_, c)| fresh(c));
+        for (c, cluster) in first.into_iter().chain(then) {
             let constants = cluster.tokens.iter().filter(|t| **t != WILDCARD).count();
             // What stays must still say which event this is.
-            if constants < rules.min_constants + 1 {
+            if constants < rules.min_constants || cluster.tokens.len() < width {
                 continue;
             }
             // A template with `<*>` at a position joins that position's group
             // too, as one more value.
             let n = cluster.tokens.len();
-            hashes.clear();
-            hashes.extend(cluster.tokens.iter().map(|t| token_hash(t)));
+            let hashes = &cluster.hashes;
+            let is_fresh = fresh(cluster);
             suffix.clear();
             suffix.resize(n + 1, 0);
             for i in (0..n).rev() {
@@ -126,11 +173,32 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
             }
             let mut prefix = 0;
             let shape = mix(n as u64, 0);
-            for i in 0..n {
-                let key = mix(mix(mix(shape, i as u64), prefix), suffix[i + 1]);
-                keyed.push((key, c as u32, i as u32));
+            for i in 0..=n - width {
+                // Constant words outside the span.
+                let outside = constants
+                    - cluster.tokens[i..i + width]
+                        .iter()
+                        .filter(|t| **t != WILDCARD)
+                        .count();
+                if outside >= rules.min_constants {
+                    let key = mix(mix(mix(shape, i as u64), prefix), suffix[i + width]);
+                    let (word, mask) = bit(key);
+                    if is_fresh {
+                        keyed.push((key, c as u32, i as u32));
+                        if since > 0 {
+                            fresh_keys.push(key);
+                            fresh_bits[word] |= mask;
+                        }
+                    } else if fresh_bits[word] & mask != 0 {
+                        keyed.push((key, c as u32, i as u32));
+                    }
+                }
                 prefix = mix(prefix, hashes[i]);
             }
+        }
+        if since > 0 {
+            fresh_keys.sort_unstable();
+            keyed.retain(|k| fresh_keys.binary_search(&k.0).is_ok());
         }
         keyed.sort_unstable();
         // (position, the template whose text keys the group, members)
@@ -145,7 +213,7 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
                 let (c, position) = (c as usize, position as usize);
                 let class = classes.iter_mut().find(|(p, rep, _)| {
                     *p == position
-                        && same_but_at(&clusters[*rep].tokens, &clusters[c].tokens, position)
+                        && same_but_in(&clusters[*rep].tokens, &clusters[c].tokens, position, width)
                 });
                 match class {
                     Some((_, _, members)) => members.push(c),
@@ -157,18 +225,43 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
         // In the order of the key's text (the template with a NUL at the
         // position), compared without building it.
         groups.sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| compare_keys(&clusters[a.1].tokens, &clusters[b.1].tokens, a.0))
+            a.0.cmp(&b.0).then_with(|| {
+                compare_keys(&clusters[a.1].tokens, &clusters[b.1].tokens, a.0, width)
+            })
         });
         for (position, _, members) in groups {
             let live: Vec<usize> = members.into_iter().filter(|&c| clusters[c].live).collect();
             if live.len() < 2 {
                 continue;
             }
-            let values: BTreeSet<&str> =
-                live.iter().map(|&c| clusters[c].tokens[position]).collect();
-            if values.len() < rules.min_values || (rules.states && are_states(&values)) {
-                continue;
+            let span = position..position + width;
+            if width == 1 {
+                let values: BTreeSet<&str> =
+                    live.iter().map(|&c| clusters[c].tokens[position]).collect();
+                if values.len() < rules.min_values || (rules.states && are_states(&values)) {
+                    continue;
+                }
+            } else {
+                // The words the members' own templates hold there (a word
+                // merged before counts with each of its values).
+                let spans = || {
+                    live.iter()
+                        .flat_map(|&c| &clusters[c].members)
+                        .map(|&m| &words[m][span.clone()])
+                };
+                let values: BTreeSet<&[&str]> = spans().collect();
+                if values.len() < rules.min_values {
+                    continue;
+                }
+                // Each word of the span varies (else fewer would differ)
+                // and none reads as states.
+                let column = |j: usize| spans().map(|s| s[j]).collect::<BTreeSet<&str>>();
+                if (0..width)
+                    .map(column)
+                    .any(|column| column.len() < 2 || (rules.states && are_states(&column)))
+                {
+                    continue;
+                }
             }
             let (first, rest) = live.split_first().expect("two or more");
             let mut members = Vec::new();
@@ -178,10 +271,16 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
             }
             let target = &mut clusters[*first];
             target.members.append(&mut members);
-            target.tokens[position] = WILDCARD;
+            target.tokens[span.clone()].fill(WILDCARD);
+            target.hashes[span].fill(wildcard_hash);
+            target.changed_at = pass;
             changed = true;
         }
-        if !changed {
+        if changed {
+            width = 1;
+        } else if width == 1 && rules.pairs {
+            width = 2;
+        } else {
             break;
         }
     }
@@ -206,29 +305,33 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
     merged
 }
 
-/// Whether two templates' words are the same but at `position`.
-fn same_but_at(a: &[&str], b: &[&str], position: usize) -> bool {
+/// Whether two templates' words are the same but for the `width` words
+/// from `position`.
+fn same_but_in(a: &[&str], b: &[&str], position: usize, width: usize) -> bool {
+    let span = position..position + width;
     a.len() == b.len()
         && a.iter()
             .zip(b)
             .enumerate()
-            .all(|(j, (x, y))| j == position || x == y)
+            .all(|(j, (x, y))| span.contains(&j) || x == y)
 }
 
 /// How two groups' keys compare as text: each template's words joined by
-/// spaces, with a NUL for the word at `position`. Compared word by word,
-/// without building the text, and with the text's order (a word that is a
-/// prefix of the other is followed by a space, or by nothing at the end).
-fn compare_keys(a: &[&str], b: &[&str], position: usize) -> std::cmp::Ordering {
-    fn word<'t>(tokens: &[&'t str], j: usize, position: usize) -> &'t [u8] {
-        if j == position {
+/// spaces, with a NUL for each of the `width` words from `position`.
+/// Compared word by word, without building the text, and with the text's
+/// order (a word that is a prefix of the other is followed by a space, or
+/// by nothing at the end).
+fn compare_keys(a: &[&str], b: &[&str], position: usize, width: usize) -> std::cmp::Ordering {
+    fn word<'t>(tokens: &[&'t str], j: usize, span: &std::ops::Range<usize>) -> &'t [u8] {
+        if span.contains(&j) {
             b"\0"
         } else {
             tokens[j].as_bytes()
         }
     }
+    let span = position..position + width;
     for j in 0..a.len().min(b.len()) {
-        let (x, y) = (word(a, j, position), word(b, j, position));
+        let (x, y) = (word(a, j, &span), word(b, j, &span));
         if x == y {
             continue;
         }
@@ -279,11 +382,9 @@ fn mix(acc: u64, token: u64) -> u64 {
 pub fn skeleton(template: &str) -> Vec<&str> {
     template
         .split(' ')
-        .filter(|t| {
-            !t.replace(WILDCARD, "")
-                .chars()
-                .all(|c| c.is_ascii_punctuation())
-        })
+        // `<*>` is punctuation itself: a word of punctuation and `<*>`s
+        // only is a value with its punctuation.
+        .filter(|t| !t.bytes().all(|b| b.is_ascii_punctuation()))
         .collect()
 }
 
@@ -510,6 +611,73 @@ mod tests {
     }
 
     #[test]
+    fn merges_a_value_written_as_two_words() {
+        // A date's day and month: the day merges alone within a month,
+        // then day and month together (counting the days merged before).
+        check(
+            &[
+                "connection from <*> at Fri Jul <*>",
+                "connection from <*> at Mon Jun <*>",
+                "connection from <*> at Sat Jun <*>",
+                "connection from <*> at Fri Jun <*>",
+            ],
+            &["connection from <*> at <*> <*> <*> <= connection from <*> at Fri Jul <*> | connection from <*> at Fri Jun <*> | connection from <*> at Mon Jun <*> | connection from <*> at Sat Jun <*>"],
+        );
+        // A full name.
+        check(
+            &[
+                "login by John Smith from console",
+                "login by Ada Lovelace from console",
+                "login by Alan Turing from console",
+            ],
+            &["login by <*> <*> from console <= login by Ada Lovelace from console | login by Alan Turing from console | login by John Smith from console"],
+        );
+        // Not when one of the two words reads as states: a service and
+        // what happened to it.
+        check(
+            &[
+                "service api started on node",
+                "service db stopped on node",
+                "service web started on node",
+            ],
+            &[
+                "service api started on node <= service api started on node",
+                "service db stopped on node <= service db stopped on node",
+                "service web started on node <= service web started on node",
+            ],
+        );
+        // Nor when too few constant words stay besides the two.
+        check(
+            &["at Fri Jul <*>", "at Mon Jun <*>", "at Sat Aug <*>"],
+            &[
+                "at Fri Jul <*> <= at Fri Jul <*>",
+                "at Mon Jun <*> <= at Mon Jun <*>",
+                "at Sat Aug <*> <= at Sat Aug <*>",
+            ],
+        );
+        // Templates shorter than two words, whatever the thresholds.
+        let loose = MergeRules {
+            min_values: 2,
+            min_constants: 0,
+            ..MergeRules::default()
+        };
+        let merged = merge_templates_with(&[("a", 1), ("b", 1), ("c", 1)], loose);
+        assert_eq!(merged.len(), 1, "{merged:?}");
+        assert_eq!(merged[0].template, "<*>");
+        // Off: the pair stays apart.
+        let off = MergeRules {
+            pairs: false,
+            ..MergeRules::default()
+        };
+        let templates = [
+            ("login by John Smith from console", 1),
+            ("login by Ada Lovelace from console", 1),
+            ("login by Alan Turing from console", 1),
+        ];
+        assert_eq!(merge_templates_with(&templates, off).len(), 3);
+    }
+
+    #[test]
     fn keeps_apart_what_differs_in_few_values_or_short_messages() {
         // Two values: probably two events.
         check(
@@ -625,20 +793,28 @@ mod tests {
                 templates.push(vec![x, y, "z"]);
             }
         }
-        let text = |t: &[&str], position: usize| {
+        let text = |t: &[&str], position: usize, width: usize| {
             let words: Vec<&str> = (0..t.len())
-                .map(|j| if j == position { "\0" } else { t[j] })
+                .map(|j| {
+                    if (position..position + width).contains(&j) {
+                        "\0"
+                    } else {
+                        t[j]
+                    }
+                })
                 .collect();
             words.join(" ")
         };
         for a in &templates {
             for b in &templates {
-                for position in 0..3 {
-                    assert_eq!(
-                        compare_keys(a, b, position),
-                        text(a, position).cmp(&text(b, position)),
-                        "{a:?} {b:?} at {position}"
-                    );
+                for width in 1..=2 {
+                    for position in 0..=3 - width {
+                        assert_eq!(
+                            compare_keys(a, b, position, width),
+                            text(a, position, width).cmp(&text(b, position, width)),
+                            "{a:?} {b:?} at {position}, {width} wide"
+                        );
+                    }
                 }
             }
         }

@@ -233,12 +233,15 @@ pub fn rule_grid() -> Vec<MergeRules> {
         for min_constants in 1..=5 {
             for states in [true, false] {
                 for optional_values in [true, false] {
-                    grid.push(MergeRules {
-                        min_values,
-                        min_constants,
-                        states,
-                        optional_values,
-                    });
+                    for pairs in [true, false] {
+                        grid.push(MergeRules {
+                            min_values,
+                            min_constants,
+                            states,
+                            optional_values,
+                            pairs,
+                        });
+                    }
                 }
             }
         }
@@ -257,6 +260,11 @@ pub struct HeldOut {
     pub chosen_min_constants: usize,
     /// Whether the merge keeps states of an enumeration apart.
     pub chosen_states: bool,
+    /// Whether the merge joins templates whose constant words are the same.
+    pub chosen_optional_values: bool,
+    /// Whether the merge joins templates that differ in two neighbouring
+    /// words.
+    pub chosen_pairs: bool,
     /// With the shipped settings, which were written looking at every
     /// dataset (this one included).
     pub in_sample: DatasetScore,
@@ -361,6 +369,8 @@ pub fn cross_validate(sets: &[(String, PathBuf)]) -> Result<Vec<HeldOut>, String
             chosen_min_values: chosen.merge.min_values,
             chosen_min_constants: chosen.merge.min_constants,
             chosen_states: chosen.merge.states,
+            chosen_optional_values: chosen.merge.optional_values,
+            chosen_pairs: chosen.merge.pairs,
             in_sample: score_with(name, lines, shipped)?,
             out_of_sample: score_with(name, lines, chosen)?,
         });

@@ -640,7 +640,7 @@ fn run_cross_validation(dir: &std::path::Path, json: bool, original: bool) -> Re
             println!("{}", serde_json::to_string(h).map_err(|e| e.to_string())?);
         } else {
             println!(
-                "{:<12} {:>7.3} {:>7.3} {:>5.3}/{:<6.3} {:>5.3}/{:<6.3}  {},{}{}{}",
+                "{:<12} {:>7.3} {:>7.3} {:>5.3}/{:<6.3} {:>5.3}/{:<6.3}  {},{}{}{}{}{}",
                 h.dataset,
                 h.in_sample.grouping_accuracy,
                 h.out_of_sample.grouping_accuracy,
@@ -651,6 +651,12 @@ fn run_cross_validation(dir: &std::path::Path, json: bool, original: bool) -> Re
                 h.chosen_min_values,
                 h.chosen_min_constants,
                 if h.chosen_states { "" } else { " -states" },
+                if h.chosen_optional_values {
+                    ""
+                } else {
+                    " -optional"
+                },
+                if h.chosen_pairs { "" } else { " -pairs" },
                 if h.rules_left_out.is_empty() {
                     String::new()
                 } else {
@@ -683,7 +689,7 @@ fn run_cross_validation(dir: &std::path::Path, json: bool, original: bool) -> Re
         sums[5] / n
     );
     println!(
-        "(chosen on the other datasets: the merge's min_values,min_constants, -states when it merges states, and -rule for each masking rule left out)"
+        "(chosen on the other datasets: the merge's min_values,min_constants; -states when it merges states, -optional when it does not join templates by their constant words, -pairs when it does not join two neighbouring words; -rule for each masking rule left out)"
     );
     Ok(())
 }
