@@ -38,8 +38,8 @@ fn grouping_accuracy_floors() {
 
 /// Issue 14's measure of generalization: settings chosen without a
 /// dataset score it almost as well as the shipped ones do. The floor is
-/// the figure measured when the check was written (0.9229) less noise
-/// room; the in-sample mean must stay within 0.06 of it.
+/// the figure last measured (0.9336) less a little room; the in-sample
+/// mean must stay within 0.045 of it (0.041 measured).
 #[test]
 fn out_of_sample_accuracy_stays_near_in_sample() {
     let sets = accuracy::datasets(&datasets_dir(), false).unwrap();
@@ -55,8 +55,11 @@ fn out_of_sample_accuracy_stays_near_in_sample() {
         .map(|h| h.out_of_sample.grouping_accuracy)
         .sum::<f64>()
         / n;
-    assert!(outside >= 0.92, "out-of-sample mean GA {outside:.4}");
-    assert!(inside - outside <= 0.06, "in {inside:.4}, out {outside:.4}");
+    assert!(outside >= 0.93, "out-of-sample mean GA {outside:.4}");
+    assert!(
+        inside - outside <= 0.045,
+        "in {inside:.4}, out {outside:.4}"
+    );
     // The merge chosen on the others is the shipped one for every dataset.
     for h in &held {
         assert!(h.chosen_states, "{}: states merged", h.dataset);
