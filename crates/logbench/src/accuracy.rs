@@ -287,7 +287,7 @@ pub fn cross_validate(sets: &[(String, PathBuf)]) -> Result<Vec<HeldOut>, String
         .collect::<Result<_, String>>()?;
     // A dataset's (GA, TA) with some settings.
     let mut memo: HashMap<(Config, usize), (f64, f64)> = HashMap::new();
-    let mut ga = |config: Config, d: usize| -> Result<(f64, f64), String> {
+    let mut scores = |config: Config, d: usize| -> Result<(f64, f64), String> {
         if let Some(v) = memo.get(&(config, d)) {
             return Ok(*v);
         }
@@ -306,7 +306,7 @@ pub fn cross_validate(sets: &[(String, PathBuf)]) -> Result<Vec<HeldOut>, String
         let mut mean = |config: Config| -> Result<Mean, String> {
             let (mut ga_sum, mut ta_sum) = (0.0, 0.0);
             for &d in &train {
-                let (g, t) = ga(config, d)?;
+                let (g, t) = scores(config, d)?;
                 ga_sum += g;
                 ta_sum += t;
             }
@@ -314,7 +314,7 @@ pub fn cross_validate(sets: &[(String, PathBuf)]) -> Result<Vec<HeldOut>, String
             Ok(Mean(ga_sum / n, ta_sum / n))
         };
         // Forward selection: from no rules, add the rule that raises the
-        // others' mean GA most, while one does. A rule that helps only the
+        // others' mean GA (at equal GA, TA) most, while one does. A rule that helps only the
         // held-out dataset is not chosen.
         let mut chosen = Config {
             rules: Rules::NONE,
