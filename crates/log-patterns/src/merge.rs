@@ -420,11 +420,14 @@ pub fn without_repeats<'a>(words: &[&'a str]) -> Vec<&'a str> {
 
 /// Groups with the same skeleton are one event: a value that is there or
 /// not (an aside `(1.16 KB)` printed for large sizes only, an empty user
-/// name) or a list of any length does not make another event. The
-/// skeleton must still say which event it is (`min_constants` + 1 words).
-/// The group shows its shortest member template (the event without its
-/// optional values; the first in text order of equals), whatever the
-/// counts: the pattern id shown stays the same from one window to another.
+/// name, `()` beside `(host.example.com)`) or a list of any length does
+/// not make another event. The skeleton must still say which event it is:
+/// `min_constants` words, as many as a single-position merge keeps besides
+/// its value. The group shows its shortest member template (the event
+/// without its optional values); of equal lengths, the one that shows the
+/// most values (`(<*>)` rather than `()`), then the first in text order,
+/// whatever the counts: the pattern id shown stays the same from one
+/// window to another.
 fn merge_optional_values(merged: Vec<Merged>, rules: MergeRules) -> Vec<Merged> {
     let mut by_skeleton: BTreeMap<Vec<String>, Vec<Merged>> = BTreeMap::new();
     let mut out = Vec::new();
@@ -433,7 +436,7 @@ fn merge_optional_values(merged: Vec<Merged>, rules: MergeRules) -> Vec<Merged> 
             .into_iter()
             .map(str::to_string)
             .collect();
-        if key.len() < rules.min_constants + 1 {
+        if key.len() < rules.min_constants {
             out.push(m);
         } else {
             by_skeleton.entry(key).or_default().push(m);
@@ -447,6 +450,7 @@ fn merge_optional_values(merged: Vec<Merged>, rules: MergeRules) -> Vec<Merged> 
                     .split(' ')
                     .count()
                     .cmp(&b.template.split(' ').count())
+                    .then_with(|| wildcards(&b.template).cmp(&wildcards(&a.template)))
                     .then_with(|| a.template.cmp(&b.template))
             })
             .expect("a group has members")
@@ -461,6 +465,11 @@ fn merge_optional_values(merged: Vec<Merged>, rules: MergeRules) -> Vec<Merged> 
     }
     out.sort_by(|a, b| a.template.cmp(&b.template));
     out
+}
+
+/// How many values a template shows (`<*>`, alone or within a word).
+fn wildcards(template: &str) -> usize {
+    template.matches(WILDCARD).count()
 }
 
 /// Whether the words taking one position read as the states of an
@@ -732,6 +741,32 @@ mod tests {
             &["<*> close, <*> bytes sent, <*> bytes received, lifetime <*> <= <*> close, <*> bytes (<*>) sent, <*> bytes received, lifetime <*> | <*> close, <*> bytes sent, <*> bytes (<*>) received, lifetime <*> | <*> close, <*> bytes sent, <*> bytes received, lifetime <*>"],
         );
         assert_eq!(skeleton("a <*> (<*>) [<*>], b <*>,"), vec!["a", "b"]);
+        // An empty value beside a filled one: three constant words, as
+        // many as a single-position merge keeps, say which event it is.
+        // The group shows the template that shows where the value stands.
+        check(
+            &[
+                "connection from <*> () at <*>",
+                "connection from <*> (<*>) at <*>",
+            ],
+            &["connection from <*> (<*>) at <*> <= connection from <*> () at <*> | connection from <*> (<*>) at <*>"],
+        );
+        check(
+            &[
+                "user <*> logged in",
+                "user logged in",
+                "user [<*>] logged in",
+            ],
+            &["user logged in <= user <*> logged in | user [<*>] logged in | user logged in"],
+        );
+        // Two constant words are too few.
+        check(
+            &["logged in", "logged (<*>) in"],
+            &[
+                "logged in <= logged in",
+                "logged (<*>) in <= logged (<*>) in",
+            ],
+        );
         // The constant words must say which event it is, in their order.
         check(
             &["disk <*> full", "disk full <*>"],

@@ -38,8 +38,8 @@ fn grouping_accuracy_floors() {
 
 /// Issue 14's measure of generalization: settings chosen without a
 /// dataset score it almost as well as the shipped ones do. The floor is
-/// the figure last measured (0.9336) less a little room; the in-sample
-/// mean must stay within 0.045 of it (0.041 measured).
+/// the figure last measured (0.9749) less a little room; the in-sample
+/// mean must stay within 0.01 of it (0.9748 measured, no gap).
 #[test]
 fn out_of_sample_accuracy_stays_near_in_sample() {
     let sets = accuracy::datasets(&datasets_dir(), false).unwrap();
@@ -55,11 +55,8 @@ fn out_of_sample_accuracy_stays_near_in_sample() {
         .map(|h| h.out_of_sample.grouping_accuracy)
         .sum::<f64>()
         / n;
-    assert!(outside >= 0.93, "out-of-sample mean GA {outside:.4}");
-    assert!(
-        inside - outside <= 0.045,
-        "in {inside:.4}, out {outside:.4}"
-    );
+    assert!(outside >= 0.97, "out-of-sample mean GA {outside:.4}");
+    assert!(inside - outside <= 0.01, "in {inside:.4}, out {outside:.4}");
     // The merge chosen on the others is the shipped one for every dataset.
     for h in &held {
         assert!(h.chosen_states, "{}: states merged", h.dataset);
@@ -109,6 +106,40 @@ fn dates_group_without_the_dates_rule() {
         apart.grouping_accuracy < with.grouping_accuracy - 0.2,
         "without pairs {:.3}",
         apart.grouping_accuracy
+    );
+}
+
+/// Linux's connections print an empty pair of brackets where the peer
+/// has no host name (`connection from <*> () at ...`), the only dataset
+/// here that does. The merge joins templates whose constant words are
+/// the same, so the event is one group without the rule that reads `()`
+/// as a value, and shows `(<*>)`.
+#[test]
+fn empty_brackets_group_without_the_brackets_rule() {
+    let lines =
+        accuracy::read_lines(&datasets_dir().join("Linux/Linux_2k.log_structured.csv")).unwrap();
+    let config = |rules| accuracy::Config {
+        rules,
+        ..accuracy::Config::default()
+    };
+    let with = accuracy::score_with("Linux", &lines, config(log_patterns::Rules::ALL)).unwrap();
+    let without = accuracy::score_with(
+        "Linux",
+        &lines,
+        config(log_patterns::Rules::ALL.without(log_patterns::Rules::BRACKETS)),
+    )
+    .unwrap();
+    assert!(
+        without.grouping_accuracy >= with.grouping_accuracy - 0.005,
+        "GA with the brackets rule {:.3}, without {:.3}",
+        with.grouping_accuracy,
+        without.grouping_accuracy
+    );
+    assert!(
+        without.template_accuracy >= with.template_accuracy - 0.005,
+        "TA with the brackets rule {:.3}, without {:.3}",
+        with.template_accuracy,
+        without.template_accuracy
     );
 }
 
