@@ -63,6 +63,11 @@ pub struct MergeRules {
     /// two neighbouring words merge too (a value written as two words:
     /// `Fri Jul`, `John Smith`), each word taking two values or more.
     pub pairs: bool,
+    /// Then templates of one length whose most frequent words are the
+    /// same merge, their rarer words taken for values (several word
+    /// values in one message: `session closed for user <*> by <*>`); see
+    /// `merge::merge_columns`.
+    pub columns: bool,
 }
 
 impl Default for MergeRules {
@@ -73,6 +78,7 @@ impl Default for MergeRules {
             states: true,
             optional_values: true,
             pairs: true,
+            columns: true,
         }
     }
 }
@@ -284,6 +290,9 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
             break;
         }
     }
+    if rules.columns {
+        merge_columns(&mut clusters, rules);
+    }
     // Clusters that now read the same (a position became <*> in each) are one.
     let mut by_template: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for cluster in clusters.into_iter().filter(|c| c.live) {
@@ -303,6 +312,163 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
         merged = merge_optional_values(merged, rules);
     }
     merged
+}
+
+/// Several word values in one message: the passes above merge templates
+/// equal but for one word or two neighbouring words, so a message with two
+/// or more word values apart (`session closed for user alice by su`),
+/// whose combinations are each seen once, is left in pieces. As Brain
+/// (Yu et al., 2023) does, the words' frequencies say which are values.
+/// Among the templates of one length, a word's frequency is how many
+/// input templates hold it at its position. A template's constant words
+/// are the largest set of its words that share one frequency (of equal
+/// sets, the more frequent), and every word more frequent than those; the
+/// rarer words are its values. Templates whose constant words are the
+/// same, at the same positions, merge when each value position takes
+/// `min_values` values or more, none read as states, and `min_constants`
+/// distinct constant words stay (a word said again, `at <*> at <*>`, does
+/// not say more of which event it is). When the values outnumber the
+/// constant words, the largest set is the values' and nothing merges.
+fn merge_columns(clusters: &mut [Cluster], rules: MergeRules) {
+    // A value's place in a key (any fixed number: keys are checked after).
+    const VALUE: u64 = 0x9d1c_7a3b_55e2_0f41;
+    let wildcard_hash = token_hash(WILDCARD);
+    let mut by_length: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (c, cluster) in clusters.iter().enumerate().filter(|(_, c)| c.live) {
+        by_length.entry(cluster.tokens.len()).or_default().push(c);
+    }
+    for (n, bucket) in by_length {
+        if bucket.len() < 2 {
+            continue;
+        }
+        let view: &[Cluster] = clusters;
+        // How many input templates hold each word at its position: the
+        // (position and word) hashes sorted, each run summed.
+        let mut counted: Vec<(u64, u32, u32)> = Vec::with_capacity(bucket.len() * n);
+        for (b, &c) in bucket.iter().enumerate() {
+            for (i, &hash) in view[c].hashes.iter().enumerate() {
+                counted.push((mix(i as u64, hash), b as u32, i as u32));
+            }
+        }
+        counted.sort_unstable();
+        let mut frequency = vec![0usize; bucket.len() * n];
+        for run in counted.chunk_by(|a, b| a.0 == b.0) {
+            let sum = run
+                .iter()
+                .map(|&(_, b, _)| view[bucket[b as usize]].members.len())
+                .sum();
+            for &(_, b, i) in run {
+                frequency[b as usize * n + i as usize] = sum;
+            }
+        }
+        // Each template's constant positions (by its index in the bucket),
+        // and a hash of its constant words and where its values stand.
+        let mut constant = vec![true; bucket.len() * n];
+        let mut keyed: Vec<(u64, usize)> = Vec::new();
+        let mut sorted: Vec<usize> = Vec::with_capacity(n);
+        for (b, &c) in bucket.iter().enumerate() {
+            let cluster = &view[c];
+            let f = &frequency[b * n..(b + 1) * n];
+            sorted.clear();
+            sorted.extend(
+                cluster
+                    .tokens
+                    .iter()
+                    .zip(f)
+                    .filter(|(t, _)| **t != WILDCARD)
+                    .map(|(_, &f)| f),
+            );
+            sorted.sort_unstable();
+            // The largest set of words of one frequency; of equal sets,
+            // the more frequent (the sets come in rising frequency).
+            let Some(root) = sorted
+                .chunk_by(|a, b| a == b)
+                .fold(None, |best: Option<&[usize]>, run| match best {
+                    Some(best) if best.len() > run.len() => Some(best),
+                    _ => Some(run),
+                })
+                .map(|run| run[0])
+            else {
+                continue;
+            };
+            let mut key = mix(n as u64, 0);
+            let mut values = false;
+            for i in 0..n {
+                let is_constant = cluster.tokens[i] == WILDCARD || f[i] >= root;
+                constant[b * n + i] = is_constant;
+                key = mix(
+                    key,
+                    if is_constant {
+                        cluster.hashes[i]
+                    } else {
+                        VALUE
+                    },
+                );
+                values |= !is_constant;
+            }
+            if values {
+                keyed.push((key, b));
+            }
+        }
+        keyed.sort_unstable();
+        let same = |a: usize, b: usize| {
+            (0..n).all(|i| {
+                constant[a * n + i] == constant[b * n + i]
+                    && (!constant[a * n + i]
+                        || view[bucket[a]].tokens[i] == view[bucket[b]].tokens[i])
+            })
+        };
+        let mut merges: Vec<(Vec<usize>, Vec<usize>)> = Vec::new();
+        let mut classes: Vec<Vec<usize>> = Vec::new();
+        for chunk in keyed.chunk_by(|a, b| a.0 == b.0) {
+            if chunk.len() < 2 {
+                continue;
+            }
+            // Almost always one class: a hash collision is split here.
+            for &(_, b) in chunk {
+                match classes.iter_mut().find(|class| same(class[0], b)) {
+                    Some(class) => class.push(b),
+                    None => classes.push(vec![b]),
+                }
+            }
+            for class in classes.drain(..).filter(|class| class.len() >= 2) {
+                let first = class[0];
+                let tokens = &view[bucket[first]].tokens;
+                // Distinct words: a word said again (`at <*> at <*>`) does
+                // not say more of which event it is.
+                let constants: BTreeSet<&str> = (0..n)
+                    .filter(|&i| constant[first * n + i] && tokens[i] != WILDCARD)
+                    .map(|i| tokens[i])
+                    .collect();
+                if constants.len() < rules.min_constants {
+                    continue;
+                }
+                let varying: Vec<usize> = (0..n).filter(|&i| !constant[first * n + i]).collect();
+                let ok = varying.iter().all(|&i| {
+                    let values: BTreeSet<&str> =
+                        class.iter().map(|&b| view[bucket[b]].tokens[i]).collect();
+                    values.len() >= rules.min_values && !(rules.states && are_states(&values))
+                });
+                if ok {
+                    merges.push((class.iter().map(|&b| bucket[b]).collect(), varying));
+                }
+            }
+        }
+        for (members, varying) in merges {
+            let (first, rest) = members.split_first().expect("two or more");
+            let mut moved = Vec::new();
+            for &c in rest {
+                clusters[c].live = false;
+                moved.append(&mut clusters[c].members);
+            }
+            let target = &mut clusters[*first];
+            target.members.append(&mut moved);
+            for i in varying {
+                target.tokens[i] = WILDCARD;
+                target.hashes[i] = wildcard_hash;
+            }
+        }
+    }
 }
 
 /// Whether two templates' words are the same but for the `width` words
@@ -673,9 +839,11 @@ mod tests {
         let merged = merge_templates_with(&[("a", 1), ("b", 1), ("c", 1)], loose);
         assert_eq!(merged.len(), 1, "{merged:?}");
         assert_eq!(merged[0].template, "<*>");
-        // Off: the pair stays apart.
+        // Off (and the merge by frequent words, which joins them too):
+        // the pair stays apart.
         let off = MergeRules {
             pairs: false,
+            columns: false,
             ..MergeRules::default()
         };
         let templates = [
@@ -684,6 +852,83 @@ mod tests {
             ("login by Alan Turing from console", 1),
         ];
         assert_eq!(merge_templates_with(&templates, off).len(), 3);
+    }
+
+    #[test]
+    fn merges_several_word_values_by_their_frequent_words() {
+        // Two word values apart: no two templates are equal but for one
+        // word or two neighbouring words.
+        let closed = [
+            "session closed for user alice by su",
+            "session closed for user bob by sshd",
+            "session closed for user carol by login",
+            "session closed for user dave by cron",
+        ];
+        check(
+            &closed,
+            &["session closed for user <*> by <*> <= session closed for user alice by su | session closed for user bob by sshd | session closed for user carol by login | session closed for user dave by cron"],
+        );
+        // Switched off, each stays alone.
+        let off = MergeRules {
+            columns: false,
+            ..MergeRules::default()
+        };
+        let templates: Vec<(&str, u64)> = closed.iter().map(|t| (*t, 1)).collect();
+        assert_eq!(merge_templates_with(&templates, off).len(), 4);
+        // Too few values in a position: two programs only.
+        check(
+            &[
+                "session closed for user alice by su",
+                "session closed for user bob by sshd",
+                "session closed for user carol by su",
+            ],
+            &[
+                "session closed for user alice by su <= session closed for user alice by su",
+                "session closed for user bob by sshd <= session closed for user bob by sshd",
+                "session closed for user carol by su <= session closed for user carol by su",
+            ],
+        );
+        // States: the verbs stay apart (all one verb form).
+        check(
+            &[
+                "job alpha started on node red",
+                "job beta stopped on node green",
+                "job gamma paused on node blue",
+            ],
+            &[
+                "job alpha started on node red <= job alpha started on node red",
+                "job beta stopped on node green <= job beta stopped on node green",
+                "job gamma paused on node blue <= job gamma paused on node blue",
+            ],
+        );
+        // A word said again does not count twice: `at`, the most frequent
+        // words here, is one word, too few to say which event it is.
+        check(
+            &[
+                "cache at <*> alice at <*> at <*> at <*>",
+                "queue at <*> bob at <*> at <*> at <*>",
+                "disk at <*> carol at <*> at <*> at <*>",
+            ],
+            &[
+                "cache at <*> alice at <*> at <*> at <*> <= cache at <*> alice at <*> at <*> at <*>",
+                "disk at <*> carol at <*> at <*> at <*> <= disk at <*> carol at <*> at <*> at <*>",
+                "queue at <*> bob at <*> at <*> at <*> <= queue at <*> bob at <*> at <*> at <*>",
+            ],
+        );
+        // When the values outnumber the constant words, the largest set of
+        // words of one frequency is the values': nothing merges.
+        check(
+            &[
+                "alice paid bob ten coins",
+                "carol paid dave six coins",
+                "erin paid frank two coins",
+            ],
+            &[
+                "alice paid bob ten coins <= alice paid bob ten coins",
+                "carol paid dave six coins <= carol paid dave six coins",
+                "erin paid frank two coins <= erin paid frank two coins",
+            ],
+        );
     }
 
     #[test]

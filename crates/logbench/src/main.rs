@@ -230,6 +230,11 @@ enum Command {
         /// (the shipped ones are 3,3).
         #[arg(long, value_parser = parse_merge)]
         merge: Option<log_patterns::MergeRules>,
+        /// Stress the merge: score each line with every one-word value of
+        /// its labelled template replaced by a plain word (no value is then
+        /// masked by its shape).
+        #[arg(long)]
+        word_values: bool,
     },
 }
 
@@ -548,9 +553,15 @@ fn main() -> ExitCode {
             original_labels,
             without,
             merge,
+            word_values,
             ..
         } => {
-            if let Err(e) = run_accuracy(&datasets, json, original_labels, &without, merge) {
+            let options = AccuracyOptions {
+                json,
+                original: original_labels,
+                word_values,
+            };
+            if let Err(e) = run_accuracy(&datasets, options, &without, merge) {
                 eprintln!("logbench accuracy: {e}");
                 return ExitCode::FAILURE;
             }
@@ -579,13 +590,24 @@ fn accuracy_config(
     Ok(config)
 }
 
-fn run_accuracy(
-    dir: &std::path::Path,
+/// How `accuracy` scores: the output's form, the labels, the lines.
+struct AccuracyOptions {
     json: bool,
     original: bool,
+    word_values: bool,
+}
+
+fn run_accuracy(
+    dir: &std::path::Path,
+    options: AccuracyOptions,
     without: &[String],
     merge: Option<log_patterns::MergeRules>,
 ) -> Result<(), String> {
+    let AccuracyOptions {
+        json,
+        original,
+        word_values,
+    } = options;
     let sets = accuracy::datasets(dir, original)?;
     let config = accuracy_config(without, merge)?;
     if !json {
@@ -596,7 +618,11 @@ fn run_accuracy(
     }
     let mut totals = [0.0; 3];
     for (name, path) in &sets {
-        let s = accuracy::score_with(name, &accuracy::read_lines(path)?, config)?;
+        let mut lines = accuracy::read_lines(path)?;
+        if word_values {
+            lines = accuracy::with_word_values(&lines);
+        }
+        let s = accuracy::score_with(name, &lines, config)?;
         if json {
             println!("{}", serde_json::to_string(&s).map_err(|e| e.to_string())?);
         } else {
@@ -640,7 +666,7 @@ fn run_cross_validation(dir: &std::path::Path, json: bool, original: bool) -> Re
             println!("{}", serde_json::to_string(h).map_err(|e| e.to_string())?);
         } else {
             println!(
-                "{:<12} {:>7.3} {:>7.3} {:>5.3}/{:<6.3} {:>5.3}/{:<6.3}  {},{}{}{}{}{}",
+                "{:<12} {:>7.3} {:>7.3} {:>5.3}/{:<6.3} {:>5.3}/{:<6.3}  {},{}{}{}{}{}{}",
                 h.dataset,
                 h.in_sample.grouping_accuracy,
                 h.out_of_sample.grouping_accuracy,
@@ -657,6 +683,7 @@ fn run_cross_validation(dir: &std::path::Path, json: bool, original: bool) -> Re
                     " -optional"
                 },
                 if h.chosen_pairs { "" } else { " -pairs" },
+                if h.chosen_columns { "" } else { " -columns" },
                 if h.rules_left_out.is_empty() {
                     String::new()
                 } else {
@@ -689,7 +716,7 @@ fn run_cross_validation(dir: &std::path::Path, json: bool, original: bool) -> Re
         sums[5] / n
     );
     println!(
-        "(chosen on the other datasets: the merge's min_values,min_constants; -states when it merges states, -optional when it does not join templates by their constant words, -pairs when it does not join two neighbouring words; -rule for each masking rule left out)"
+        "(chosen on the other datasets: the merge's min_values,min_constants; -states when it merges states, -optional when it does not join templates by their constant words, -pairs when it does not join two neighbouring words; -columns when it does not join templates by their most frequent words; -rule for each masking rule left out)"
     );
     Ok(())
 }
