@@ -21,9 +21,15 @@
 //! word at least two, neither read as states, and [`MIN_CONSTANTS`] words
 //! must stay besides the two. Each pass keys only the groups that a merge
 //! of the pass before could have changed.
+//! Then word values that stand apart in one message (`session closed for
+//! user alice by su`), whose combinations are each seen once, are found by
+//! their words' frequencies, as Brain does: among templates of one length,
+//! a template's most frequent words are its constant words and the rarer
+//! ones its values (`merge_columns`).
 //! Last, groups whose constant words are the same in the same order are
-//! one event (a value printed or not, a list of any length, a list of
-//! records of any length); see [`skeleton`] and [`without_repeats`].
+//! one event (a value printed or not, empty or not, a list of any length,
+//! a list of records of any length); see [`skeleton`] and
+//! [`without_repeats`].
 //!
 //! The result depends only on the set of templates, not on their order.
 
