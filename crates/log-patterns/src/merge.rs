@@ -275,14 +275,8 @@ pub fn merge_templates_with(templates: &[(&str, u64)], rules: MergeRules) -> Vec
                     continue;
                 }
             }
-            let (first, rest) = live.split_first().expect("two or more");
-            let mut members = Vec::new();
-            for &c in rest {
-                clusters[c].live = false;
-                members.append(&mut clusters[c].members);
-            }
-            let target = &mut clusters[*first];
-            target.members.append(&mut members);
+            let target = absorb(&mut clusters, &live);
+            let target = &mut clusters[target];
             target.tokens[span.clone()].fill(WILDCARD);
             target.hashes[span].fill(wildcard_hash);
             target.changed_at = pass;
@@ -461,20 +455,27 @@ fn merge_columns(clusters: &mut [Cluster], rules: MergeRules) {
             }
         }
         for (members, varying) in merges {
-            let (first, rest) = members.split_first().expect("two or more");
-            let mut moved = Vec::new();
-            for &c in rest {
-                clusters[c].live = false;
-                moved.append(&mut clusters[c].members);
-            }
-            let target = &mut clusters[*first];
-            target.members.append(&mut moved);
+            let target = absorb(clusters, &members);
+            let target = &mut clusters[target];
             for i in varying {
                 target.tokens[i] = WILDCARD;
                 target.hashes[i] = wildcard_hash;
             }
         }
     }
+}
+
+/// Moves the members of the group's other clusters into its first, which
+/// stays live, and returns the first.
+fn absorb(clusters: &mut [Cluster], group: &[usize]) -> usize {
+    let (&first, rest) = group.split_first().expect("two or more");
+    let mut moved = Vec::new();
+    for &c in rest {
+        clusters[c].live = false;
+        moved.append(&mut clusters[c].members);
+    }
+    clusters[first].members.append(&mut moved);
+    first
 }
 
 /// Whether two templates' words are the same but for the `width` words

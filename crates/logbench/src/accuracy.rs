@@ -254,7 +254,7 @@ pub fn with_word_values(lines: &[Labelled]) -> Vec<Labelled> {
                 // Each literal part's words, any run of spaces between.
                 let parts: Vec<String> = l
                     .template
-                    .split(WILDCARD_TEXT)
+                    .split(log_patterns::WILDCARD)
                     .map(|part| {
                         let core: Vec<String> =
                             part.split_whitespace().map(regex::escape).collect();
@@ -297,8 +297,6 @@ pub fn with_word_values(lines: &[Labelled]) -> Vec<Labelled> {
         })
         .collect()
 }
-
-const WILDCARD_TEXT: &str = "<*>";
 
 /// The thresholds `--cross-validate` chooses among.
 pub fn rule_grid() -> Vec<MergeRules> {
