@@ -49,7 +49,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[utoipa::path(
     tag = "admin",
     responses(
-        (status = 200, description = "The backup's summary: `dir`, `position`, `docs`, `files`, `copied_files`, `copied_bytes`, `linked_files`, `total_bytes`"),
+        (status = 200, description = "The backup's summary: `dir` (its name in the repository), `position`, `docs`, `files`, `copied_files`, `copied_bytes`, `linked_files`, `total_bytes`"),
         (status = 404, description = "No backup repository set, or the store is Elasticsearch (use snapshots)", body = svc_kit::error::ErrorBody),
         (status = 409, description = "A backup is running", body = svc_kit::error::ErrorBody),
         (status = 500, description = "The backup failed; nothing was left half-written", body = svc_kit::error::ErrorBody)
@@ -79,16 +79,35 @@ async fn backup(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?;
+    use log_store::embedded::backup::BackupError;
     match result {
-        Ok(summary) => {
+        Ok(mut summary) => {
             tracing::info!(dir = %summary.dir.display(), position = summary.position, docs = summary.docs, "backup made");
+            // The backup's name in the repository: the answer does not
+            // tell the server's file system.
+            summary.dir = summary.dir.file_name().map(Into::into).unwrap_or_default();
             Ok(HttpResponse::Ok().json(summary))
         }
+        Err(BackupError::Running(_)) => Err(ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "backup_running",
+            "a backup of this repository is running (here or in another process); try again when it is done",
+        )),
         Err(error) => {
             tracing::error!(%error, "backup failed");
-            Err(ApiError::internal(format!("backup failed: {error}")))
+            let detail = match &error {
+                BackupError::Corrupt(why) => format!("backup refused: {}", relative(why, &target.data_dir)),
+                _ => "backup failed; the service log has the details".to_string(),
+            };
+            Err(ApiError::internal(detail))
         }
     }
+}
+
+/// `text` with the data directory's path left out.
+fn relative(text: &str, data_dir: &std::path::Path) -> String {
+    let prefix = format!("{}/", data_dir.display());
+    text.replace(&prefix, "")
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -438,10 +457,22 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
             at.join(", ")
         ));
     }
-    for (name, _) in state.indexer.damage.lock().expect("lock").iter() {
+    let skipped = state.wal.skipped();
+    if !skipped.is_empty() {
+        let bytes: u64 = skipped.iter().map(|s| s.end - s.start).sum();
         warnings.push(format!(
-            "index partition {name} is damaged; it is left as it is and its day's new logs go to a new partition (run `logagg check`)"
+            "wal: {} damaged range(s), {bytes} bytes, were skipped and never indexed: their logs are lost (see `logagg check`)",
+            skipped.len()
         ));
+    }
+    for (name, why) in state.indexer.damage.lock().expect("lock").iter() {
+        warnings.push(if why.contains("removed while running") {
+            format!("index partition {why} (run `logagg check`)")
+        } else {
+            format!(
+                "index partition {name} is damaged; it is left as it is and its day's new logs go to a new partition (run `logagg check`)"
+            )
+        });
     }
     let ready = problems.is_empty();
     let body = ReadyAnswer {

@@ -75,7 +75,19 @@ pub fn check(data_dir: &Path, deep: bool) -> Result<CheckReport, String> {
         });
     }
     let partitions = log_store::embedded::check(data_dir, deep).map_err(|e| e.to_string())?;
-    let problems = wals.iter().map(|w| w.report.damage.len()).sum::<usize>()
+    let problems = wals
+        .iter()
+        .map(|w| {
+            // Damage within a skipped range is the same problem, once.
+            let r = &w.report;
+            let apart = r
+                .damage
+                .iter()
+                .filter(|d| !r.skipped.iter().any(|s| s.start < d.end && d.start < s.end))
+                .count();
+            apart + r.skipped.len()
+        })
+        .sum::<usize>()
         + partitions.iter().filter(|p| !p.ok).count();
     Ok(CheckReport {
         data_dir: data_dir.to_path_buf(),
@@ -106,9 +118,11 @@ impl CheckReport {
                 r.bytes,
                 w.committed
             );
+            let lost_in =
+                |d: &wal::Damage| r.skipped.iter().any(|s| s.start < d.end && d.start < s.end);
             for d in &r.damage {
                 let bytes = d.end - d.start;
-                let what = match (d.kind, d.end <= w.committed) {
+                let what = match (d.kind, d.end <= w.committed && !lost_in(d)) {
                     (DamageKind::TornTail, _) => "a record cut short at the end (a crash mid-write, never acknowledged); ingestd cuts it off at start, keeping the bytes in quarantine/".to_string(),
                     (DamageKind::Corrupt, true) => "below the store's commit: its logs are indexed already, nothing is lost; the segment goes when the WAL is collected".to_string(),
                     (DamageKind::Corrupt, false) => "not indexed yet: the logs in it are lost; ingestd skips it, copies the bytes to quarantine/, counts it in ingestd_wal_damaged_total and indexes every record after it".to_string(),
@@ -119,6 +133,27 @@ impl CheckReport {
                     d.start,
                     d.end,
                     d.kind.label()
+                );
+            }
+            // The ledger: ranges the indexer skipped, also once their
+            // segments are gone.
+            let per_log = r.bytes.checked_div(r.logs).unwrap_or(0);
+            for skipped in &r.skipped {
+                let bytes = skipped.end - skipped.start;
+                let when = chrono::DateTime::from_timestamp(skipped.at_secs as i64, 0)
+                    .map_or_else(|| "an unknown time".to_string(), |t| t.to_rfc3339());
+                let about = if per_log > 0 {
+                    format!(
+                        ", about {} log(s) at this WAL's {per_log} bytes a log",
+                        bytes.div_ceil(per_log)
+                    )
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(
+                    out,
+                    "  LOST positions {}..{} ({bytes} bytes{about}): skipped as damaged at {when}; the logs in it were never indexed (the bytes are in quarantine/)",
+                    skipped.start, skipped.end
                 );
             }
             if r.quarantined_files > 0 {
@@ -142,6 +177,18 @@ impl CheckReport {
             }
         );
         for p in self.partitions.iter().filter(|p| !p.ok) {
+            if p.problem
+                .as_deref()
+                .is_some_and(|why| why.contains("removed while running"))
+            {
+                let _ = writeln!(
+                    out,
+                    "  LOST partition {}: {}\n    restore the directory from a backup (then delete its line from index/vanished.jsonl), or re-send the logs; retention forgets it with its day.",
+                    p.name,
+                    p.problem.as_deref().unwrap_or_default()
+                );
+                continue;
+            }
             let _ = writeln!(
                 out,
                 "  DAMAGED partition {}: {}\n    ingestd leaves it as it is and writes the day's new logs to a new partition beside it; searches covering it answer partial: true. To get its logs back, restore the directory from a backup, or re-send them; to drop it, stop ingestd and move the directory out of index/.",

@@ -34,5 +34,5 @@ pub use query::{Expr, Keyword, Leaf, NumRange, QueryError};
 pub use search::{
     ContextRequest, Cursor, ExportQuery, ExportRequest, FacetsQuery, FacetsRequest, Filter,
     FilterParams, HistogramQuery, HistogramRequest, MetadataFilter, PatternsQuery, PatternsRequest,
-    SearchQuery, SearchRequest, SortKey, SortOrder,
+    ReadBudget, SearchQuery, SearchRequest, SortKey, SortOrder,
 };

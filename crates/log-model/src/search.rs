@@ -35,28 +35,61 @@ pub fn words(text: &str) -> impl Iterator<Item = &str> {
         .filter(|w| !w.is_empty())
 }
 
-/// A number given as JSON number or as text (query strings carry text).
-fn num<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+/// A number given as JSON number or as text (query strings carry text, and
+/// the original API took `"100"` too). Anything else is refused with a
+/// sentence that names the field (`field` in the message is what the
+/// error handlers look for) and says what is wanted.
+fn num_named<'de, D, T>(d: D, field: &str) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
-    T: std::str::FromStr + serde::Deserialize<'de>,
+    T: std::str::FromStr + serde::de::DeserializeOwned,
 {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Either<T> {
-        Num(T),
-        Text(String),
+    use serde::de::Error;
+    let integer = std::any::type_name::<T>() != "f64";
+    let wanted = if integer {
+        "a whole number of at least 0"
+    } else {
+        "a number"
+    };
+    let refuse =
+        |got: &str| D::Error::custom(format!("field `{field}` must be {wanted} (got {got})"));
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    let text = match value {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        Some(serde_json::Value::String(t)) if t.trim().is_empty() => return Ok(None),
+        Some(serde_json::Value::String(t)) => t.trim().to_string(),
+        Some(other) => return Err(refuse(&other.to_string())),
+    };
+    match text.parse::<T>() {
+        Ok(n) => Ok(Some(n)),
+        Err(_) => Err(refuse(&format!("{text:?}"))),
     }
-    match Option::<Either<T>>::deserialize(d)? {
-        None => Ok(None),
-        Some(Either::Num(n)) => Ok(Some(n)),
-        Some(Either::Text(t)) if t.trim().is_empty() => Ok(None),
-        Some(Either::Text(t)) => t
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| serde::de::Error::custom(format!("{t:?} is not a number"))),
-    }
+}
+
+/// One deserializer per numeric field, so that errors name it.
+macro_rules! num_fields {
+    ($($name:ident => $field:literal),* $(,)?) => {
+        $(
+            fn $name<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+            where
+                D: Deserializer<'de>,
+                T: std::str::FromStr + serde::de::DeserializeOwned,
+            {
+                num_named(d, $field)
+            }
+        )*
+    };
+}
+
+num_fields! {
+    num_limit => "limit",
+    num_offset => "offset",
+    num_size => "size",
+    num_before => "before",
+    num_after => "after",
+    num_hours => "hours",
+    num_buckets => "buckets",
 }
 
 /// The filter fields every read request takes (flattened into each).
@@ -441,10 +474,10 @@ pub struct SearchRequest {
     #[serde(flatten)]
     #[param(ignore)]
     pub filter: FilterParams,
-    #[serde(default, deserialize_with = "num")]
+    #[serde(default, deserialize_with = "num_limit")]
     pub limit: Option<usize>,
     /// Results to skip (old clients; `cursor` reaches further).
-    #[serde(default, deserialize_with = "num")]
+    #[serde(default, deserialize_with = "num_offset")]
     pub offset: Option<usize>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -739,7 +772,7 @@ pub struct FacetsRequest {
     #[param(ignore)]
     pub filter: FilterParams,
     /// Values per field (default 10, at most 100).
-    #[serde(default, deserialize_with = "num")]
+    #[serde(default, deserialize_with = "num_size")]
     pub size: Option<usize>,
 }
 
@@ -772,7 +805,7 @@ pub struct ExportRequest {
     pub filter: FilterParams,
     pub order: Option<String>,
     /// At most this many logs (default: all).
-    #[serde(default, deserialize_with = "num")]
+    #[serde(default, deserialize_with = "num_limit")]
     pub limit: Option<u64>,
 }
 
@@ -802,10 +835,10 @@ impl ExportRequest {
 #[into_params(parameter_in = Query)]
 pub struct ContextRequest {
     /// Logs before (older); default 10, at most 1000.
-    #[serde(default, deserialize_with = "num")]
+    #[serde(default, deserialize_with = "num_before")]
     pub before: Option<usize>,
     /// Logs after (newer); default 10, at most 1000.
-    #[serde(default, deserialize_with = "num")]
+    #[serde(default, deserialize_with = "num_after")]
     pub after: Option<usize>,
 }
 
@@ -831,14 +864,14 @@ pub struct PatternsRequest {
     #[param(ignore)]
     pub filter: FilterParams,
     /// Window ending now; ignored when `start_time` is given. Default 24.
-    #[serde(default, deserialize_with = "num")]
+    #[serde(default, deserialize_with = "num_hours")]
     pub hours: Option<f64>,
-    #[serde(default, deserialize_with = "num")]
+    #[serde(default, deserialize_with = "num_limit")]
     pub limit: Option<usize>,
     /// A pattern is new when nothing of it was seen before this time.
     pub new_since: Option<String>,
     /// Time buckets of each pattern's trend (default 24).
-    #[serde(default, deserialize_with = "num")]
+    #[serde(default, deserialize_with = "num_buckets")]
     pub buckets: Option<usize>,
 }
 
@@ -854,6 +887,40 @@ pub struct PatternsQuery {
     pub limit: usize,
     pub buckets: usize,
     pub new_since: Option<DateTime<Utc>>,
+    /// What the request may spend.
+    pub budget: ReadBudget,
+}
+
+/// What one expensive read may spend; a store that reaches a bound answers
+/// with what it has and says why the answer is partial.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadBudget {
+    /// Distinct ingest templates a patterns request groups: past this, the
+    /// most frequent are grouped and the others only counted.
+    pub max_templates: usize,
+    /// When the store stops reading (`None`: no time bound).
+    pub deadline: Option<std::time::Instant>,
+}
+
+/// Default of [`ReadBudget::max_templates`]: the query-time merge of this
+/// many templates takes about a tenth of a second on one core.
+pub const DEFAULT_MAX_TEMPLATES: usize = 10_000;
+
+impl Default for ReadBudget {
+    fn default() -> Self {
+        ReadBudget {
+            max_templates: DEFAULT_MAX_TEMPLATES,
+            deadline: None,
+        }
+    }
+}
+
+impl ReadBudget {
+    /// Whether the deadline has passed.
+    pub fn expired(&self) -> bool {
+        self.deadline
+            .is_some_and(|d| std::time::Instant::now() >= d)
+    }
 }
 
 impl PatternsQuery {
@@ -926,6 +993,7 @@ impl PatternsRequest {
             limit,
             buckets,
             new_since,
+            budget: ReadBudget::default(),
         })
     }
 }

@@ -169,11 +169,7 @@ pub fn pattern_of(message: &str) -> Pattern {
 
 /// The stable id of a template: FNV-1a 64, as 16 lowercase hex digits.
 pub fn pattern_id_of(template: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in template.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
+    let hash = pattern_hash(template.as_bytes());
     let mut out = String::with_capacity(16);
     for shift in (0..16).rev() {
         let digit = ((hash >> (shift * 4)) & 0xf) as u8;
@@ -184,6 +180,16 @@ pub fn pattern_id_of(template: &str) -> String {
         }));
     }
     out
+}
+
+/// The number behind [`pattern_id_of`]: FNV-1a 64 of the template's bytes.
+pub fn pattern_hash(template: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in template {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
 }
 
 /// Masks the variable parts of a message (see the crate docs).

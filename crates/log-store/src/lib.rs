@@ -279,4 +279,23 @@ pub trait LogReader: Send + Sync {
     fn damage(&self) -> Vec<(String, String)> {
         Vec::new()
     }
+    /// Starts verifying the store's files whole in the background, at
+    /// about `bytes_per_sec` (0: not at all), where the backend keeps
+    /// files of its own.
+    fn verify_in_background(&self, _bytes_per_sec: u64) {}
+    /// Where that verification stands (`None`: the backend has none).
+    fn verification(&self) -> Option<Verification> {
+        None
+    }
+}
+
+/// Where the background verification of a store's files stands.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Verification {
+    /// Bytes verified whole.
+    pub verified_bytes: u64,
+    /// Bytes still to verify.
+    pub pending_bytes: u64,
+    /// Files found damaged.
+    pub damaged_files: u64,
 }

@@ -57,6 +57,10 @@ pub struct PatternsPage {
     /// What could not be read: when not empty, the answer is partial.
     #[serde(skip)]
     pub missing: Vec<String>,
+    /// The budgets the request reached, each as a sentence: when not
+    /// empty, the answer is partial.
+    #[serde(skip)]
+    pub limited: Vec<String>,
 }
 
 /// One pattern: logs of one event, whatever their variable parts.
@@ -208,6 +212,7 @@ pub fn finish_merged(
         patterns: rank_patterns(groups, limit),
         total_logs,
         missing: Vec::new(),
+        limited: Vec::new(),
     }
 }
 

@@ -44,7 +44,7 @@ use tracing::{error, info, warn};
 
 pub use reader::WalReader;
 use segment::{list_segments, scan_segment, segment_path, sync_dir};
-pub use segment::{Damage, DamageKind};
+pub use segment::{Damage, DamageKind, Skipped};
 use writer::{writer_loop, Request, WriterState};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -130,10 +130,43 @@ struct Shared {
     backlog_logs: AtomicI64,
     /// Damaged ranges found so far, by start: readers skip them.
     damage: Mutex<BTreeMap<u64, Damage>>,
+    /// Ranges readers skipped (lost logs), by start, as the ledger keeps them.
+    skipped: Mutex<BTreeMap<u64, segment::Skipped>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Shared {
+    /// A reader skipped `[start, end)` as damaged: its records are lost.
+    /// Written to the ledger once (see [`segment::Skipped`]).
+    fn note_skipped(&self, start: u64, end: u64) {
+        let mut skipped = self.skipped.lock().expect("lock");
+        if end <= start
+            || skipped
+                .range(..=start)
+                .next_back()
+                .is_some_and(|(_, s)| s.end >= end)
+        {
+            return;
+        }
+        let entry = segment::Skipped {
+            start,
+            end,
+            at_secs: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        };
+        if let Err(e) = segment::append_skipped(&self.dir, &entry) {
+            error!(error = %e, start, end, "the skipped wal range could not be recorded");
+        }
+        error!(
+            start,
+            end,
+            bytes = end - start,
+            "wal records skipped as damaged were never indexed: their logs are lost (recorded in quarantine/skipped.jsonl)"
+        );
+        skipped.insert(start, entry);
+    }
+
     /// The end of the known damaged range that holds `position`, if any.
     fn damage_covering(&self, position: u64) -> Option<u64> {
         let damage = self.damage.lock().expect("lock");
@@ -276,6 +309,12 @@ impl Wal {
             stats: WalStats::default(),
             backlog_logs: AtomicI64::new(0),
             damage: Mutex::new(BTreeMap::new()),
+            skipped: Mutex::new(
+                segment::read_skipped(&dir)
+                    .into_iter()
+                    .map(|s| (s.start, s))
+                    .collect(),
+            ),
             writer: Mutex::new(None),
         });
         let mut end = match segments.last() {
@@ -385,6 +424,18 @@ impl Wal {
     }
 
     /// The damaged ranges found since open, oldest first.
+    /// The ranges readers skipped as damaged (their logs never indexed),
+    /// since this WAL was made, across restarts.
+    pub fn skipped(&self) -> Vec<segment::Skipped> {
+        self.shared
+            .skipped
+            .lock()
+            .expect("lock")
+            .values()
+            .copied()
+            .collect()
+    }
+
     pub fn damage(&self) -> Vec<Damage> {
         self.shared
             .damage
@@ -454,6 +505,9 @@ pub struct WalReport {
     pub damage: Vec<Damage>,
     /// Damaged bytes already copied to the quarantine (files there).
     pub quarantined_files: usize,
+    /// The ranges readers skipped as damaged: their logs were never
+    /// indexed (from the ledger, so also after the segments are gone).
+    pub skipped: Vec<segment::Skipped>,
 }
 
 /// Every readable record of the WAL directory `dir`, in order, without
@@ -498,8 +552,14 @@ pub fn check(dir: &Path) -> Result<WalReport, WalError> {
         }
     }
     report.quarantined_files = fs::read_dir(segment::quarantine_dir(dir))
-        .map(|entries| entries.filter(|e| e.is_ok()).count())
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".bin")))
+                .count()
+        })
         .unwrap_or(0);
+    report.skipped = segment::read_skipped(dir);
     Ok(report)
 }
 
@@ -710,20 +770,32 @@ mod tests {
             let kept: Vec<_> = fs::read_dir(dir.path().join("quarantine"))
                 .unwrap()
                 .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "bin"))
                 .collect();
             assert_eq!(kept.len(), 1);
             assert_eq!(
                 fs::metadata(&kept[0]).unwrap().len(),
                 positions[20].end - positions[20].start
             );
+            // The reader skipped it: recorded as lost.
+            let lost = [(positions[20].start, positions[20].end)];
+            let skipped = |wal: &Wal| -> Vec<(u64, u64)> {
+                wal.skipped().iter().map(|s| (s.start, s.end)).collect()
+            };
+            assert_eq!(skipped(&wal), lost);
             // New appends go after the intact records, and read back.
             let rt = rt();
             rt.block_on(wal.append(b"after".to_vec(), 1)).unwrap();
             assert_eq!(payloads(&wal, 0).last().unwrap(), "after");
             wal.close();
-            // A second open finds the same, and changes nothing.
+            // A second open finds the same, and changes nothing; the lost
+            // range is still told, once, also by `check`.
             let wal = Wal::open(Wal::lock(dir.path()).unwrap(), 1 << 20, 0, None).unwrap();
             assert_eq!(payloads(&wal, 0).len(), 50);
+            assert_eq!(skipped(&wal), lost);
+            let report = check(dir.path()).unwrap();
+            assert_eq!(report.skipped.len(), 1);
+            assert_eq!(report.quarantined_files, 1);
         }
     }
 

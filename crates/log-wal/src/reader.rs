@@ -38,6 +38,7 @@ impl WalReader {
         let mut bytes = 0;
         while self.position < durable && bytes < max_bytes {
             if let Some(end) = self.shared.damage_covering(self.position) {
+                self.shared.note_skipped(self.position, end);
                 self.position = end;
                 continue;
             }
@@ -91,6 +92,7 @@ impl WalReader {
                 kind: DamageKind::Corrupt,
             };
             self.shared.report_damage(base, damage);
+            self.shared.note_skipped(damage.start, damage.end);
             self.position = damage.end;
         }
         Ok(records)

@@ -142,6 +142,52 @@ pub fn quarantine_dir(dir: &Path) -> PathBuf {
     dir.join("quarantine")
 }
 
+/// A range of the WAL that a reader skipped as damaged: the records in it
+/// were never delivered (never indexed), so their logs are lost. Kept in
+/// `quarantine/skipped.jsonl`, one line a range, so that `check` and
+/// readiness say so after restarts and after the segment is collected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Skipped {
+    pub start: u64,
+    pub end: u64,
+    /// When it was skipped (seconds since the Unix epoch).
+    pub at_secs: u64,
+}
+
+/// `<wal dir>/quarantine/skipped.jsonl`.
+pub fn skipped_path(dir: &Path) -> PathBuf {
+    quarantine_dir(dir).join("skipped.jsonl")
+}
+
+/// The ranges readers skipped (see [`Skipped`]), oldest first; lines that
+/// do not read are passed over.
+pub fn read_skipped(dir: &Path) -> Vec<Skipped> {
+    let Ok(text) = fs::read_to_string(skipped_path(dir)) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+/// Appends a skipped range to the ledger, synced.
+pub fn append_skipped(dir: &Path, skipped: &Skipped) -> Result<(), WalError> {
+    let qdir = quarantine_dir(dir);
+    fs::create_dir_all(&qdir).map_err(|e| io_err(qdir.display(), e))?;
+    let path = skipped_path(dir);
+    let mut line = serde_json::to_vec(skipped).expect("a range serialises");
+    line.push(b'\n');
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| io_err(path.display(), e))?;
+    f.write_all(&line)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| io_err(path.display(), e))?;
+    sync_dir(&qdir)
+}
+
 /// Copies the bytes of `damage` (inside the segment at `base`) to
 /// `quarantine/<start>-<end>.<kind>.bin`, where an operator can read them.
 pub fn quarantine(dir: &Path, base: u64, damage: &Damage) -> Result<PathBuf, WalError> {

@@ -74,7 +74,8 @@ enum Command {
         /// The data directory to restore into: it must hold no index or WAL.
         #[arg(long, env = "DATA_DIR", default_value = "./data")]
         data_dir: std::path::PathBuf,
-        /// Only check the backup (every file's size and CRC-32); write nothing.
+        /// Only check the backup (every file's size and CRC-32 against the
+        /// manifest, and each segment file against its own checksum); write nothing.
         #[arg(long)]
         verify_only: bool,
         /// Print the summary as JSON.

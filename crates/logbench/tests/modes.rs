@@ -46,6 +46,7 @@ async fn start() -> Servers {
         query_addr: "127.0.0.1:0".parse().unwrap(),
         query_workers: Some(1),
         max_tails: 64,
+        reads: Default::default(),
         access: Default::default(),
     };
     actix_web::rt::spawn(async move {

@@ -12,11 +12,16 @@ use utoipa::ToSchema;
 /// Whether an answer covers every day partition it should have read.
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub struct Coverage {
-    /// True when some partitions could not be read (see `missing`).
+    /// True when some partitions could not be read (see `missing`) or a
+    /// budget was reached (see `reasons`).
     pub partial: bool,
     /// The partitions left out (only when `partial`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<String>,
+    /// The budgets the read reached (a cap on distinct templates, its time),
+    /// each a sentence (only when `partial`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
 }
 
 /// Whether `total_count` is exact.
@@ -154,4 +159,9 @@ pub struct ReadyAnswer {
     /// Why it is not ready.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+    /// The background verification of the store's files (embedded store):
+    /// bytes verified whole, bytes not verified yet, files found damaged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub verification: Option<log_store::Verification>,
 }

@@ -19,6 +19,7 @@ use svc_kit::error::{ErrorBody, ReadErrors};
 use svc_kit::ApiError;
 
 use crate::answers::*;
+use crate::budget::ExpensiveRead;
 use crate::metrics::Metrics;
 use crate::{export, tail, ui};
 
@@ -26,6 +27,7 @@ pub struct AppState {
     pub store: Arc<dyn LogReader>,
     pub metrics: Metrics,
     pub tails: tail::Tails,
+    pub reads: std::sync::Arc<crate::budget::ReadSlots>,
 }
 
 /// What the OpenAPI document says about queryd.
@@ -202,7 +204,17 @@ async fn search(
 
 /// Whether an answer covers everything (counted when it does not).
 pub fn coverage(state: &AppState, kind: &str, missing: Vec<String>) -> Coverage {
-    if !missing.is_empty() {
+    coverage_with(state, kind, missing, Vec::new())
+}
+
+/// [`coverage`] of an answer that also reached budgets (`reasons`).
+pub fn coverage_with(
+    state: &AppState,
+    kind: &str,
+    missing: Vec<String>,
+    reasons: Vec<String>,
+) -> Coverage {
+    if !missing.is_empty() || !reasons.is_empty() {
         state
             .metrics
             .partial_answers
@@ -210,8 +222,9 @@ pub fn coverage(state: &AppState, kind: &str, missing: Vec<String>) -> Coverage 
             .inc();
     }
     Coverage {
-        partial: !missing.is_empty(),
+        partial: !missing.is_empty() || !reasons.is_empty(),
         missing,
+        reasons,
     }
 }
 
@@ -228,12 +241,14 @@ pub fn coverage(state: &AppState, kind: &str, missing: Vec<String>) -> Coverage 
 async fn patterns(
     state: web::Data<AppState>,
     tenant: TenantScope,
+    read: ExpensiveRead,
     params: web::Query<PatternsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let request = params.into_inner();
     let text = request.filter.describe();
     let mut query = request.into_query(Utc::now()).map_err(invalid)?;
     query.filter.tenant = tenant.0;
+    query.budget = read.budget;
     let (start, end) = (query.start, query.end);
     let started = Instant::now();
     let page = state
@@ -250,7 +265,7 @@ async fn patterns(
         start_time: start,
         end_time: end,
         took_ms: took,
-        coverage: coverage(&state, "patterns", page.missing),
+        coverage: coverage_with(&state, "patterns", page.missing, page.limited),
     });
     Ok(Audit::attach(text, Some(results), answer))
 }
@@ -287,6 +302,7 @@ fn interval_text(ms: i64) -> String {
 async fn histogram_get(
     state: web::Data<AppState>,
     tenant: TenantScope,
+    _read: ExpensiveRead,
     params: web::Query<HistogramRequest>,
 ) -> Result<HttpResponse, ApiError> {
     histogram(&state, params.into_inner(), tenant).await
@@ -302,6 +318,7 @@ async fn histogram_get(
 async fn histogram_post(
     state: web::Data<AppState>,
     tenant: TenantScope,
+    _read: ExpensiveRead,
     body: web::Json<HistogramRequest>,
 ) -> Result<HttpResponse, ApiError> {
     histogram(&state, body.into_inner(), tenant).await
@@ -372,6 +389,7 @@ async fn histogram(
 async fn facets_get(
     state: web::Data<AppState>,
     tenant: TenantScope,
+    _read: ExpensiveRead,
     params: web::Query<FacetsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     facets(&state, params.into_inner(), tenant).await
@@ -387,6 +405,7 @@ async fn facets_get(
 async fn facets_post(
     state: web::Data<AppState>,
     tenant: TenantScope,
+    _read: ExpensiveRead,
     body: web::Json<FacetsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     facets(&state, body.into_inner(), tenant).await
@@ -508,6 +527,7 @@ async fn facets(
 async fn context(
     state: web::Data<AppState>,
     tenant: TenantScope,
+    _read: ExpensiveRead,
     id: web::Path<String>,
     params: web::Query<ContextRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -603,9 +623,10 @@ async fn context(
 async fn export_get(
     state: web::Data<AppState>,
     tenant: TenantScope,
+    read: ExpensiveRead,
     params: web::Query<ExportRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    export::export(state.into_inner(), params.into_inner(), tenant).await
+    export::export(state.into_inner(), params.into_inner(), tenant, read).await
 }
 
 /// Export the matches (JSON body).
@@ -621,9 +642,10 @@ async fn export_get(
 async fn export_post(
     state: web::Data<AppState>,
     tenant: TenantScope,
+    read: ExpensiveRead,
     body: web::Json<ExportRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    export::export(state.into_inner(), body.into_inner(), tenant).await
+    export::export(state.into_inner(), body.into_inner(), tenant, read).await
 }
 
 /// What this service is.
@@ -676,15 +698,26 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
         .store
         .damage()
         .iter()
-        .map(|(name, _)| {
-            format!("partition {name} cannot be read; answers that cover it are partial (run `logagg check`)")
+        .map(|(name, why)| {
+            format!(
+                "partition {name}: {why}; answers that cover it are partial (run `logagg check`)"
+            )
         })
         .collect();
+    let verification = state.store.verification();
+    let mut warnings = warnings;
+    if let Some(v) = verification.filter(|v| v.pending_bytes > 0) {
+        warnings.push(format!(
+            "{} bytes of the store's files are not verified yet (checked in the background)",
+            v.pending_bytes
+        ));
+    }
     match state.store.check().await {
         Ok(()) => HttpResponse::Ok().json(ReadyAnswer {
             ready: true,
             warnings,
             problems: Vec::new(),
+            verification,
         }),
         Err(e) => {
             error!(error = %e, "readiness check failed");
@@ -692,6 +725,7 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
                 ready: false,
                 warnings,
                 problems: vec![e.public_detail().to_string()],
+                verification,
             })
         }
     }
@@ -710,5 +744,8 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .metrics
         .damaged_partitions
         .set(state.store.damage().len() as i64);
+    if let Some(v) = state.store.verification() {
+        state.metrics.unverified_bytes.set(v.pending_bytes as i64);
+    }
     state.metrics.http.response()
 }

@@ -16,6 +16,7 @@ use log_store::SearchPage;
 use svc_kit::ApiError;
 
 use crate::api::{invalid, key_of, search_page, AppState};
+use crate::budget::ExpensiveRead;
 
 struct Export {
     state: Arc<AppState>,
@@ -27,6 +28,15 @@ struct Export {
     page: Option<SearchPage>,
     /// A store failure to end the transfer with, after the page before it.
     failed: Option<ApiError>,
+    /// What the pages so far could not read (damaged partitions): told at
+    /// the end, which then is not a clean one.
+    missing: Vec<String>,
+    /// The error that ends the transfer, after its error line.
+    abort: Option<actix_web::Error>,
+    /// Set once the transfer has been ended.
+    done: bool,
+    /// The expensive-read slot, held until the stream is dropped.
+    _read: ExpensiveRead,
 }
 
 impl Export {
@@ -54,13 +64,30 @@ fn ndjson(page: &SearchPage) -> Bytes {
     Bytes::from(out)
 }
 
+/// The last line of an export that could not deliver everything: an error
+/// object in the shape of every error answer, with what was left out.
+fn error_line(error: &str, detail: &str, missing: &[String]) -> Bytes {
+    let mut line = serde_json::to_vec(&serde_json::json!({
+        "error": error,
+        "detail": detail,
+        "missing": missing,
+    }))
+    .expect("a JSON value always serialises");
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
 /// Streams every matching log. Errors found before the first byte are
-/// JSON answers; a store failure later ends the transfer without its
-/// final chunk, so clients see it was cut short.
+/// JSON answers. A transfer that cannot deliver every match (a store
+/// failure, or a damaged partition some page could not read) writes the
+/// logs it has, then one error line (`{"error", "detail", "missing"}`),
+/// then ends without the chunked encoding's last chunk: an HTTP client
+/// sees a failed transfer, never a short answer that looks whole.
 pub async fn export(
     state: Arc<AppState>,
     request: ExportRequest,
     tenant: svc_kit::auth::TenantScope,
+    read: ExpensiveRead,
 ) -> Result<HttpResponse, ApiError> {
     let text = request.filter.describe();
     let mut q = request.into_query(Utc::now()).map_err(invalid)?;
@@ -72,16 +99,51 @@ pub async fn export(
         remaining: q.limit,
         page: None,
         failed: None,
+        missing: Vec::new(),
+        abort: None,
+        done: false,
+        _read: read,
     };
     let first = search_page(&state, "export", export.query(None)).await?;
     let partial = !first.missing.is_empty();
     export.page = Some(first);
     let body = stream::unfold(export, |mut ex| async move {
+        if ex.done {
+            return None;
+        }
+        if let Some(abort) = ex.abort.take() {
+            ex.done = true;
+            return Some((Err(abort), ex));
+        }
         if let Some(e) = ex.failed.take() {
             error!(error = %e, "export cut short: the store failed");
-            return Some((Err(actix_web::error::ErrorServiceUnavailable(e.detail)), ex));
+            let line = error_line("unavailable", &e.detail, &ex.missing);
+            ex.abort = Some(actix_web::error::ErrorServiceUnavailable(e.detail));
+            return Some((Ok(line), ex));
         }
-        let page = ex.page.take()?;
+        let Some(mut page) = ex.page.take() else {
+            if ex.missing.is_empty() {
+                return None;
+            }
+            ex.state
+                .metrics
+                .partial_answers
+                .with_label_values(&["export"])
+                .inc();
+            error!(missing = ?ex.missing, "export cut short: damaged partitions");
+            let detail = format!(
+                "the export is incomplete: {} could not be read",
+                ex.missing.join(", ")
+            );
+            let line = error_line("partial", &detail, &ex.missing);
+            ex.abort = Some(actix_web::error::ErrorServiceUnavailable(detail));
+            return Some((Ok(line), ex));
+        };
+        for m in page.missing.drain(..) {
+            if !ex.missing.contains(&m) {
+                ex.missing.push(m);
+            }
+        }
         let limit = ex.query(None).limit;
         let chunk = ndjson(&page);
         ex.state

@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`answers`]: the answers' types (the OpenAPI document describes them).
 //! - [`api`]: search, patterns, histogram, facets, context and the service routes.
+//! - [`budget`]: what expensive reads may spend (slots per process and key, deadlines, template caps).
 //! - [`export`]: `/logs/export`, a result set streamed as NDJSON.
 //! - [`tail`]: `/logs/tail`, live tail over Server-Sent Events.
 //! - [`metrics`]: the `queryd_*` Prometheus metrics.
@@ -14,6 +15,7 @@
 
 pub mod answers;
 pub mod api;
+pub mod budget;
 pub mod export;
 pub mod metrics;
 pub mod tail;
@@ -45,10 +47,71 @@ pub struct QueryArgs {
     #[arg(long, env = "MAX_TAILS", default_value_t = 64)]
     pub max_tails: usize,
 
+    #[command(flatten)]
+    pub reads: ReadArgs,
+
     /// The keys and CORS origins in force (from [`svc_kit::auth::AuthArgs`];
     /// set by the binary).
     #[arg(skip)]
     pub access: svc_kit::auth::Access,
+}
+
+/// What expensive reads (patterns, histogram, facets, export, context) may
+/// spend; see [`budget`].
+#[derive(Debug, Clone, Args)]
+pub struct ReadArgs {
+    /// Expensive reads running at once in the process; more are refused
+    /// with 429 and `Retry-After` (default: twice the cores, at least 4).
+    #[arg(long, env = "MAX_EXPENSIVE_READS")]
+    pub max_expensive_reads: Option<usize>,
+
+    /// Expensive reads running at once for one API key (with a keys file).
+    #[arg(long, env = "MAX_EXPENSIVE_READS_PER_KEY", default_value_t = 4)]
+    pub max_expensive_reads_per_key: usize,
+
+    /// Seconds an expensive read may take; past it, the store answers what
+    /// it has read, marked partial with the reason.
+    #[arg(long, env = "READ_TIME_BUDGET_SECS", default_value_t = 4.0)]
+    pub read_time_budget_secs: f64,
+
+    /// Distinct ingest templates one patterns request groups: past it, the
+    /// most frequent are grouped and the answer is marked partial.
+    #[arg(long, env = "MAX_PATTERN_TEMPLATES", default_value_t = log_model::search::DEFAULT_MAX_TEMPLATES)]
+    pub max_pattern_templates: usize,
+
+    /// MiB per second the background pass reads to verify the embedded
+    /// store's files whole (their checksums), newest first; 0: off.
+    #[arg(long, env = "VERIFY_MIB_PER_SEC", default_value_t = 32)]
+    pub verify_mib_per_sec: u64,
+}
+
+impl Default for ReadArgs {
+    fn default() -> Self {
+        ReadArgs {
+            max_expensive_reads: None,
+            max_expensive_reads_per_key: 4,
+            read_time_budget_secs: 4.0,
+            max_pattern_templates: log_model::search::DEFAULT_MAX_TEMPLATES,
+            verify_mib_per_sec: 32,
+        }
+    }
+}
+
+impl ReadArgs {
+    pub fn limits(&self) -> budget::ReadLimits {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        budget::ReadLimits {
+            per_process: self
+                .max_expensive_reads
+                .unwrap_or((2 * cores).max(4))
+                .max(1),
+            per_key: self.max_expensive_reads_per_key.max(1),
+            time: std::time::Duration::from_secs_f64(
+                self.read_time_budget_secs.clamp(0.01, 3600.0),
+            ),
+            max_templates: self.max_pattern_templates.max(1),
+        }
+    }
 }
 
 /// Command line of the `queryd` binary.
@@ -125,10 +188,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), std::io::Error> {
     let metrics = metrics::Metrics::new().map_err(std::io::Error::other)?;
+    store.verify_in_background(args.reads.verify_mib_per_sec.saturating_mul(1 << 20));
     let state = web::Data::new(api::AppState {
         store,
         metrics: metrics.clone(),
         tails: tail::Tails::new(args.max_tails),
+        reads: budget::ReadSlots::new(args.reads.limits()),
     });
     let address = listener.local_addr()?;
     let server = svc_kit::server::start(

@@ -14,6 +14,8 @@ pub struct Metrics {
     pub partial_answers: IntCounterVec,
     /// Store parts (day partitions) found unreadable.
     pub damaged_partitions: IntGauge,
+    /// Bytes of the store's files not verified whole yet.
+    pub unverified_bytes: IntGauge,
     /// Live tails open now.
     pub tail_streams: IntGauge,
     /// Logs sent to live tails.
@@ -23,6 +25,9 @@ pub struct Metrics {
     pub tail_cut: IntCounterVec,
     /// Logs written by exports.
     pub exported_logs: IntCounter,
+    /// Expensive reads refused for want of a slot, by the limit reached
+    /// (`process`, `key`).
+    pub reads_refused: IntCounterVec,
 }
 
 impl Metrics {
@@ -64,6 +69,11 @@ impl Metrics {
         registry.register(Box::new(store_errors.clone()))?;
         registry.register(Box::new(partial_answers.clone()))?;
         registry.register(Box::new(damaged_partitions.clone()))?;
+        let unverified_bytes = IntGauge::new(
+            "queryd_store_unverified_bytes",
+            "Bytes of the embedded store's files whose checksums the background pass has not verified yet",
+        )?;
+        registry.register(Box::new(unverified_bytes.clone()))?;
         let tail_streams = IntGauge::new("queryd_tail_streams", "Live tails open now")?;
         let tail_events = IntCounter::new("queryd_tail_events_total", "Logs sent to live tails")?;
         let tail_cut = IntCounterVec::new(
@@ -75,6 +85,14 @@ impl Metrics {
         )?;
         let exported_logs =
             IntCounter::new("queryd_exported_logs_total", "Logs written by exports")?;
+        let reads_refused = IntCounterVec::new(
+            Opts::new(
+                "queryd_expensive_reads_refused_total",
+                "Expensive reads (patterns, histogram, facets, export, context) refused with 429, by the limit reached",
+            ),
+            &["limit"],
+        )?;
+        registry.register(Box::new(reads_refused.clone()))?;
         registry.register(Box::new(tail_streams.clone()))?;
         registry.register(Box::new(tail_events.clone()))?;
         registry.register(Box::new(tail_cut.clone()))?;
@@ -94,6 +112,9 @@ impl Metrics {
             store_errors.with_label_values(&[kind]);
             partial_answers.with_label_values(&[kind]);
         }
+        for limit in ["process", "key"] {
+            reads_refused.with_label_values(&[limit]);
+        }
         Ok(Metrics {
             http,
             store_seconds,
@@ -101,10 +122,12 @@ impl Metrics {
             store_errors,
             partial_answers,
             damaged_partitions,
+            unverified_bytes,
             tail_streams,
             tail_events,
             tail_cut,
             exported_logs,
+            reads_refused,
         })
     }
 }

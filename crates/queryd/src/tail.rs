@@ -240,6 +240,8 @@ async fn look_loop(
 ) -> End {
     // Sent ids (with their receipt time) within the grace window.
     let mut sent: HashMap<String, i64> = HashMap::new();
+    // Partitions already told as unreadable.
+    let mut told: std::collections::HashSet<String> = Default::default();
     // The highest id sent: what a client resumes after.
     let mut high = floor.clone();
     let mut newest_ms = id_millis(&floor).unwrap_or(0);
@@ -290,6 +292,28 @@ async fn look_loop(
                 }
             };
             page.logs.iter_mut().for_each(crate::api::shape);
+            // Damage under the tail is told once per partition, as an
+            // event: the stream goes on with what can be read.
+            let fresh: Vec<String> = page
+                .missing
+                .drain(..)
+                .filter(|m| told.insert(m.clone()))
+                .collect();
+            if !fresh.is_empty() {
+                state
+                    .metrics
+                    .partial_answers
+                    .with_label_values(&["tail"])
+                    .inc();
+                let detail = format!(
+                    "{} could not be read: its logs are not tailed",
+                    fresh.join(", ")
+                );
+                let _ = tx.try_send(Bytes::from(format!(
+                    "event: partial\ndata: {}\n\n",
+                    serde_json::json!({"error": "partial", "detail": detail, "missing": fresh})
+                )));
+            }
             let full = page.logs.len() == log_model::search::MAX_LIMIT;
             after = page.logs.last().map(key_of);
             found.extend(page.logs.into_iter().filter(|l| !sent.contains_key(&l.id)));

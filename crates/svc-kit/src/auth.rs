@@ -246,6 +246,8 @@ pub enum Rejection {
     OtherTenant,
     /// `X-Tenant` is not a tenant name.
     BadTenant,
+    /// `X-Tenant` is given more than once.
+    ManyTenants,
 }
 
 impl Rejection {
@@ -255,7 +257,7 @@ impl Rejection {
             Rejection::WrongKey => "wrong_key",
             Rejection::Malformed => "malformed",
             Rejection::NoScope(_) => "scope",
-            Rejection::OtherTenant | Rejection::BadTenant => "tenant",
+            Rejection::OtherTenant | Rejection::BadTenant | Rejection::ManyTenants => "tenant",
         }
     }
 
@@ -286,6 +288,13 @@ impl Rejection {
                 ..ApiError::bad_request(
                     "invalid_tenant",
                     format!("{TENANT_HEADER} must be 1-64 letters, digits, '-', '_' or '.'"),
+                )
+            },
+            Rejection::ManyTenants => ApiError {
+                field: Some(TENANT_HEADER.to_string()),
+                ..ApiError::bad_request(
+                    "invalid_tenant",
+                    format!("{TENANT_HEADER} is given more than once; name one tenant"),
                 )
             },
         }
@@ -440,6 +449,20 @@ pub struct AuthArgs {
     #[arg(long, env = "RATE_LOGS_PER_SEC", default_value_t = 0.0)]
     pub rate_logs_per_sec: f64,
 
+    /// Wrong keys one client address may send at once before it is
+    /// answered 429 (a valid key is never refused by this).
+    #[arg(long, env = "AUTH_FAILURE_BURST", default_value_t = 20)]
+    pub auth_failure_burst: u32,
+
+    /// Wrong keys per second a client address may send after its burst.
+    #[arg(long, env = "AUTH_FAILURES_PER_SEC", default_value_t = 1.0)]
+    pub auth_failures_per_sec: f64,
+
+    /// Proxies (IP addresses, comma-separated) whose first
+    /// `X-Forwarded-For` hop is taken as the client's address.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+
     /// Serve HTTPS with this certificate chain (PEM), on the same
     /// address; read again when it changes or on SIGHUP. Needs --tls-key.
     #[arg(long, env = "TLS_CERT")]
@@ -506,6 +529,8 @@ pub struct Auth {
     default_rates: Rates,
     /// Per key id: the requests buckets, then the logs buckets.
     buckets: [Mutex<HashMap<String, Bucket>>; 2],
+    /// Wrong keys, per client address.
+    failures: crate::throttle::FailureThrottle,
 }
 
 /// Reads and checks a keys file.
@@ -580,6 +605,11 @@ impl Auth {
                 logs: Some(args.rate_logs_per_sec).filter(|r| *r > 0.0),
             },
             buckets: Default::default(),
+            failures: crate::throttle::FailureThrottle::new(
+                args.auth_failure_burst,
+                args.auth_failures_per_sec,
+                args.trusted_proxies.clone(),
+            ),
         })))
     }
 
@@ -773,6 +803,9 @@ fn tenant_scope(
     headers: &header::HeaderMap,
     caller: Option<&Caller>,
 ) -> Result<TenantScope, Rejection> {
+    if headers.get_all(TENANT_HEADER).nth(1).is_some() {
+        return Err(Rejection::ManyTenants);
+    }
     let named = match headers.get(TENANT_HEADER) {
         None => None,
         Some(value) => {
@@ -865,11 +898,37 @@ pub async fn guard(
     let (caller, tenant) = match admitted {
         Ok(admitted) => admitted,
         Err(rejection) => {
+            // A wrong key counts against the client's address; past its
+            // burst, 429 instead of 401.
+            let throttled = match (&auth, rejection) {
+                (Some(auth), Rejection::WrongKey | Rejection::Malformed) => {
+                    let peer = req.peer_addr().map(|a| a.ip());
+                    auth.failures
+                        .client(peer, req.headers())
+                        .and_then(|client| {
+                            auth.failures.fail(client, std::time::Instant::now()).err()
+                        })
+                }
+                _ => None,
+            };
+            let reason = if throttled.is_some() {
+                "throttled"
+            } else {
+                rejection.reason()
+            };
             if let Some(metrics) = req.app_data::<web::Data<crate::HttpMetrics>>() {
-                metrics
-                    .auth_rejected
-                    .with_label_values(&[rejection.reason()])
-                    .inc();
+                metrics.auth_rejected.with_label_values(&[reason]).inc();
+            }
+            if let Some(secs) = throttled {
+                return Err(ApiError {
+                    retry_after_secs: Some(secs),
+                    ..ApiError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "too_many_failures",
+                        "too many wrong keys from this address; retry later with a valid key",
+                    )
+                }
+                .into());
             }
             return Err(rejection.error().into());
         }

@@ -239,21 +239,23 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
         })
 }
 
-/// Query-string errors in the API's shape (400 naming the parameter).
+/// Query-string errors in the API's shape: 422 naming the parameter when
+/// one is at fault (as for a JSON body), else 400.
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _req: &HttpRequest| {
         let detail = match &err {
             QueryPayloadError::Deserialize(e) => e.to_string(),
             other => other.to_string(),
         };
-        let mut api = ApiError::bad_request(
-            "invalid_query",
-            format!("invalid query parameters: {detail}"),
-        );
         let field = field_of_serde_error(&detail);
-        if !field.is_empty() {
-            api.field = Some(field);
-        }
+        let api = if field.is_empty() {
+            ApiError::bad_request(
+                "invalid_query",
+                format!("invalid query parameters: {detail}"),
+            )
+        } else {
+            ApiError::invalid_field(field, detail)
+        };
         api.into()
     })
 }

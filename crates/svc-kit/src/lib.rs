@@ -10,6 +10,7 @@
 //!   `/metrics` answer.
 //! - [`server`]: starts a service's HTTP server with all of the above.
 //! - [`telemetry`]: JSON service logs and OpenTelemetry traces.
+//! - [`throttle`]: failed authentication throttled per client address.
 //! - [`shutdown_signal`]: SIGTERM or Ctrl-C.
 
 pub mod auth;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod metrics;
 pub mod server;
 pub mod telemetry;
+pub mod throttle;
 pub mod tls;
 
 pub use error::ApiError;

@@ -54,7 +54,7 @@ impl HttpMetrics {
         let auth_rejected = IntCounterVec::new(
             Opts::new(
                 format!("{prefix}_auth_rejected_total"),
-                "Requests refused for want of a valid API key, scope or tenant, by reason (missing, wrong_key, malformed, scope, tenant)",
+                "Requests refused for want of a valid API key, scope or tenant, by reason (missing, wrong_key, malformed, scope, tenant; throttled: a wrong key from an address past its burst of failures, answered 429)",
             ),
             &["reason"],
         )?;

@@ -306,8 +306,43 @@ async fn bad_input_is_refused_clearly_and_counted() {
     // Query-side errors are JSON too.
     let (status, body) = get(&format!("{}/logs/search?limit=5000", s.query)).await;
     assert_eq!((status, body["field"].clone()), (422, json!("limit")));
+    // A number as text is taken (as the original API did); anything else,
+    // or a negative number, is 422 naming the field in words.
     let (status, body) = get(&format!("{}/logs/search?limit=abc", s.query)).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        (status, body["field"].clone()),
+        (422, json!("limit")),
+        "{body}"
+    );
+    for (bad, got) in [
+        (json!(-1), "-1"),
+        (json!("x"), "\"x\""),
+        (json!(true), "true"),
+        (json!(2.5), "2.5"),
+    ] {
+        let (status, body) = post(
+            &format!("{}/logs/search", s.query),
+            &json!({ "limit": bad }),
+        )
+        .await;
+        assert_eq!(
+            (status, body["field"].clone()),
+            (422, json!("limit")),
+            "{body}"
+        );
+        let detail = body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("must be a whole number of at least 0") && detail.contains(got),
+            "{detail}"
+        );
+        assert!(!detail.contains("untagged"), "{detail}");
+    }
+    let (status, body) = post(
+        &format!("{}/logs/search", s.query),
+        &json!({ "limit": "3" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
     let r = client()
         .post(format!("{}/logs/search", s.query))
         .header("Content-Type", "application/json")

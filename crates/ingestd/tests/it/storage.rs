@@ -64,6 +64,7 @@ async fn queryd_in_another_process_sees_ingestd_writes() {
         query_addr: "127.0.0.1:0".parse().unwrap(),
         query_workers: Some(1),
         max_tails: 64,
+        reads: Default::default(),
         access: Default::default(),
     };
     let server = actix_web::rt::spawn(queryd::run(listener, store, args, async {

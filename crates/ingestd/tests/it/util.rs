@@ -66,6 +66,7 @@ impl Stack {
             query_addr: "127.0.0.1:0".parse().unwrap(),
             query_workers: Some(2),
             max_tails: 64,
+            reads: Default::default(),
             access,
         };
         let query_done = actix_web::rt::spawn(async move {

@@ -51,6 +51,13 @@ pub enum BackupError {
     Damaged(String),
     #[error("{0}")]
     Refused(String),
+    /// A live file fails its own checksum: the backup is refused rather
+    /// than made of damaged data.
+    #[error("{0}")]
+    Corrupt(String),
+    /// Another backup of the same repository is running.
+    #[error("{0}")]
+    Running(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
@@ -128,6 +135,7 @@ pub fn backup(data_dir: &Path, repository: &Path) -> Result<BackupSummary, Backu
         )));
     }
     fs::create_dir_all(repository).map_err(io(repository))?;
+    let _lock = lock_repository(repository)?;
     let previous = latest(repository)?;
     let previous_files: BTreeMap<(String, String), (PathBuf, FileEntry)> = match &previous {
         Some(dir) => read_manifest(dir)?
@@ -222,6 +230,46 @@ pub fn backup(data_dir: &Path, repository: &Path) -> Result<BackupSummary, Backu
     }
 }
 
+/// Holds a repository for one backup: a lock on its `.lock` file (by any
+/// process, the HTTP route's or the CLI's), which names the holder; a
+/// second backup meanwhile is refused with that name.
+fn lock_repository(repository: &Path) -> Result<fs::File, BackupError> {
+    let path = repository.join(".lock");
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(io(&path))?;
+    match file.try_lock() {
+        Ok(()) => {
+            let holder = format!(
+                "pid {} since {}",
+                std::process::id(),
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+            file.set_len(0).map_err(io(&path))?;
+            file.write_all(holder.as_bytes()).map_err(io(&path))?;
+            Ok(file)
+        }
+        Err(fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            Err(BackupError::Running(format!(
+                "a backup of {} is running ({}); try again when it is done",
+                repository.display(),
+                if holder.trim().is_empty() {
+                    "holder unknown"
+                } else {
+                    holder.trim()
+                }
+            )))
+        }
+        Err(fs::TryLockError::Error(e)) => Err(io(&path)(e)),
+    }
+}
+
 /// Copies one partition as of one commit (see the module docs).
 fn copy_partition(
     source: &Path,
@@ -253,6 +301,8 @@ fn copy_partition(
         let mut entries = Vec::with_capacity(files.len() + 1);
         let mut done = true;
         let mut copied = (0usize, 0u64, 0usize, 0u64);
+        let live = MmapDirectory::open(source)
+            .map_err(|e| BackupError::Damaged(format!("{}: {e}", source.display())))?;
         for file in &files {
             let from = source.join(file);
             let to = target.join(file);
@@ -265,10 +315,30 @@ fn copy_partition(
                 }
                 Err(e) => return Err(io(&from)(e)),
             };
-            if let Some((earlier, entry)) = previous
+            // The live file must match its own checksum: a backup never
+            // keeps damage as if it were data.
+            if let Err(why) = super::verify::file_checksum(&live, Path::new(file)) {
+                if !from.exists() {
+                    done = false;
+                    break;
+                }
+                return Err(BackupError::Corrupt(format!(
+                    "{name}/{why}; the backup is refused (run `logagg check --deep`)"
+                )));
+            }
+            // The previous backup's copy is linked only if it still is what
+            // its manifest says; otherwise the live file is copied.
+            let earlier = previous
                 .get(&(name.to_string(), file.clone()))
                 .filter(|(_, e)| e.bytes == bytes)
-            {
+                .filter(|(earlier, e)| {
+                    let sound = crc_of(earlier).is_ok_and(|(n, crc)| n == e.bytes && crc == e.crc32);
+                    if !sound {
+                        tracing::warn!(file = %earlier.display(), "the previous backup's copy does not match its manifest; copying the live file");
+                    }
+                    sound
+                });
+            if let Some((earlier, entry)) = earlier {
                 if fs::hard_link(earlier, &to).is_ok() {
                     entries.push(entry.clone());
                     copied.2 += 1;
@@ -495,6 +565,18 @@ pub fn verify(from: &Path) -> Result<(PathBuf, Manifest), BackupError> {
                     file.crc32
                 )));
             }
+        }
+        // Each segment file against its own checksum too: a backup made
+        // of a file already damaged matches its manifest.
+        let pdir = dir.join(&partition.name);
+        let directory = MmapDirectory::open(&pdir)
+            .map_err(|e| BackupError::Damaged(format!("{}: {e}", pdir.display())))?;
+        for file in &partition.files {
+            if file.name == META || file.name == MANAGED {
+                continue;
+            }
+            super::verify::file_checksum(&directory, Path::new(&file.name))
+                .map_err(|why| BackupError::Damaged(format!("{}/{why}", pdir.display())))?;
         }
     }
     Ok((dir, manifest))

@@ -1,7 +1,10 @@
 //! A tantivy collector that groups matching logs by ingest template, reading
 //! fast fields only (stored documents are read later, for the few samples).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use tantivy::collector::{Collector, SegmentCollector};
@@ -9,7 +12,7 @@ use tantivy::columnar::{Column, StrColumn};
 use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
 
 use log_model::PatternsQuery;
-use log_patterns::pattern_id_of;
+use log_patterns::{pattern_hash, pattern_id_of};
 
 use crate::model::SAMPLES;
 use crate::PatternGroup;
@@ -17,6 +20,63 @@ use crate::PatternGroup;
 /// Groups by template; the trend buckets split `[start, end)` of the query.
 pub struct PatternCollector {
     pub window: Option<PatternsQuery>,
+    /// Only these templates (by [`pattern_hash`]) are grouped; `None`: all.
+    pub keep: Option<Arc<HashSet<u64>>>,
+    pub stop: Stop,
+}
+
+/// A read's deadline, shared by its collectors: once it has passed, they
+/// stop counting and the answer says so.
+#[derive(Clone, Default)]
+pub struct Stop {
+    deadline: Option<Instant>,
+    hit: Arc<AtomicBool>,
+}
+
+impl Stop {
+    pub fn new(deadline: Option<Instant>) -> Self {
+        Stop {
+            deadline,
+            hit: Arc::default(),
+        }
+    }
+
+    /// Whether the deadline has passed; the clock is read once every 1024
+    /// calls (a call per document).
+    fn due(&self, calls: &mut u32) -> bool {
+        if self.hit.load(Ordering::Relaxed) {
+            return true;
+        }
+        *calls = calls.wrapping_add(1);
+        if calls.is_multiple_of(1024) && self.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.hit.store(true, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+
+    /// Whether some collector stopped short.
+    pub fn hit(&self) -> bool {
+        self.hit.load(Ordering::Relaxed)
+    }
+}
+
+/// The number of distinct templates in a searcher's segments' dictionaries
+/// (an upper bound of the distinct templates a query over it can meet).
+pub fn template_terms(reader: &SegmentReader) -> usize {
+    match reader.fast_fields().str("template") {
+        Ok(Some(column)) => column.num_terms(),
+        _ => 0,
+    }
+}
+
+/// Calls `f(ord, template)` for each term of a template column, in order.
+fn each_template(column: &StrColumn, mut f: impl FnMut(u64, &[u8])) -> tantivy::Result<()> {
+    let mut stream = column.dictionary().stream()?;
+    while stream.advance() {
+        f(stream.term_ord(), stream.key());
+    }
+    Ok(())
 }
 
 /// A hasher for term ordinals (small dense integers): one multiply.
@@ -61,13 +121,17 @@ pub type Groups = HashMap<String, (PatternGroup, Vec<Candidate>)>;
 
 pub struct PatternSegmentCollector {
     segment: SegmentOrdinal,
+    /// By template ordinal: whether it is grouped (`None`: all are).
+    kept: Option<Vec<bool>>,
+    stop: Stop,
+    calls: u32,
     template: Option<StrColumn>,
     service: Option<StrColumn>,
     level: Option<StrColumn>,
     ts: Column<i64>,
     /// Indexed by template ordinal (dense in a segment); the last slot is
     /// for documents without a template.
-    groups: Vec<Option<SegmentGroup>>,
+    groups: Vec<Option<Box<SegmentGroup>>>,
     /// The window the trend buckets split, when there is a trend.
     window: Option<PatternsQuery>,
 }
@@ -88,8 +152,22 @@ impl Collector for PatternCollector {
         let fast = reader.fast_fields();
         let template = fast.str("template")?;
         let slots = template.as_ref().map_or(0, |t| t.num_terms()) + 1;
+        let kept = match (&self.keep, &template) {
+            (Some(keep), Some(column)) => {
+                let mut kept = vec![false; slots];
+                each_template(column, |ord, key| {
+                    kept[ord as usize] = keep.contains(&pattern_hash(key));
+                })?;
+                kept[slots - 1] = keep.contains(&pattern_hash(b""));
+                Some(kept)
+            }
+            _ => None,
+        };
         Ok(PatternSegmentCollector {
             segment,
+            kept,
+            stop: self.stop.clone(),
+            calls: 0,
             template,
             service: fast.str("service")?,
             level: fast.str("level")?,
@@ -131,17 +209,25 @@ impl SegmentCollector for PatternSegmentCollector {
         let Some(template) = &self.template else {
             return;
         };
+        if self.stop.due(&mut self.calls) {
+            return;
+        }
         let slot = template
             .ords()
             .first(doc)
             .map_or(self.groups.len() - 1, |o| o as usize);
+        if self.kept.as_ref().is_some_and(|kept| !kept[slot]) {
+            return;
+        }
         let ts = self.ts.first(doc).unwrap_or_default();
         let buckets = self.window.as_ref().map_or(0, |w| w.buckets);
-        let group = self.groups[slot].get_or_insert_with(|| SegmentGroup {
-            min_ts: i64::MAX,
-            max_ts: i64::MIN,
-            trend: vec![0; buckets],
-            ..Default::default()
+        let group = self.groups[slot].get_or_insert_with(|| {
+            Box::new(SegmentGroup {
+                min_ts: i64::MAX,
+                max_ts: i64::MIN,
+                trend: vec![0; buckets],
+                ..Default::default()
+            })
         });
         group.count += 1;
         group.min_ts = group.min_ts.min(ts);
@@ -206,5 +292,192 @@ impl SegmentCollector for PatternSegmentCollector {
             out.insert(template, (pattern, candidates));
         }
         out
+    }
+}
+
+/// Counts matching documents per template, keyed by [`pattern_hash`]: the
+/// cheap first pass that tells which templates a bounded request groups.
+pub struct TemplateCounts {
+    pub stop: Stop,
+}
+
+pub struct TemplateCountsSegment {
+    template: Option<StrColumn>,
+    /// By template ordinal; the last slot counts documents without one.
+    counts: Vec<u32>,
+    stop: Stop,
+    calls: u32,
+}
+
+impl Collector for TemplateCounts {
+    type Fruit = HashMap<u64, u64>;
+    type Child = TemplateCountsSegment;
+
+    fn for_segment(
+        &self,
+        _: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<Self::Child> {
+        let template = reader.fast_fields().str("template")?;
+        let slots = template.as_ref().map_or(0, |t| t.num_terms()) + 1;
+        Ok(TemplateCountsSegment {
+            template,
+            counts: vec![0; slots],
+            stop: self.stop.clone(),
+            calls: 0,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Self::Fruit>) -> tantivy::Result<Self::Fruit> {
+        let mut all = HashMap::new();
+        for fruit in fruits {
+            for (hash, count) in fruit {
+                *all.entry(hash).or_default() += count;
+            }
+        }
+        Ok(all)
+    }
+}
+
+impl SegmentCollector for TemplateCountsSegment {
+    type Fruit = HashMap<u64, u64>;
+
+    fn collect(&mut self, doc: DocId, _: Score) {
+        let Some(template) = &self.template else {
+            return;
+        };
+        if self.stop.due(&mut self.calls) {
+            return;
+        }
+        let slot = template
+            .ords()
+            .first(doc)
+            .map_or(self.counts.len() - 1, |o| o as usize);
+        self.counts[slot] += 1;
+    }
+
+    fn harvest(self) -> Self::Fruit {
+        let mut out = HashMap::new();
+        let Some(column) = &self.template else {
+            return out;
+        };
+        let counts = &self.counts;
+        let _ = each_template(column, |ord, key| {
+            if counts[ord as usize] > 0 {
+                *out.entry(pattern_hash(key)).or_default() += u64::from(counts[ord as usize]);
+            }
+        });
+        if let Some(&n) = counts.last().filter(|n| **n > 0) {
+            *out.entry(pattern_hash(b"")).or_default() += u64::from(n);
+        }
+        out
+    }
+}
+
+/// Which of some templates any matching document carries (for "new"
+/// patterns: was it seen before the window). Looks only for those
+/// templates, so its memory is theirs whatever the history holds.
+pub struct SeenCollector {
+    pub templates: Arc<Vec<String>>,
+    pub stop: Stop,
+}
+
+pub struct SeenSegment {
+    template: Option<StrColumn>,
+    /// Template ordinal to its index in `templates`.
+    wanted: HashMap<u64, usize>,
+    /// The index of the empty template, for documents without one.
+    untemplated: Option<usize>,
+    seen: Vec<bool>,
+    stop: Stop,
+    calls: u32,
+}
+
+impl Collector for SeenCollector {
+    type Fruit = Vec<bool>;
+    type Child = SeenSegment;
+
+    fn for_segment(
+        &self,
+        _: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<Self::Child> {
+        let template = reader.fast_fields().str("template")?;
+        let mut wanted = HashMap::new();
+        if let Some(column) = &template {
+            // Few templates against a large dictionary: look each one up;
+            // else read the dictionary once.
+            if self.templates.len() * 8 < column.num_terms() {
+                for (i, t) in self.templates.iter().enumerate() {
+                    if let Some(ord) = column.dictionary().term_ord(t)? {
+                        wanted.insert(ord, i);
+                    }
+                }
+            } else {
+                let by_hash: HashMap<u64, usize> = self
+                    .templates
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (pattern_hash(t.as_bytes()), i))
+                    .collect();
+                each_template(column, |ord, key| {
+                    if let Some(&i) = by_hash.get(&pattern_hash(key)) {
+                        if self.templates[i].as_bytes() == key {
+                            wanted.insert(ord, i);
+                        }
+                    }
+                })?;
+            }
+        }
+        Ok(SeenSegment {
+            template,
+            wanted,
+            untemplated: self.templates.iter().position(|t| t.is_empty()),
+            seen: vec![false; self.templates.len()],
+            stop: self.stop.clone(),
+            calls: 0,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<bool>>) -> tantivy::Result<Vec<bool>> {
+        let mut all = vec![false; self.templates.len()];
+        for fruit in fruits {
+            for (a, b) in all.iter_mut().zip(fruit) {
+                *a |= b;
+            }
+        }
+        Ok(all)
+    }
+}
+
+impl SegmentCollector for SeenSegment {
+    type Fruit = Vec<bool>;
+
+    fn collect(&mut self, doc: DocId, _: Score) {
+        let Some(template) = &self.template else {
+            return;
+        };
+        if self.stop.due(&mut self.calls) {
+            return;
+        }
+        let found = match template.ords().first(doc) {
+            Some(ord) => self.wanted.get(&ord).copied(),
+            None => self.untemplated,
+        };
+        if let Some(i) = found {
+            self.seen[i] = true;
+        }
+    }
+
+    fn harvest(self) -> Vec<bool> {
+        self.seen
     }
 }

@@ -25,6 +25,7 @@ mod query;
 mod reader;
 mod schema;
 mod tenant;
+pub mod verify;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -165,6 +166,66 @@ pub fn partition_state(dir: &Path, deep: bool) -> PartitionState {
     }
 }
 
+/// A day partition that was removed while the writer ran (not by
+/// retention): the logs it held are lost. Kept in `index/vanished.jsonl`,
+/// one line each, until retention passes its day, so that readiness,
+/// `check` and every read over the day say so, also after restarts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Vanished {
+    pub name: String,
+    pub day: NaiveDate,
+    /// Logs its last commit held, as the writer last saw it.
+    pub docs: u64,
+    /// When it was noticed (seconds since the Unix epoch).
+    pub at_secs: u64,
+}
+
+impl Vanished {
+    /// What it means, in a sentence.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} was removed while running: the {} logs it held are lost",
+            self.name, self.docs
+        )
+    }
+}
+
+fn vanished_path(root: &Path) -> PathBuf {
+    root.join("vanished.jsonl")
+}
+
+/// The partitions recorded as removed while running (see [`Vanished`]).
+pub fn read_vanished(root: &Path) -> Vec<Vanished> {
+    let Ok(text) = std::fs::read_to_string(vanished_path(root)) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+/// Rewrites the ledger of vanished partitions (synced, replaced whole).
+fn write_vanished(root: &Path, all: &[Vanished]) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = vanished_path(root);
+    if all.is_empty() {
+        return match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+    }
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    for v in all {
+        let mut line = serde_json::to_vec(v).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        file.write_all(&line)?;
+    }
+    file.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    std::fs::File::open(root)?.sync_all()
+}
+
 /// One partition's state, for `check`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PartitionReport {
@@ -191,6 +252,11 @@ pub fn check(data_dir: &Path, deep: bool) -> std::io::Result<Vec<PartitionReport
                 problem,
             }
         })
+        .chain(read_vanished(&root).into_iter().map(|v| PartitionReport {
+            name: v.name.clone(),
+            ok: false,
+            problem: Some(v.describe()),
+        }))
         .collect())
 }
 

@@ -18,7 +18,9 @@ use log_model::{
 use super::aggregate::{
     add_counts, FacetCollector, FieldCounts, HistogramCollector, LevelCounts, FACET_FIELDS,
 };
-use super::collector::{Groups, PatternCollector};
+use super::collector::{
+    template_terms, Groups, PatternCollector, SeenCollector, Stop, TemplateCounts,
+};
 use super::ids::id_from_parts;
 use super::query::{at_time, compile, Ids};
 use super::schema::{
@@ -62,6 +64,8 @@ struct Inner {
     /// by segment, interval and query: a dashboard asking for the same week
     /// again counts only the segments that are new.
     histograms: Mutex<HashMap<HistogramKey, Arc<SegmentCounts>>>,
+    /// Where the background verification stands; set once it runs.
+    verification: Mutex<Option<crate::Verification>>,
     /// Values of segments' keyword columns already looked up, by segment:
     /// pages of a search or an export read the same few values.
     values: Mutex<HashMap<tantivy::index::SegmentId, Arc<SegmentValues>>>,
@@ -93,6 +97,7 @@ impl EmbeddedReader {
                 partitions: RwLock::new(BTreeMap::new()),
                 damaged: RwLock::new(BTreeMap::new()),
                 histograms: Mutex::new(HashMap::new()),
+                verification: Mutex::new(None),
                 values: Mutex::new(HashMap::new()),
                 committed: Arc::new(tokio::sync::Notify::new()),
             }),
@@ -117,15 +122,77 @@ impl EmbeddedReader {
         self.inner.committed.notify_waiters();
     }
 
-    /// The partitions found damaged so far (name and reason).
+    /// Verifies the partitions' files whole on a thread of its own, at
+    /// about `bytes_per_sec` on average, newest partitions first; new
+    /// segments are verified once each as commits and merges make them.
+    /// Damage found marks the partition (see [`Self::damaged`]). The thread
+    /// ends when the reader is dropped; a second call does nothing.
+    pub fn verify_in_background(&self, bytes_per_sec: u64) {
+        if bytes_per_sec == 0 {
+            return;
+        }
+        {
+            let mut state = self.inner.verification.lock().expect("lock");
+            if state.is_some() {
+                return;
+            }
+            *state = Some(crate::Verification::default());
+        }
+        let weak = Arc::downgrade(&self.inner);
+        let root = self.inner.root.clone();
+        let spawned = std::thread::Builder::new()
+            .name("verify".into())
+            .spawn(move || {
+                let mut verifier = super::verify::Verifier::default();
+                loop {
+                    let Some(inner) = weak.upgrade() else { return };
+                    let reader = EmbeddedReader { inner };
+                    let publish = |progress: crate::Verification| {
+                        *reader.inner.verification.lock().expect("lock") = Some(progress);
+                    };
+                    let done = verifier.sweep(
+                        &root,
+                        |id, why| reader.mark_damaged(&id.name(), why),
+                        |bytes, progress| {
+                            publish(progress);
+                            let secs = bytes as f64 / bytes_per_sec as f64;
+                            std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(10.0)));
+                            Arc::strong_count(&reader.inner) > 1
+                        },
+                    );
+                    publish(verifier.progress);
+                    drop(reader);
+                    let rest = if done { 2000 } else { 100 };
+                    std::thread::sleep(std::time::Duration::from_millis(rest));
+                }
+            });
+        if let Err(error) = spawned {
+            warn!(%error, "the background verification could not start");
+        }
+    }
+
+    /// Where the background verification stands (`None`: not started).
+    pub fn verification(&self) -> Option<crate::Verification> {
+        *self.inner.verification.lock().expect("lock")
+    }
+
+    /// The partitions found damaged so far (name and reason), and those
+    /// removed while running.
     pub fn damaged(&self) -> Vec<(String, String)> {
-        self.inner
+        let mut all: Vec<(String, String)> = self
+            .inner
             .damaged
             .read()
             .expect("lock")
             .iter()
             .map(|(n, r)| (n.clone(), r.clone()))
-            .collect()
+            .collect();
+        for v in super::read_vanished(&self.inner.root) {
+            if !all.iter().any(|(n, _)| *n == v.name) {
+                all.push((v.name.clone(), v.describe()));
+            }
+        }
+        all
     }
 
     fn mark_damaged(&self, name: &str, reason: String) {
@@ -153,12 +220,19 @@ impl EmbeddedReader {
             .copied()
             .filter(|id| first.is_none_or(|f| id.day >= f) && last.is_none_or(|l| id.day <= l))
             .collect();
+        // Days whose partition was removed while running: every answer
+        // over them says what is missing.
+        let vanished: Vec<String> = super::read_vanished(&inner.root)
+            .into_iter()
+            .filter(|v| first.is_none_or(|f| v.day >= f) && last.is_none_or(|l| v.day <= l))
+            .map(|v| format!("{} (removed while running: {} logs lost)", v.name, v.docs))
+            .collect();
         {
             let partitions = inner.partitions.read().expect("lock");
             let stale = partitions.keys().any(|d| !on_disk.contains(d));
             if !stale && wanted.iter().all(|d| partitions.contains_key(d)) {
                 let open = wanted.iter().map(|d| (*d, partitions[d].clone())).collect();
-                return Ok((open, Vec::new()));
+                return Ok((open, vanished));
             }
         }
         let mut partitions = inner.partitions.write().expect("lock");
@@ -169,7 +243,7 @@ impl EmbeddedReader {
             .expect("lock")
             .retain(|name, _| on_disk.iter().any(|id| id.name() == *name));
         let mut out = Vec::with_capacity(wanted.len());
-        let mut missing = Vec::new();
+        let mut missing = vanished;
         for id in wanted {
             let partition = match partitions.entry(id) {
                 Entry::Occupied(e) => e.get().clone(),
@@ -225,7 +299,14 @@ impl EmbeddedReader {
         let mut out = Vec::new();
         let (partitions, mut missing) = self.partitions(first_day, last_day)?;
         let needs_search_fields = filter.needs_search_fields();
+        // A partition known to be damaged (a read failed on it, or a file
+        // failed its checksum) is still read for what it can give, and
+        // every answer over it says it is partial.
+        let damaged = self.inner.damaged.read().expect("lock").clone();
         for (id, partition) in partitions {
+            if damaged.contains_key(&id.name()) {
+                missing.push(id.name());
+            }
             // A partition made before trace ids and metadata were indexed
             // cannot answer those filters: the answer says it is partial.
             let schema = partition.index.schema();
@@ -650,20 +731,69 @@ impl EmbeddedReader {
     }
 
     fn patterns_blocking(&self, q: &PatternsQuery) -> Result<PatternsPage, StoreError> {
-        let mut searchers = Vec::new();
         let mut missing = Vec::new();
-        let raw = self.raw_groups(q, Some(q.start), q.end, Some(&mut searchers), &mut missing)?;
-        // New patterns: the ingest templates seen before `new_since`.
+        let mut limited = Vec::new();
+        let stop = Stop::new(q.budget.deadline);
+        let window = Filter {
+            start: Some(q.start),
+            end: Some(q.end),
+            ..q.filter.clone()
+        };
+        let (matching, unopened) = self.matching(&window)?;
+        missing.extend(unopened);
+        // The budget of distinct templates: the segments' dictionaries bound
+        // what the window can hold; past the budget, a first pass counts
+        // each template and only the most frequent are grouped.
+        let bound: usize = matching
+            .iter()
+            .flat_map(|(_, searcher, _)| searcher.segment_readers())
+            .map(template_terms)
+            .sum();
+        let mut counted = None;
+        let mut keep = None;
+        if bound > q.budget.max_templates {
+            let counts = self.template_counts(&matching, &stop, &mut missing);
+            let total: u64 = counts.values().sum();
+            if counts.len() > q.budget.max_templates {
+                let distinct = counts.len();
+                let top = most_frequent(counts, q.budget.max_templates);
+                let grouped: u64 = top.iter().map(|(_, n)| n).sum();
+                limited.push(format!(
+                    "the window holds {distinct} distinct templates: the {} most frequent \
+                     ({:.1}% of its logs) are grouped, the others only counted",
+                    top.len(),
+                    grouped as f64 * 100.0 / total.max(1) as f64
+                ));
+                keep = Some(Arc::new(top.into_iter().map(|(h, _)| h).collect()));
+            }
+            counted = Some(total);
+        }
+        let mut searchers = Vec::new();
+        let raw = self.raw_groups(q, matching, keep, &stop, &mut searchers, &mut missing);
+        // New patterns: the window's templates seen before `new_since`.
         let seen_before = match q.new_since {
-            Some(since) => Some(
-                self.raw_groups(q, None, since, None, &mut missing)?
-                    .into_iter()
-                    .map(|r| r.group.pattern_id)
-                    .collect::<HashSet<_>>(),
-            ),
-            None => None,
+            Some(since) if !stop.hit() => {
+                Some(self.seen_before(&raw, q, since, &stop, &mut missing)?)
+            }
+            _ => None,
         };
         let mut page = finish_patterns(raw, q.limit, seen_before.as_ref());
+        if let Some(total) = counted {
+            page.total_logs = page.total_logs.max(total);
+        }
+        if stop.hit() {
+            limited.push(
+                "the read's time budget ran out before the whole window was read: \
+                 counts are lower bounds"
+                    .into(),
+            );
+            if q.new_since.is_some() {
+                // Not looked at to the end: "new" is not known.
+                for group in &mut page.patterns {
+                    group.is_new = None;
+                }
+            }
+        }
         // Samples travel as references until here: only the returned
         // patterns' few documents are read from the doc store, each
         // partition's columns opened once.
@@ -689,31 +819,89 @@ impl EmbeddedReader {
         missing.sort();
         missing.dedup();
         page.missing = missing;
+        page.limited = limited;
         Ok(page)
     }
 
-    /// Groups by ingest template the logs of `[start, end)` that match the
-    /// request's filters, with their samples when `samples` is set.
+    /// Matching documents per template (by hash) over `matching`.
+    fn template_counts(
+        &self,
+        matching: &[Matching],
+        stop: &Stop,
+        missing: &mut Vec<String>,
+    ) -> HashMap<u64, u64> {
+        let collector = TemplateCounts { stop: stop.clone() };
+        let mut all: HashMap<u64, u64> = HashMap::new();
+        for (id, searcher, query) in matching {
+            match searcher.search(query.as_ref(), &collector) {
+                Ok(counts) => {
+                    for (hash, n) in counts {
+                        *all.entry(hash).or_default() += n;
+                    }
+                }
+                Err(e) => self.unreadable(id, &e.into(), missing),
+            }
+        }
+        all
+    }
+
+    /// The pattern ids of those of `raw`'s templates that some log
+    /// matching the request's filters carried before `since`.
+    fn seen_before(
+        &self,
+        raw: &[RawGroup],
+        q: &PatternsQuery,
+        since: DateTime<Utc>,
+        stop: &Stop,
+        missing: &mut Vec<String>,
+    ) -> Result<HashSet<String>, StoreError> {
+        if raw.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let filter = Filter {
+            start: None,
+            end: Some(since),
+            ..q.filter.clone()
+        };
+        let collector = SeenCollector {
+            templates: Arc::new(raw.iter().map(|r| r.group.pattern.clone()).collect()),
+            stop: stop.clone(),
+        };
+        let mut seen = vec![false; raw.len()];
+        let (matching, unopened) = self.matching(&filter)?;
+        missing.extend(unopened);
+        for (id, searcher, query) in matching {
+            match searcher.search(&query, &collector) {
+                Ok(found) => seen.iter_mut().zip(found).for_each(|(a, b)| *a |= b),
+                Err(e) => self.unreadable(&id, &e.into(), missing),
+            }
+        }
+        Ok(raw
+            .iter()
+            .zip(seen)
+            .filter(|(_, seen)| *seen)
+            .map(|(r, _)| r.group.pattern_id.clone())
+            .collect())
+    }
+
+    /// Groups by ingest template the logs that `matching` finds (only the
+    /// templates in `keep`, when given), with references to their samples;
+    /// the searchers the references point into go to `searchers`.
     fn raw_groups(
         &self,
         q: &PatternsQuery,
-        start: Option<DateTime<Utc>>,
-        end: DateTime<Utc>,
-        mut searchers: Option<&mut Vec<(PartitionId, Searcher)>>,
+        matching: Vec<Matching>,
+        keep: Option<Arc<HashSet<u64>>>,
+        stop: &Stop,
+        searchers: &mut Vec<(PartitionId, Searcher)>,
         missing: &mut Vec<String>,
-    ) -> Result<Vec<RawGroup>, StoreError> {
-        let samples = searchers.is_some();
-        let filter = Filter {
-            start,
-            end: Some(end),
-            ..q.filter.clone()
-        };
+    ) -> Vec<RawGroup> {
         let collector = PatternCollector {
-            window: samples.then(|| q.clone()),
+            window: Some(q.clone()),
+            keep,
+            stop: stop.clone(),
         };
         let mut by_template: HashMap<String, RawGroup> = HashMap::new();
-        let (matching, unopened) = self.matching(&filter)?;
-        missing.extend(unopened);
         for (id, searcher, query) in matching {
             let groups: Groups = match searcher.search(&query, &collector) {
                 Ok(groups) => groups,
@@ -722,14 +910,11 @@ impl EmbeddedReader {
                     continue;
                 }
             };
-            let index = searchers.as_ref().map_or(0, |s| s.len());
-            if let Some(searchers) = searchers.as_mut() {
-                searchers.push((id, searcher));
-            }
+            let index = searchers.len();
+            searchers.push((id, searcher));
             for (template, (group, candidates)) in groups {
                 let found = candidates
                     .into_iter()
-                    .filter(|_| samples)
                     .map(|(ts, a)| (ts, sample_ref(index, a)))
                     .collect();
                 let raw = RawGroup {
@@ -744,7 +929,7 @@ impl EmbeddedReader {
                 }
             }
         }
-        Ok(by_template.into_values().collect())
+        by_template.into_values().collect()
     }
 
     /// Every stored log's id, with repeats (for consistency checks and tests).
@@ -761,6 +946,18 @@ impl EmbeddedReader {
         }
         Ok(ids)
     }
+}
+
+/// The `n` most frequent of `counts` (ties by key), most frequent first.
+fn most_frequent(counts: HashMap<u64, u64>, n: usize) -> Vec<(u64, u64)> {
+    let mut all: Vec<(u64, u64)> = counts.into_iter().collect();
+    let order = |a: &(u64, u64), b: &(u64, u64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
+    if n < all.len() {
+        all.select_nth_unstable_by(n, order);
+        all.truncate(n);
+    }
+    all.sort_unstable_by(order);
+    all
 }
 
 /// Windows (microseconds) a page is looked for in first, from the edge of
@@ -1123,6 +1320,14 @@ impl LogReader for EmbeddedReader {
 
     fn damage(&self) -> Vec<(String, String)> {
         self.damaged()
+    }
+
+    fn verify_in_background(&self, bytes_per_sec: u64) {
+        EmbeddedReader::verify_in_background(self, bytes_per_sec);
+    }
+
+    fn verification(&self) -> Option<crate::Verification> {
+        EmbeddedReader::verification(self)
     }
 
     fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {

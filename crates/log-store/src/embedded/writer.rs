@@ -57,6 +57,7 @@ impl Default for EmbeddedSettings {
 }
 
 struct OpenPartition {
+    id: PartitionId,
     writer: IndexWriter,
     /// The WAL position this partition's last commit contains.
     committed: u64,
@@ -114,6 +115,9 @@ pub struct EmbeddedWriter {
     written_position: u64,
     /// Damaged partitions found and written around: name, reason.
     damaged: BTreeMap<String, String>,
+    /// Every partition on disk, with the logs of its last commit as last
+    /// seen: one that goes missing was removed while running.
+    known: BTreeMap<PartitionId, u64>,
 }
 
 impl EmbeddedWriter {
@@ -123,6 +127,15 @@ impl EmbeddedWriter {
         let checkpoint = read_checkpoint(&checkpoint_path(&root))?;
         let (schema, fields) = build_schema();
         info!(root = %root.display(), checkpoint, "embedded store opened");
+        let known = list_partitions(&root)
+            .map_err(|e| StoreError::io(&root, e))?
+            .into_iter()
+            .map(|id| (id, committed_docs(&partition_dir(&root, id))))
+            .collect();
+        let damaged = super::read_vanished(&root)
+            .into_iter()
+            .map(|v| (v.name.clone(), v.describe()))
+            .collect();
         Ok(EmbeddedWriter {
             root,
             settings,
@@ -131,8 +144,71 @@ impl EmbeddedWriter {
             open: BTreeMap::new(),
             checkpoint,
             written_position: checkpoint,
-            damaged: BTreeMap::new(),
+            damaged,
+            known,
         })
+    }
+
+    /// Notices partitions removed from disk since the last look (by an
+    /// operator's mistake: retention forgets its own): records each in the
+    /// ledger of vanished partitions with the logs it held, and logs it.
+    /// When one of them is open for writing, the writer cannot go on with
+    /// it: an error, so that the indexer reopens the store and replays the
+    /// WAL from the checkpoint (the logs since then are written again to a
+    /// new partition; those committed before are lost).
+    fn notice_vanished(&mut self) -> Result<(), StoreError> {
+        // Gone: the directory, or the commit of one that held logs.
+        let root = &self.root;
+        let gone: Vec<(PartitionId, u64)> = self
+            .known
+            .iter()
+            .filter(|(id, docs)| {
+                let dir = partition_dir(root, **id);
+                !dir.is_dir() || (**docs > 0 && !dir.join("meta.json").exists())
+            })
+            .map(|(id, docs)| (*id, *docs))
+            .collect();
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let mut ledger = super::read_vanished(&self.root);
+        let mut lost_open = Vec::new();
+        for (id, docs) in gone {
+            self.known.remove(&id);
+            if self.open.get(&id.day).is_some_and(|p| p.id == id) {
+                self.open.remove(&id.day);
+                lost_open.push(id.name());
+            }
+            if docs == 0 {
+                continue;
+            }
+            let vanished = super::Vanished {
+                name: id.name(),
+                day: id.day,
+                docs,
+                at_secs: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            };
+            error!(
+                partition = %vanished.name,
+                logs_lost = docs,
+                "day partition removed while running: the logs it held are lost; reads over its day say they are partial"
+            );
+            self.damaged
+                .insert(vanished.name.clone(), vanished.describe());
+            ledger.retain(|v| v.name != vanished.name);
+            ledger.push(vanished);
+        }
+        super::write_vanished(&self.root, &ledger).map_err(|e| StoreError::io(&self.root, e))?;
+        if lost_open.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(format!(
+                "partition {} was removed while being written; reopening the store",
+                lost_open.join(", ")
+            )))
+        }
     }
 
     fn partition(&mut self, day: NaiveDate) -> Result<&mut OpenPartition, StoreError> {
@@ -181,6 +257,7 @@ impl EmbeddedWriter {
             self.open.insert(
                 day,
                 OpenPartition {
+                    id,
                     writer,
                     committed,
                     dirty: false,
@@ -321,12 +398,21 @@ impl LogWriter for EmbeddedWriter {
     }
 
     fn commit(&mut self) -> Result<u64, StoreError> {
+        self.notice_vanished()?;
         let position = self.written_position;
         if position == self.checkpoint {
             return Ok(position);
         }
         for partition in self.open.values_mut().filter(|p| p.dirty) {
             partition.commit(position)?;
+            let docs = partition
+                .writer
+                .index()
+                .searchable_segment_metas()
+                .map_or(0, |metas| {
+                    metas.iter().map(|m| u64::from(m.num_docs())).sum()
+                });
+            self.known.insert(partition.id, docs);
         }
         write_checkpoint(&checkpoint_path(&self.root), position)?;
         self.checkpoint = position;
@@ -396,8 +482,20 @@ impl LogWriter for EmbeddedWriter {
             let dir = partition_dir(&self.root, id);
             fs::remove_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
             self.damaged.remove(&id.name());
+            self.known.remove(&id);
             info!(partition = %id.name(), "partition past retention deleted");
             dropped += 1;
+        }
+        // Vanished partitions past retention are forgotten too.
+        let ledger = super::read_vanished(&self.root);
+        if ledger.iter().any(|v| v.day < oldest_kept) {
+            let kept: Vec<_> = ledger
+                .into_iter()
+                .filter(|v| v.day >= oldest_kept)
+                .collect();
+            self.damaged
+                .retain(|name, _| PartitionId::parse(name).is_none_or(|id| id.day >= oldest_kept));
+            super::write_vanished(&self.root, &kept).map_err(|e| StoreError::io(&self.root, e))?;
         }
         Ok(dropped)
     }
@@ -414,6 +512,15 @@ impl LogWriter for EmbeddedWriter {
 /// older than `now - retention`.
 pub fn oldest_kept_day(now: DateTime<Utc>, retention: chrono::Duration) -> NaiveDate {
     (now - retention).date_naive()
+}
+
+/// The logs of a partition's last commit (0 when it does not open).
+fn committed_docs(dir: &Path) -> u64 {
+    Index::open_in_dir(dir)
+        .and_then(|index| index.searchable_segment_metas())
+        .map_or(0, |metas| {
+            metas.iter().map(|m| u64::from(m.num_docs())).sum()
+        })
 }
 
 fn checkpoint_path(root: &Path) -> PathBuf {
