@@ -89,7 +89,9 @@ impl Indexer {
             healthy: Arc::new(AtomicBool::new(true)),
             searchable,
             refresh_waiters: Arc::new(AtomicUsize::new(0)),
-            damage: Arc::default(),
+            // Damage the store already knows of (a day removed while it
+            // ran before) is told from the start.
+            damage: Arc::new(std::sync::Mutex::new(writer.damage())),
         };
         let stop = Arc::new(AtomicBool::new(false));
         let mut worker = Worker {

@@ -495,3 +495,178 @@ async fn the_admin_route_backs_up_into_the_configured_repository() {
     exactly_once(&stored(&c, &service.query).await, "alpha", 300);
     service.stop();
 }
+
+/// Flips one byte in the middle of a file.
+fn flip_middle(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// The stored-documents files of a backup's first partition.
+fn store_file(backup: &Path) -> (String, String) {
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(backup.join("manifest.json")).unwrap()).unwrap();
+    let partition = manifest["partitions"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let file = manifest["partitions"][0]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .find(|n| n.ends_with(".store"))
+        .unwrap();
+    (partition, file)
+}
+
+// Regressions (issue 32): a backup of a corrupt segment verified as intact;
+// an incremental backup linked a rotten file of the previous backup; two
+// backups could run at once.
+#[tokio::test]
+async fn backups_never_launder_or_spread_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let repo = tmp.path().join("backups");
+    let c = reqwest::Client::new();
+    let service = Running::start(&data).await;
+    ingest(&c, &service.ingest, &logs("alpha", 0, 500), true).await;
+    service.stop();
+    let first = backup_json(data.to_str().unwrap(), repo.to_str().unwrap());
+    let first_dir = Path::new(first["dir"].as_str().unwrap()).to_path_buf();
+    let (partition, file) = store_file(&first_dir);
+
+    // The previous backup's copy rots: the next backup copies the live
+    // file instead of linking the rotten one, and restores.
+    flip_middle(&first_dir.join(&partition).join(&file));
+    let second = backup_json(data.to_str().unwrap(), repo.to_str().unwrap());
+    let second_dir = Path::new(second["dir"].as_str().unwrap()).to_path_buf();
+    let verify = logagg(&[
+        "restore",
+        "--verify-only",
+        "--from",
+        second_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let rotten = std::fs::metadata(first_dir.join(&partition).join(&file)).unwrap();
+    let fresh = std::fs::metadata(second_dir.join(&partition).join(&file)).unwrap();
+    assert_ne!(
+        std::os::unix::fs::MetadataExt::ino(&rotten),
+        std::os::unix::fs::MetadataExt::ino(&fresh),
+        "the rotten file was linked"
+    );
+    let restored = tmp.path().join("restored");
+    restore_json(second_dir.to_str().unwrap(), restored.to_str().unwrap());
+    let service = Running::start(&restored).await;
+    exactly_once(&stored(&c, &service.query).await, "alpha", 500);
+    service.stop();
+
+    // A backup that holds a damaged segment with a manifest to match (as
+    // a release before this one could make) is refused by its own checksums.
+    let laundered = tmp.path().join("laundered");
+    copy_tree(&second_dir, &laundered);
+    let path = laundered.join(&partition).join(&file);
+    flip_middle(&path);
+    let bytes = std::fs::read(&path).unwrap();
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(laundered.join("manifest.json")).unwrap()).unwrap();
+    for f in manifest["partitions"][0]["files"].as_array_mut().unwrap() {
+        if f["name"] == file.as_str() {
+            f["crc32"] = json!(crc32fast::hash(&bytes));
+        }
+    }
+    std::fs::write(laundered.join("manifest.json"), manifest.to_string()).unwrap();
+    let verify = logagg(&[
+        "restore",
+        "--verify-only",
+        "--from",
+        laundered.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&verify.stderr);
+    assert_eq!(verify.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&file) && stderr.contains("checksum"),
+        "{stderr}"
+    );
+
+    // The live store damaged: the backup fails, names the file, and adds
+    // nothing to the repository.
+    let live = data.join("index").join(&partition).join(&file);
+    flip_middle(&live);
+    let out = logagg(&[
+        "backup",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--to",
+        repo.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&file) && stderr.contains("checksum"),
+        "{stderr}"
+    );
+    let backups = std::fs::read_dir(&repo)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("manifest.json").is_file())
+        .count();
+    assert_eq!(backups, 2);
+}
+
+#[tokio::test]
+async fn one_backup_of_a_repository_at_a_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let repo = tmp.path().join("backups");
+    let c = reqwest::Client::new();
+    std::fs::create_dir_all(&repo).unwrap();
+    let service = Running::start_with(&data, &[("BACKUP_DIR", repo.to_str().unwrap())]).await;
+    ingest(&c, &service.ingest, &logs("alpha", 0, 100), true).await;
+    // Another process holds the repository (as a running backup does).
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(repo.join(".lock"))
+        .unwrap();
+    held.try_lock().unwrap();
+    std::fs::write(repo.join(".lock"), "pid 4242 since 2026-12-07T10:00:00Z").unwrap();
+    let out = logagg(&[
+        "backup",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--to",
+        repo.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is running") && stderr.contains("pid 4242"),
+        "{stderr}"
+    );
+    let r = c
+        .post(format!("{}/admin/backup", service.ingest))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 409);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "backup_running", "{body}");
+    // Released: both run.
+    drop(held);
+    let r = c
+        .post(format!("{}/admin/backup", service.ingest))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    backup_json(data.to_str().unwrap(), repo.to_str().unwrap());
+    service.stop();
+}

@@ -186,6 +186,31 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         iterations: u64,
     },
+    /// Costly pattern requests over high-cardinality errors against the
+    /// ingest path: seeds DISTINCT ERROR logs (each its own template), then
+    /// the ingest ack latency at --rate alone and while --concurrent
+    /// clients ask for the patterns of 24 h back to back; with --pid, the
+    /// server's peak resident memory under that load and 10 s after.
+    Overload {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value_t = 200_000)]
+        distinct: u64,
+        #[arg(long, default_value_t = 8)]
+        concurrent: usize,
+        /// Single logs per second in each latency phase.
+        #[arg(long, default_value_t = 200.0)]
+        rate: f64,
+        /// Seconds of each latency phase.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// `limit` of each pattern request.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        /// The server's process id, to read its memory from /proc.
+        #[arg(long)]
+        pid: Option<u32>,
+    },
     /// Raw tantivy, HTTP-discard and WAL rates, then the end-to-end ingest
     /// against the target, with ratios.
     Ceiling {
@@ -471,6 +496,57 @@ fn main() -> ExitCode {
                 println!("patterns over {hours} h: {} logs grouped", r.matches);
                 header();
                 row("patterns", &r.latency);
+            }
+        }
+        Command::Overload {
+            common,
+            distinct,
+            concurrent,
+            rate,
+            seconds,
+            limit,
+            pid,
+        } => {
+            let o = logbench::overload::OverloadOptions {
+                distinct,
+                concurrent,
+                rate,
+                seconds,
+                limit,
+                pid,
+                seed: common.seed,
+                quiet: common.quiet,
+            };
+            let r = runtime().block_on(logbench::overload::overload(
+                &common.ingest_url,
+                &common.query_url,
+                &o,
+            ));
+            if common.json {
+                print_json(&r);
+            } else {
+                println!(
+                    "seeded             {} distinct ERROR logs in {:.1} s",
+                    r.seeded, r.seed_seconds
+                );
+                let p = &r.patterns;
+                println!(
+                    "patterns           {} answered ({} partial), {} refused 429, {} errors, {concurrent} clients",
+                    p.answered, p.partial, p.refused, p.errors
+                );
+                if let Some(rss) = r.peak_rss_mib {
+                    println!("peak server RSS    {rss:.0} MiB under the pattern load");
+                }
+                if let Some(rss) = r.rss_after_mib {
+                    println!("server RSS after   {rss:.0} MiB (10 s after the load)");
+                }
+                println!("ingest p99 ratio   {:.2} (under load / alone)", r.p99_ratio);
+                header();
+                row("ingest alone", &r.ingest_alone.ack_latency);
+                row("ingest under load", &r.ingest_under_load.ack_latency);
+                if let Some(l) = &p.latency {
+                    row("patterns (all answers)", l);
+                }
             }
         }
         Command::Ceiling {

@@ -221,6 +221,9 @@ pub fn coverage_with(
             .with_label_values(&[kind])
             .inc();
     }
+    let mut missing = missing;
+    missing.sort();
+    missing.dedup();
     Coverage {
         partial: !missing.is_empty() || !reasons.is_empty(),
         missing,

@@ -112,6 +112,9 @@ pub async fn export(
             return None;
         }
         if let Some(abort) = ex.abort.take() {
+            // A moment for the error line to leave (the server flushes what
+            // it holds while the stream waits), then the abort.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             ex.done = true;
             return Some((Err(abort), ex));
         }

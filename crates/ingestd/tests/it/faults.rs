@@ -316,7 +316,7 @@ async fn a_damaged_day_index_costs_only_that_day_and_later_logs_are_kept() {
 }
 
 /// A segment id as meta.json may write it (a UUID with dashes).
-fn uuid_dashed(hex: &str) -> String {
+pub fn uuid_dashed(hex: &str) -> String {
     if hex.len() != 32 {
         return hex.to_string();
     }

@@ -35,6 +35,19 @@ impl Stack {
     }
 
     pub async fn start_in(dir: &Path, flags: &[&str]) -> Stack {
+        Self::start_in_with(dir, flags, queryd::ReadArgs::default()).await
+    }
+
+    /// As [`Stack::start_with`], with queryd's budgets for expensive reads.
+    pub async fn start_reads(flags: &[&str], reads: queryd::ReadArgs) -> Stack {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let mut stack = Self::start_in_with(&dir, flags, reads).await;
+        stack._tmp = Some(tmp);
+        stack
+    }
+
+    pub async fn start_in_with(dir: &Path, flags: &[&str], reads: queryd::ReadArgs) -> Stack {
         let mut argv = vec![
             "ingestd",
             "--data-dir",
@@ -66,7 +79,7 @@ impl Stack {
             query_addr: "127.0.0.1:0".parse().unwrap(),
             query_workers: Some(2),
             max_tails: 64,
-            reads: Default::default(),
+            reads,
             access,
         };
         let query_done = actix_web::rt::spawn(async move {

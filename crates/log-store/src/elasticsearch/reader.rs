@@ -341,9 +341,18 @@ impl LogReader for EsReader {
                 Some(_) => Some(HashSet::new()),
                 None => None,
             };
+            let grouped: u64 = raw.iter().map(|r| r.group.count).sum();
             let mut page = finish_merged(raw, merged, query.limit, seen.as_ref());
-            // Logs beyond the aggregated templates still count.
+            // Logs beyond the aggregated templates still count, and the
+            // answer says that not every template was grouped.
             page.total_logs = page.total_logs.max(total_logs);
+            if total_logs > grouped {
+                page.limited.push(format!(
+                    "the window holds more than {} distinct templates: the most frequent ({:.1}% of its logs) are grouped, the others only counted",
+                    crate::elasticsearch::query::MAX_PATTERN_BUCKETS,
+                    grouped as f64 * 100.0 / total_logs as f64
+                ));
+            }
             page.missing = missing;
             Ok(page)
         })

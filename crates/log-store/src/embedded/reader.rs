@@ -43,6 +43,14 @@ type Matching = (PartitionId, Searcher, Box<dyn Query>);
 struct Partition {
     index: Index,
     reader: IndexReader,
+    /// The directory's inode when opened: another one under the same name
+    /// (the day removed and made again) is opened afresh.
+    inode: u64,
+}
+
+/// The inode of a directory (0 when it cannot be read).
+fn inode_of(dir: &Path) -> u64 {
+    std::fs::metadata(dir).map_or(0, |m| std::os::unix::fs::MetadataExt::ino(&m))
 }
 
 /// Reads the day partitions of a data directory; cheap to clone.
@@ -57,6 +65,9 @@ struct Inner {
     partitions: RwLock<BTreeMap<PartitionId, Arc<Partition>>>,
     /// Partitions that could not be read: name, reason.
     damaged: RwLock<BTreeMap<String, String>>,
+    /// Those of `damaged` that failed to open (being created, say): a later
+    /// open that succeeds clears them.
+    open_failed: RwLock<HashSet<String>>,
     /// Woken after each commit of a writer in this process (live tails
     /// look at once rather than at their next poll).
     committed: Arc<tokio::sync::Notify>,
@@ -96,6 +107,7 @@ impl EmbeddedReader {
                 fields,
                 partitions: RwLock::new(BTreeMap::new()),
                 damaged: RwLock::new(BTreeMap::new()),
+                open_failed: RwLock::new(HashSet::new()),
                 histograms: Mutex::new(HashMap::new()),
                 verification: Mutex::new(None),
                 values: Mutex::new(HashMap::new()),
@@ -227,21 +239,34 @@ impl EmbeddedReader {
             .filter(|v| first.is_none_or(|f| v.day >= f) && last.is_none_or(|l| v.day <= l))
             .map(|v| format!("{} (removed while running: {} logs lost)", v.name, v.docs))
             .collect();
+        let same_dir =
+            |id: &PartitionId, p: &Partition| p.inode == inode_of(&partition_dir(&inner.root, *id));
         {
             let partitions = inner.partitions.read().expect("lock");
             let stale = partitions.keys().any(|d| !on_disk.contains(d));
-            if !stale && wanted.iter().all(|d| partitions.contains_key(d)) {
+            if !stale
+                && wanted
+                    .iter()
+                    .all(|d| partitions.get(d).is_some_and(|p| same_dir(d, p)))
+            {
                 let open = wanted.iter().map(|d| (*d, partitions[d].clone())).collect();
                 return Ok((open, vanished));
             }
         }
         let mut partitions = inner.partitions.write().expect("lock");
-        partitions.retain(|id, _| on_disk.contains(id));
-        self.inner
-            .damaged
-            .write()
-            .expect("lock")
-            .retain(|name, _| on_disk.iter().any(|id| id.name() == *name));
+        let mut replaced = Vec::new();
+        partitions.retain(|id, p| {
+            let keep = on_disk.contains(id) && same_dir(id, p);
+            if !keep {
+                replaced.push(id.name());
+            }
+            keep
+        });
+        // Damage found in a partition no longer open (gone, or made again)
+        // was its own.
+        self.inner.damaged.write().expect("lock").retain(|name, _| {
+            on_disk.iter().any(|id| id.name() == *name) && !replaced.contains(name)
+        });
         let mut out = Vec::with_capacity(wanted.len());
         let mut missing = vanished;
         for id in wanted {
@@ -250,6 +275,9 @@ impl EmbeddedReader {
                 Entry::Vacant(e) => match open_partition(&partition_dir(&inner.root, id)) {
                     Ok(p) => {
                         debug!(partition = %id.name(), "partition opened for reading");
+                        if inner.open_failed.write().expect("lock").remove(&id.name()) {
+                            inner.damaged.write().expect("lock").remove(&id.name());
+                        }
                         e.insert(Arc::new(p)).clone()
                     }
                     Err(error) => {
@@ -262,6 +290,7 @@ impl EmbeddedReader {
                             _ => error.to_string(),
                         };
                         self.mark_damaged(&id.name(), reason);
+                        inner.open_failed.write().expect("lock").insert(id.name());
                         missing.push(id.name());
                         continue;
                     }
@@ -1064,13 +1093,18 @@ fn parse_sample_ref(s: &str) -> Option<(usize, u32, u32)> {
 }
 
 fn open_partition(dir: &Path) -> tantivy::Result<Partition> {
+    let inode = inode_of(dir);
     let index = Index::open_in_dir(dir)?;
     register_tokenizers(&index);
     let reader = index
         .reader_builder()
         .reload_policy(ReloadPolicy::OnCommitWithDelay)
         .try_into()?;
-    Ok(Partition { index, reader })
+    Ok(Partition {
+        index,
+        reader,
+        inode,
+    })
 }
 
 /// The keyword columns whose values stored bodies leave out, in the order

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use tantivy::directory::footer::Footer;
-use tantivy::directory::Directory;
+use tantivy::directory::{Directory, MmapDirectory};
 use tantivy::Index;
 
 use super::{list_partitions, partition_dir, PartitionId};
@@ -32,19 +32,28 @@ pub enum Depth {
 
 /// The files of an index's last commit: paths relative to its directory.
 pub fn commit_files(index: &Index) -> tantivy::Result<Vec<PathBuf>> {
+    // A segment's file list names a deletes file whether or not it has
+    // deletes, and its temporary store while it is written.
     let mut files: Vec<PathBuf> = index
         .searchable_segment_metas()?
         .iter()
-        .flat_map(|meta| meta.list_files())
+        .flat_map(|meta| {
+            let deletes = meta.has_deletes();
+            meta.list_files().into_iter().filter(move |path| {
+                let name = path.to_string_lossy();
+                !name.ends_with(".store.temp") && (deletes || !name.ends_with(".del"))
+            })
+        })
         .collect();
     files.sort();
     Ok(files)
 }
 
-/// Checks one file of `index`: `Ok`, or what is wrong with it.
-pub fn check_file(index: &Index, path: &Path, depth: Depth) -> Result<(), String> {
+/// Checks one file of an index directory (opened as files are on disk,
+/// footers included: an `MmapDirectory`, not the index's own directory,
+/// which hands files out without their footers): `Ok`, or what is wrong.
+pub fn check_file(directory: &dyn Directory, path: &Path, depth: Depth) -> Result<(), String> {
     let name = path.display();
-    let directory = index.directory();
     match depth {
         Depth::Footer => {
             let slice = directory
@@ -83,9 +92,11 @@ pub fn file_checksum(directory: &dyn Directory, path: &Path) -> Result<(), Strin
 /// (a merge commits new segments and deletes the files of the ones it
 /// merged: such a file failing to open is no damage).
 fn still_committed(dir: &Path, file: &Path) -> bool {
+    // A partition that no longer opens (removed, say) is the reader's to
+    // report.
     Index::open_in_dir(dir)
         .and_then(|index| commit_files(&index))
-        .map_or(true, |files| files.iter().any(|f| f == file))
+        .is_ok_and(|files| files.iter().any(|f| f == file))
 }
 
 /// What the pass remembers between sweeps.
@@ -124,7 +135,7 @@ impl Verifier {
         let Ok(ids) = list_partitions(root) else {
             return false;
         };
-        let mut indexes: Vec<(PartitionId, PathBuf, Index)> = Vec::new();
+        let mut indexes: Vec<(PartitionId, PathBuf, MmapDirectory)> = Vec::new();
         let mut pending: Vec<Pending> = Vec::new();
         let mut present: HashSet<PathBuf> = HashSet::new();
         for id in ids.into_iter().rev() {
@@ -144,6 +155,9 @@ impl Verifier {
             let Ok(files) = commit_files(&index) else {
                 continue;
             };
+            let Ok(directory) = MmapDirectory::open(&dir) else {
+                continue;
+            };
             let at = indexes.len();
             for file in files {
                 let full = dir.join(&file);
@@ -151,7 +165,7 @@ impl Verifier {
                 if self.whole.contains_key(&full) || self.bad.contains(&full) {
                     continue;
                 }
-                match check_file(&index, &file, Depth::Footer) {
+                match check_file(&directory, &file, Depth::Footer) {
                     Ok(()) => pending.push(Pending {
                         id,
                         index_at: at,
@@ -166,7 +180,7 @@ impl Verifier {
                     }
                 }
             }
-            indexes.push((id, dir, index));
+            indexes.push((id, dir, directory));
             if let Some(time) = meta_time {
                 self.settled.insert(partition_dir(root, id), time);
             }
@@ -179,9 +193,9 @@ impl Verifier {
         self.update();
         let mut complete = true;
         for file in &pending {
-            let (_, dir, index) = &indexes[file.index_at];
+            let (_, dir, directory) = &indexes[file.index_at];
             let full = dir.join(&file.path);
-            match check_file(index, &file.path, Depth::Whole) {
+            match check_file(directory, &file.path, Depth::Whole) {
                 Ok(()) => {
                     self.whole.insert(full, file.len);
                 }

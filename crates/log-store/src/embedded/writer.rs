@@ -127,16 +127,23 @@ impl EmbeddedWriter {
         let checkpoint = read_checkpoint(&checkpoint_path(&root))?;
         let (schema, fields) = build_schema();
         info!(root = %root.display(), checkpoint, "embedded store opened");
-        let known = list_partitions(&root)
+        let mut known: BTreeMap<PartitionId, u64> = list_partitions(&root)
             .map_err(|e| StoreError::io(&root, e))?
             .into_iter()
             .map(|id| (id, committed_docs(&partition_dir(&root, id))))
             .collect();
+        // A writer reopened after an error (a partition removed under it
+        // makes its next write fail) still knows what was there.
+        if let Some(seen) = SEEN.lock().expect("lock").get(&root) {
+            for (id, docs) in seen {
+                known.entry(*id).or_insert(*docs);
+            }
+        }
         let damaged = super::read_vanished(&root)
             .into_iter()
             .map(|v| (v.name.clone(), v.describe()))
             .collect();
-        Ok(EmbeddedWriter {
+        let mut writer = EmbeddedWriter {
             root,
             settings,
             fields,
@@ -146,7 +153,18 @@ impl EmbeddedWriter {
             written_position: checkpoint,
             damaged,
             known,
-        })
+        };
+        // Those gone since: told now (nothing is open yet).
+        writer.notice_vanished()?;
+        Ok(writer)
+    }
+
+    /// Shares what this writer knows of the partitions with the next one
+    /// opened on the same directory in this process.
+    fn remember(&self) {
+        SEEN.lock()
+            .expect("lock")
+            .insert(self.root.clone(), self.known.clone());
     }
 
     /// Notices partitions removed from disk since the last look (by an
@@ -171,10 +189,13 @@ impl EmbeddedWriter {
         if gone.is_empty() {
             return Ok(());
         }
+        for (id, _) in &gone {
+            self.known.remove(id);
+        }
+        self.remember();
         let mut ledger = super::read_vanished(&self.root);
         let mut lost_open = Vec::new();
         for (id, docs) in gone {
-            self.known.remove(&id);
             if self.open.get(&id.day).is_some_and(|p| p.id == id) {
                 self.open.remove(&id.day);
                 lost_open.push(id.name());
@@ -414,6 +435,7 @@ impl LogWriter for EmbeddedWriter {
                 });
             self.known.insert(partition.id, docs);
         }
+        self.remember();
         write_checkpoint(&checkpoint_path(&self.root), position)?;
         self.checkpoint = position;
         // Close partitions nobody writes to any more (today's stays open).
@@ -483,6 +505,7 @@ impl LogWriter for EmbeddedWriter {
             fs::remove_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
             self.damaged.remove(&id.name());
             self.known.remove(&id);
+            self.remember();
             info!(partition = %id.name(), "partition past retention deleted");
             dropped += 1;
         }
@@ -513,6 +536,12 @@ impl LogWriter for EmbeddedWriter {
 pub fn oldest_kept_day(now: DateTime<Utc>, retention: chrono::Duration) -> NaiveDate {
     (now - retention).date_naive()
 }
+
+/// What the writers of this process last saw of each index root's
+/// partitions (see [`EmbeddedWriter::open`]).
+static SEEN: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<PathBuf, BTreeMap<PartitionId, u64>>>,
+> = std::sync::LazyLock::new(Default::default);
 
 /// The logs of a partition's last commit (0 when it does not open).
 fn committed_docs(dir: &Path) -> u64 {
