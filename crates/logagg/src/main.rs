@@ -4,6 +4,11 @@
 
 use std::net::TcpListener;
 
+/// mimalloc gives memory back after a burst of expensive reads, where
+/// glibc's arenas keep it (BENCHMARKS.md, "Expensive reads").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 use tokio::sync::watch;
 

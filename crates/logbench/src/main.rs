@@ -202,8 +202,14 @@ enum Command {
         #[arg(long, default_value_t = 200.0)]
         rate: f64,
         /// Seconds of each latency phase.
-        #[arg(long, default_value_t = 30)]
+        #[arg(long, default_value_t = 15)]
         seconds: u64,
+        /// Rounds of (alone, under load), alternated.
+        #[arg(long, default_value_t = 3)]
+        rounds: u64,
+        /// Seconds to wait after seeding, for merges to settle.
+        #[arg(long, default_value_t = 20)]
+        settle_secs: u64,
         /// `limit` of each pattern request.
         #[arg(long, default_value_t = 1000)]
         limit: usize,
@@ -504,6 +510,8 @@ fn main() -> ExitCode {
             concurrent,
             rate,
             seconds,
+            rounds,
+            settle_secs,
             limit,
             pid,
         } => {
@@ -512,6 +520,8 @@ fn main() -> ExitCode {
                 concurrent,
                 rate,
                 seconds,
+                rounds,
+                settle_secs,
                 limit,
                 pid,
                 seed: common.seed,
@@ -540,10 +550,23 @@ fn main() -> ExitCode {
                 if let Some(rss) = r.rss_after_mib {
                     println!("server RSS after   {rss:.0} MiB (10 s after the load)");
                 }
-                println!("ingest p99 ratio   {:.2} (under load / alone)", r.p99_ratio);
+                println!(
+                    "ingest p99 ratio   {:.2} (median of the rounds' p99 under load / alone)",
+                    r.p99_ratio
+                );
                 header();
-                row("ingest alone", &r.ingest_alone.ack_latency);
-                row("ingest under load", &r.ingest_under_load.ack_latency);
+                for (i, (alone, loaded)) in
+                    r.ingest_alone.iter().zip(&r.ingest_under_load).enumerate()
+                {
+                    row(
+                        &format!("ingest alone, round {}", i + 1),
+                        &alone.ack_latency,
+                    );
+                    row(
+                        &format!("ingest under load, round {}", i + 1),
+                        &loaded.ack_latency,
+                    );
+                }
                 if let Some(l) = &p.latency {
                     row("patterns (all answers)", l);
                 }

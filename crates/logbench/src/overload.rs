@@ -25,6 +25,10 @@ pub struct OverloadOptions {
     pub rate: f64,
     /// Seconds of each latency phase.
     pub seconds: u64,
+    /// Rounds of (alone, under load).
+    pub rounds: u64,
+    /// Seconds to wait after seeding (merges settle).
+    pub settle_secs: u64,
     /// `limit` of each pattern request.
     pub limit: usize,
     /// The server process (its resident memory is read from /proc).
@@ -50,9 +54,11 @@ pub struct PatternAnswers {
 pub struct OverloadReport {
     pub seeded: u64,
     pub seed_seconds: f64,
-    pub ingest_alone: LatencyReport,
-    pub ingest_under_load: LatencyReport,
-    /// Ingest p99 under the pattern load over its p99 alone.
+    /// Each round's ingest latency alone, then under the pattern load.
+    pub ingest_alone: Vec<LatencyReport>,
+    pub ingest_under_load: Vec<LatencyReport>,
+    /// The median of the rounds' ingest p99 under the pattern load over
+    /// the median of their p99 alone.
     pub p99_ratio: f64,
     pub patterns: PatternAnswers,
     /// Peak resident memory of the server during the pattern load, MiB.
@@ -117,73 +123,113 @@ async fn seed(ingest_url: &str, o: &OverloadOptions) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
-pub async fn overload(ingest_url: &str, query_url: &str, o: &OverloadOptions) -> OverloadReport {
-    let seed_seconds = seed(ingest_url, o).await;
-    let duration = Duration::from_secs(o.seconds);
-    let ingest_alone = latency(ingest_url, o.rate, duration, o.seed, o.quiet).await;
-    // The peak from here on (root may reset a process's high-water mark).
-    if let Some(pid) = o.pid {
-        let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let answers = Arc::new(Mutex::new((PatternAnswers::default(), histogram())));
+/// Pattern clients asking back to back until `stop`, counted in `answers`.
+fn pattern_clients(
+    query_url: &str,
+    o: &OverloadOptions,
+    stop: &Arc<AtomicBool>,
+    answers: &Arc<Mutex<(PatternAnswers, hdrhistogram::Histogram<u64>)>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let url = format!("{query_url}/logs/patterns?hours=24&limit={}", o.limit);
-    let mut clients = Vec::new();
-    for _ in 0..o.concurrent {
-        let (stop, answers, url) = (stop.clone(), answers.clone(), url.clone());
-        clients.push(tokio::spawn(async move {
-            let c = client();
-            while !stop.load(Ordering::Acquire) {
-                let t = Instant::now();
-                let r = c.get(&url).send().await;
-                let outcome = match r {
-                    Ok(r) if r.status().as_u16() == 429 => Err(true),
-                    Ok(r) if r.status().is_success() => Ok(r.json::<Value>().await.ok()),
-                    _ => Err(false),
-                };
-                let took = t.elapsed();
-                let mut a = answers.lock().unwrap();
-                record(&mut a.1, took);
-                match outcome {
-                    Ok(body) => {
-                        a.0.answered += 1;
-                        if body.is_some_and(|b| b["partial"] == true) {
-                            a.0.partial += 1;
+    (0..o.concurrent)
+        .map(|_| {
+            let (stop, answers, url) = (stop.clone(), answers.clone(), url.clone());
+            tokio::spawn(async move {
+                let c = client();
+                while !stop.load(Ordering::Acquire) {
+                    let t = Instant::now();
+                    let r = c.get(&url).send().await;
+                    let outcome = match r {
+                        Ok(r) if r.status().as_u16() == 429 => Err(true),
+                        // The body read whole, not parsed: the load is
+                        // the server's, not this client's.
+                        Ok(r) if r.status().is_success() => Ok(r.bytes().await.ok()),
+                        _ => Err(false),
+                    };
+                    let took = t.elapsed();
+                    let refused = {
+                        let mut a = answers.lock().unwrap();
+                        record(&mut a.1, took);
+                        match outcome {
+                            Ok(body) => {
+                                a.0.answered += 1;
+                                let partial = b"\"partial\":true";
+                                if body
+                                    .is_some_and(|b| b.windows(partial.len()).any(|w| w == partial))
+                                {
+                                    a.0.partial += 1;
+                                }
+                                false
+                            }
+                            Err(true) => {
+                                a.0.refused += 1;
+                                true
+                            }
+                            Err(false) => {
+                                a.0.errors += 1;
+                                false
+                            }
                         }
-                    }
-                    Err(true) => {
-                        a.0.refused += 1;
-                        drop(a);
-                        // As a client honouring Retry-After would.
+                    };
+                    if refused {
+                        // As a client honouring Retry-After would, sooner.
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
-                    Err(false) => a.0.errors += 1,
                 }
-            }
-        }));
-    }
-    let rss = o.pid.map(|pid| {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let mut peak: f64 = 0.0;
-            while !stop.load(Ordering::Acquire) {
-                if let Some(now) = proc_status_mib(pid, "VmRSS:") {
-                    peak = peak.max(now);
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            peak.max(proc_status_mib(pid, "VmHWM:").unwrap_or(0.0))
+            })
         })
-    });
-    let ingest_under_load = latency(ingest_url, o.rate, duration, o.seed + 1, o.quiet).await;
-    stop.store(true, Ordering::Release);
-    for c in clients {
-        let _ = c.await;
+        .collect()
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Seeds, lets the store settle, then alternates `rounds` times: the
+/// ingest latency alone, then under the pattern load (side by side in
+/// time, so that drift hits both).
+pub async fn overload(ingest_url: &str, query_url: &str, o: &OverloadOptions) -> OverloadReport {
+    let seed_seconds = seed(ingest_url, o).await;
+    tokio::time::sleep(Duration::from_secs(o.settle_secs)).await;
+    let duration = Duration::from_secs(o.seconds);
+    let answers = Arc::new(Mutex::new((PatternAnswers::default(), histogram())));
+    let mut ingest_alone = Vec::new();
+    let mut ingest_under_load = Vec::new();
+    let mut peak_rss_mib: Option<f64> = None;
+    for round in 0..o.rounds.max(1) {
+        let seed = o.seed + 2 * round;
+        ingest_alone.push(latency(ingest_url, o.rate, duration, seed, o.quiet).await);
+        // The peak from here on (root may reset a process's high-water mark).
+        if let Some(pid) = o.pid {
+            let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients = pattern_clients(query_url, o, &stop, &answers);
+        let rss = o.pid.map(|pid| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut peak: f64 = 0.0;
+                while !stop.load(Ordering::Acquire) {
+                    if let Some(now) = proc_status_mib(pid, "VmRSS:") {
+                        peak = peak.max(now);
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                peak.max(proc_status_mib(pid, "VmHWM:").unwrap_or(0.0))
+            })
+        });
+        ingest_under_load.push(latency(ingest_url, o.rate, duration, seed + 1, o.quiet).await);
+        stop.store(true, Ordering::Release);
+        for c in clients {
+            let _ = c.await;
+        }
+        if let Some(task) = rss {
+            if let Ok(peak) = task.await {
+                peak_rss_mib = Some(peak_rss_mib.map_or(peak, |p: f64| p.max(peak)));
+            }
+        }
     }
-    let peak_rss_mib = match rss {
-        Some(task) => task.await.ok(),
-        None => None,
-    };
     let rss_after_mib = match o.pid {
         Some(pid) => {
             tokio::time::sleep(Duration::from_secs(10)).await;
@@ -196,8 +242,8 @@ pub async fn overload(ingest_url: &str, query_url: &str, o: &OverloadOptions) ->
         (a.0.clone(), a.1.clone())
     };
     patterns.latency = Some(percentiles(&hist));
-    let p99_ratio =
-        ingest_under_load.ack_latency.p99_ms / ingest_alone.ack_latency.p99_ms.max(0.001);
+    let p99 = |runs: &[LatencyReport]| median(runs.iter().map(|r| r.ack_latency.p99_ms).collect());
+    let p99_ratio = p99(&ingest_under_load) / p99(&ingest_alone).max(0.001);
     OverloadReport {
         seeded: o.distinct,
         seed_seconds,

@@ -61,7 +61,10 @@ pub struct QueryArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ReadArgs {
     /// Expensive reads running at once in the process; more are refused
-    /// with 429 and `Retry-After` (default: twice the cores, at least 4).
+    /// with 429 and `Retry-After` (default: one per core, at least 2).
+    /// They run at the lowest CPU priority (nice 19), so that ingest keeps
+    /// its latency; more of them at once than cores costs ingest all the
+    /// same (BENCHMARKS.md, "Expensive reads").
     #[arg(long, env = "MAX_EXPENSIVE_READS")]
     pub max_expensive_reads: Option<usize>,
 
@@ -101,10 +104,7 @@ impl ReadArgs {
     pub fn limits(&self) -> budget::ReadLimits {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         budget::ReadLimits {
-            per_process: self
-                .max_expensive_reads
-                .unwrap_or((2 * cores).max(4))
-                .max(1),
+            per_process: self.max_expensive_reads.unwrap_or(cores.max(2)).max(1),
             per_key: self.max_expensive_reads_per_key.max(1),
             time: std::time::Duration::from_secs_f64(
                 self.read_time_budget_secs.clamp(0.01, 3600.0),

@@ -129,7 +129,14 @@ class ApiError extends Error {
 
 async function api(path, params) {
   const url = params ? `${path}?${params}` : path;
-  const res = await fetch(url, { headers: { Accept: "application/json" } });
+  let res = await fetch(url, { headers: { Accept: "application/json" } });
+  // Expensive reads take a slot: busy, the service answers 429 with
+  // Retry-After. Wait as told, a few times, before giving up.
+  for (let tries = 0; res.status === 429 && tries < 4; tries++) {
+    const wait = Math.min(Number(res.headers.get("Retry-After")) || 1, 5);
+    await new Promise((done) => setTimeout(done, wait * 1000));
+    res = await fetch(url, { headers: { Accept: "application/json" } });
+  }
   let body = null;
   try { body = await res.json(); } catch (_) { body = null; }
   if (!res.ok) throw new ApiError(res.status, body);

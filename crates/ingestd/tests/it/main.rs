@@ -13,6 +13,7 @@ mod elasticsearch;
 mod fake_es;
 mod fake_search;
 mod faults;
+mod gateway;
 mod monitoring;
 mod openapi;
 mod reads;

@@ -155,6 +155,7 @@ impl EmbeddedReader {
         let spawned = std::thread::Builder::new()
             .name("verify".into())
             .spawn(move || {
+                lower_priority();
                 let mut verifier = super::verify::Verifier::default();
                 loop {
                     let Some(inner) = weak.upgrade() else { return };
@@ -977,6 +978,40 @@ impl EmbeddedReader {
     }
 }
 
+/// The nice value of the threads of expensive reads (patterns, histogram,
+/// facets): they take the cores that ingest leaves (in the kernel's
+/// weights nice 0 is 1024, nice 19 is 15). Raising one's own nice value
+/// needs no privilege.
+pub const READ_NICE: i32 = 19;
+
+/// Puts the calling thread at [`READ_NICE`] (the threads it starts
+/// inherit it).
+fn lower_priority() {
+    let tid = rustix::thread::gettid();
+    if let Err(error) = rustix::process::setpriority_process(Some(tid), READ_NICE) {
+        debug!(%error, "the thread keeps its priority");
+    }
+}
+
+/// Runs an expensive read on a thread of its own at [`READ_NICE`] (the
+/// threads it starts inherit it), and waits for it without holding an
+/// async worker.
+async fn in_background<T: Send + 'static>(
+    kind: &'static str,
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("read-{kind}"))
+        .spawn(move || {
+            lower_priority();
+            let _ = tx.send(work());
+        })
+        .map_err(|e| StoreError::Unavailable(format!("{kind}: no thread: {e}")))?;
+    rx.await
+        .map_err(|_| StoreError::Unavailable(format!("{kind} task failed")))?
+}
+
 /// The `n` most frequent of `counts` (ties by key), most frequent first.
 fn most_frequent(counts: HashMap<u64, u64>, n: usize) -> Vec<(u64, u64)> {
     let mut all: Vec<(u64, u64)> = counts.into_iter().collect();
@@ -1319,29 +1354,21 @@ impl LogReader for EmbeddedReader {
 
     fn patterns(&self, query: PatternsQuery) -> BoxFuture<'_, Result<PatternsPage, StoreError>> {
         let this = self.clone();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || this.patterns_blocking(&query))
-                .await
-                .map_err(|e| StoreError::Unavailable(format!("patterns task failed: {e}")))?
-        })
+        Box::pin(
+            async move { in_background("patterns", move || this.patterns_blocking(&query)).await },
+        )
     }
 
     fn histogram(&self, query: HistogramQuery) -> BoxFuture<'_, Result<Histogram, StoreError>> {
         let this = self.clone();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || this.histogram_blocking(&query))
-                .await
-                .map_err(|e| StoreError::Unavailable(format!("histogram task failed: {e}")))?
+            in_background("histogram", move || this.histogram_blocking(&query)).await
         })
     }
 
     fn facets(&self, query: FacetsQuery) -> BoxFuture<'_, Result<Facets, StoreError>> {
         let this = self.clone();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || this.facets_blocking(&query))
-                .await
-                .map_err(|e| StoreError::Unavailable(format!("facets task failed: {e}")))?
-        })
+        Box::pin(async move { in_background("facets", move || this.facets_blocking(&query)).await })
     }
 
     fn reload(&self) {

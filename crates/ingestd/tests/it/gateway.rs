@@ -1,0 +1,162 @@
+//! The services behind `deploy/gateway.conf` (nginx, from Debian's
+//! packages, as the scaled deployment runs it): a stream that the service
+//! cuts short stays a failed transfer through the gateway, and a whole one
+//! arrives whole.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::util::*;
+
+/// nginx with the project's gateway configuration, its two upstreams on
+/// loopback; stopped when dropped.
+struct Gateway {
+    child: Child,
+    ingest: String,
+    query: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    async fn start(ingest: &str, query: &str) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        let (p1, p2) = (free_port(), free_port());
+        let conf = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/gateway.conf"),
+        )
+        .unwrap();
+        let mut conf = conf;
+        for (from, to) in [
+            (
+                "events {}",
+                format!("pid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}"),
+            ),
+            (
+                "http {",
+                format!(
+                    "http {{\n    client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;"
+                ),
+            ),
+            ("resolver 127.0.0.11 valid=5s ipv6=off;", String::new()),
+            ("listen 8080;", format!("listen 127.0.0.1:{p1};")),
+            ("listen 8081;", format!("listen 127.0.0.1:{p2};")),
+            ("http://ingestd:8080", ingest.to_string()),
+            ("http://queryd:8081", query.to_string()),
+        ] {
+            assert!(
+                conf.contains(from),
+                "deploy/gateway.conf no longer has {from:?}"
+            );
+            conf = conf.replace(from, &to);
+        }
+        let path = dir.path().join("nginx.conf");
+        std::fs::write(&path, conf).unwrap();
+        let nginx = ["/usr/sbin/nginx", "nginx"]
+            .into_iter()
+            .find(|n| Command::new(n).arg("-v").output().is_ok())
+            .expect("nginx is not installed (Debian: nginx-light); .ci/run installs it");
+        let child = Command::new(nginx)
+            .args(["-p", &d, "-c"])
+            .arg(&path)
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let gateway = Gateway {
+            child,
+            ingest: format!("http://127.0.0.1:{p1}"),
+            query: format!("http://127.0.0.1:{p2}"),
+            _dir: dir,
+        };
+        wait_healthy(&gateway.ingest).await;
+        wait_healthy(&gateway.query).await;
+        gateway
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads a body to its end: the text, and whether it ended cleanly.
+async fn read_all(url: &str) -> (u16, String, bool) {
+    let mut r = client().get(url).send().await.unwrap();
+    let status = r.status().as_u16();
+    let mut body = Vec::new();
+    let clean = loop {
+        match r.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break true,
+            Err(_) => break false,
+        }
+    };
+    (status, String::from_utf8_lossy(&body).to_string(), clean)
+}
+
+#[actix_web::test]
+async fn a_cut_short_export_stays_failed_through_the_gateway() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Stack::start_in(tmp.path(), &[]).await;
+    for batch in 0..3 {
+        let logs: Vec<Value> = (0..1000)
+            .map(|i| json!({"message": format!("gateway {batch} {i}"), "source": "gw"}))
+            .collect();
+        let (status, body) = post(
+            &format!("{}/logs/batch-ingest?refresh=wait_for", s.ingest),
+            &Value::Array(logs),
+        )
+        .await;
+        assert_eq!(status, 202, "{body}");
+    }
+    s.stop().await;
+
+    let quiet = queryd::ReadArgs {
+        verify_mib_per_sec: 0,
+        ..Default::default()
+    };
+    let s = Stack::start_in_with(tmp.path(), &[], quiet.clone()).await;
+    let g = Gateway::start(&s.ingest, &s.query).await;
+    // Whole: arrives whole, through the gateway.
+    let (status, body, clean) = read_all(&format!("{}/logs/export", g.query)).await;
+    assert!(status == 200 && clean, "{status}");
+    assert_eq!(body.lines().count(), 3000);
+    s.stop().await;
+
+    // A damaged segment: the service cuts the export short; the gateway
+    // passes the error line and does not end the transfer as whole.
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let day = tmp.path().join("index").join(&today);
+    let store = std::fs::read_dir(&day)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "store"))
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(&store).unwrap();
+    let len = bytes.len();
+    for k in 0..64 {
+        bytes[len / 4 + len / 2 * k / 64] ^= 0x5a;
+    }
+    std::fs::write(&store, bytes).unwrap();
+    let s = Stack::start_in_with(tmp.path(), &[], quiet).await;
+    let g2 = Gateway::start(&s.ingest, &s.query).await;
+    let (status, body, clean) = read_all(&format!("{}/logs/export", g2.query)).await;
+    assert_eq!(status, 200);
+    assert!(
+        !clean,
+        "the gateway ended a cut-short export as a whole one"
+    );
+    let last: Value = serde_json::from_str(body.lines().last().unwrap()).unwrap();
+    assert_eq!(last["error"], "partial", "{last}");
+    drop((g, g2));
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    s.stop().await;
+}
