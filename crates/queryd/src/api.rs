@@ -560,6 +560,16 @@ async fn context(
     )
     .await?;
     let Some(log) = found.logs.into_iter().next() else {
+        // Not found where the store could read; it may be where it could not.
+        if !found.missing.is_empty() {
+            return Err(ApiError::unavailable(
+                format!(
+                    "no readable log has the id {id:?}; it may be in what cannot be read: {}",
+                    found.missing.join(", ")
+                ),
+                1,
+            ));
+        }
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",

@@ -68,6 +68,9 @@ pub enum ReadErrors {
     #[response(status = 422)]
     Invalid(#[to_schema] ErrorBody<'static>),
     /// `rate_limited`: the key is over its requests per second;
+    /// `too_many_reads`: the expensive reads (patterns, histogram, facets,
+    /// export, context) of the process or the key are all running;
+    /// `too_many_failures`: too many wrong keys from this address.
     /// `Retry-After` says when to ask again.
     #[response(status = 429)]
     RateLimited(#[to_schema] ErrorBody<'static>),

@@ -209,6 +209,12 @@ impl EmbeddedReader {
     }
 
     fn mark_damaged(&self, name: &str, reason: String) {
+        // Some errors quote a whole file (an unreadable meta.json): the
+        // first few hundred characters say what is wrong.
+        let reason = match reason.char_indices().nth(300) {
+            Some((at, _)) => format!("{}...", &reason[..at]),
+            None => reason,
+        };
         let mut damaged = self.inner.damaged.write().expect("lock");
         if damaged.get(name) != Some(&reason) {
             error!(partition = %name, %reason, "day partition cannot be read; answers that need it say they are partial");

@@ -148,9 +148,20 @@ impl Verifier {
                 present.extend(self.bad.iter().filter(|p| p.starts_with(&dir)).cloned());
                 continue;
             }
-            // A partition that does not open is the reader's to report.
-            let Ok(index) = Index::open_in_dir(&dir) else {
-                continue;
+            // A partition with a commit that does not open (looked at
+            // twice: a commit may be under way) is damaged.
+            let opened = Index::open_in_dir(&dir).or_else(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                Index::open_in_dir(&dir)
+            });
+            let index = match opened {
+                Ok(index) => index,
+                Err(error) => {
+                    if dir.join("meta.json").exists() {
+                        damaged(id, format!("meta.json: {error}"));
+                    }
+                    continue;
+                }
             };
             let Ok(files) = commit_files(&index) else {
                 continue;
