@@ -80,8 +80,14 @@ impl Gateway {
 }
 
 impl Drop for Gateway {
+    /// SIGTERM (nginx's fast shutdown), which stops its workers too; a
+    /// SIGKILL would leave them behind.
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let pid = self.child.id().to_string();
+        let stopped = Command::new("kill").args(["-TERM", &pid]).status();
+        if !stopped.is_ok_and(|s| s.success()) {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
