@@ -79,7 +79,6 @@ async fn backup(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?;
-    use log_store::embedded::backup::BackupError;
     match result {
         Ok(mut summary) => {
             tracing::info!(dir = %summary.dir.display(), position = summary.position, docs = summary.docs, "backup made");
@@ -88,26 +87,19 @@ async fn backup(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             summary.dir = summary.dir.file_name().map(Into::into).unwrap_or_default();
             Ok(HttpResponse::Ok().json(summary))
         }
-        Err(BackupError::Running(_)) => Err(ApiError::new(
+        Err(error) if error.is_running() => Err(ApiError::new(
             actix_web::http::StatusCode::CONFLICT,
             "backup_running",
             "a backup of this repository is running (here or in another process); try again when it is done",
         )),
         Err(error) => {
             tracing::error!(%error, "backup failed");
-            let detail = match &error {
-                BackupError::Corrupt(why) => format!("backup refused: {}", relative(why, &target.data_dir)),
-                _ => "backup failed; the service log has the details".to_string(),
-            };
-            Err(ApiError::internal(detail))
+            Err(ApiError::internal(match error.refusal() {
+                Some(why) => format!("backup refused: {why}"),
+                None => "backup failed; the service log has the details".to_string(),
+            }))
         }
     }
-}
-
-/// `text` with the data directory's path left out.
-fn relative(text: &str, data_dir: &std::path::Path) -> String {
-    let prefix = format!("{}/", data_dir.display());
-    text.replace(&prefix, "")
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -80,11 +80,7 @@ pub fn check(data_dir: &Path, deep: bool) -> Result<CheckReport, String> {
         .map(|w| {
             // Damage within a skipped range is the same problem, once.
             let r = &w.report;
-            let apart = r
-                .damage
-                .iter()
-                .filter(|d| !r.skipped.iter().any(|s| s.start < d.end && d.start < s.end))
-                .count();
+            let apart = r.damage.iter().filter(|d| !skipped(r, d)).count();
             apart + r.skipped.len()
         })
         .sum::<usize>()
@@ -96,6 +92,12 @@ pub fn check(data_dir: &Path, deep: bool) -> Result<CheckReport, String> {
         deep,
         problems,
     })
+}
+
+/// Whether a reader skipped (part of) a damaged range: its logs were
+/// never indexed, whatever the commit says now.
+fn skipped(r: &WalReport, d: &wal::Damage) -> bool {
+    r.skipped.iter().any(|s| s.start < d.end && d.start < s.end)
 }
 
 impl CheckReport {
@@ -118,11 +120,9 @@ impl CheckReport {
                 r.bytes,
                 w.committed
             );
-            let lost_in =
-                |d: &wal::Damage| r.skipped.iter().any(|s| s.start < d.end && d.start < s.end);
             for d in &r.damage {
                 let bytes = d.end - d.start;
-                let what = match (d.kind, d.end <= w.committed && !lost_in(d)) {
+                let what = match (d.kind, d.end <= w.committed && !skipped(r, d)) {
                     (DamageKind::TornTail, _) => "a record cut short at the end (a crash mid-write, never acknowledged); ingestd cuts it off at start, keeping the bytes in quarantine/".to_string(),
                     (DamageKind::Corrupt, true) => "below the store's commit: its logs are indexed already, nothing is lost; the segment goes when the WAL is collected".to_string(),
                     (DamageKind::Corrupt, false) => "not indexed yet: the logs in it are lost; ingestd skips it, copies the bytes to quarantine/, counts it in ingestd_wal_damaged_total and indexes every record after it".to_string(),

@@ -318,19 +318,7 @@ async fn a_damaged_backup_is_refused_and_nothing_is_written() {
     let backup = backup_json(data.to_str().unwrap(), repo.to_str().unwrap());
     service.stop();
     let good = Path::new(backup["dir"].as_str().unwrap()).to_path_buf();
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(good.join("manifest.json")).unwrap()).unwrap();
-    let partition = manifest["partitions"][0]["name"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let segment = manifest["partitions"][0]["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().unwrap().to_string())
-        .find(|n| n.ends_with(".store"))
-        .expect("a stored-documents file");
+    let (partition, segment) = store_file(&good);
 
     let refused = |from: &Path, what: &str, needle: &str| {
         let target = tmp.path().join(format!("restore-{what}"));
@@ -359,11 +347,7 @@ async fn a_damaged_backup_is_refused_and_nothing_is_written() {
     // One byte flipped in a segment file.
     let flipped = tmp.path().join("flipped");
     copy_tree(&good, &flipped);
-    let path = flipped.join(&partition).join(&segment);
-    let mut bytes = std::fs::read(&path).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x55;
-    std::fs::write(&path, bytes).unwrap();
+    flip_middle(&flipped.join(&partition).join(&segment));
     refused(&flipped, "flipped", &segment);
 
     // A file cut short.
@@ -504,7 +488,7 @@ fn flip_middle(path: &Path) {
     std::fs::write(path, bytes).unwrap();
 }
 
-/// The stored-documents files of a backup's first partition.
+/// A backup's first partition and its stored-documents file.
 fn store_file(backup: &Path) -> (String, String) {
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(backup.join("manifest.json")).unwrap()).unwrap();
@@ -518,7 +502,7 @@ fn store_file(backup: &Path) -> (String, String) {
         .iter()
         .map(|f| f["name"].as_str().unwrap().to_string())
         .find(|n| n.ends_with(".store"))
-        .unwrap();
+        .expect("a stored-documents file");
     (partition, file)
 }
 

@@ -65,14 +65,17 @@ fn ndjson(page: &SearchPage) -> Bytes {
 }
 
 /// The last line of an export that could not deliver everything: an error
-/// object in the shape of every error answer, with what was left out.
+/// answer's body ([`svc_kit::error::ErrorBody`]) with what was left out.
 fn error_line(error: &str, detail: &str, missing: &[String]) -> Bytes {
-    let mut line = serde_json::to_vec(&serde_json::json!({
-        "error": error,
-        "detail": detail,
-        "missing": missing,
-    }))
-    .expect("a JSON value always serialises");
+    let mut extra = serde_json::Map::new();
+    extra.insert("missing".into(), serde_json::json!(missing));
+    let body = svc_kit::error::ErrorBody {
+        error,
+        detail,
+        field: None,
+        extra: Some(&extra),
+    };
+    let mut line = serde_json::to_vec(&body).expect("an error body always serialises");
     line.push(b'\n');
     Bytes::from(line)
 }

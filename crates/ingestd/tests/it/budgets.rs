@@ -36,12 +36,7 @@ async fn patterns_past_the_template_budget_are_partial_with_the_reason() {
     };
     let s = Stack::start_reads(&[], reads).await;
     let logs = twelve_events();
-    let (status, body) = post(
-        &format!("{}/logs/batch-ingest?refresh=wait_for", s.ingest),
-        &Value::Array(logs.clone()),
-    )
-    .await;
-    assert_eq!(status, 202, "{body}");
+    ingest_searchable(&s.ingest, logs.clone()).await;
     let (status, body) = get(&format!("{}/logs/patterns?hours=1", s.query)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["partial"], true, "{body}");
@@ -95,12 +90,7 @@ async fn expensive_reads_past_the_slots_are_429_with_retry_after() {
         let logs: Vec<Value> = (0..1000)
             .map(|i| json!({"message": format!("held {batch} {i} {padding}"), "source": "slots"}))
             .collect();
-        let (status, body) = post(
-            &format!("{}/logs/batch-ingest?refresh=wait_for", s.ingest),
-            &Value::Array(logs),
-        )
-        .await;
-        assert_eq!(status, 202, "{body}");
+        ingest_searchable(&s.ingest, logs).await;
     }
     // An export holds the process's only slot while its client does not read.
     let held = client()

@@ -23,12 +23,7 @@ async fn ingest(s: &Stack, tag: &str, n: usize) {
                 })
             })
             .collect();
-        let (status, body) = post(
-            &format!("{}/logs/batch-ingest?refresh=wait_for", s.ingest),
-            &Value::Array(logs),
-        )
-        .await;
-        assert_eq!(status, 202, "{body}");
+        ingest_searchable(&s.ingest, logs).await;
     }
 }
 
@@ -74,7 +69,7 @@ pub fn flip_bytes(path: &Path, count: u64) {
 
 /// Reads an export to its end: the bytes, and whether the transfer ended
 /// cleanly (with the chunked encoding's last chunk).
-async fn export(url: &str) -> (u16, String, bool) {
+pub async fn export(url: &str) -> (u16, String, bool) {
     let mut r = client().get(url).send().await.unwrap();
     let status = r.status().as_u16();
     let mut body = Vec::new();

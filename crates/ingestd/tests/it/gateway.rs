@@ -92,21 +92,6 @@ impl Drop for Gateway {
     }
 }
 
-/// Reads a body to its end: the text, and whether it ended cleanly.
-async fn read_all(url: &str) -> (u16, String, bool) {
-    let mut r = client().get(url).send().await.unwrap();
-    let status = r.status().as_u16();
-    let mut body = Vec::new();
-    let clean = loop {
-        match r.chunk().await {
-            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-            Ok(None) => break true,
-            Err(_) => break false,
-        }
-    };
-    (status, String::from_utf8_lossy(&body).to_string(), clean)
-}
-
 #[actix_web::test]
 async fn a_cut_short_export_stays_failed_through_the_gateway() {
     let tmp = tempfile::tempdir().unwrap();
@@ -115,12 +100,7 @@ async fn a_cut_short_export_stays_failed_through_the_gateway() {
         let logs: Vec<Value> = (0..1000)
             .map(|i| json!({"message": format!("gateway {batch} {i}"), "source": "gw"}))
             .collect();
-        let (status, body) = post(
-            &format!("{}/logs/batch-ingest?refresh=wait_for", s.ingest),
-            &Value::Array(logs),
-        )
-        .await;
-        assert_eq!(status, 202, "{body}");
+        ingest_searchable(&s.ingest, logs).await;
     }
     s.stop().await;
 
@@ -131,7 +111,7 @@ async fn a_cut_short_export_stays_failed_through_the_gateway() {
     let s = Stack::start_in_with(tmp.path(), &[], quiet.clone()).await;
     let g = Gateway::start(&s.ingest, &s.query).await;
     // Whole: arrives whole, through the gateway.
-    let (status, body, clean) = read_all(&format!("{}/logs/export", g.query)).await;
+    let (status, body, clean) = crate::damage::export(&format!("{}/logs/export", g.query)).await;
     assert!(status == 200 && clean, "{status}");
     assert_eq!(body.lines().count(), 3000);
     s.stop().await;
@@ -142,7 +122,7 @@ async fn a_cut_short_export_stays_failed_through_the_gateway() {
     crate::damage::flip_bytes(&store[0], 64);
     let s = Stack::start_in_with(tmp.path(), &[], quiet).await;
     let g2 = Gateway::start(&s.ingest, &s.query).await;
-    let (status, body, clean) = read_all(&format!("{}/logs/export", g2.query)).await;
+    let (status, body, clean) = crate::damage::export(&format!("{}/logs/export", g2.query)).await;
     assert_eq!(status, 200);
     assert!(
         !clean,

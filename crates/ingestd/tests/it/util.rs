@@ -143,6 +143,17 @@ pub async fn wait_healthy(base: &str) {
     }
 }
 
+/// Stores a batch through the native route and waits until it is
+/// searchable (asserting that it was accepted).
+pub async fn ingest_searchable(base: &str, logs: Vec<Value>) {
+    let (status, body) = post(
+        &format!("{base}/logs/batch-ingest?refresh=wait_for"),
+        &Value::Array(logs),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+}
+
 /// POSTs JSON; returns status and body.
 pub async fn post(url: &str, body: &Value) -> (u16, Value) {
     let r = client().post(url).json(body).send().await.unwrap();

@@ -60,6 +60,22 @@ pub enum BackupError {
     Running(String),
 }
 
+impl BackupError {
+    /// Another backup of the repository is running.
+    pub fn is_running(&self) -> bool {
+        matches!(self, BackupError::Running(_))
+    }
+
+    /// Why a backup refused damaged data, naming the file by its partition
+    /// and name only (no server path): what a client may be told.
+    pub fn refusal(&self) -> Option<&str> {
+        match self {
+            BackupError::Corrupt(why) => Some(why),
+            _ => None,
+        }
+    }
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
     move |source| BackupError::Io {
         path: path.to_path_buf(),

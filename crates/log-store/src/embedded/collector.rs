@@ -19,7 +19,7 @@ use crate::PatternGroup;
 
 /// Groups by template; the trend buckets split `[start, end)` of the query.
 pub struct PatternCollector {
-    pub window: Option<PatternsQuery>,
+    pub window: PatternsQuery,
     /// Only these templates (by [`pattern_hash`]) are grouped; `None`: all.
     pub keep: Option<Arc<HashSet<u64>>>,
     pub stop: Stop,
@@ -67,6 +67,41 @@ pub fn template_terms(reader: &SegmentReader) -> usize {
     match reader.fast_fields().str("template") {
         Ok(Some(column)) => column.num_terms(),
         _ => 0,
+    }
+}
+
+/// A segment's template column, read document by document within the
+/// read's deadline: what each collector below starts its `collect` with.
+pub struct TemplateSlots {
+    column: Option<StrColumn>,
+    stop: Stop,
+    calls: u32,
+}
+
+impl TemplateSlots {
+    fn open(reader: &SegmentReader, stop: &Stop) -> tantivy::Result<Self> {
+        Ok(TemplateSlots {
+            column: reader.fast_fields().str("template")?,
+            stop: stop.clone(),
+            calls: 0,
+        })
+    }
+
+    /// One slot per template of the segment, and the last for documents
+    /// without one.
+    fn len(&self) -> usize {
+        self.column.as_ref().map_or(0, |c| c.num_terms()) + 1
+    }
+
+    /// The slot of `doc`; `None` when the segment has no template column
+    /// or the deadline has passed.
+    fn of(&mut self, doc: DocId) -> Option<usize> {
+        let column = self.column.as_ref()?;
+        if self.stop.due(&mut self.calls) {
+            return None;
+        }
+        let none = column.num_terms();
+        Some(column.ords().first(doc).map_or(none, |o| o as usize))
     }
 }
 
@@ -121,19 +156,16 @@ pub type Groups = HashMap<String, (PatternGroup, Vec<Candidate>)>;
 
 pub struct PatternSegmentCollector {
     segment: SegmentOrdinal,
-    /// By template ordinal: whether it is grouped (`None`: all are).
+    /// By template slot: whether it is grouped (`None`: all are).
     kept: Option<Vec<bool>>,
-    stop: Stop,
-    calls: u32,
-    template: Option<StrColumn>,
+    template: TemplateSlots,
     service: Option<StrColumn>,
     level: Option<StrColumn>,
     ts: Column<i64>,
-    /// Indexed by template ordinal (dense in a segment); the last slot is
-    /// for documents without a template.
+    /// Indexed by template slot (see [`TemplateSlots`]).
     groups: Vec<Option<Box<SegmentGroup>>>,
-    /// The window the trend buckets split, when there is a trend.
-    window: Option<PatternsQuery>,
+    /// The window the trend buckets split.
+    window: PatternsQuery,
 }
 
 fn time_of(micros: i64) -> DateTime<Utc> {
@@ -150,9 +182,9 @@ impl Collector for PatternCollector {
         reader: &SegmentReader,
     ) -> tantivy::Result<Self::Child> {
         let fast = reader.fast_fields();
-        let template = fast.str("template")?;
-        let slots = template.as_ref().map_or(0, |t| t.num_terms()) + 1;
-        let kept = match (&self.keep, &template) {
+        let template = TemplateSlots::open(reader, &self.stop)?;
+        let slots = template.len();
+        let kept = match (&self.keep, &template.column) {
             (Some(keep), Some(column)) => {
                 let mut kept = vec![false; slots];
                 each_template(column, |ord, key| {
@@ -166,8 +198,6 @@ impl Collector for PatternCollector {
         Ok(PatternSegmentCollector {
             segment,
             kept,
-            stop: self.stop.clone(),
-            calls: 0,
             template,
             service: fast.str("service")?,
             level: fast.str("level")?,
@@ -206,21 +236,14 @@ impl SegmentCollector for PatternSegmentCollector {
     type Fruit = Groups;
 
     fn collect(&mut self, doc: DocId, _: Score) {
-        let Some(template) = &self.template else {
+        let Some(slot) = self.template.of(doc) else {
             return;
         };
-        if self.stop.due(&mut self.calls) {
-            return;
-        }
-        let slot = template
-            .ords()
-            .first(doc)
-            .map_or(self.groups.len() - 1, |o| o as usize);
         if self.kept.as_ref().is_some_and(|kept| !kept[slot]) {
             return;
         }
         let ts = self.ts.first(doc).unwrap_or_default();
-        let buckets = self.window.as_ref().map_or(0, |w| w.buckets);
+        let buckets = self.window.buckets;
         let group = self.groups[slot].get_or_insert_with(|| {
             Box::new(SegmentGroup {
                 min_ts: i64::MAX,
@@ -241,9 +264,7 @@ impl SegmentCollector for PatternSegmentCollector {
                 None => group.levels.push((level, 1)),
             }
         }
-        if let Some(window) = &self.window {
-            group.trend[window.bucket_of(ts)] += 1;
-        }
+        group.trend[self.window.bucket_of(ts)] += 1;
         if group.newest.len() < SAMPLES || group.newest.last().is_some_and(|(t, _)| ts > *t) {
             let at = group.newest.partition_point(|(t, _)| *t >= ts);
             group.newest.insert(at, (ts, doc));
@@ -268,7 +289,7 @@ impl SegmentCollector for PatternSegmentCollector {
         for (slot, group) in self.groups.into_iter().enumerate() {
             let Some(group) = group else { continue };
             let mut template = String::new();
-            if let (Some(col), true) = (&self.template, slot != no_template) {
+            if let (Some(col), true) = (&self.template.column, slot != no_template) {
                 let _ = col.ord_to_str(slot as u64, &mut template);
             }
             let candidates = group
@@ -302,11 +323,9 @@ pub struct TemplateCounts {
 }
 
 pub struct TemplateCountsSegment {
-    template: Option<StrColumn>,
-    /// By template ordinal; the last slot counts documents without one.
+    template: TemplateSlots,
+    /// By template slot.
     counts: Vec<u32>,
-    stop: Stop,
-    calls: u32,
 }
 
 impl Collector for TemplateCounts {
@@ -318,13 +337,10 @@ impl Collector for TemplateCounts {
         _: SegmentOrdinal,
         reader: &SegmentReader,
     ) -> tantivy::Result<Self::Child> {
-        let template = reader.fast_fields().str("template")?;
-        let slots = template.as_ref().map_or(0, |t| t.num_terms()) + 1;
+        let template = TemplateSlots::open(reader, &self.stop)?;
         Ok(TemplateCountsSegment {
+            counts: vec![0; template.len()],
             template,
-            counts: vec![0; slots],
-            stop: self.stop.clone(),
-            calls: 0,
         })
     }
 
@@ -347,22 +363,14 @@ impl SegmentCollector for TemplateCountsSegment {
     type Fruit = HashMap<u64, u64>;
 
     fn collect(&mut self, doc: DocId, _: Score) {
-        let Some(template) = &self.template else {
-            return;
-        };
-        if self.stop.due(&mut self.calls) {
-            return;
+        if let Some(slot) = self.template.of(doc) {
+            self.counts[slot] += 1;
         }
-        let slot = template
-            .ords()
-            .first(doc)
-            .map_or(self.counts.len() - 1, |o| o as usize);
-        self.counts[slot] += 1;
     }
 
     fn harvest(self) -> Self::Fruit {
         let mut out = HashMap::new();
-        let Some(column) = &self.template else {
+        let Some(column) = &self.template.column else {
             return out;
         };
         let counts = &self.counts;
@@ -387,14 +395,11 @@ pub struct SeenCollector {
 }
 
 pub struct SeenSegment {
-    template: Option<StrColumn>,
-    /// Template ordinal to its index in `templates`.
-    wanted: HashMap<u64, usize>,
-    /// The index of the empty template, for documents without one.
-    untemplated: Option<usize>,
+    template: TemplateSlots,
+    /// Template slot to its index in `templates` (the last slot, documents
+    /// without a template, to the empty template's).
+    wanted: HashMap<usize, usize>,
     seen: Vec<bool>,
-    stop: Stop,
-    calls: u32,
 }
 
 impl Collector for SeenCollector {
@@ -406,15 +411,18 @@ impl Collector for SeenCollector {
         _: SegmentOrdinal,
         reader: &SegmentReader,
     ) -> tantivy::Result<Self::Child> {
-        let template = reader.fast_fields().str("template")?;
+        let template = TemplateSlots::open(reader, &self.stop)?;
         let mut wanted = HashMap::new();
-        if let Some(column) = &template {
+        if let Some(i) = self.templates.iter().position(|t| t.is_empty()) {
+            wanted.insert(template.len() - 1, i);
+        }
+        if let Some(column) = &template.column {
             // Few templates against a large dictionary: look each one up;
             // else read the dictionary once.
             if self.templates.len() * 8 < column.num_terms() {
                 for (i, t) in self.templates.iter().enumerate() {
                     if let Some(ord) = column.dictionary().term_ord(t)? {
-                        wanted.insert(ord, i);
+                        wanted.insert(ord as usize, i);
                     }
                 }
             } else {
@@ -427,7 +435,7 @@ impl Collector for SeenCollector {
                 each_template(column, |ord, key| {
                     if let Some(&i) = by_hash.get(&pattern_hash(key)) {
                         if self.templates[i].as_bytes() == key {
-                            wanted.insert(ord, i);
+                            wanted.insert(ord as usize, i);
                         }
                     }
                 })?;
@@ -436,10 +444,7 @@ impl Collector for SeenCollector {
         Ok(SeenSegment {
             template,
             wanted,
-            untemplated: self.templates.iter().position(|t| t.is_empty()),
             seen: vec![false; self.templates.len()],
-            stop: self.stop.clone(),
-            calls: 0,
         })
     }
 
@@ -462,17 +467,11 @@ impl SegmentCollector for SeenSegment {
     type Fruit = Vec<bool>;
 
     fn collect(&mut self, doc: DocId, _: Score) {
-        let Some(template) = &self.template else {
-            return;
-        };
-        if self.stop.due(&mut self.calls) {
-            return;
-        }
-        let found = match template.ords().first(doc) {
-            Some(ord) => self.wanted.get(&ord).copied(),
-            None => self.untemplated,
-        };
-        if let Some(i) = found {
+        if let Some(&i) = self
+            .template
+            .of(doc)
+            .and_then(|slot| self.wanted.get(&slot))
+        {
             self.seen[i] = true;
         }
     }

@@ -18,9 +18,7 @@ use log_model::{
 use super::aggregate::{
     add_counts, FacetCollector, FieldCounts, HistogramCollector, LevelCounts, FACET_FIELDS,
 };
-use super::collector::{
-    template_terms, Groups, PatternCollector, SeenCollector, Stop, TemplateCounts,
-};
+use super::collector::{template_terms, PatternCollector, SeenCollector, Stop, TemplateCounts};
 use super::ids::id_from_parts;
 use super::query::{at_time, compile, Ids};
 use super::schema::{
@@ -805,7 +803,7 @@ impl EmbeddedReader {
             counted = Some(total);
         }
         let mut searchers = Vec::new();
-        let raw = self.raw_groups(q, matching, keep, &stop, &mut searchers, &mut missing);
+        let raw = self.raw_groups(q, &matching, keep, &stop, &mut searchers, &mut missing);
         // New patterns: the window's templates seen before `new_since`.
         let seen_before = match q.new_since {
             Some(since) if !stop.hit() => {
@@ -859,6 +857,25 @@ impl EmbeddedReader {
         Ok(page)
     }
 
+    /// Runs `collector` over each partition of `matching` and hands each
+    /// fruit to `each`; a partition whose search fails is unreadable (see
+    /// [`Self::unreadable`]).
+    fn search_each<C: Collector>(
+        &self,
+        matching: &[Matching],
+        collector: &C,
+        missing: &mut Vec<String>,
+        mut each: impl FnMut(&Matching, C::Fruit),
+    ) {
+        for m in matching {
+            let (id, searcher, query) = m;
+            match searcher.search(query.as_ref(), collector) {
+                Ok(fruit) => each(m, fruit),
+                Err(e) => self.unreadable(id, &e.into(), missing),
+            }
+        }
+    }
+
     /// Matching documents per template (by hash) over `matching`.
     fn template_counts(
         &self,
@@ -868,16 +885,11 @@ impl EmbeddedReader {
     ) -> HashMap<u64, u64> {
         let collector = TemplateCounts { stop: stop.clone() };
         let mut all: HashMap<u64, u64> = HashMap::new();
-        for (id, searcher, query) in matching {
-            match searcher.search(query.as_ref(), &collector) {
-                Ok(counts) => {
-                    for (hash, n) in counts {
-                        *all.entry(hash).or_default() += n;
-                    }
-                }
-                Err(e) => self.unreadable(id, &e.into(), missing),
+        self.search_each(matching, &collector, missing, |_, counts| {
+            for (hash, n) in counts {
+                *all.entry(hash).or_default() += n;
             }
-        }
+        });
         all
     }
 
@@ -906,12 +918,9 @@ impl EmbeddedReader {
         let mut seen = vec![false; raw.len()];
         let (matching, unopened) = self.matching(&filter)?;
         missing.extend(unopened);
-        for (id, searcher, query) in matching {
-            match searcher.search(&query, &collector) {
-                Ok(found) => seen.iter_mut().zip(found).for_each(|(a, b)| *a |= b),
-                Err(e) => self.unreadable(&id, &e.into(), missing),
-            }
-        }
+        self.search_each(&matching, &collector, missing, |_, found| {
+            seen.iter_mut().zip(found).for_each(|(a, b)| *a |= b);
+        });
         Ok(raw
             .iter()
             .zip(seen)
@@ -926,45 +935,42 @@ impl EmbeddedReader {
     fn raw_groups(
         &self,
         q: &PatternsQuery,
-        matching: Vec<Matching>,
+        matching: &[Matching],
         keep: Option<Arc<HashSet<u64>>>,
         stop: &Stop,
         searchers: &mut Vec<(PartitionId, Searcher)>,
         missing: &mut Vec<String>,
     ) -> Vec<RawGroup> {
         let collector = PatternCollector {
-            window: Some(q.clone()),
+            window: q.clone(),
             keep,
             stop: stop.clone(),
         };
         let mut by_template: HashMap<String, RawGroup> = HashMap::new();
-        for (id, searcher, query) in matching {
-            let groups: Groups = match searcher.search(&query, &collector) {
-                Ok(groups) => groups,
-                Err(e) => {
-                    self.unreadable(&id, &e.into(), missing);
-                    continue;
-                }
-            };
-            let index = searchers.len();
-            searchers.push((id, searcher));
-            for (template, (group, candidates)) in groups {
-                let found = candidates
-                    .into_iter()
-                    .map(|(ts, a)| (ts, sample_ref(index, a)))
-                    .collect();
-                let raw = RawGroup {
-                    group,
-                    samples: found,
-                };
-                match by_template.get_mut(&template) {
-                    Some(existing) => existing.absorb(raw),
-                    None => {
-                        by_template.insert(template, raw);
+        self.search_each(
+            matching,
+            &collector,
+            missing,
+            |(id, searcher, _), groups| {
+                let index = searchers.len();
+                searchers.push((*id, searcher.clone()));
+                for (template, (group, candidates)) in groups {
+                    let raw = RawGroup {
+                        group,
+                        samples: candidates
+                            .into_iter()
+                            .map(|(ts, a)| (ts, sample_ref(index, a)))
+                            .collect(),
+                    };
+                    match by_template.get_mut(&template) {
+                        Some(existing) => existing.absorb(raw),
+                        None => {
+                            by_template.insert(template, raw);
+                        }
                     }
                 }
-            }
-        }
+            },
+        );
         by_template.into_values().collect()
     }
 

@@ -114,7 +114,7 @@ pub struct Verifier {
 
 /// One file still to verify.
 struct Pending {
-    id: PartitionId,
+    /// Its partition, in the sweep's list.
     index_at: usize,
     path: PathBuf,
     len: u64,
@@ -178,7 +178,6 @@ impl Verifier {
                 }
                 match check_file(&directory, &file, Depth::Footer) {
                     Ok(()) => pending.push(Pending {
-                        id,
                         index_at: at,
                         len: std::fs::metadata(&full).map_or(0, |m| m.len()),
                         path: file,
@@ -204,21 +203,22 @@ impl Verifier {
         self.update();
         let mut complete = true;
         for file in &pending {
-            let (_, dir, directory) = &indexes[file.index_at];
+            let (id, dir, directory) = &indexes[file.index_at];
             let full = dir.join(&file.path);
             match check_file(directory, &file.path, Depth::Whole) {
                 Ok(()) => {
                     self.whole.insert(full, file.len);
+                    self.progress.verified_bytes += file.len;
                 }
                 Err(why) => {
                     if still_committed(dir, &file.path) {
                         self.bad.insert(full);
-                        damaged(file.id, why);
+                        self.progress.damaged_files += 1;
+                        damaged(*id, why);
                     }
                 }
             }
             self.progress.pending_bytes = self.progress.pending_bytes.saturating_sub(file.len);
-            self.update();
             if !pace(file.len, self.progress) {
                 complete = false;
                 break;
@@ -233,6 +233,7 @@ impl Verifier {
         complete && self.progress.pending_bytes == 0
     }
 
+    /// The figures of what is remembered, counted afresh.
     fn update(&mut self) {
         self.progress.verified_bytes = self.whole.values().sum();
         self.progress.damaged_files = self.bad.len() as u64;

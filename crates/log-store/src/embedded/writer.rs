@@ -59,6 +59,8 @@ impl Default for EmbeddedSettings {
 struct OpenPartition {
     id: PartitionId,
     writer: IndexWriter,
+    /// Logs its commits hold, with those written since the last one.
+    docs: u64,
     /// The WAL position this partition's last commit contains.
     committed: u64,
     dirty: bool,
@@ -116,9 +118,19 @@ pub struct EmbeddedWriter {
     /// Damaged partitions found and written around: name, reason.
     damaged: BTreeMap<String, String>,
     /// Every partition on disk, with the logs of its last commit as last
-    /// seen: one that goes missing was removed while running.
-    known: BTreeMap<PartitionId, u64>,
+    /// seen: one that goes missing was removed while running. Shared with
+    /// the next writer opened on the same directory in this process (one
+    /// reopened after an error: a partition removed under it makes its next
+    /// write fail).
+    known: Known,
 }
+
+/// Partition to the logs of its last commit.
+type Known = std::sync::Arc<std::sync::Mutex<BTreeMap<PartitionId, u64>>>;
+
+/// The partitions the writers of this process know, by index root.
+static SEEN: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<PathBuf, Known>>> =
+    std::sync::LazyLock::new(Default::default);
 
 impl EmbeddedWriter {
     pub fn open(data_dir: &Path, settings: EmbeddedSettings) -> Result<Self, StoreError> {
@@ -127,17 +139,15 @@ impl EmbeddedWriter {
         let checkpoint = read_checkpoint(&checkpoint_path(&root))?;
         let (schema, fields) = build_schema();
         info!(root = %root.display(), checkpoint, "embedded store opened");
-        let mut known: BTreeMap<PartitionId, u64> = list_partitions(&root)
-            .map_err(|e| StoreError::io(&root, e))?
-            .into_iter()
-            .map(|id| (id, committed_docs(&partition_dir(&root, id))))
-            .collect();
-        // A writer reopened after an error (a partition removed under it
-        // makes its next write fail) still knows what was there.
-        if let Some(seen) = SEEN.lock().expect("lock").get(&root) {
-            for (id, docs) in seen {
-                known.entry(*id).or_insert(*docs);
-            }
+        let known = SEEN
+            .lock()
+            .expect("lock")
+            .entry(root.clone())
+            .or_default()
+            .clone();
+        for id in list_partitions(&root).map_err(|e| StoreError::io(&root, e))? {
+            let docs = committed_docs(&partition_dir(&root, id));
+            known.lock().expect("lock").insert(id, docs);
         }
         let damaged = super::read_vanished(&root)
             .into_iter()
@@ -159,14 +169,6 @@ impl EmbeddedWriter {
         Ok(writer)
     }
 
-    /// Shares what this writer knows of the partitions with the next one
-    /// opened on the same directory in this process.
-    fn remember(&self) {
-        SEEN.lock()
-            .expect("lock")
-            .insert(self.root.clone(), self.known.clone());
-    }
-
     /// Notices partitions removed from disk since the last look (by an
     /// operator's mistake: retention forgets its own): records each in the
     /// ledger of vanished partitions with the logs it held, and logs it.
@@ -176,23 +178,18 @@ impl EmbeddedWriter {
     /// new partition; those committed before are lost).
     fn notice_vanished(&mut self) -> Result<(), StoreError> {
         // Gone: the directory, or the commit of one that held logs.
-        let root = &self.root;
-        let gone: Vec<(PartitionId, u64)> = self
-            .known
-            .iter()
-            .filter(|(id, docs)| {
-                let dir = partition_dir(root, **id);
-                !dir.is_dir() || (**docs > 0 && !dir.join("meta.json").exists())
-            })
-            .map(|(id, docs)| (*id, *docs))
-            .collect();
+        let mut gone: Vec<(PartitionId, u64)> = Vec::new();
+        self.known.lock().expect("lock").retain(|id, docs| {
+            let dir = partition_dir(&self.root, *id);
+            let there = dir.is_dir() && (*docs == 0 || dir.join("meta.json").exists());
+            if !there {
+                gone.push((*id, *docs));
+            }
+            there
+        });
         if gone.is_empty() {
             return Ok(());
         }
-        for (id, _) in &gone {
-            self.known.remove(id);
-        }
-        self.remember();
         let mut ledger = super::read_vanished(&self.root);
         let mut lost_open = Vec::new();
         for (id, docs) in gone {
@@ -257,8 +254,9 @@ impl EmbeddedWriter {
                 })
                 .open_or_create(directory)?;
             register_tokenizers(&index);
-            let committed = index
-                .load_metas()?
+            let metas = index.load_metas()?;
+            let docs = metas.segments.iter().map(|m| u64::from(m.num_docs())).sum();
+            let committed = metas
                 .payload
                 .and_then(|p| serde_json::from_str::<CommitPayload>(&p).ok())
                 .map_or(0, |p| p.wal_position);
@@ -280,6 +278,7 @@ impl EmbeddedWriter {
                 OpenPartition {
                     id,
                     writer,
+                    docs,
                     committed,
                     dirty: false,
                     last_write: Instant::now(),
@@ -365,6 +364,10 @@ impl EmbeddedWriter {
                     end_position
                 };
                 partition.commit(position)?;
+                self.known
+                    .lock()
+                    .expect("lock")
+                    .insert(partition.id, partition.docs);
             }
             partition.writer.wait_merging_threads()?;
             debug!(%day, "partition closed to make room");
@@ -410,6 +413,7 @@ impl LogWriter for EmbeddedWriter {
                 partition.writer.add_document(doc)?;
             }
             outcome.written += n;
+            partition.docs += n as u64;
             partition.dirty = true;
             partition.last_write = Instant::now();
             partition.idle_merged.clear();
@@ -426,16 +430,11 @@ impl LogWriter for EmbeddedWriter {
         }
         for partition in self.open.values_mut().filter(|p| p.dirty) {
             partition.commit(position)?;
-            let docs = partition
-                .writer
-                .index()
-                .searchable_segment_metas()
-                .map_or(0, |metas| {
-                    metas.iter().map(|m| u64::from(m.num_docs())).sum()
-                });
-            self.known.insert(partition.id, docs);
+            self.known
+                .lock()
+                .expect("lock")
+                .insert(partition.id, partition.docs);
         }
-        self.remember();
         write_checkpoint(&checkpoint_path(&self.root), position)?;
         self.checkpoint = position;
         // Close partitions nobody writes to any more (today's stays open).
@@ -504,8 +503,7 @@ impl LogWriter for EmbeddedWriter {
             let dir = partition_dir(&self.root, id);
             fs::remove_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
             self.damaged.remove(&id.name());
-            self.known.remove(&id);
-            self.remember();
+            self.known.lock().expect("lock").remove(&id);
             info!(partition = %id.name(), "partition past retention deleted");
             dropped += 1;
         }
@@ -536,12 +534,6 @@ impl LogWriter for EmbeddedWriter {
 pub fn oldest_kept_day(now: DateTime<Utc>, retention: chrono::Duration) -> NaiveDate {
     (now - retention).date_naive()
 }
-
-/// What the writers of this process last saw of each index root's
-/// partitions (see [`EmbeddedWriter::open`]).
-static SEEN: std::sync::LazyLock<
-    std::sync::Mutex<std::collections::HashMap<PathBuf, BTreeMap<PartitionId, u64>>>,
-> = std::sync::LazyLock::new(Default::default);
 
 /// The logs of a partition's last commit (0 when it does not open).
 fn committed_docs(dir: &Path) -> u64 {
