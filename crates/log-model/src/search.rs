@@ -679,6 +679,9 @@ pub struct HistogramQuery {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     pub interval_ms: i64,
+    /// What the request may spend (its deadline; the buckets bound its
+    /// memory).
+    pub budget: ReadBudget,
 }
 
 impl HistogramQuery {
@@ -760,6 +763,7 @@ impl HistogramRequest {
             start,
             end,
             interval_ms,
+            budget: ReadBudget::default(),
         })
     }
 }
@@ -781,6 +785,9 @@ pub struct FacetsRequest {
 pub struct FacetsQuery {
     pub filter: Filter,
     pub size: usize,
+    /// What the request may spend: its deadline and the distinct values
+    /// of a field kept while counting.
+    pub budget: ReadBudget,
 }
 
 impl FacetsRequest {
@@ -792,6 +799,7 @@ impl FacetsRequest {
         Ok(FacetsQuery {
             filter: self.filter.into_filter(now)?,
             size,
+            budget: ReadBudget::default(),
         })
     }
 }
@@ -898,6 +906,10 @@ pub struct ReadBudget {
     /// Distinct ingest templates a patterns request groups: past this, the
     /// most frequent are grouped and the others only counted.
     pub max_templates: usize,
+    /// Distinct values of one field a facets request keeps while counting:
+    /// past this, the most frequent are kept and their counts become lower
+    /// bounds.
+    pub max_values: usize,
     /// When the store stops reading (`None`: no time bound).
     pub deadline: Option<std::time::Instant>,
 }
@@ -906,10 +918,15 @@ pub struct ReadBudget {
 /// many templates takes about a tenth of a second on one core.
 pub const DEFAULT_MAX_TEMPLATES: usize = 10_000;
 
+/// Default of [`ReadBudget::max_values`]: about 4 MiB of short values per
+/// field.
+pub const DEFAULT_MAX_VALUES: usize = 50_000;
+
 impl Default for ReadBudget {
     fn default() -> Self {
         ReadBudget {
             max_templates: DEFAULT_MAX_TEMPLATES,
+            max_values: DEFAULT_MAX_VALUES,
             deadline: None,
         }
     }

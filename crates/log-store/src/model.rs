@@ -25,6 +25,9 @@ pub struct Histogram {
     /// bucket of the range, oldest first, empty ones included.
     pub buckets: Vec<(i64, [u64; 5])>,
     pub missing: Vec<String>,
+    /// The budgets the request reached, each as a sentence: when not
+    /// empty, the answer is partial.
+    pub limited: Vec<String>,
 }
 
 /// The top values of level, service and source among matching logs.
@@ -34,6 +37,9 @@ pub struct Facets {
     /// Field name, then its values and counts, most frequent first (ties by value).
     pub fields: Vec<(String, Vec<(String, u64)>)>,
     pub missing: Vec<String>,
+    /// The budgets the request reached, each as a sentence: when not
+    /// empty, the answer is partial.
+    pub limited: Vec<String>,
 }
 
 /// The `size` most frequent values (ties by value, ascending).

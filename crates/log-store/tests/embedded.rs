@@ -477,3 +477,117 @@ fn an_idle_partition_s_segments_are_merged() {
     let ids = EmbeddedReader::open(dir.path()).scan_ids().unwrap();
     assert_eq!(sorted(ids), sorted(expected));
 }
+
+/// Histogram, facets and patterns whose deadline has passed stop and say
+/// so in `limited`; without a deadline they are whole. Facets keeping
+/// fewer values of a field than it has say that too, and the top values'
+/// counts stay exact.
+#[test]
+fn aggregations_past_their_budget_say_why() {
+    use log_model::{Expr, FacetsQuery, Filter, HistogramQuery, PatternsQuery, ReadBudget};
+    let dir = tempfile::tempdir().unwrap();
+    let now = Utc::now();
+    let logs: Vec<StoredLog> = (0..3000)
+        .map(|i| {
+            let mut l = log(
+                &format!("{i:05}"),
+                now - Duration::seconds(i % 3000),
+                &format!("worker {} lost its lease", i % 50),
+            );
+            // 1,800 from "a", 600 from "b", 600 each from a source of its own.
+            l.source = match i % 5 {
+                0 | 2 | 4 => "a".to_string(),
+                1 if i % 10 == 1 => format!("single-{i}"),
+                3 if i % 10 == 8 => format!("single-{i}"),
+                _ => "b".to_string(),
+            };
+            l
+        })
+        .collect();
+    let mut w = EmbeddedWriter::open(dir.path(), settings(30)).unwrap();
+    w.write(&logs, 10).unwrap();
+    w.commit().unwrap();
+    let reader = EmbeddedReader::open(dir.path());
+    let (start, end) = (now - Duration::hours(2), now + Duration::minutes(1));
+    let filter = Filter::new(Expr::All, Some(start), Some(end));
+    let past = ReadBudget {
+        deadline: Some(std::time::Instant::now()),
+        ..ReadBudget::default()
+    };
+    let out_of_time = |limited: &[String]| limited.iter().any(|r| r.contains("time budget"));
+
+    let histogram = |budget: ReadBudget| {
+        rt().block_on(reader.histogram(HistogramQuery {
+            filter: filter.clone(),
+            start,
+            end,
+            interval_ms: 600_000,
+            budget,
+        }))
+        .unwrap()
+    };
+    let counted =
+        |h: &log_store::Histogram| -> u64 { h.buckets.iter().flat_map(|(_, c)| c.iter()).sum() };
+    // Cut first: a whole segment's counts are cached, and a cached
+    // segment is not read again.
+    let cut = histogram(past.clone());
+    assert!(out_of_time(&cut.limited), "{:?}", cut.limited);
+    assert!(counted(&cut) < 3000);
+    let whole = histogram(ReadBudget::default());
+    assert_eq!(counted(&whole), 3000);
+    assert!(whole.limited.is_empty(), "{:?}", whole.limited);
+
+    let facets = |budget: ReadBudget| {
+        rt().block_on(reader.facets(FacetsQuery {
+            filter: filter.clone(),
+            size: 2,
+            budget,
+        }))
+        .unwrap()
+    };
+    let whole = facets(ReadBudget::default());
+    assert!(whole.limited.is_empty(), "{:?}", whole.limited);
+    let sources = |f: &log_store::Facets| {
+        f.fields
+            .iter()
+            .find(|(name, _)| name == "source")
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let top = vec![("a".to_string(), 1800), ("b".to_string(), 600)];
+    assert_eq!(sources(&whole), top);
+    let kept = facets(ReadBudget {
+        max_values: 2,
+        ..ReadBudget::default()
+    });
+    assert!(
+        kept.limited
+            .iter()
+            .any(|r| r.contains("more than 2 distinct values")),
+        "{:?}",
+        kept.limited
+    );
+    assert_eq!(sources(&kept), top);
+    let cut = facets(past.clone());
+    assert!(out_of_time(&cut.limited), "{:?}", cut.limited);
+    assert!(cut.total_count < 3000);
+
+    let patterns = |budget: ReadBudget| {
+        rt().block_on(reader.patterns(PatternsQuery {
+            filter: filter.clone(),
+            start,
+            end,
+            limit: 10,
+            buckets: 6,
+            new_since: None,
+            budget,
+        }))
+        .unwrap()
+    };
+    let whole = patterns(ReadBudget::default());
+    assert!(whole.limited.is_empty(), "{:?}", whole.limited);
+    assert_eq!(whole.total_logs, 3000);
+    let cut = patterns(past);
+    assert!(out_of_time(&cut.limited), "{:?}", cut.limited);
+    assert!(cut.total_logs < 3000);
+}

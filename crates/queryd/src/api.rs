@@ -305,10 +305,10 @@ fn interval_text(ms: i64) -> String {
 async fn histogram_get(
     state: web::Data<AppState>,
     tenant: TenantScope,
-    _read: ExpensiveRead,
+    read: ExpensiveRead,
     params: web::Query<HistogramRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    histogram(&state, params.into_inner(), tenant).await
+    histogram(&state, params.into_inner(), tenant, read).await
 }
 
 /// Volume over time (JSON body).
@@ -321,10 +321,10 @@ async fn histogram_get(
 async fn histogram_post(
     state: web::Data<AppState>,
     tenant: TenantScope,
-    _read: ExpensiveRead,
+    read: ExpensiveRead,
     body: web::Json<HistogramRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    histogram(&state, body.into_inner(), tenant).await
+    histogram(&state, body.into_inner(), tenant, read).await
 }
 
 /// Counts of matching logs per time bucket, split by level, with every
@@ -333,10 +333,12 @@ async fn histogram(
     state: &AppState,
     request: HistogramRequest,
     tenant: TenantScope,
+    read: ExpensiveRead,
 ) -> Result<HttpResponse, ApiError> {
     let text = request.filter.describe();
     let mut query = request.into_query(Utc::now()).map_err(invalid)?;
     query.filter.tenant = tenant.0;
+    query.budget = read.budget;
     let started = Instant::now();
     let (start, end, interval) = (query.start, query.end, query.interval_ms);
     let answer = state
@@ -374,7 +376,7 @@ async fn histogram(
         start_time: start,
         end_time: end,
         took_ms: took,
-        coverage: coverage(state, "histogram", answer.missing),
+        coverage: coverage_with(state, "histogram", answer.missing, answer.limited),
     });
     Ok(Audit::attach(text, Some(total), answer))
 }
@@ -392,10 +394,10 @@ async fn histogram(
 async fn facets_get(
     state: web::Data<AppState>,
     tenant: TenantScope,
-    _read: ExpensiveRead,
+    read: ExpensiveRead,
     params: web::Query<FacetsRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    facets(&state, params.into_inner(), tenant).await
+    facets(&state, params.into_inner(), tenant, read).await
 }
 
 /// Top values (JSON body).
@@ -408,10 +410,10 @@ async fn facets_get(
 async fn facets_post(
     state: web::Data<AppState>,
     tenant: TenantScope,
-    _read: ExpensiveRead,
+    read: ExpensiveRead,
     body: web::Json<FacetsRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    facets(&state, body.into_inner(), tenant).await
+    facets(&state, body.into_inner(), tenant, read).await
 }
 
 /// Logs read (the newest matching ones) to count metadata keys and values.
@@ -428,10 +430,12 @@ async fn facets(
     state: &AppState,
     request: FacetsRequest,
     tenant: TenantScope,
+    read: ExpensiveRead,
 ) -> Result<HttpResponse, ApiError> {
     let text = request.filter.describe();
     let mut query = request.into_query(Utc::now()).map_err(invalid)?;
     query.filter.tenant = tenant.0;
+    query.budget = read.budget;
     let started = Instant::now();
     let size = query.size;
     let sample_query = SearchQuery {
@@ -508,7 +512,7 @@ async fn facets(
         metadata,
         metadata_sample: sample.logs.len(),
         took_ms: took,
-        coverage: coverage(state, "facets", missing),
+        coverage: coverage_with(state, "facets", missing, answer.limited.clone()),
     });
     Ok(Audit::attach(text, Some(total), response))
 }

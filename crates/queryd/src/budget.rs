@@ -1,10 +1,11 @@
-//! What expensive reads may spend. Patterns, histogram, facets, export and
-//! context each take a slot for as long as they read: a few at once per
+//! What expensive reads may spend. Patterns, histogram, facets and context
+//! each take a slot for as long as they read, an export for each page it
+//! reads (not while its client reads the page): a few at once per
 //! process and per key, so that no caller can take the memory and cores
 //! that ingest needs; beyond that, 429 with `Retry-After`. Each read also
-//! gets a [`ReadBudget`]: a deadline and, for patterns, a cap on the
-//! distinct templates grouped; a store that reaches one answers what it
-//! has, marked partial with the reason.
+//! gets a [`ReadBudget`]: a deadline, a cap on the distinct templates
+//! patterns group and on the distinct values facets keep; a store that
+//! reaches one answers what it has, marked partial with the reason.
 
 use std::collections::HashMap;
 use std::future::{ready, Ready};
@@ -33,12 +34,13 @@ pub struct ReadLimits {
 }
 
 /// The slots in use.
+#[derive(Debug)]
 pub struct ReadSlots {
     limits: ReadLimits,
     used: Mutex<Used>,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Used {
     process: usize,
     by_key: HashMap<String, usize>,
@@ -123,6 +125,7 @@ impl FromRequest for ExpensiveRead {
                 budget: ReadBudget {
                     max_templates: slots.limits.max_templates,
                     deadline: Some(Instant::now() + slots.limits.time),
+                    ..ReadBudget::default()
                 },
             }),
             Err(which) => {
@@ -131,24 +134,59 @@ impl FromRequest for ExpensiveRead {
                     .reads_refused
                     .with_label_values(&[which])
                     .inc();
-                let detail = match which {
-                    "key" => format!(
-                        "this key has {} expensive reads (patterns, histogram, facets, export, \
-                         context) running; retry when one has answered",
-                        slots.limits.per_key
-                    ),
-                    _ => format!(
-                        "{} expensive reads (patterns, histogram, facets, export, context) are \
-                         running; retry when one has answered",
-                        slots.limits.per_process
-                    ),
-                };
-                Err(ApiError {
-                    retry_after_secs: Some(1),
-                    ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_reads", detail)
-                })
+                Err(slots.refusal(which))
             }
         })
+    }
+}
+
+impl ReadSlots {
+    /// The 429 answer of a read refused by `which` limit (`key` or
+    /// `process`).
+    pub fn refusal(&self, which: &str) -> ApiError {
+        let detail = match which {
+            "key" => format!(
+                "this key has {} expensive reads (patterns, histogram, facets, export, \
+                 context) running; retry when one has answered",
+                self.limits.per_key
+            ),
+            _ => format!(
+                "{} expensive reads (patterns, histogram, facets, export, context) are \
+                 running; retry when one has answered",
+                self.limits.per_process
+            ),
+        };
+        ApiError {
+            retry_after_secs: Some(1),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_reads", detail)
+        }
+    }
+
+    /// A slot for `key`, waited for until the read time budget has passed
+    /// (then the limit that refused it): what each page of an export after
+    /// the first takes, so that a slow reader of a stream holds no slot
+    /// while its client reads.
+    pub async fn wait_for(self: &Arc<Self>, key: Option<&str>) -> Result<ReadSlot, &'static str> {
+        let until = Instant::now() + self.limits.time;
+        loop {
+            match self.take(key) {
+                Ok(slot) => return Ok(slot),
+                Err(which) if Instant::now() >= until => return Err(which),
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    }
+}
+
+impl ReadSlot {
+    /// The key the slot was taken for.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// The slots it was taken from.
+    pub fn slots(&self) -> &Arc<ReadSlots> {
+        &self.slots
     }
 }
 
@@ -188,5 +226,21 @@ mod tests {
             drop((x, y));
         }
         assert!(s.used.lock().unwrap().by_key.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_page_gets_a_slot_given_back_in_time_and_none_after() {
+        let s = slots(1, 1);
+        let held = s.take(None).unwrap();
+        let started = Instant::now();
+        assert_eq!(s.wait_for(None).await.err(), Some("process"));
+        assert!(started.elapsed() >= s.limits.time);
+        let waiting = {
+            let s = s.clone();
+            tokio::spawn(async move { s.wait_for(None).await.map(|_| ()) })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(held);
+        assert_eq!(waiting.await.unwrap(), Ok(()));
     }
 }

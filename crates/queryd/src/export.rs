@@ -16,7 +16,7 @@ use log_store::SearchPage;
 use svc_kit::ApiError;
 
 use crate::api::{invalid, key_of, search_page, AppState};
-use crate::budget::ExpensiveRead;
+use crate::budget::{ExpensiveRead, ReadSlots};
 
 struct Export {
     state: Arc<AppState>,
@@ -35,8 +35,10 @@ struct Export {
     abort: Option<actix_web::Error>,
     /// Set once the transfer has been ended.
     done: bool,
-    /// The expensive-read slot, held until the stream is dropped.
-    _read: ExpensiveRead,
+    /// Where each page after the first takes its expensive-read slot
+    /// (held while the page is read, not while the client reads it).
+    slots: Arc<ReadSlots>,
+    key: Option<String>,
 }
 
 impl Export {
@@ -81,8 +83,11 @@ fn error_line(error: &str, detail: &str, missing: &[String]) -> Bytes {
 }
 
 /// Streams every matching log. Errors found before the first byte are
-/// JSON answers. A transfer that cannot deliver every match (a store
-/// failure, or a damaged partition some page could not read) writes the
+/// JSON answers. Each page is read holding an expensive-read slot (the
+/// first the request's, each next one waited for up to the read time
+/// budget); the client reads without one. A transfer that cannot deliver
+/// every match (a store failure, no slot for a page in time, or a damaged
+/// partition some page could not read) writes the
 /// logs it has, then one error line (`{"error", "detail", "missing"}`),
 /// then ends without the chunked encoding's last chunk: an HTTP client
 /// sees a failed transfer, never a short answer that looks whole.
@@ -105,9 +110,11 @@ pub async fn export(
         missing: Vec::new(),
         abort: None,
         done: false,
-        _read: read,
+        slots: read.slot.slots().clone(),
+        key: read.slot.key().map(str::to_string),
     };
     let first = search_page(&state, "export", export.query(None)).await?;
+    drop(read);
     let partial = !first.missing.is_empty();
     export.page = Some(first);
     let body = stream::unfold(export, |mut ex| async move {
@@ -122,8 +129,13 @@ pub async fn export(
             return Some((Err(abort), ex));
         }
         if let Some(e) = ex.failed.take() {
-            error!(error = %e, "export cut short: the store failed");
-            let line = error_line("unavailable", &e.detail, &ex.missing);
+            error!(error = %e, "export cut short");
+            ex.state
+                .metrics
+                .partial_answers
+                .with_label_values(&["export"])
+                .inc();
+            let line = error_line(e.error, &e.detail, &ex.missing);
             ex.abort = Some(actix_web::error::ErrorServiceUnavailable(e.detail));
             return Some((Ok(line), ex));
         }
@@ -163,9 +175,19 @@ pub async fn export(
         if more {
             let after = page.logs.last().map(key_of);
             let query = ex.query(after);
-            match search_page(&ex.state, "export", query).await {
-                Ok(next) => ex.page = Some(next),
-                Err(e) => ex.failed = Some(e),
+            match ex.slots.wait_for(ex.key.as_deref()).await {
+                Ok(_slot) => match search_page(&ex.state, "export", query).await {
+                    Ok(next) => ex.page = Some(next),
+                    Err(e) => ex.failed = Some(e),
+                },
+                Err(which) => {
+                    ex.state
+                        .metrics
+                        .reads_refused
+                        .with_label_values(&[which])
+                        .inc();
+                    ex.failed = Some(ex.slots.refusal(which));
+                }
             }
         }
         Some((Ok::<Bytes, actix_web::Error>(chunk), ex))

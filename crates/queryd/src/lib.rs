@@ -62,9 +62,9 @@ pub struct QueryArgs {
 pub struct ReadArgs {
     /// Expensive reads running at once in the process; more are refused
     /// with 429 and `Retry-After` (default: one per core, at least 2).
-    /// They run at the lowest CPU priority (nice 19), so that ingest keeps
-    /// its latency; more of them at once than cores costs ingest all the
-    /// same (BENCHMARKS.md, "Expensive reads").
+    /// They run only on cores ingest leaves idle (`SCHED_IDLE`; nice 19
+    /// where that is refused); more of them at once than cores costs
+    /// ingest all the same (BENCHMARKS.md, "Expensive reads").
     #[arg(long, env = "MAX_EXPENSIVE_READS")]
     pub max_expensive_reads: Option<usize>,
 
@@ -73,7 +73,8 @@ pub struct ReadArgs {
     pub max_expensive_reads_per_key: usize,
 
     /// Seconds an expensive read may take; past it, the store answers what
-    /// it has read, marked partial with the reason.
+    /// it has read, marked partial with the reason. Also how long each
+    /// page of an export after the first waits for a slot.
     #[arg(long, env = "READ_TIME_BUDGET_SECS", default_value_t = 4.0)]
     pub read_time_budget_secs: f64,
 
@@ -86,6 +87,11 @@ pub struct ReadArgs {
     /// store's files whole (their checksums), newest first; 0: off.
     #[arg(long, env = "VERIFY_MIB_PER_SEC", default_value_t = 32)]
     pub verify_mib_per_sec: u64,
+
+    /// Slots to take reads' slots from instead of new ones made from the
+    /// limits above (a test holds one to stand for a running read).
+    #[arg(skip)]
+    pub shared: Option<std::sync::Arc<budget::ReadSlots>>,
 }
 
 impl Default for ReadArgs {
@@ -96,6 +102,7 @@ impl Default for ReadArgs {
             read_time_budget_secs: 4.0,
             max_pattern_templates: log_model::search::DEFAULT_MAX_TEMPLATES,
             verify_mib_per_sec: 32,
+            shared: None,
         }
     }
 }
@@ -193,7 +200,10 @@ pub async fn run(
         store,
         metrics: metrics.clone(),
         tails: tail::Tails::new(args.max_tails),
-        reads: budget::ReadSlots::new(args.reads.limits()),
+        reads: match &args.reads.shared {
+            Some(slots) => slots.clone(),
+            None => budget::ReadSlots::new(args.reads.limits()),
+        },
     });
     let address = listener.local_addr()?;
     let server = svc_kit::server::start(

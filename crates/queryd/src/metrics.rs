@@ -58,7 +58,7 @@ impl Metrics {
         let partial_answers = IntCounterVec::new(
             Opts::new(
                 "queryd_partial_answers_total",
-                "Answers that could not read every part of the store they cover (damage), by kind",
+                "Answers that do not cover everything they should (damage, a budget reached, a cut export), by kind",
             ),
             &["kind"],
         )?;

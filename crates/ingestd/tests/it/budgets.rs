@@ -77,29 +77,40 @@ async fn patterns_past_the_template_budget_are_partial_with_the_reason() {
     s.stop().await;
 }
 
-#[actix_web::test]
-async fn expensive_reads_past_the_slots_are_429_with_retry_after() {
+/// One slot for the process, shared with the test: holding it stands for
+/// a read that is running.
+fn one_slot(budget_secs: f64) -> (queryd::ReadArgs, std::sync::Arc<queryd::budget::ReadSlots>) {
     let reads = queryd::ReadArgs {
         max_expensive_reads: Some(1),
+        read_time_budget_secs: budget_secs,
         ..Default::default()
     };
+    let slots = queryd::budget::ReadSlots::new(reads.limits());
+    let reads = queryd::ReadArgs {
+        shared: Some(slots.clone()),
+        ..reads
+    };
+    (reads, slots)
+}
+
+#[actix_web::test]
+async fn expensive_reads_past_the_slots_are_429_with_retry_after() {
+    let (reads, slots) = one_slot(4.0);
     let s = Stack::start_reads(&[], reads).await;
-    // Enough to outlast the sockets' buffers while nobody reads: 24 MB.
-    let padding = "x".repeat(4000);
-    for batch in 0..6 {
-        let logs: Vec<Value> = (0..1000)
-            .map(|i| json!({"message": format!("held {batch} {i} {padding}"), "source": "slots"}))
-            .collect();
-        ingest_searchable(&s.ingest, logs).await;
-    }
-    // An export holds the process's only slot while its client does not read.
-    let held = client()
-        .get(format!("{}/logs/export?query=held", s.query))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(held.status().as_u16(), 200);
-    for route in ["patterns?hours=1", "histogram", "facets"] {
+    let logs = vec![json!({"message": "held", "source": "slots"})];
+    ingest_searchable(&s.ingest, logs).await;
+    let (_, found) = get(&format!("{}/logs/search?query=held", s.query)).await;
+    let id = found["logs"][0]["id"].as_str().unwrap().to_string();
+    // The process's only slot is taken, as by a running read.
+    let running = slots.take(None).unwrap();
+    let routes = [
+        "patterns?hours=1".to_string(),
+        "histogram".to_string(),
+        "facets".to_string(),
+        "export".to_string(),
+        format!("{id}/context"),
+    ];
+    for route in &routes {
         let r = client()
             .get(format!("{}/logs/{route}", s.query))
             .send()
@@ -123,19 +134,77 @@ async fn expensive_reads_past_the_slots_are_429_with_retry_after() {
             &m,
             "queryd_expensive_reads_refused_total{limit=\"process\"}"
         ),
-        Some(3.0)
+        Some(routes.len() as f64)
     );
-    // The client goes away: its slot comes back.
-    drop(held);
-    eventually(
-        Duration::from_secs(20),
-        "the slot is given back",
-        || async {
-            let (status, _) = get(&format!("{}/logs/patterns?hours=1", s.query)).await;
-            (status == 200).then_some(())
-        },
-    )
-    .await;
+    // The read ends: its slot comes back.
+    drop(running);
+    for route in &routes {
+        let r = client()
+            .get(format!("{}/logs/{route}", s.query))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{route}");
+    }
+    s.stop().await;
+}
+
+/// An export takes a slot for each page it reads, not while its client
+/// reads: a client that stops reading holds none. A page that finds no
+/// slot within the read time budget ends the transfer with an error line
+/// and without its last chunk, counted as a partial answer.
+#[actix_web::test]
+async fn an_export_holds_a_slot_only_while_it_reads_a_page() {
+    let (reads, slots) = one_slot(0.5);
+    let s = Stack::start_reads(&[], reads).await;
+    // Enough to outlast the sockets' buffers while nobody reads: 24 MB.
+    let padding = "x".repeat(4000);
+    for batch in 0..6 {
+        let logs: Vec<Value> = (0..1000)
+            .map(|i| json!({"message": format!("held {batch} {i} {padding}"), "source": "slots"}))
+            .collect();
+        ingest_searchable(&s.ingest, logs).await;
+    }
+    let mut held = client()
+        .get(format!("{}/logs/export?query=held", s.query))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(held.status().as_u16(), 200);
+    let mut received = held.chunk().await.unwrap().unwrap().len();
+    // Its client reads nothing more; other expensive reads go on.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for route in ["patterns?hours=1", "histogram", "facets"] {
+        let (status, body) = get(&format!("{}/logs/{route}", s.query)).await;
+        assert_eq!(status, 200, "{route}: {body}");
+    }
+    // Now every slot is taken for longer than the budget: the export's
+    // next page finds none.
+    let running = slots.take(None).unwrap();
+    let mut tail = Vec::new();
+    let ended = loop {
+        match held.chunk().await {
+            Ok(Some(bytes)) => {
+                received += bytes.len();
+                tail.extend_from_slice(&bytes);
+                let keep = tail.len().saturating_sub(2000);
+                tail.drain(..keep);
+            }
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    drop(running);
+    assert!(ended.is_err(), "the transfer ended like a whole one");
+    assert!(received < 24_000_000, "{received} bytes: the whole export");
+    let text = String::from_utf8_lossy(&tail);
+    let last: Value = serde_json::from_str(text.trim_end().lines().last().unwrap()).unwrap();
+    assert_eq!(last["error"], "too_many_reads", "{last}");
+    let m = get_text(&format!("{}/metrics", s.query)).await;
+    assert_eq!(
+        metric(&m, "queryd_partial_answers_total{kind=\"export\"}"),
+        Some(1.0)
+    );
     s.stop().await;
 }
 

@@ -174,6 +174,20 @@ pub fn search_body(q: &SearchQuery) -> Value {
 
 /// `POST /<stream>/_search` body for a histogram: a `date_histogram`
 /// aligned to the epoch with every bucket of the range, split by level.
+/// `body` with a search `timeout` of what is left until `deadline` (at
+/// least 1 ms): shards that reach it answer what they have, and the
+/// answer says `timed_out` (told as partial).
+pub fn within(mut body: Value, deadline: Option<std::time::Instant>) -> Value {
+    if let (Some(deadline), Some(map)) = (deadline, body.as_object_mut()) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        map.insert(
+            "timeout".into(),
+            Value::String(format!("{}ms", left.as_millis().max(1))),
+        );
+    }
+    body
+}
+
 pub fn histogram_body(q: &HistogramQuery) -> Value {
     let starts = q.bucket_starts();
     let (first, last) = (

@@ -14,7 +14,7 @@ use super::config::EsSettings;
 use super::model::{PatternsAgg, SearchResponse, TermsAgg};
 use super::query::{
     details_per_request, facets_body, histogram_body, pattern_details_body, patterns_body,
-    search_body, seen_before_body, FACET_FIELDS,
+    search_body, seen_before_body, within, FACET_FIELDS,
 };
 use crate::model::top_values;
 use crate::model::{finish_merged, merge_groups, returned_members, RawGroup};
@@ -224,6 +224,7 @@ pub fn histogram(response: SearchResponse, q: &HistogramQuery) -> Histogram {
             .map(|b| (b, counts.get(&b).copied().unwrap_or_default()))
             .collect(),
         missing,
+        limited: Vec::new(),
     }
 }
 
@@ -239,6 +240,7 @@ pub fn facets(response: SearchResponse, size: usize) -> Facets {
             .map(|f| (f.to_string(), top_values(terms_of(&aggs[*f]), size)))
             .collect(),
         missing,
+        limited: Vec::new(),
     }
 }
 
@@ -271,7 +273,13 @@ impl EsReader {
             .map(|&i| raw[i].group.pattern_id.clone())
             .collect();
         for chunk in ids.chunks(details_per_request(query)) {
-            let Some(response) = self.search_raw(&pattern_details_body(query, chunk)).await? else {
+            let Some(response) = self
+                .search_raw(&within(
+                    pattern_details_body(query, chunk),
+                    query.budget.deadline,
+                ))
+                .await?
+            else {
                 continue;
             };
             missing.extend(response.missing());
@@ -304,7 +312,10 @@ impl LogReader for EsReader {
 
     fn patterns(&self, query: PatternsQuery) -> BoxFuture<'_, Result<PatternsPage, StoreError>> {
         Box::pin(async move {
-            let Some(response) = self.search_raw(&patterns_body(&query)).await? else {
+            let Some(response) = self
+                .search_raw(&within(patterns_body(&query), query.budget.deadline))
+                .await?
+            else {
                 return Ok(PatternsPage::default());
             };
             let mut missing = response.missing();
@@ -329,7 +340,7 @@ impl LogReader for EsReader {
             let seen = match query.new_since {
                 Some(since) if !raw.is_empty() => {
                     let ids: Vec<String> = raw.iter().map(|r| r.group.pattern_id.clone()).collect();
-                    let body = seen_before_body(&query, since, &ids);
+                    let body = within(seen_before_body(&query, since, &ids), query.budget.deadline);
                     Some(match self.search_raw(&body).await? {
                         Some(response) => {
                             missing.extend(response.missing());
@@ -360,19 +371,29 @@ impl LogReader for EsReader {
 
     fn histogram(&self, query: HistogramQuery) -> BoxFuture<'_, Result<Histogram, StoreError>> {
         Box::pin(async move {
-            Ok(match self.search_raw(&histogram_body(&query)).await? {
-                Some(response) => histogram(response, &query),
-                None => histogram(SearchResponse::empty(), &query),
-            })
+            Ok(
+                match self
+                    .search_raw(&within(histogram_body(&query), query.budget.deadline))
+                    .await?
+                {
+                    Some(response) => histogram(response, &query),
+                    None => histogram(SearchResponse::empty(), &query),
+                },
+            )
         })
     }
 
     fn facets(&self, query: FacetsQuery) -> BoxFuture<'_, Result<Facets, StoreError>> {
         Box::pin(async move {
-            Ok(match self.search_raw(&facets_body(&query)).await? {
-                Some(response) => facets(response, query.size),
-                None => facets(SearchResponse::empty(), query.size),
-            })
+            Ok(
+                match self
+                    .search_raw(&within(facets_body(&query), query.budget.deadline))
+                    .await?
+                {
+                    Some(response) => facets(response, query.size),
+                    None => facets(SearchResponse::empty(), query.size),
+                },
+            )
         })
     }
 

@@ -1,12 +1,16 @@
 //! Collectors for the histogram and facets, reading fast fields only.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
 use log_model::{HistogramQuery, Level};
+
+use super::collector::Stop;
 
 /// Counts per bucket of the histogram's range, per level.
 pub type LevelCounts = Vec<[u64; 5]>;
@@ -21,6 +25,8 @@ pub struct HistogramCollector {
     first_us: i64,
     interval_us: i64,
     buckets: usize,
+    /// Past it, segments stop counting (the answer says so).
+    pub stop: Stop,
 }
 
 impl HistogramCollector {
@@ -30,6 +36,7 @@ impl HistogramCollector {
             first_us: starts.first().copied().unwrap_or_default() * 1000,
             interval_us: q.interval_ms * 1000,
             buckets: starts.len(),
+            stop: Stop::new(q.budget.deadline),
         }
     }
 }
@@ -45,6 +52,8 @@ pub struct HistogramSegment {
     first_us: i64,
     interval_us: i64,
     counts: LevelCounts,
+    stop: Stop,
+    calls: u32,
 }
 
 impl Collector for HistogramCollector {
@@ -77,6 +86,8 @@ impl Collector for HistogramCollector {
             first_us: self.first_us,
             interval_us: self.interval_us,
             counts: vec![[0; 5]; self.buckets],
+            stop: self.stop.clone(),
+            calls: 0,
         })
     }
 
@@ -106,6 +117,9 @@ impl SegmentCollector for HistogramSegment {
     type Fruit = LevelCounts;
 
     fn collect(&mut self, doc: DocId, _: Score) {
+        if self.stop.due(&mut self.calls) {
+            return;
+        }
         let Some(ts) = self.ts.first(doc) else {
             return;
         };
@@ -126,6 +140,10 @@ impl SegmentCollector for HistogramSegment {
     /// A block at a time: the columns' values are read in batches.
     fn collect_block(&mut self, docs: &[DocId]) {
         let n = docs.len().min(self.ts_block.len());
+        // The clock is read once every 1024 blocks here.
+        if self.stop.due(&mut self.calls) {
+            return;
+        }
         if n < docs.len() {
             docs.iter().for_each(|d| self.collect(*d, 0.0));
             return;
@@ -175,13 +193,56 @@ pub const FACET_FIELDS: [&str; 3] = ["level", "service", "source"];
 /// Value counts of each facet field.
 pub type FieldCounts = Vec<HashMap<String, u64>>;
 
-/// Counts the values of [`FACET_FIELDS`] among matching logs.
-pub struct FacetCollector;
+/// Counts the values of [`FACET_FIELDS`] among matching logs, keeping at
+/// most `kept` values of a field.
+pub struct FacetCollector {
+    pub kept: usize,
+    pub stop: Stop,
+    /// Set when values were dropped to stay within `kept`.
+    pub cut: Arc<AtomicBool>,
+}
+
+impl FacetCollector {
+    pub fn new(kept: usize, stop: Stop) -> Self {
+        FacetCollector {
+            kept: kept.max(1),
+            stop,
+            cut: Arc::default(),
+        }
+    }
+
+    /// Keeps the `kept` most frequent values of `counts` (ties by value).
+    fn bound(&self, counts: &mut HashMap<String, u64>) {
+        if counts.len() <= self.kept {
+            return;
+        }
+        self.cut.store(true, Ordering::Relaxed);
+        let mut all: Vec<(String, u64)> = counts.drain().collect();
+        let order = |a: &(String, u64), b: &(String, u64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
+        all.select_nth_unstable_by(self.kept, order);
+        all.truncate(self.kept);
+        counts.extend(all);
+    }
+
+    /// Adds `more` into `into`, then bounds each field.
+    pub fn merge_into(&self, into: &mut FieldCounts, more: FieldCounts) {
+        for (into, more) in into.iter_mut().zip(more) {
+            for (value, n) in more {
+                *into.entry(value).or_default() += n;
+            }
+            self.bound(into);
+        }
+    }
+}
 
 pub struct FacetSegment {
     columns: Vec<Option<StrColumn>>,
     /// Per field, a count per term ordinal.
     counts: Vec<Vec<u64>>,
+    kept: usize,
+    cut: Arc<AtomicBool>,
+    stop: Stop,
+    calls: u32,
 }
 
 impl Collector for FacetCollector {
@@ -201,7 +262,14 @@ impl Collector for FacetCollector {
             counts.push(vec![0; col.as_ref().map_or(0, |c| c.num_terms())]);
             columns.push(col);
         }
-        Ok(FacetSegment { columns, counts })
+        Ok(FacetSegment {
+            columns,
+            counts,
+            kept: self.kept,
+            cut: self.cut.clone(),
+            stop: self.stop.clone(),
+            calls: 0,
+        })
     }
 
     fn requires_scoring(&self) -> bool {
@@ -211,11 +279,7 @@ impl Collector for FacetCollector {
     fn merge_fruits(&self, fruits: Vec<FieldCounts>) -> tantivy::Result<FieldCounts> {
         let mut out: FieldCounts = vec![HashMap::new(); FACET_FIELDS.len()];
         for fruit in fruits {
-            for (into, more) in out.iter_mut().zip(fruit) {
-                for (value, n) in more {
-                    *into.entry(value).or_default() += n;
-                }
-            }
+            self.merge_into(&mut out, fruit);
         }
         Ok(out)
     }
@@ -225,6 +289,9 @@ impl SegmentCollector for FacetSegment {
     type Fruit = FieldCounts;
 
     fn collect(&mut self, doc: DocId, _: Score) {
+        if self.stop.due(&mut self.calls) {
+            return;
+        }
         for (col, counts) in self.columns.iter().zip(self.counts.iter_mut()) {
             if let Some(ord) = col.as_ref().and_then(|c| c.ords().first(doc)) {
                 counts[ord as usize] += 1;
@@ -232,16 +299,31 @@ impl SegmentCollector for FacetSegment {
         }
     }
 
+    /// The segment's counted values by name; past `kept`, its most
+    /// frequent (ties by ordinal, which is the value's order).
     fn harvest(self) -> FieldCounts {
+        let kept = self.kept;
         self.columns
             .iter()
             .zip(self.counts)
             .map(|(col, counts)| {
                 let mut out = HashMap::new();
                 let Some(col) = col else { return out };
-                for (ord, n) in counts.into_iter().enumerate().filter(|(_, n)| *n > 0) {
+                let mut present: Vec<(u64, u64)> = counts
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(ord, n)| (ord as u64, n))
+                    .collect();
+                if present.len() > kept {
+                    self.cut.store(true, Ordering::Relaxed);
+                    let order = |a: &(u64, u64), b: &(u64, u64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
+                    present.select_nth_unstable_by(kept, order);
+                    present.truncate(kept);
+                }
+                for (ord, n) in present {
                     let mut name = String::new();
-                    if col.ord_to_str(ord as u64, &mut name).is_ok() {
+                    if col.ord_to_str(ord, &mut name).is_ok() {
                         out.insert(name, n);
                     }
                 }

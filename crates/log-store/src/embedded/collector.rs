@@ -41,14 +41,14 @@ impl Stop {
         }
     }
 
-    /// Whether the deadline has passed; the clock is read once every 1024
-    /// calls (a call per document).
-    fn due(&self, calls: &mut u32) -> bool {
+    /// Whether the deadline has passed; the clock is read at the first
+    /// call and then once every 1024 (a call per document or block).
+    pub fn due(&self, calls: &mut u32) -> bool {
         if self.hit.load(Ordering::Relaxed) {
             return true;
         }
         *calls = calls.wrapping_add(1);
-        if calls.is_multiple_of(1024) && self.deadline.is_some_and(|d| Instant::now() >= d) {
+        if *calls % 1024 == 1 && self.deadline.is_some_and(|d| Instant::now() >= d) {
             self.hit.store(true, Ordering::Relaxed);
             return true;
         }

@@ -611,6 +611,7 @@ mod upgrade_tests {
                     start: now - chrono::Duration::hours(1),
                     end: now + chrono::Duration::hours(1),
                     interval_ms: 3_600_000,
+                    budget: log_model::ReadBudget::default(),
                 }))
                 .unwrap();
             let counted: u64 = histogram

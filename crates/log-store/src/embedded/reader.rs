@@ -657,9 +657,14 @@ impl EmbeddedReader {
         }
         missing.sort();
         missing.dedup();
+        let mut limited = Vec::new();
+        if collector.stop.hit() {
+            limited.push(OUT_OF_TIME.to_string());
+        }
         Ok(Histogram {
             buckets: starts.into_iter().zip(counts).collect(),
             missing,
+            limited,
         })
     }
 
@@ -709,7 +714,8 @@ impl EmbeddedReader {
                 }
             }
             let counts = collector.collect_segment(&*weight, ord as u32, reader)?;
-            if inside {
+            // A segment cut short by the deadline is not kept.
+            if inside && !collector.stop.hit() {
                 let sparse: SegmentCounts = counts
                     .iter()
                     .enumerate()
@@ -729,21 +735,30 @@ impl EmbeddedReader {
 
     fn facets_blocking(&self, q: &FacetsQuery) -> Result<Facets, StoreError> {
         let (matching, mut missing) = self.matching(&q.filter)?;
+        let collector = FacetCollector::new(q.budget.max_values, Stop::new(q.budget.deadline));
         let mut all: FieldCounts = vec![HashMap::new(); FACET_FIELDS.len()];
         for (id, searcher, query) in &matching {
-            match searcher.search(query, &FacetCollector) {
-                Ok(found) => {
-                    for (into, more) in all.iter_mut().zip(found) {
-                        for (value, n) in more {
-                            *into.entry(value).or_default() += n;
-                        }
-                    }
-                }
+            if collector.stop.hit() {
+                break;
+            }
+            match searcher.search(query, &collector) {
+                Ok(found) => collector.merge_into(&mut all, found),
                 Err(e) => self.unreadable(id, &e.into(), &mut missing),
             }
         }
         missing.sort();
         missing.dedup();
+        let mut limited = Vec::new();
+        if collector.cut.load(std::sync::atomic::Ordering::Relaxed) {
+            limited.push(format!(
+                "a field has more than {} distinct values: the most frequent are kept \
+                 while counting, and their counts are lower bounds",
+                q.budget.max_values
+            ));
+        }
+        if collector.stop.hit() {
+            limited.push(OUT_OF_TIME.to_string());
+        }
         // Every log has a level: the level counts add up to the matches.
         let total_count = all[0].values().sum();
         Ok(Facets {
@@ -754,6 +769,7 @@ impl EmbeddedReader {
                 .map(|(name, counts)| (name.to_string(), top_values(counts, q.size)))
                 .collect(),
             missing,
+            limited,
         })
     }
 
@@ -816,11 +832,7 @@ impl EmbeddedReader {
             page.total_logs = page.total_logs.max(total);
         }
         if stop.hit() {
-            limited.push(
-                "the read's time budget ran out before the whole window was read: \
-                 counts are lower bounds"
-                    .into(),
-            );
+            limited.push(OUT_OF_TIME.to_string());
             if q.new_since.is_some() {
                 // Not looked at to the end: "new" is not known.
                 for group in &mut page.patterns {
@@ -990,15 +1002,31 @@ impl EmbeddedReader {
     }
 }
 
+/// The reason given when a read's deadline passed before it was done.
+const OUT_OF_TIME: &str =
+    "the read's time budget ran out before the whole window was read: counts are lower bounds";
+
 /// The nice value of the threads of expensive reads (patterns, histogram,
 /// facets): they take the cores that ingest leaves (in the kernel's
 /// weights nice 0 is 1024, nice 19 is 15). Raising one's own nice value
 /// needs no privilege.
 pub const READ_NICE: i32 = 19;
 
-/// Puts the calling thread at [`READ_NICE`] (the threads it starts
-/// inherit it).
+/// Puts the calling thread under `SCHED_IDLE` (it runs when a core has
+/// nothing else to run, and a waking ingest thread takes the core at
+/// once) and at [`READ_NICE`] where that policy is refused. The threads
+/// it starts inherit both. Neither needs a privilege.
 fn lower_priority() {
+    use thread_priority::{
+        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+        ThreadPriority, ThreadSchedulePolicy,
+    };
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+    if let Err(error) =
+        set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle)
+    {
+        debug!(?error, "the thread keeps its scheduling policy");
+    }
     let tid = rustix::thread::gettid();
     if let Err(error) = rustix::process::setpriority_process(Some(tid), READ_NICE) {
         debug!(%error, "the thread keeps its priority");
