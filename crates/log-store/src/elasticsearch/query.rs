@@ -328,3 +328,26 @@ pub fn seen_before_body(q: &PatternsQuery, since: DateTime<Utc>, pattern_ids: &[
         "aggs": {"seen": {"terms": {"field": "pattern_id", "size": pattern_ids.len().max(1)}}}
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_deadline_becomes_the_search_timeout_and_none_leaves_the_body() {
+        let body = json!({"size": 0});
+        assert_eq!(within(body.clone(), None), body);
+        let timed = within(body.clone(), Some(Instant::now() + Duration::from_secs(2)));
+        let ms: u64 = timed["timeout"]
+            .as_str()
+            .and_then(|t| t.strip_suffix("ms"))
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        assert!((1500..=2000).contains(&ms), "{timed}");
+        assert_eq!(timed["size"], 0);
+        // A deadline already passed still asks for the least timeout.
+        let late = within(body, Some(Instant::now()));
+        assert_eq!(late["timeout"], "1ms");
+    }
+}
