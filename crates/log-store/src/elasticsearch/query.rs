@@ -172,8 +172,6 @@ pub fn search_body(q: &SearchQuery) -> Value {
     body
 }
 
-/// `POST /<stream>/_search` body for a histogram: a `date_histogram`
-/// aligned to the epoch with every bucket of the range, split by level.
 /// `body` with a search `timeout` of what is left until `deadline` (at
 /// least 1 ms): shards that reach it answer what they have, and the
 /// answer says `timed_out` (told as partial).
@@ -188,6 +186,8 @@ pub fn within(mut body: Value, deadline: Option<std::time::Instant>) -> Value {
     body
 }
 
+/// `POST /<stream>/_search` body for a histogram: a `date_histogram`
+/// aligned to the epoch with every bucket of the range, split by level.
 pub fn histogram_body(q: &HistogramQuery) -> Value {
     let starts = q.bucket_starts();
     let (first, last) = (
