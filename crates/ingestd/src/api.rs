@@ -75,7 +75,7 @@ async fn backup(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (data_dir, repository) = (target.data_dir.clone(), target.repository.clone());
     let result = web::block(move || {
         let _guard = guard;
-        log_store::embedded::backup::backup(&data_dir, &repository)
+        log_store::backup::backup(&data_dir, &repository)
     })
     .await
     .map_err(|e| ApiError::internal(e.to_string()))?;

@@ -23,43 +23,17 @@ pub struct WalFindings {
 pub struct CheckReport {
     pub data_dir: PathBuf,
     pub wals: Vec<WalFindings>,
-    pub partitions: Vec<log_store::embedded::PartitionReport>,
+    pub partitions: Vec<log_store::PartitionReport>,
     /// Whether every file's checksum was verified too.
     pub deep: bool,
     /// Problems found (damaged ranges and partitions).
     pub problems: usize,
 }
 
-/// The WAL directories of a data directory: `wal/` itself (embedded store)
-/// and `wal/N/` (one per replica, Elasticsearch).
-fn wal_dirs(data_dir: &Path) -> Vec<(PathBuf, PathBuf)> {
-    let base = data_dir.join("wal");
-    let checkpoint = log_store::embedded::index_root(data_dir).join("checkpoint");
-    let mut dirs = vec![(base.clone(), checkpoint)];
-    if let Ok(entries) = std::fs::read_dir(&base) {
-        let mut slots: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .filter(|e| {
-                e.file_name()
-                    .to_str()
-                    .is_some_and(|n| n.parse::<u32>().is_ok())
-            })
-            .map(|e| e.path())
-            .collect();
-        slots.sort();
-        dirs.extend(slots.into_iter().map(|d| {
-            let cp = d.join("es-checkpoint");
-            (d, cp)
-        }));
-    }
-    dirs
-}
-
 /// Checks `data_dir` (read only). `deep` verifies every index file's checksum.
 pub fn check(data_dir: &Path, deep: bool) -> Result<CheckReport, String> {
     let mut wals = Vec::new();
-    for (dir, checkpoint) in wal_dirs(data_dir) {
+    for (dir, checkpoint) in log_store::wal_checkpoints(data_dir) {
         if !dir.is_dir() {
             continue;
         }
@@ -74,7 +48,7 @@ pub fn check(data_dir: &Path, deep: bool) -> Result<CheckReport, String> {
             report,
         });
     }
-    let partitions = log_store::embedded::check(data_dir, deep).map_err(|e| e.to_string())?;
+    let partitions = log_store::check_indexes(data_dir, deep).map_err(|e| e.to_string())?;
     let problems = wals
         .iter()
         .map(|w| {

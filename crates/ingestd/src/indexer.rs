@@ -39,11 +39,11 @@ use crate::wal::{Record, Wal};
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Opens (or reopens, after an error) the store's writer.
-pub type WriterFactory = Box<dyn Fn() -> Result<Box<dyn LogWriter>, StoreError> + Send + Sync>;
+pub use log_store::WriterFactory;
 
 /// Called after each commit, before waiting requests are answered (the
 /// all-in-one process reloads its readers here).
-pub type CommitHook = Arc<dyn Fn() + Send + Sync>;
+pub use log_store::CommitHook;
 
 pub struct IndexerConfig {
     pub commit_interval: Duration,

@@ -35,13 +35,11 @@ use actix_web::web;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use log_store::elasticsearch::{EsWriter, EsWriterPaths};
-use log_store::embedded::{EmbeddedSettings, EmbeddedWriter};
-use log_store::{Health, LogWriter};
+use log_store::Health;
 use tracing::info;
 
 pub use config::{Cli, IngestArgs, StoreArgs};
-pub use indexer::CommitHook;
+pub use log_store::CommitHook;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -97,43 +95,23 @@ pub async fn run(
     // Set at shutdown after a grace period: deliveries still failing give up
     // (their logs stay in the WAL for the next start).
     let abandon = Arc::new(AtomicBool::new(false));
-    let (wal_lock, open_writer): (wal::WalLock, indexer::WriterFactory) =
-        if store.uses_elasticsearch() {
-            // Replicas may share one volume: each claims its own WAL directory,
-            // and keeps the Elasticsearch checkpoint beside it.
-            let lock = wal::Wal::claim_slot(&store.data_dir.join("wal"))?;
-            let paths = EsWriterPaths {
-                checkpoint: lock.dir().join("es-checkpoint"),
-                deadletter_file: store
-                    .data_dir
-                    .join("deadletter")
-                    .join("es-deadletter.ndjson"),
-            };
-            let (es, days, health, abandon) = (
-                store.es.clone(),
-                store.retention_days,
-                health.clone(),
-                abandon.clone(),
-            );
-            let factory: indexer::WriterFactory = Box::new(move || {
-                EsWriter::open(&es, days, paths.clone(), health.clone(), abandon.clone())
-                    .map(|w| Box::new(w) as Box<dyn LogWriter>)
-            });
-            (lock, factory)
-        } else {
-            let settings = EmbeddedSettings {
-                heap_bytes: (args.index_heap_mb as usize) << 20,
-                threads: args.index_threads as usize,
-                retention,
-                ..EmbeddedSettings::default()
-            };
-            let data_dir = store.data_dir.clone();
-            let factory: indexer::WriterFactory = Box::new(move || {
-                EmbeddedWriter::open(&data_dir, settings.clone())
-                    .map(|w| Box::new(w) as Box<dyn LogWriter>)
-            });
-            (wal::Wal::lock(&store.data_dir.join("wal"))?, factory)
-        };
+    let backend = log_store::Backend::new(&store);
+    // Replicas on a cluster may share one volume: each claims its own WAL
+    // directory.
+    let wal_lock = if backend.is_cluster() {
+        wal::Wal::claim_slot(&store.data_dir.join("wal"))?
+    } else {
+        wal::Wal::lock(&store.data_dir.join("wal"))?
+    };
+    let open_writer = backend.writers(
+        wal_lock.dir(),
+        log_store::WriterOptions {
+            heap_bytes: (args.index_heap_mb as usize) << 20,
+            threads: args.index_threads as usize,
+            health: health.clone(),
+            abandon: abandon.clone(),
+        },
+    );
     // The store says where its data ends; the WAL replays from there.
     // (On a plain thread: a writer may own a runtime, which cannot be dropped here.)
     let committed = std::thread::scope(|scope| {
@@ -180,8 +158,8 @@ pub async fn run(
         max_batch_len: args.max_batch_len,
         wal_max_bytes: args.wal_max_bytes,
         at_cap: Default::default(),
-        backup: match (&store.backup_dir, store.uses_elasticsearch()) {
-            (Some(repository), false) => Some(pipeline::BackupTarget {
+        backup: match (&store.backup_dir, backend.is_local()) {
+            (Some(repository), true) => Some(pipeline::BackupTarget {
                 data_dir: store.data_dir.clone(),
                 repository: repository.clone(),
                 running: Default::default(),
@@ -207,12 +185,7 @@ pub async fn run(
             elastic::configure(cfg);
         },
     )?;
-    let backend = if store.uses_elasticsearch() {
-        "elasticsearch"
-    } else {
-        "embedded"
-    };
-    info!(%address, wal = %wal_dir.display(), backend, "ingestd listening");
+    info!(%address, wal = %wal_dir.display(), backend = backend.name(), "ingestd listening");
     shutdown.await;
     info!("ingestd stopping: no new requests, finishing those in flight");
     server.stop().await;

@@ -171,7 +171,7 @@ impl Validator {
 
     /// The time rules alone.
     pub fn check_time(&self, log: NewLog, now: DateTime<Utc>) -> Result<NewLog, FieldError> {
-        let oldest = log_store::embedded::oldest_kept_day(now, self.retention);
+        let oldest = log_store::oldest_kept_day(now, self.retention);
         if log.timestamp.date_naive() < oldest {
             return Err(FieldError::new(
                 "timestamp",

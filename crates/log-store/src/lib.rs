@@ -17,11 +17,19 @@ use std::pin::Pin;
 
 use log_model::{FacetsQuery, HistogramQuery, PatternsQuery, SearchQuery, StoredLog};
 
+pub mod backend;
 pub mod elasticsearch;
 pub mod embedded;
 pub mod model;
 
+pub use backend::{wal_checkpoints, Backend, CommitHook, WriterFactory, WriterOptions};
 pub use model::{Facets, Histogram, PatternGroup, PatternsPage, SearchPage};
+
+/// The embedded store's own tools (`logagg check`, `backup`, `restore`;
+/// [`Backend::is_local`] says when they apply) and its retention rule,
+/// which ingest applies to every backend.
+pub use embedded::backup;
+pub use embedded::{check as check_indexes, oldest_kept_day, PartitionReport};
 
 use std::path::PathBuf;
 
@@ -63,8 +71,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The index failed (its own error, as text: the type names no
+    /// backend's).
     #[error("index error: {0}")]
-    Index(#[from] tantivy::TantivyError),
+    Index(String),
     #[error("io error on {path}: {source}")]
     Io {
         path: String,
@@ -75,6 +85,12 @@ pub enum StoreError {
     Corrupt(String),
     #[error("store unavailable: {0}")]
     Unavailable(String),
+}
+
+impl From<tantivy::TantivyError> for StoreError {
+    fn from(error: tantivy::TantivyError) -> Self {
+        StoreError::Index(error.to_string())
+    }
 }
 
 impl StoreError {

@@ -165,7 +165,7 @@ fn print_report<T: serde::Serialize>(json: bool, value: &T, text: impl FnOnce() 
 }
 
 fn backup(data_dir: &std::path::Path, to: &std::path::Path, json: bool) -> std::process::ExitCode {
-    match log_store::embedded::backup::backup(data_dir, to) {
+    match log_store::backup::backup(data_dir, to) {
         Ok(summary) => {
             print_report(json, &summary, || {
                 let mut text = format!(
@@ -204,7 +204,7 @@ fn restore(
     verify_only: bool,
     json: bool,
 ) -> std::process::ExitCode {
-    use log_store::embedded::backup;
+    use log_store::backup;
     if verify_only {
         return match backup::verify(from) {
             Ok((dir, manifest)) => {

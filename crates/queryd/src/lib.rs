@@ -27,8 +27,6 @@ use std::sync::Arc;
 
 use actix_web::web;
 use clap::Args;
-use log_store::elasticsearch::EsReader;
-use log_store::embedded::EmbeddedReader;
 use log_store::{LogReader, StoreArgs};
 use tracing::info;
 
@@ -133,25 +131,15 @@ pub struct Cli {
     pub auth: svc_kit::auth::AuthArgs,
 }
 
-/// The embedded store's reader over `data_dir`.
-pub fn open_store(data_dir: &std::path::Path) -> EmbeddedReader {
-    EmbeddedReader::open(data_dir)
-}
-
-/// The configured backend: Elasticsearch when its URL is set, else the
-/// embedded store under the data directory.
+/// The configured store's reader, for a process that only reads.
 pub fn open_configured_store(
     store: &StoreArgs,
 ) -> Result<Arc<dyn LogReader>, log_store::StoreError> {
-    if store.uses_elasticsearch() {
-        Ok(Arc::new(EsReader::new(&store.es)?))
-    } else {
-        Ok(Arc::new(open_store(&store.data_dir)))
-    }
+    log_store::Backend::new(store).reader()
 }
 
 /// Called after each commit of a writer in the same process.
-pub type ReloadHook = Arc<dyn Fn() + Send + Sync>;
+pub use log_store::CommitHook as ReloadHook;
 
 /// The store for a process that also writes it (the all-in-one binary):
 /// the configured reader and, on the embedded store, the hook that makes
@@ -159,12 +147,7 @@ pub type ReloadHook = Arc<dyn Fn() + Send + Sync>;
 pub fn open_shared_store(
     store: &StoreArgs,
 ) -> Result<(Arc<dyn LogReader>, Option<ReloadHook>), log_store::StoreError> {
-    if store.uses_elasticsearch() {
-        return Ok((open_configured_store(store)?, None));
-    }
-    let reader = open_store(&store.data_dir);
-    let reload = reader.clone();
-    Ok((Arc::new(reader), Some(Arc::new(move || reload.committed()))))
+    log_store::Backend::new(store).shared_reader()
 }
 
 /// What a request to the query port needs: the query scope, except for

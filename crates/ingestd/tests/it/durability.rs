@@ -75,7 +75,9 @@ async fn every_acknowledged_log_survives_kill_9_exactly_once() {
     let process = IngestProcess::spawn(tmp.path(), &[]).await;
     assert_eq!(process.terminate(), Some(0));
 
-    let stored = queryd::open_store(tmp.path()).scan_ids().unwrap();
+    let stored = log_store::embedded::EmbeddedReader::open(tmp.path())
+        .scan_ids()
+        .unwrap();
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for id in &stored {
         *counts.entry(id.as_str()).or_default() += 1;
@@ -117,7 +119,9 @@ async fn sigterm_drains_and_commits_before_exit() {
     .await;
     assert_eq!(status, 202);
     assert_eq!(process.terminate(), Some(0));
-    let mut stored = queryd::open_store(tmp.path()).scan_ids().unwrap();
+    let mut stored = log_store::embedded::EmbeddedReader::open(tmp.path())
+        .scan_ids()
+        .unwrap();
     let mut acked: Vec<String> = body["ids"]
         .as_array()
         .unwrap()

@@ -162,7 +162,11 @@ async fn byte_flips_in_the_wal_cost_only_the_records_they_hit() {
         let ready = get(&format!("{}/ready", p.base)).await.1;
         assert_eq!(p.terminate(), Some(0), "seed {seed}");
 
-        let stored = counts(&queryd::open_store(tmp.path()).scan_ids().unwrap());
+        let stored = counts(
+            &log_store::embedded::EmbeddedReader::open(tmp.path())
+                .scan_ids()
+                .unwrap(),
+        );
         let twice: Vec<_> = stored.iter().filter(|(_, n)| **n > 1).collect();
         assert!(twice.is_empty(), "seed {seed}: stored twice: {twice:?}");
         let lost: Vec<_> = acked
@@ -283,7 +287,7 @@ async fn a_damaged_day_index_costs_only_that_day_and_later_logs_are_kept() {
         assert_eq!(p.terminate(), Some(0), "{harm}");
         let after = acked_after.lock().unwrap().clone();
 
-        let reader = queryd::open_store(tmp.path());
+        let reader = log_store::embedded::EmbeddedReader::open(tmp.path());
         let stored = counts(&reader.scan_ids().unwrap());
         let twice: Vec<_> = stored.iter().filter(|(_, n)| **n > 1).collect();
         assert!(twice.is_empty(), "{harm}: stored twice: {twice:?}");
@@ -421,7 +425,11 @@ async fn a_full_disk_refuses_new_logs_and_keeps_every_acknowledged_one() {
     disk.resize("256m");
     let p = IngestProcess::spawn(&data, &[]).await;
     assert_eq!(p.terminate(), Some(0));
-    let stored = counts(&queryd::open_store(&data).scan_ids().unwrap());
+    let stored = counts(
+        &log_store::embedded::EmbeddedReader::open(&data)
+            .scan_ids()
+            .unwrap(),
+    );
     let lost: Vec<_> = acked
         .iter()
         .filter(|id| !stored.contains_key(*id))

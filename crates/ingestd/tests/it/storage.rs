@@ -58,7 +58,7 @@ async fn queryd_in_another_process_sees_ingestd_writes() {
     // queryd here (this test process), ingestd in its own process, one data directory.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let query = format!("http://{}", listener.local_addr().unwrap());
-    let store = std::sync::Arc::new(queryd::open_store(tmp.path()));
+    let store = std::sync::Arc::new(log_store::embedded::EmbeddedReader::open(tmp.path()));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let args = queryd::QueryArgs {
         query_addr: "127.0.0.1:0".parse().unwrap(),
