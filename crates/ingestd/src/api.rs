@@ -264,7 +264,7 @@ async fn ingest_one(
         ApiError::invalid_field(e.field, e.reason)
     })?;
     let tenant = state.admit(&req, NATIVE, 1)?;
-    let stored = state.store(NATIVE, &tenant, vec![log], now, wait).await?;
+    let stored = state.append(NATIVE, &tenant, vec![log], now, wait).await?;
     debug!(%correlation_id, "log accepted");
     Ok(IngestResponse {
         success: true,
@@ -353,7 +353,7 @@ async fn ingest_batch(
     }
     let accepted = valid.len();
     let tenant = state.admit(&req, NATIVE, accepted)?;
-    let stored = state.store(NATIVE, &tenant, valid, now, wait).await?;
+    let stored = state.append(NATIVE, &tenant, valid, now, wait).await?;
     let message = if rejected == 0 {
         format!("{accepted} logs accepted")
     } else {

@@ -946,7 +946,7 @@ async fn bulk(
             Ok(tenant) => tenant,
             Err(e) => return es_error(&req, &e),
         };
-        match state.store(ES, &tenant, valid, now, wait).await {
+        match state.append(ES, &tenant, valid, now, wait).await {
             Ok(stored) => stored.ids,
             Err(e) => return es_error(&req, &e),
         }
@@ -1020,7 +1020,7 @@ async fn one_doc(
         Ok(tenant) => tenant,
         Err(e) => return es_error(&req, &e),
     };
-    match state.store(ES, &tenant, vec![log], now, wait).await {
+    match state.append(ES, &tenant, vec![log], now, wait).await {
         Ok(stored) => {
             let id = stored.ids.into_iter().next().unwrap_or_default();
             answer(&req, StatusCode::CREATED, &created(index, &id, None))

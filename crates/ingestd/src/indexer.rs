@@ -15,7 +15,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use log_model::StoredLog;
 use log_store::{LogWriter, StoreError};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -25,13 +24,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::metrics::Metrics;
 
-/// A WAL record's payload (see `api::WalBatchRef`).
-#[derive(serde::Deserialize)]
-struct WalBatch {
-    #[serde(default)]
-    traceparent: Option<String>,
-    logs: Vec<StoredLog>,
-}
+use crate::pipeline::WalBatch;
 use crate::wal::{Record, Wal};
 
 /// How often the indexer, while it waits for logs, lets the store tidy
@@ -315,5 +308,154 @@ impl Worker {
         }
         self.status.committed.store(position, Ordering::Release);
         let _ = self.searchable_tx.send(position);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use log_model::StoredLog;
+    use log_store::WriteOutcome;
+
+    use super::*;
+    use crate::pipeline::{enrich, WalBatch};
+
+    /// A store in memory: the messages written, and the positions written
+    /// and committed.
+    #[derive(Clone, Default)]
+    struct Memory {
+        messages: Arc<Mutex<Vec<String>>>,
+        written: Arc<AtomicU64>,
+        committed: Arc<AtomicU64>,
+    }
+
+    struct MemoryWriter(Memory);
+
+    impl LogWriter for MemoryWriter {
+        fn committed_position(&self) -> u64 {
+            self.0.committed.load(Ordering::Acquire)
+        }
+
+        fn write(&mut self, logs: &[StoredLog], end: u64) -> Result<WriteOutcome, StoreError> {
+            let mut messages = self.0.messages.lock().unwrap();
+            messages.extend(logs.iter().map(|l| l.message.clone()));
+            self.0.written.store(end, Ordering::Release);
+            Ok(WriteOutcome {
+                written: logs.len(),
+                ..WriteOutcome::default()
+            })
+        }
+
+        fn commit(&mut self) -> Result<u64, StoreError> {
+            let at = self.0.written.load(Ordering::Acquire);
+            self.0.committed.fetch_max(at, Ordering::AcqRel);
+            Ok(self.committed_position())
+        }
+
+        fn apply_retention(&mut self, _: chrono::DateTime<Utc>) -> Result<usize, StoreError> {
+            Ok(0)
+        }
+    }
+
+    fn payload(messages: &[&str]) -> Vec<u8> {
+        let logs: Vec<StoredLog> = messages
+            .iter()
+            .map(|m| {
+                let log = log_model::parse_log(
+                    serde_json::json!({"message": m, "level": "INFO", "source": "unit"}),
+                    &log_model::limits::Limits::default(),
+                    Utc::now(),
+                )
+                .unwrap();
+                enrich(log, Utc::now(), "t")
+            })
+            .collect();
+        serde_json::to_vec(&WalBatch {
+            traceparent: None,
+            logs: std::borrow::Cow::Borrowed(&logs),
+        })
+        .unwrap()
+    }
+
+    /// Records reach the writer in WAL order and are committed; a record
+    /// that does not decode is dead-lettered whole (its bytes kept) and
+    /// counted, and the records after it are still indexed; each commit
+    /// calls the hook.
+    #[test]
+    fn records_are_written_in_order_and_an_undecodable_one_is_kept_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let wal = Wal::open(
+            Wal::lock(&dir.path().join("wal")).unwrap(),
+            1 << 20,
+            0,
+            None,
+        )
+        .unwrap();
+        let memory = Memory::default();
+        let commits = Arc::new(AtomicUsize::new(0));
+        let metrics = Metrics::new().unwrap();
+        let indexer = {
+            let (memory, commits) = (memory.clone(), commits.clone());
+            Indexer::spawn(
+                wal.clone(),
+                Box::new(move || Ok(Box::new(MemoryWriter(memory.clone())) as Box<dyn LogWriter>)),
+                IndexerConfig {
+                    commit_interval: Duration::from_millis(20),
+                    read_bytes: 1 << 20,
+                    retention_check: Duration::from_secs(600),
+                    dead_letter_dir: dir.path().join("deadletter"),
+                },
+                metrics.clone(),
+                Some(Arc::new(move || {
+                    commits.fetch_add(1, Ordering::AcqRel);
+                })),
+            )
+            .unwrap()
+        };
+        let garbage = b"{\"logs\": not json".to_vec();
+        let end = rt.block_on(async {
+            wal.append(payload(&["one", "two"]), 2).await.unwrap();
+            wal.append(garbage.clone(), 1).await.unwrap();
+            wal.append(payload(&["three"]), 1).await.unwrap().end
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while indexer.status.committed.load(Ordering::Acquire) < end {
+            assert!(
+                Instant::now() < deadline,
+                "the indexer did not commit the WAL's end"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        wal.close();
+        indexer.drain_and_stop();
+        assert_eq!(*memory.messages.lock().unwrap(), ["one", "two", "three"]);
+        assert_eq!(memory.committed.load(Ordering::Acquire), end);
+        assert!(commits.load(Ordering::Acquire) >= 1);
+        let kept = std::fs::read(dir.path().join("deadletter").join("wal-records.bin")).unwrap();
+        assert_eq!(kept[..8], (garbage.len() as u64).to_le_bytes());
+        assert_eq!(kept[8..], garbage[..]);
+        assert_eq!(
+            metrics.logs_dead_lettered.with_label_values(&["wal"]).get(),
+            1
+        );
+    }
+
+    /// A payload written by the ingest side reads back the same, and one
+    /// without a trace context (older records) still decodes.
+    #[test]
+    fn a_wal_payload_reads_back_as_written() {
+        let bytes = payload(&["alpha"]);
+        let batch: WalBatch = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(batch.logs.len(), 1);
+        assert_eq!(batch.logs[0].message, "alpha");
+        assert_eq!(batch.traceparent, None);
+        let logs = serde_json::to_value(&batch.logs).unwrap();
+        let old: WalBatch = serde_json::from_value(serde_json::json!({ "logs": logs })).unwrap();
+        assert_eq!(old.logs, batch.logs);
     }
 }

@@ -170,7 +170,7 @@ async fn export(
             Ok(tenant) => tenant,
             Err(e) => return refusal(encoding, &e),
         };
-        if let Err(e) = state.store(OTLP, &tenant, valid, now, false).await {
+        if let Err(e) = state.append(OTLP, &tenant, valid, now, false).await {
             return refusal(encoding, &e);
         }
     }

@@ -222,12 +222,13 @@ pub struct BackupTarget {
     pub running: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
-/// A WAL record's payload: the logs of one request and its trace context.
-#[derive(Debug, Serialize)]
-struct WalBatchRef<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    traceparent: Option<String>,
-    logs: &'a [StoredLog],
+/// A WAL record's payload: the logs of one request and its trace context
+/// (written here borrowed, read back owned by the indexer).
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct WalBatch<'a> {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    pub logs: std::borrow::Cow<'a, [StoredLog]>,
 }
 
 /// The logs of a request made durable.
@@ -349,7 +350,7 @@ impl AppState {
     /// Enriches, appends to the WAL and waits for durability (and, when
     /// `wait`, for searchability). Nothing is acknowledged before this
     /// returns `Ok`: the WAL record is fsync'd by then.
-    pub async fn store(
+    pub async fn append(
         &self,
         protocol: Protocol,
         tenant: &str,
@@ -368,9 +369,9 @@ impl AppState {
         let traceparent = svc_kit::telemetry::inject(&tracing::Span::current())
             .into_iter()
             .find_map(|(k, v)| (k == "traceparent").then_some(v));
-        let payload = serde_json::to_vec(&WalBatchRef {
+        let payload = serde_json::to_vec(&WalBatch {
             traceparent,
-            logs: &stored,
+            logs: std::borrow::Cow::Borrowed(&stored),
         })
         .map_err(|e| IngestError::Internal(e.to_string()))?;
         if payload.len() as u64 > self.wal_max_bytes {
