@@ -3,7 +3,9 @@
 //! only the caller's tenant, on every backend: the embedded store, the fake
 //! cluster (which evaluates the query DSL), and a real cluster when
 //! `ELASTICSEARCH_URL` is set. An admin key names another tenant with
-//! `X-Tenant`; any other key that tries is refused.
+//! `X-Tenant`; any other key that tries is refused. And a walk of every GET
+//! route in both ports' OpenAPI documents finds no answer that holds another
+//! tenant's logs.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -460,6 +462,115 @@ async fn tenants_never_see_each_other_fake_elasticsearch() {
 #[actix_web::test]
 async fn tenants_never_see_each_other_elasticsearch() {
     isolation("elasticsearch").await;
+}
+
+/// Reads a GET answer for at most two seconds (streams do not end on
+/// their own): its status and what arrived.
+async fn read_for_two_seconds(url: &str, key: &str) -> (u16, String) {
+    let Ok(mut res) = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(key)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+    else {
+        return (0, String::new());
+    };
+    let status = res.status().as_u16();
+    let until = tokio::time::Instant::now() + Duration::from_secs(2);
+    let mut body = Vec::new();
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(until, res.chunk()).await {
+        body.extend_from_slice(&chunk);
+    }
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Every GET route that either port's OpenAPI document lists, called with
+/// one tenant's key, path parameters filled with the other tenant's ids
+/// and names, streams read for two seconds: no answer holds the other
+/// tenant's logs. A route added later is walked without anyone adding it
+/// here.
+#[actix_web::test]
+async fn no_get_route_in_the_openapi_documents_shows_another_tenant_s_logs() {
+    let (s, k, _dir) = start("embedded").await.unwrap();
+    let post = reqwest::Method::POST;
+    let url = format!("{}/logs/batch-ingest?refresh=wait_for", s.ingest);
+    let secret = "acme-only-7f3a9c";
+    let acme: Vec<Value> = (0..5)
+        .map(|i| {
+            json!({"message": format!("{secret} payment {i} declined"), "level": "ERROR",
+            "source": "web-1", "service": "api", "metadata": {"marker": secret}})
+        })
+        .collect();
+    let (status, body) = call(post.clone(), &url, &k.acme, None, Some(&json!(acme))).await;
+    assert_eq!(status, 202, "{body}");
+    let own = "globex-own-51d2e8";
+    let globex: Vec<Value> = (0..5)
+        .map(|i| {
+            json!({"message": format!("{own} payment {i} declined"), "level": "ERROR",
+            "source": "web-1", "service": "api"})
+        })
+        .collect();
+    let (status, body) = call(post, &url, &k.globex, None, Some(&json!(globex))).await;
+    assert_eq!(status, 202, "{body}");
+    let found = read(&format!("{}/logs/search?limit=5", s.query), &k.acme).await;
+    let acme_id = found["logs"][0]["id"].as_str().unwrap().to_string();
+
+    let parameter = regex::Regex::new(r"\{([^}]*)\}").unwrap();
+    let mut walked = Vec::new();
+    let mut own_seen = Vec::new();
+    for base in [&s.ingest, &s.query] {
+        let doc: Value =
+            serde_json::from_str(&get_text(&format!("{base}/openapi.json")).await).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        for (path, item) in paths {
+            if item.get("get").is_none() {
+                continue;
+            }
+            // `{id}`-like parameters get the other tenant's log id, any
+            // other its name (an index, a stream).
+            let filled = parameter
+                .replace_all(path, |c: &regex::Captures| {
+                    if c[1].contains("id") {
+                        acme_id.clone()
+                    } else {
+                        "logs-acme".to_string()
+                    }
+                })
+                .into_owned();
+            let (status, body) = read_for_two_seconds(&format!("{base}{filled}"), &k.globex).await;
+            assert!(
+                !body.contains(secret),
+                "GET {filled} on {base} ({status}) shows the other tenant's logs: {}",
+                &body[..body.len().min(500)]
+            );
+            if body.contains(own) {
+                own_seen.push(filled.clone());
+            }
+            walked.push(filled);
+        }
+    }
+    // The walk covered the read routes, and they answered with data (the
+    // caller's own logs), so an empty answer everywhere is not what passed.
+    for route in [
+        "/logs/search",
+        "/logs/export",
+        "/logs/tail",
+        "/logs/patterns",
+    ] {
+        assert!(
+            walked.iter().any(|w| w == route),
+            "{route} not walked: {walked:?}"
+        );
+    }
+    assert!(walked.iter().any(|w| w.contains(&acme_id)), "{walked:?}");
+    for route in ["/logs/search", "/logs/export", "/logs/patterns"] {
+        assert!(
+            own_seen.iter().any(|w| w == route),
+            "the caller's own logs are not in {route}: only in {own_seen:?} of {walked:?}"
+        );
+    }
+    s.stop().await;
 }
 
 /// On Elasticsearch every document carries its tenant; one indexed before
