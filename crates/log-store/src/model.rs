@@ -48,9 +48,25 @@ pub fn top_values(
     size: usize,
 ) -> Vec<(String, u64)> {
     let mut values: Vec<(String, u64)> = counts.into_iter().filter(|(_, n)| *n > 0).collect();
-    values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    values.truncate(size);
+    keep_most_frequent(&mut values, size);
+    values.sort_by(by_count);
     values
+}
+
+/// Most frequent first, ties by key (ascending).
+pub fn by_count<K: Ord>(a: &(K, u64), b: &(K, u64)) -> std::cmp::Ordering {
+    b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0))
+}
+
+/// Keeps the `n` most frequent of `counts` (ties by key, ascending), in no
+/// order; says whether any were dropped.
+pub fn keep_most_frequent<K: Ord>(counts: &mut Vec<(K, u64)>, n: usize) -> bool {
+    if counts.len() <= n {
+        return false;
+    }
+    counts.select_nth_unstable_by(n, by_count);
+    counts.truncate(n);
+    true
 }
 
 /// ERROR/CRITICAL (or the asked levels) logs of a window grouped into

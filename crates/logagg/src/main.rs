@@ -301,7 +301,7 @@ async fn serve(cli: Cli) -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     };
     // On the embedded store, each commit reloads the query side's readers at once.
-    let (reader, on_commit) = match queryd::open_shared_store(&cli.store) {
+    let (reader, on_commit) = match log_store::Backend::new(&cli.store).shared_reader() {
         Ok(opened) => opened,
         Err(error) => {
             tracing::error!(%error, "cannot open the store");

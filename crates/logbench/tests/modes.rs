@@ -32,7 +32,7 @@ async fn start() -> Servers {
     );
     let ingest = format!("http://{}", il.local_addr().unwrap());
     let query = format!("http://{}", ql.local_addr().unwrap());
-    let (reader, hook) = queryd::open_shared_store(&cli.store).unwrap();
+    let (reader, hook) = log_store::Backend::new(&cli.store).shared_reader().unwrap();
     let (a, arx) = tokio::sync::oneshot::channel::<()>();
     let (b, brx) = tokio::sync::oneshot::channel::<()>();
     actix_web::rt::spawn(async move {

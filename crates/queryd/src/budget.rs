@@ -128,22 +128,26 @@ impl FromRequest for ExpensiveRead {
                     ..ReadBudget::default()
                 },
             }),
-            Err(which) => {
-                state
-                    .metrics
-                    .reads_refused
-                    .with_label_values(&[which])
-                    .inc();
-                Err(slots.refusal(which))
-            }
+            Err(which) => Err(refused(state, which)),
         })
     }
+}
+
+/// A read refused by `which` limit (`key` or `process`): counted, and
+/// its 429 answer.
+pub fn refused(state: &AppState, which: &'static str) -> ApiError {
+    state
+        .metrics
+        .reads_refused
+        .with_label_values(&[which])
+        .inc();
+    state.reads.refusal(which)
 }
 
 impl ReadSlots {
     /// The 429 answer of a read refused by `which` limit (`key` or
     /// `process`).
-    pub fn refusal(&self, which: &str) -> ApiError {
+    fn refusal(&self, which: &str) -> ApiError {
         let detail = match which {
             "key" => format!(
                 "this key has {} expensive reads (patterns, histogram, facets, export, \
@@ -182,11 +186,6 @@ impl ReadSlot {
     /// The key the slot was taken for.
     pub fn key(&self) -> Option<&str> {
         self.key.as_deref()
-    }
-
-    /// The slots it was taken from.
-    pub fn slots(&self) -> &Arc<ReadSlots> {
-        &self.slots
     }
 }
 

@@ -16,7 +16,7 @@ use log_store::SearchPage;
 use svc_kit::ApiError;
 
 use crate::api::{invalid, key_of, search_page, AppState};
-use crate::budget::{ExpensiveRead, ReadSlots};
+use crate::budget::{refused, ExpensiveRead};
 
 struct Export {
     state: Arc<AppState>,
@@ -35,13 +35,25 @@ struct Export {
     abort: Option<actix_web::Error>,
     /// Set once the transfer has been ended.
     done: bool,
-    /// Where each page after the first takes its expensive-read slot
-    /// (held while the page is read, not while the client reads it).
-    slots: Arc<ReadSlots>,
+    /// The key each page after the first takes its expensive-read slot
+    /// for (held while the page is read, not while the client reads it).
     key: Option<String>,
 }
 
 impl Export {
+    /// Ends the transfer as incomplete: counted as a partial answer, the
+    /// error line to write last, then (at the next poll) the abort.
+    fn cut_short(&mut self, error: &str, detail: String) -> Bytes {
+        self.state
+            .metrics
+            .partial_answers
+            .with_label_values(&["export"])
+            .inc();
+        let line = error_line(error, &detail, &self.missing);
+        self.abort = Some(actix_web::error::ErrorServiceUnavailable(detail));
+        line
+    }
+
     fn query(&self, after: Option<log_model::SortKey>) -> SearchQuery {
         let limit = self
             .remaining
@@ -110,7 +122,6 @@ pub async fn export(
         missing: Vec::new(),
         abort: None,
         done: false,
-        slots: read.slot.slots().clone(),
         key: read.slot.key().map(str::to_string),
     };
     let first = search_page(&state, "export", export.query(None)).await?;
@@ -130,31 +141,19 @@ pub async fn export(
         }
         if let Some(e) = ex.failed.take() {
             error!(error = %e, "export cut short");
-            ex.state
-                .metrics
-                .partial_answers
-                .with_label_values(&["export"])
-                .inc();
-            let line = error_line(e.error, &e.detail, &ex.missing);
-            ex.abort = Some(actix_web::error::ErrorServiceUnavailable(e.detail));
+            let line = ex.cut_short(e.error, e.detail);
             return Some((Ok(line), ex));
         }
         let Some(mut page) = ex.page.take() else {
             if ex.missing.is_empty() {
                 return None;
             }
-            ex.state
-                .metrics
-                .partial_answers
-                .with_label_values(&["export"])
-                .inc();
             error!(missing = ?ex.missing, "export cut short: damaged partitions");
             let detail = format!(
                 "the export is incomplete: {} could not be read",
                 ex.missing.join(", ")
             );
-            let line = error_line("partial", &detail, &ex.missing);
-            ex.abort = Some(actix_web::error::ErrorServiceUnavailable(detail));
+            let line = ex.cut_short("partial", detail);
             return Some((Ok(line), ex));
         };
         for m in page.missing.drain(..) {
@@ -175,19 +174,12 @@ pub async fn export(
         if more {
             let after = page.logs.last().map(key_of);
             let query = ex.query(after);
-            match ex.slots.wait_for(ex.key.as_deref()).await {
+            match ex.state.reads.wait_for(ex.key.as_deref()).await {
                 Ok(_slot) => match search_page(&ex.state, "export", query).await {
                     Ok(next) => ex.page = Some(next),
                     Err(e) => ex.failed = Some(e),
                 },
-                Err(which) => {
-                    ex.state
-                        .metrics
-                        .reads_refused
-                        .with_label_values(&[which])
-                        .inc();
-                    ex.failed = Some(ex.slots.refusal(which));
-                }
+                Err(which) => ex.failed = Some(refused(&ex.state, which)),
             }
         }
         Some((Ok::<Bytes, actix_web::Error>(chunk), ex))

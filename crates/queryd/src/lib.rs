@@ -9,9 +9,9 @@
 //! - [`metrics`]: the `queryd_*` Prometheus metrics.
 //! - [`ui`]: the web UI (`/ui`, and `/` for browsers), assets in the binary.
 //!
-//! The backend is a [`log_store::LogReader`]; [`open_configured_store`] picks it from
-//! the configuration: Elasticsearch when `ELASTICSEARCH_URL` is set, else the
-//! embedded store.
+//! The store is a [`log_store::LogReader`], which the caller opens with
+//! [`log_store::Backend`]: Elasticsearch when `ELASTICSEARCH_URL` is set,
+//! else the embedded store.
 
 pub mod answers;
 pub mod api;
@@ -129,25 +129,6 @@ pub struct Cli {
     pub query: QueryArgs,
     #[command(flatten)]
     pub auth: svc_kit::auth::AuthArgs,
-}
-
-/// The configured store's reader, for a process that only reads.
-pub fn open_configured_store(
-    store: &StoreArgs,
-) -> Result<Arc<dyn LogReader>, log_store::StoreError> {
-    log_store::Backend::new(store).reader()
-}
-
-/// Called after each commit of a writer in the same process.
-pub use log_store::CommitHook as ReloadHook;
-
-/// The store for a process that also writes it (the all-in-one binary):
-/// the configured reader and, on the embedded store, the hook that makes
-/// each commit visible to it at once (give it to `ingestd::run`).
-pub fn open_shared_store(
-    store: &StoreArgs,
-) -> Result<(Arc<dyn LogReader>, Option<ReloadHook>), log_store::StoreError> {
-    log_store::Backend::new(store).shared_reader()
 }
 
 /// What a request to the query port needs: the query scope, except for

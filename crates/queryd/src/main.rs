@@ -30,7 +30,7 @@ async fn serve() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let store = match queryd::open_configured_store(&cli.store) {
+    let store = match log_store::Backend::new(&cli.store).reader() {
         Ok(store) => store,
         Err(error) => {
             tracing::error!(%error, "cannot open the store");

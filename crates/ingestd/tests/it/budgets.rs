@@ -139,12 +139,8 @@ async fn expensive_reads_past_the_slots_are_429_with_retry_after() {
     // The read ends: its slot comes back.
     drop(running);
     for route in &routes {
-        let r = client()
-            .get(format!("{}/logs/{route}", s.query))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200, "{route}");
+        let (status, body) = get(&format!("{}/logs/{route}", s.query)).await;
+        assert_eq!(status, 200, "{route}: {body}");
     }
     s.stop().await;
 }

@@ -65,7 +65,7 @@ impl Stack {
         let ingest = format!("http://{}", ingest_listener.local_addr().unwrap());
         let query = format!("http://{}", query_listener.local_addr().unwrap());
         // As the all-in-one binary does.
-        let (reader, hook) = queryd::open_shared_store(&cli.store).unwrap();
+        let (reader, hook) = log_store::Backend::new(&cli.store).shared_reader().unwrap();
         let (stop_ingest, ingest_rx) = oneshot::channel::<()>();
         let (stop_query, query_rx) = oneshot::channel::<()>();
         let ingest_done = actix_web::rt::spawn(async move {

@@ -11,6 +11,7 @@ use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 use log_model::{HistogramQuery, Level};
 
 use super::collector::Stop;
+use crate::model::keep_most_frequent;
 
 /// Counts per bucket of the histogram's range, per level.
 pub type LevelCounts = Vec<[u64; 5]>;
@@ -218,9 +219,7 @@ impl FacetCollector {
         }
         self.cut.store(true, Ordering::Relaxed);
         let mut all: Vec<(String, u64)> = counts.drain().collect();
-        let order = |a: &(String, u64), b: &(String, u64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
-        all.select_nth_unstable_by(self.kept, order);
-        all.truncate(self.kept);
+        keep_most_frequent(&mut all, self.kept);
         counts.extend(all);
     }
 
@@ -315,11 +314,8 @@ impl SegmentCollector for FacetSegment {
                     .filter(|(_, n)| *n > 0)
                     .map(|(ord, n)| (ord as u64, n))
                     .collect();
-                if present.len() > kept {
+                if keep_most_frequent(&mut present, kept) {
                     self.cut.store(true, Ordering::Relaxed);
-                    let order = |a: &(u64, u64), b: &(u64, u64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
-                    present.select_nth_unstable_by(kept, order);
-                    present.truncate(kept);
                 }
                 for (ord, n) in present {
                     let mut name = String::new();

@@ -29,7 +29,7 @@ use super::tenant::TenantQuery;
 use super::{
     index_root, list_partitions, partition_dir, state_without_meta, PartitionId, PartitionState,
 };
-use crate::model::{finish_patterns, top_values, RawGroup};
+use crate::model::{by_count, finish_patterns, keep_most_frequent, top_values, RawGroup};
 use crate::{BoxFuture, Facets, Histogram, LogReader, PatternsPage, SearchPage, StoreError};
 
 /// Open partitions, newest first.
@@ -737,15 +737,13 @@ impl EmbeddedReader {
         let (matching, mut missing) = self.matching(&q.filter)?;
         let collector = FacetCollector::new(q.budget.max_values, Stop::new(q.budget.deadline));
         let mut all: FieldCounts = vec![HashMap::new(); FACET_FIELDS.len()];
-        for (id, searcher, query) in &matching {
-            if collector.stop.hit() {
-                break;
-            }
-            match searcher.search(query, &collector) {
-                Ok(found) => collector.merge_into(&mut all, found),
-                Err(e) => self.unreadable(id, &e.into(), &mut missing),
-            }
-        }
+        self.search_each(
+            &matching,
+            &collector,
+            &collector.stop,
+            &mut missing,
+            |_, found| collector.merge_into(&mut all, found),
+        );
         missing.sort();
         missing.dedup();
         let mut limited = Vec::new();
@@ -870,16 +868,21 @@ impl EmbeddedReader {
     }
 
     /// Runs `collector` over each partition of `matching` and hands each
-    /// fruit to `each`; a partition whose search fails is unreadable (see
+    /// fruit to `each`, until `stop` has hit (the partitions after it are
+    /// not read); a partition whose search fails is unreadable (see
     /// [`Self::unreadable`]).
     fn search_each<C: Collector>(
         &self,
         matching: &[Matching],
         collector: &C,
+        stop: &Stop,
         missing: &mut Vec<String>,
         mut each: impl FnMut(&Matching, C::Fruit),
     ) {
         for m in matching {
+            if stop.hit() {
+                break;
+            }
             let (id, searcher, query) = m;
             match searcher.search(query.as_ref(), collector) {
                 Ok(fruit) => each(m, fruit),
@@ -897,7 +900,7 @@ impl EmbeddedReader {
     ) -> HashMap<u64, u64> {
         let collector = TemplateCounts { stop: stop.clone() };
         let mut all: HashMap<u64, u64> = HashMap::new();
-        self.search_each(matching, &collector, missing, |_, counts| {
+        self.search_each(matching, &collector, stop, missing, |_, counts| {
             for (hash, n) in counts {
                 *all.entry(hash).or_default() += n;
             }
@@ -930,7 +933,7 @@ impl EmbeddedReader {
         let mut seen = vec![false; raw.len()];
         let (matching, unopened) = self.matching(&filter)?;
         missing.extend(unopened);
-        self.search_each(&matching, &collector, missing, |_, found| {
+        self.search_each(&matching, &collector, stop, missing, |_, found| {
             seen.iter_mut().zip(found).for_each(|(a, b)| *a |= b);
         });
         Ok(raw
@@ -962,6 +965,7 @@ impl EmbeddedReader {
         self.search_each(
             matching,
             &collector,
+            stop,
             missing,
             |(id, searcher, _), groups| {
                 let index = searchers.len();
@@ -1007,15 +1011,16 @@ const OUT_OF_TIME: &str =
     "the read's time budget ran out before the whole window was read: counts are lower bounds";
 
 /// The nice value of the threads of expensive reads (patterns, histogram,
-/// facets): they take the cores that ingest leaves (in the kernel's
+/// facets), what weighs where `SCHED_IDLE` is refused (in the kernel's
 /// weights nice 0 is 1024, nice 19 is 15). Raising one's own nice value
 /// needs no privilege.
 pub const READ_NICE: i32 = 19;
 
 /// Puts the calling thread under `SCHED_IDLE` (it runs when a core has
 /// nothing else to run, and a waking ingest thread takes the core at
-/// once) and at [`READ_NICE`] where that policy is refused. The threads
-/// it starts inherit both. Neither needs a privilege.
+/// once), and at [`READ_NICE`], which is what counts where that policy is
+/// refused. The threads it starts inherit both. Neither needs a
+/// privilege.
 fn lower_priority() {
     use thread_priority::{
         set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
@@ -1055,12 +1060,8 @@ async fn in_background<T: Send + 'static>(
 /// The `n` most frequent of `counts` (ties by key), most frequent first.
 fn most_frequent(counts: HashMap<u64, u64>, n: usize) -> Vec<(u64, u64)> {
     let mut all: Vec<(u64, u64)> = counts.into_iter().collect();
-    let order = |a: &(u64, u64), b: &(u64, u64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
-    if n < all.len() {
-        all.select_nth_unstable_by(n, order);
-        all.truncate(n);
-    }
-    all.sort_unstable_by(order);
+    keep_most_frequent(&mut all, n);
+    all.sort_unstable_by(by_count);
     all
 }
 

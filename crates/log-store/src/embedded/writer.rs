@@ -145,10 +145,12 @@ impl EmbeddedWriter {
             .entry(root.clone())
             .or_default()
             .clone();
-        for id in list_partitions(&root).map_err(|e| StoreError::io(&root, e))? {
-            let docs = committed_docs(&partition_dir(&root, id));
-            known.lock().expect("lock").insert(id, docs);
-        }
+        let on_disk = list_partitions(&root).map_err(|e| StoreError::io(&root, e))?;
+        known.lock().expect("lock").extend(
+            on_disk
+                .into_iter()
+                .map(|id| (id, committed_docs(&partition_dir(&root, id)))),
+        );
         let damaged = super::read_vanished(&root)
             .into_iter()
             .map(|v| (v.name.clone(), v.describe()))
