@@ -8,13 +8,13 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 # Real peers of the tests, from Debian: a compose parser validates
-# docker-compose.yml (crates/logagg/tests/deploy.rs); Prometheus scrapes the
-# services and promtool checks metrics and rules (crates/ingestd/tests/it/monitoring.rs);
+# docker-compose.yml (crates/logagg/tests/system/deploy.rs); Prometheus scrapes the
+# services and promtool checks metrics and rules (crates/logagg/tests/system/monitoring.rs);
 # rsyslog with omelasticsearch ships to the ingest port's bulk API
-# (crates/ingestd/tests/it/clients.rs); Chromium and its WebDriver drive the
-# web UI and the API docs (crates/ingestd/tests/it/browser.rs); nginx runs
-# deploy/gateway.conf in front of the services (crates/ingestd/tests/it/gateway.rs);
-# curl and openssl are the TLS clients of crates/logagg/tests/tls.rs.
+# (crates/logagg/tests/system/clients.rs); Chromium and its WebDriver drive the
+# web UI and the API docs (crates/logagg/tests/system/browser.rs); nginx runs
+# deploy/gateway.conf in front of the services (crates/logagg/tests/system/gateway.rs);
+# curl and openssl are the TLS clients of crates/logagg/tests/system/tls.rs.
 # The full-disk test mounts a small tmpfs (needs root, as CI runs).
 missing=()
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
@@ -37,9 +37,9 @@ fi
 
 # Real clients of the tests, from PyPI: the Elasticsearch client, the
 # OpenTelemetry SDK with its OTLP/HTTP exporter, Schemathesis (the
-# OpenAPI fuzzer of crates/ingestd/tests/it/openapi.rs), and the Kubernetes
-# schema validator (crates/logagg/tests/deploy.rs).
-python3 -m pip install -q --disable-pip-version-check -r crates/ingestd/tests/clients/requirements.txt
+# OpenAPI fuzzer of crates/logagg/tests/system/openapi.rs), and the Kubernetes
+# schema validator (crates/logagg/tests/system/deploy.rs).
+python3 -m pip install -q --disable-pip-version-check -r crates/logagg/tests/clients/requirements.txt
 
 # Every declared dependency is used.
 command -v cargo-machete >/dev/null 2>&1 || cargo install -q --locked cargo-machete
@@ -47,4 +47,7 @@ cargo machete
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo test --workspace
+# Optimised, as the binaries ship: the release build that follows in
+# `.ci/run` then reuses what the tests compiled (see Cargo.toml's
+# workspace-hack note), and the load-heavy tests run faster.
+cargo test --release --workspace

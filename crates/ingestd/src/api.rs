@@ -62,7 +62,7 @@ async fn backup(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             actix_web::http::StatusCode::NOT_FOUND,
             "backup_not_configured",
             "no backup repository: start the service with --backup-dir (BACKUP_DIR); \
-             on Elasticsearch, back up with snapshots (see the README)",
+             on Elasticsearch, back up with snapshots (see docs/elasticsearch.md)",
         ));
     };
     let Ok(guard) = target.running.clone().try_lock_owned() else {

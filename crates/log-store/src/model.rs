@@ -280,3 +280,155 @@ pub fn rank_patterns(mut groups: Vec<PatternGroup>, limit: usize) -> Vec<Pattern
     groups.truncate(limit);
     groups
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 7, 10, minute, 0).unwrap()
+    }
+
+    /// One ingest template's group: `count` logs between `first` and
+    /// `last` (minutes), one service, a trend of two buckets, and one
+    /// sample per minute given.
+    fn raw(pattern: &str, count: u64, service: &str, minutes: &[u32]) -> RawGroup {
+        let first = *minutes.iter().min().unwrap();
+        let last = *minutes.iter().max().unwrap();
+        RawGroup {
+            group: PatternGroup {
+                pattern: pattern.to_string(),
+                pattern_id: log_patterns::pattern_id_of(pattern),
+                count,
+                first_seen: at(first),
+                last_seen: at(last),
+                services: BTreeMap::from([(service.to_string(), count)]),
+                levels: BTreeMap::from([("ERROR".to_string(), count)]),
+                trend: vec![count / 2, count - count / 2],
+                samples: Vec::new(),
+                is_new: None,
+                pattern_ids: Vec::new(),
+            },
+            samples: minutes
+                .iter()
+                .map(|&m| (at(m).timestamp_micros(), format!("{pattern} at {m}")))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn unrelated_templates_are_ranked_by_count_and_cut_at_the_limit() {
+        let groups = vec![
+            raw("connection refused by upstream", 5, "api", &[1]),
+            raw("cache miss ratio above threshold", 40, "web", &[2]),
+            raw("worker pool exhausted while scheduling", 12, "jobs", &[3]),
+        ];
+        let page = finish_patterns(groups, 2, None);
+        assert_eq!(
+            page.total_logs, 57,
+            "every group counts, not only those shown"
+        );
+        let shown: Vec<(&str, u64)> = page
+            .patterns
+            .iter()
+            .map(|g| (g.pattern.as_str(), g.count))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("cache miss ratio above threshold", 40),
+                ("worker pool exhausted while scheduling", 12)
+            ]
+        );
+        for g in &page.patterns {
+            assert_eq!(g.is_new, None, "no new_since asked");
+            assert_eq!(g.pattern_ids, std::slice::from_ref(&g.pattern_id));
+            assert_eq!(g.pattern_id, log_patterns::pattern_id_of(&g.pattern));
+        }
+    }
+
+    #[test]
+    fn one_event_split_over_templates_is_one_group_with_every_count() {
+        let groups = vec![
+            raw("disk sda1 failed on write", 3, "db", &[1, 9]),
+            raw("disk sdb1 failed on write", 4, "db", &[5]),
+            raw("disk sdc1 failed on write", 2, "backup", &[7, 2, 8]),
+            raw("leader election lost in term", 1, "raft", &[4]),
+        ];
+        let ids: Vec<String> = groups.iter().map(|g| g.group.pattern_id.clone()).collect();
+        let seen = HashSet::from([ids[1].clone()]);
+        let page = finish_patterns(groups, 10, Some(&seen));
+        assert_eq!(page.patterns.len(), 2, "{:?}", page.patterns);
+        let disk = &page.patterns[0];
+        assert_eq!(disk.pattern, "disk <*> failed on write");
+        assert_eq!(disk.pattern_id, log_patterns::pattern_id_of(&disk.pattern));
+        assert_eq!(disk.count, 9);
+        assert_eq!((disk.first_seen, disk.last_seen), (at(1), at(9)));
+        assert_eq!(
+            disk.services,
+            BTreeMap::from([("db".to_string(), 7), ("backup".to_string(), 2)])
+        );
+        assert_eq!(disk.trend.iter().sum::<u64>(), 9);
+        assert_eq!(disk.levels["ERROR"], 9);
+        let mut members = ids[..3].to_vec();
+        members.sort();
+        assert_eq!(disk.pattern_ids, members, "search finds its logs by these");
+        assert_eq!(
+            disk.samples,
+            [
+                "disk sda1 failed on write at 9",
+                "disk sdc1 failed on write at 8",
+                "disk sdc1 failed on write at 7"
+            ],
+            "the newest {SAMPLES} of all members"
+        );
+        assert_eq!(disk.is_new, Some(false), "one member was seen before");
+        let raft = &page.patterns[1];
+        assert_eq!(raft.pattern, "leader election lost in term");
+        assert_eq!(raft.is_new, Some(true));
+        assert_eq!(page.total_logs, 10);
+    }
+
+    #[test]
+    fn returned_members_are_the_templates_of_the_groups_returned() {
+        let groups = vec![
+            raw("disk sda1 failed on write", 3, "db", &[1]),
+            raw("disk sdb1 failed on write", 4, "db", &[2]),
+            raw("disk sdc1 failed on write", 2, "db", &[3]),
+            raw("leader election lost in term", 8, "raft", &[4]),
+            raw("cache miss ratio above threshold", 1, "web", &[5]),
+        ];
+        let merged = merge_groups(&groups);
+        let mut members = returned_members(&groups, &merged, 2);
+        members.sort();
+        assert_eq!(
+            members,
+            [0, 1, 2, 3],
+            "the disk event (9) and the election (8)"
+        );
+        let page = finish_merged(groups.clone(), merged, 2, None);
+        let returned: HashSet<String> = page
+            .patterns
+            .iter()
+            .flat_map(|g| g.pattern_ids.iter().cloned())
+            .collect();
+        let expected: HashSet<String> = members
+            .iter()
+            .map(|&i| groups[i].group.pattern_id.clone())
+            .collect();
+        assert_eq!(returned, expected);
+    }
+
+    #[test]
+    fn keeping_the_most_frequent_breaks_ties_by_key() {
+        let mut counts = vec![("b", 2), ("a", 2), ("c", 5), ("d", 1)];
+        assert!(keep_most_frequent(&mut counts, 2));
+        counts.sort_by(by_count);
+        assert_eq!(counts, [("c", 5), ("a", 2)]);
+        let mut few = vec![("x", 1)];
+        assert!(!keep_most_frequent(&mut few, 2), "nothing dropped");
+        let top = top_values([("x".into(), 0), ("y".into(), 3)], 5);
+        assert_eq!(top, [("y".to_string(), 3)], "zero counts are not values");
+    }
+}

@@ -84,11 +84,6 @@ pub fn read_lines(csv_path: &Path) -> Result<Vec<Labelled>, String> {
     Ok(lines)
 }
 
-/// Predicted group of each message, through the endpoint's pipeline.
-pub fn predict(messages: &[&str]) -> Vec<usize> {
-    predict_with(messages, Config::default()).0
-}
-
 /// The pipeline's settings: the masking rules and the merge's thresholds
 /// (the service's are the default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

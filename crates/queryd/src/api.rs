@@ -34,7 +34,7 @@ pub struct AppState {
 pub const API_INFO: svc_kit::server::ApiInfo = svc_kit::server::ApiInfo {
     title: "logagg queryd",
     description: "Search the stored logs and see their error patterns. The query language, \
-time ranges and cursors are described in the project's README. Every error answer is \
+time ranges and cursors are described in the project's docs/api.md. Every error answer is \
 `{\"error\": code, \"detail\": text, \"field\": name}`.",
 };
 

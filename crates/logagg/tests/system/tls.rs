@@ -11,6 +11,8 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
 
+use crate::util::free_port;
+
 struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
     pem: PathBuf,
@@ -44,14 +46,6 @@ fn issue(ca: &Ca, dir: &Path, file: &str, common_name: &str, names: &[&str]) -> 
     std::fs::write(&c, cert.pem()).unwrap();
     std::fs::write(&k, key.serialize_pem()).unwrap();
     (c, k)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A `logagg` process, killed if the test fails before stopping it.
@@ -178,7 +172,7 @@ fn https_on_both_ports_with_keys_and_a_renewed_certificate() {
     assert!(out.status.success());
     let secret = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let bearer = format!("Authorization: Bearer {secret}");
-    // By environment variable, as the README's table says.
+    // By environment variable, as docs/configuration.md's table says.
     let (child, ingest, query) = spawn_with_env(
         d,
         &[],

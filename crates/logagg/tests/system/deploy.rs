@@ -295,7 +295,7 @@ fn kubernetes_files() -> Vec<String> {
 }
 
 /// Python with the `kubernetes-validate` package (and the PyYAML it brings;
-/// from crates/ingestd/tests/clients/requirements.txt).
+/// from crates/logagg/tests/clients/requirements.txt).
 fn kubernetes_validate() -> bool {
     installed(
         Command::new("python3").args(["-m", "kubernetes_validate", "--version"]),

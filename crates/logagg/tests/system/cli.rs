@@ -1,37 +1,16 @@
 //! The all-in-one binary: both ports, one data directory, a clean SIGTERM.
 
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_healthy(c: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = c.get(format!("{base}/health")).send().await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{base} never became healthy");
-}
+use crate::util::{free_port, wait_healthy};
 
 #[tokio::test]
 async fn serves_ingest_and_query_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let (ingest_port, query_port) = (free_port(), free_port());
-    // Settings by environment variable, as the README's table says.
+    // Settings by environment variable, as docs/configuration.md's table says.
     let child = Command::new(env!("CARGO_BIN_EXE_logagg"))
         .env("DATA_DIR", dir.path())
         .env("INGEST_ADDR", format!("127.0.0.1:{ingest_port}"))
@@ -44,8 +23,8 @@ async fn serves_ingest_and_query_and_stops_cleanly_on_sigterm() {
     let ingest = format!("http://127.0.0.1:{ingest_port}");
     let query = format!("http://127.0.0.1:{query_port}");
     let c = reqwest::Client::new();
-    wait_healthy(&c, &ingest).await;
-    wait_healthy(&c, &query).await;
+    wait_healthy(&ingest).await;
+    wait_healthy(&query).await;
 
     let r = c
         .post(format!("{ingest}/logs/ingest?refresh=wait_for"))
@@ -127,13 +106,10 @@ fn help_lists_every_setting_with_its_variable() {
 }
 
 /// `logagg` on `dir` with its two ports; waits until both answer.
-async fn spawn_logagg(
-    dir: &std::path::Path,
-    c: &reqwest::Client,
-) -> (std::process::Child, String, String) {
+async fn spawn_logagg(dir: &std::path::Path) -> (std::process::Child, String, String) {
     let (child, ingest, query) = logagg_on(dir, &[], "error", Stdio::null);
-    wait_healthy(c, &ingest).await;
-    wait_healthy(c, &query).await;
+    wait_healthy(&ingest).await;
+    wait_healthy(&query).await;
     (child, ingest, query)
 }
 
@@ -194,7 +170,7 @@ fn run_check(dir: &std::path::Path, extra: &[&str]) -> (i32, String) {
 async fn check_names_the_damage_and_the_service_runs_on_around_it() {
     let dir = tempfile::tempdir().unwrap();
     let c = reqwest::Client::new();
-    let (child, ingest, _) = spawn_logagg(dir.path(), &c).await;
+    let (child, ingest, _) = spawn_logagg(dir.path()).await;
     let batch: Vec<Value> = (0..50)
         .map(|i| json!({"level": "error", "message": format!("disk quota exceeded for user {i}"), "source": "fs"}))
         .collect();
@@ -240,7 +216,7 @@ async fn check_names_the_damage_and_the_service_runs_on_around_it() {
     // The service starts on the damaged directory, takes new logs for the
     // same day, finds them, and says its answer is partial.
     let files_before = std::fs::read_dir(&day_dir).unwrap().count();
-    let (child, ingest, query) = spawn_logagg(dir.path(), &c).await;
+    let (child, ingest, query) = spawn_logagg(dir.path()).await;
     let r = c
         .post(format!("{ingest}/logs/ingest?refresh=wait_for"))
         .json(&json!({"level": "error", "message": "after the damage", "source": "fs"}))
@@ -350,10 +326,9 @@ fn spawn_with(dir: &std::path::Path, flags: &[&str]) -> (std::process::Child, St
 #[tokio::test]
 async fn without_keys_it_says_so_once_and_require_auth_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
-    let c = reqwest::Client::new();
     let (child, ingest, query) = spawn_with(dir.path(), &[]);
-    wait_healthy(&c, &ingest).await;
-    wait_healthy(&c, &query).await;
+    wait_healthy(&ingest).await;
+    wait_healthy(&query).await;
     let log = stop_and_read_log(child);
     let warnings: Vec<&str> = log
         .lines()
@@ -387,8 +362,8 @@ async fn sighup_reads_the_keys_file_again() {
         &dir.path().join("data"),
         &["--auth-keys", file.to_str().unwrap(), "--require-auth"],
     );
-    wait_healthy(&c, &ingest).await;
-    wait_healthy(&c, &query).await;
+    wait_healthy(&ingest).await;
+    wait_healthy(&query).await;
     let status = |secret: String| {
         let c = c.clone();
         let url = format!("{query}/logs/search");
@@ -442,8 +417,8 @@ async fn each_query_leaves_an_audit_line() {
         &dir.path().join("data"),
         &["--auth-keys", file.to_str().unwrap()],
     );
-    wait_healthy(&c, &ingest).await;
-    wait_healthy(&c, &query).await;
+    wait_healthy(&ingest).await;
+    wait_healthy(&query).await;
     let res = c
         .post(format!("{ingest}/logs/batch-ingest?refresh=wait_for"))
         .bearer_auth(shipper.trim())
