@@ -21,25 +21,43 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
 cargo build --release --bins --target "$triple"
-status=0
-for target in wal_segment batch query template; do
+# One target per core at a time (each has a core to itself for SECONDS).
+run() {
+    local target="$1" corpus log
     corpus="$(mktemp -d)"
+    log="$(mktemp)"
     mkdir -p "artifacts/$target"
-    args=(-artifact_prefix="artifacts/$target/" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1)
+    local args=(-artifact_prefix="artifacts/$target/" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1)
     if [ -f "dicts/$target.dict" ]; then
         args+=(-dict="dicts/$target.dict")
     fi
-    echo "== fuzz $target for ${seconds}s"
-    log="$(mktemp)"
     if "target/$triple/release/$target" "${args[@]}" "$corpus" "seeds/$target" >"$log" 2>&1; then
+        echo "== fuzz $target for ${seconds}s"
         grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb)" "$log" || true
         rmdir "artifacts/$target" 2>/dev/null || true
+        status=0
     else
+        echo "== fuzz $target for ${seconds}s"
         tail -n 40 "$log"
         echo "fuzz $target FAILED (the input is in fuzz/artifacts/$target)"
         status=1
     fi
     rm -f "$log"
     rm -rf "$corpus"
+    return "$status"
+}
+cores="$(nproc)"
+failed=0
+pids=()
+for target in wal_segment batch query template; do
+    run "$target" &
+    pids+=($!)
+    if [ "${#pids[@]}" -ge "$cores" ]; then
+        wait "${pids[0]}" || failed=1
+        pids=("${pids[@]:1}")
+    fi
 done
-exit "$status"
+for pid in "${pids[@]}"; do
+    wait "$pid" || failed=1
+done
+exit "$failed"

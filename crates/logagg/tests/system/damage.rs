@@ -152,10 +152,33 @@ async fn an_intact_store_verifies_clean() {
 
 /// Each kind of segment file, damaged: the background verification finds it
 /// before anyone reads it, and every read over the day says partial;
-/// `check --deep` finds it too.
-#[actix_web::test]
-async fn damage_in_each_kind_of_segment_file_is_found_before_a_read() {
-    for ext in ["store", "idx", "term", "pos", "fast", "fieldnorm", "json"] {
+/// `check --deep` finds it too. One test per kind, so that they run side by
+/// side.
+macro_rules! damage_in {
+    ($($name:ident: $ext:literal),* $(,)?) => {
+        mod damage_in_each_kind_of_segment_file_is_found_before_a_read {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::damage_in($ext).await;
+                }
+            )*
+        }
+    };
+}
+
+damage_in! {
+    store: "store",
+    idx: "idx",
+    term: "term",
+    pos: "pos",
+    fast: "fast",
+    fieldnorm: "fieldnorm",
+    meta_json: "json",
+}
+
+async fn damage_in(ext: &str) {
+    {
         let tmp = stopped_with_logs(2000).await;
         // A few of today's ids, for the context route.
         let id = {
