@@ -23,7 +23,7 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 cargo build --release --bins --target "$triple"
 # One target per core at a time (each has a core to itself for SECONDS).
 run() {
-    local target="$1" corpus log
+    local target="$1" corpus log status=0
     corpus="$(mktemp -d)"
     log="$(mktemp)"
     mkdir -p "artifacts/$target"
@@ -31,17 +31,17 @@ run() {
     if [ -f "dicts/$target.dict" ]; then
         args+=(-dict="dicts/$target.dict")
     fi
-    if "target/$triple/release/$target" "${args[@]}" "$corpus" "seeds/$target" >"$log" 2>&1; then
-        echo "== fuzz $target for ${seconds}s"
-        grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb)" "$log" || true
+    "target/$triple/release/$target" "${args[@]}" "$corpus" "seeds/$target" >"$log" 2>&1 || status=1
+    # The report in one write, so that two targets' reports do not mix.
+    local report
+    report="== fuzz $target for ${seconds}s"$'\n'
+    if [ "$status" -eq 0 ]; then
+        report+="$(grep -E "^(Done|stat::number_of_executed_units|stat::peak_rss_mb)" "$log" || true)"
         rmdir "artifacts/$target" 2>/dev/null || true
-        status=0
     else
-        echo "== fuzz $target for ${seconds}s"
-        tail -n 40 "$log"
-        echo "fuzz $target FAILED (the input is in fuzz/artifacts/$target)"
-        status=1
+        report+="$(tail -n 40 "$log")"$'\n'"fuzz $target FAILED (the input is in fuzz/artifacts/$target)"
     fi
+    printf '%s\n' "$report"
     rm -f "$log"
     rm -rf "$corpus"
     return "$status"

@@ -9,11 +9,11 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::util::free_port;
+use crate::util::{free_port, wait_healthy};
 
 /// A running logagg, killed when dropped (a failed test leaves none).
 struct Running {
@@ -45,19 +45,8 @@ impl Running {
             ingest: format!("http://127.0.0.1:{ingest_port}"),
             query: format!("http://127.0.0.1:{query_port}"),
         };
-        let c = reqwest::Client::new();
-        for base in [&running.ingest, &running.query] {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Ok(r) = c.get(format!("{base}/health")).send().await {
-                    if r.status().is_success() {
-                        break;
-                    }
-                }
-                assert!(Instant::now() < deadline, "{base} never became healthy");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+        wait_healthy(&running.ingest).await;
+        wait_healthy(&running.query).await;
         running
     }
 

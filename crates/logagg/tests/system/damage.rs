@@ -178,86 +178,84 @@ damage_in! {
 }
 
 async fn damage_in(ext: &str) {
-    {
-        let tmp = stopped_with_logs(2000).await;
-        // A few of today's ids, for the context route.
-        let id = {
-            let s = Stack::start_in_with(tmp.path(), &[], quiet()).await;
-            let (_, body) = get(&format!("{}/logs/search?limit=1", s.query)).await;
-            s.stop().await;
-            body["logs"][0]["id"].as_str().unwrap().to_string()
-        };
-        if ext == "json" {
-            // meta.json holds no checksum: damage that leaves it unreadable.
-            let meta = tmp.path().join("index").join(today()).join("meta.json");
-            let text = std::fs::read_to_string(&meta).unwrap();
-            std::fs::write(&meta, text.replacen('{', "X", 1)).unwrap();
-        } else {
-            let files = committed_files(tmp.path(), ext);
-            let Some(file) = files.first() else {
-                panic!("{ext}: no such file in the commit");
-            };
-            flip_bytes(file, 8);
-        }
-        let s = Stack::start_in(tmp.path(), &[]).await;
-        let ready = eventually(Duration::from_secs(30), ext, || async {
-            let (_, body) = get(&format!("{}/ready", s.query)).await;
-            let found = body["warnings"]
-                .as_array()
-                .is_some_and(|w| w.iter().any(|w| w.as_str().unwrap().contains(&today())));
-            found.then_some(body)
-        })
-        .await;
-        assert_eq!(ready["ready"], true, "{ext}: {ready}");
-        if ext != "json" {
-            assert!(
-                ready["verification"]["damaged_files"].as_u64().unwrap() >= 1,
-                "{ext}: {ready}"
-            );
-        }
-        let m = get_text(&format!("{}/metrics", s.query)).await;
-        assert_eq!(metric(&m, "queryd_damaged_partitions"), Some(1.0), "{ext}");
-        let context = format!("{id}/context");
-        for route in [
-            "histogram",
-            "facets",
-            "patterns?hours=1",
-            "search?limit=1",
-            &context,
-        ] {
-            let (status, body) = get(&format!("{}/logs/{route}", s.query)).await;
-            // A read may fail on the damaged file (then 503), never answer whole.
-            if status == 200 {
-                assert_eq!(body["partial"], true, "{ext} {route}: {body}");
-            } else {
-                assert_eq!(status, 503, "{ext} {route}: {body}");
-            }
-        }
-        let (status, _, clean) = export(&format!("{}/logs/export", s.query)).await;
-        assert!(status != 200 || !clean, "{ext}: export ended cleanly");
-        // A live tail tells it, once, and goes on.
-        let mut tail = client()
-            .get(format!("{}/logs/tail", s.query))
-            .send()
-            .await
-            .unwrap();
-        let mut seen = String::new();
-        let told = tokio::time::timeout(Duration::from_secs(10), async {
-            while let Ok(Some(chunk)) = tail.chunk().await {
-                seen.push_str(&String::from_utf8_lossy(&chunk));
-                if seen.contains("event: partial") {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
-        assert_eq!(told, Ok(true), "{ext}: {seen}");
-        drop(tail);
+    let tmp = stopped_with_logs(2000).await;
+    // A few of today's ids, for the context route.
+    let id = {
+        let s = Stack::start_in_with(tmp.path(), &[], quiet()).await;
+        let (_, body) = get(&format!("{}/logs/search?limit=1", s.query)).await;
         s.stop().await;
-        let report = ingestd::check::check(tmp.path(), true).unwrap();
-        assert!(report.problems >= 1, "{ext}: {}", report.render());
+        body["logs"][0]["id"].as_str().unwrap().to_string()
+    };
+    if ext == "json" {
+        // meta.json holds no checksum: damage that leaves it unreadable.
+        let meta = tmp.path().join("index").join(today()).join("meta.json");
+        let text = std::fs::read_to_string(&meta).unwrap();
+        std::fs::write(&meta, text.replacen('{', "X", 1)).unwrap();
+    } else {
+        let files = committed_files(tmp.path(), ext);
+        let Some(file) = files.first() else {
+            panic!("{ext}: no such file in the commit");
+        };
+        flip_bytes(file, 8);
     }
+    let s = Stack::start_in(tmp.path(), &[]).await;
+    let ready = eventually(Duration::from_secs(30), ext, || async {
+        let (_, body) = get(&format!("{}/ready", s.query)).await;
+        let found = body["warnings"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|w| w.as_str().unwrap().contains(&today())));
+        found.then_some(body)
+    })
+    .await;
+    assert_eq!(ready["ready"], true, "{ext}: {ready}");
+    if ext != "json" {
+        assert!(
+            ready["verification"]["damaged_files"].as_u64().unwrap() >= 1,
+            "{ext}: {ready}"
+        );
+    }
+    let m = get_text(&format!("{}/metrics", s.query)).await;
+    assert_eq!(metric(&m, "queryd_damaged_partitions"), Some(1.0), "{ext}");
+    let context = format!("{id}/context");
+    for route in [
+        "histogram",
+        "facets",
+        "patterns?hours=1",
+        "search?limit=1",
+        &context,
+    ] {
+        let (status, body) = get(&format!("{}/logs/{route}", s.query)).await;
+        // A read may fail on the damaged file (then 503), never answer whole.
+        if status == 200 {
+            assert_eq!(body["partial"], true, "{ext} {route}: {body}");
+        } else {
+            assert_eq!(status, 503, "{ext} {route}: {body}");
+        }
+    }
+    let (status, _, clean) = export(&format!("{}/logs/export", s.query)).await;
+    assert!(status != 200 || !clean, "{ext}: export ended cleanly");
+    // A live tail tells it, once, and goes on.
+    let mut tail = client()
+        .get(format!("{}/logs/tail", s.query))
+        .send()
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    let told = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(chunk)) = tail.chunk().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains("event: partial") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(told, Ok(true), "{ext}: {seen}");
+    drop(tail);
+    s.stop().await;
+    let report = ingestd::check::check(tmp.path(), true).unwrap();
+    assert!(report.problems >= 1, "{ext}: {}", report.render());
 }
 
 /// An operator removes today's partition while logs come in: the loss is

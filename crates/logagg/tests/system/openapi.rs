@@ -142,11 +142,11 @@ async fn openapi_documents_every_route_and_nothing_else() {
     // The routes the README and docs/ name are documented (leaving out the
     // page on a real Elasticsearch cluster, whose own routes it names).
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut docs = std::fs::read_to_string(root.join("README.md")).unwrap();
     for entry in std::fs::read_dir(root.join("docs")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "md") && !path.ends_with("elasticsearch.md") {
-            readme.push_str(&std::fs::read_to_string(&path).unwrap());
+            docs.push_str(&std::fs::read_to_string(&path).unwrap());
         }
     }
     let mention = Regex::new(
@@ -154,7 +154,7 @@ async fn openapi_documents_every_route_and_nothing_else() {
     )
     .unwrap();
     let mut checked = 0;
-    for cap in mention.captures_iter(&readme) {
+    for cap in mention.captures_iter(&docs) {
         let path = cap[2].trim_end_matches(['.', ',']);
         for method in cap[1].split('|') {
             let key = format!("{method} {path}");
