@@ -201,8 +201,10 @@ impl Worker {
                         warn!(%error, "refresh for waiting requests failed");
                     }
                 }
-                self.after_commit(position);
+                // Before the waiters wake: an answer that waited for this
+                // commit finds its damage already told.
                 *self.status.damage.lock().expect("lock") = writer.damage();
+                self.after_commit(position);
                 if let Err(error) = self.wal.collect_garbage(position) {
                     warn!(%error, "wal garbage collection failed");
                 }
