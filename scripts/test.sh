@@ -52,7 +52,5 @@ cargo clippy --workspace --all-targets -- -D warnings
 # Optimised, as the binaries ship: the release build that follows in
 # `.ci/run` then reuses what the tests compiled (the workspace-hack crate
 # gives both builds the same dependency features), and the load-heavy
-# tests run faster. Two test threads per core: the system tests mostly wait
-# on their peers, processes and timers (about a third of a core each).
-export RUST_TEST_THREADS="${RUST_TEST_THREADS:-$(( $(nproc) * 2 ))}"
+# tests run faster.
 cargo test --release --workspace
