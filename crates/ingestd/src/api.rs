@@ -1,24 +1,18 @@
-//! The native ingest API: `POST /logs/ingest`, `POST /logs/batch-ingest`,
-//! and the service routes. The handlers parse the native shapes and hand
-//! the logs to the [`crate::pipeline`]; the Elasticsearch and OTLP routes
-//! are in [`crate::elastic`] and [`crate::otlp`].
+//! The service routes of the ingest port: `/health`, `/ready`, `/metrics`
+//! and `POST /admin/backup`; [`configure`] also registers the native and
+//! OTLP doors (their routes are in the OpenAPI document as written). The
+//! doors are in [`crate::doors`].
 
 use std::sync::atomic::Ordering;
 
-use actix_web::http::{header, StatusCode};
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
-use chrono::Utc;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
-use svc_kit::error::WriteErrors;
-use tracing::debug;
+use actix_web::{get, post, web, HttpResponse};
+use serde::Serialize;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use log_model::{split_batch, BatchError, BatchFormat, FieldError};
 use svc_kit::ApiError;
 
+use crate::doors;
 pub use crate::pipeline::{enrich, AppState};
-use crate::pipeline::{IngestError, Protocol};
 
 /// What the OpenAPI document says about ingestd.
 pub const API_INFO: svc_kit::server::ApiInfo = svc_kit::server::ApiInfo {
@@ -28,12 +22,14 @@ acknowledges once they are in the write-ahead log. Every error answer of the nat
 `{\"error\": code, \"detail\": text, \"field\": name}`.",
 };
 
-/// The native routes. Registered through utoipa's `ServiceConfig`: each
-/// one's `#[utoipa::path]` is in `/openapi.json`.
+/// The service routes and the doors written with `#[utoipa::path]` (the
+/// native and OTLP ones), registered through utoipa's `ServiceConfig` so
+/// that each is in `/openapi.json`; the Elasticsearch door has its own
+/// table ([`doors::elastic::configure`]).
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(ingest_one)
-        .service(ingest_batch)
-        .service(health)
+    doors::native::configure(cfg);
+    doors::otlp::configure(cfg);
+    cfg.service(health)
         .service(ready)
         .service(metrics)
         .service(backup);
@@ -100,278 +96,6 @@ async fn backup(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
             }))
         }
     }
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct IngestParams {
-    /// `wait_for` (or `true`): answer once the logs are searchable.
-    #[param(pattern = "^(wait_for|true|false|)$")]
-    refresh: Option<String>,
-}
-
-/// Why one log of a batch was rejected.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-struct ItemError {
-    /// Its place in the batch, from 0.
-    index: usize,
-    field: String,
-    reason: String,
-}
-
-/// A batch's logs: a JSON array, or an object with them under `logs`.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-#[schema(as = Batch)]
-enum BatchDoc {
-    Array(Vec<log_model::LogIn>),
-    Object { logs: Vec<log_model::LogIn> },
-}
-
-/// The logs were written to the write-ahead log (and will be searchable
-/// within about a second, or already are with `refresh=wait_for`).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-struct IngestResponse {
-    success: bool,
-    message: String,
-    correlation_id: String,
-    accepted: usize,
-    rejected: usize,
-    /// The log's id (one log).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    id: Option<String>,
-    /// The accepted logs' ids, in batch order (a batch).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    ids: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    errors: Vec<ItemError>,
-    /// With `refresh=wait_for`: whether the logs are searchable already.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    searchable: Option<bool>,
-}
-
-impl IngestResponse {
-    /// 202 with the correlation id also as the `X-Correlation-ID` header.
-    fn accepted(self) -> HttpResponse {
-        HttpResponse::Accepted()
-            .insert_header(("X-Correlation-ID", self.correlation_id.clone()))
-            .json(self)
-    }
-}
-
-/// The caller's `X-Correlation-ID` / `X-Request-ID`, or a new one; recorded
-/// on the request's span (so it is in the trace and in the service's logs).
-fn correlation_id(req: &HttpRequest) -> String {
-    let id = ["x-correlation-id", "x-request-id"]
-        .iter()
-        .find_map(|h| req.headers().get(*h).and_then(|v| v.to_str().ok()))
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    tracing::Span::current().record("correlation_id", id.as_str());
-    id
-}
-
-/// JSON (or no content type, as curl -d sends none useful), or NDJSON.
-pub(crate) fn body_kind(req: &HttpRequest) -> Result<BatchFormat, IngestError> {
-    let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
-        return Ok(BatchFormat::Json);
-    };
-    let mime = mime_of(value);
-    match mime.as_str() {
-        "application/json" | "text/json" => Ok(BatchFormat::Json),
-        m if m.ends_with("+json") => Ok(BatchFormat::Json),
-        "application/x-ndjson"
-        | "application/ndjson"
-        | "application/jsonlines"
-        | "application/x-jsonlines" => Ok(BatchFormat::NdJson),
-        m if m.ends_with("+x-ndjson") => Ok(BatchFormat::NdJson),
-        _ => Err(IngestError::UnsupportedMediaType(format!(
-            "content type {mime:?} is not supported; send application/json (or application/x-ndjson to /logs/batch-ingest)"
-        ))),
-    }
-}
-
-/// The media type of a `Content-Type` value, lower case, without parameters.
-pub(crate) fn mime_of(value: &header::HeaderValue) -> String {
-    value
-        .to_str()
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
-}
-
-fn malformed(e: &serde_json::Error) -> String {
-    format!("malformed JSON: {e}")
-}
-
-/// `refresh=wait_for` (or `true`): answer once the logs are searchable.
-pub(crate) fn wants_refresh(refresh: Option<&str>) -> Result<bool, ApiError> {
-    match refresh {
-        None | Some("false") => Ok(false),
-        Some("wait_for") | Some("true") | Some("") => Ok(true),
-        Some(other) => Err(ApiError {
-            field: Some("refresh".into()),
-            ..ApiError::bad_request(
-                "invalid_query",
-                format!("refresh={other:?} is not supported; use refresh=wait_for"),
-            )
-        }),
-    }
-}
-
-const NATIVE: Protocol = Protocol::Native;
-
-/// Ingest one log.
-///
-/// One JSON object; acknowledged (202) once it is in the write-ahead log.
-#[utoipa::path(
-    tag = "ingest",
-    params(IngestParams),
-    request_body(content = log_model::LogIn, content_type = "application/json"),
-    responses((status = 202, body = IngestResponse), WriteErrors)
-)]
-#[post("/logs/ingest")]
-async fn ingest_one(
-    req: HttpRequest,
-    payload: web::Payload,
-    params: web::Query<IngestParams>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let correlation_id = correlation_id(&req);
-    let wait = wants_refresh(params.refresh.as_deref())?;
-    let kind = body_kind(&req).map_err(|e| state.refuse(NATIVE, e, 1))?;
-    if let BatchFormat::NdJson = kind {
-        let e = IngestError::UnsupportedMediaType(
-            "/logs/ingest takes one JSON object; send NDJSON to /logs/batch-ingest".into(),
-        );
-        return Err(state.refuse(NATIVE, e, 1).into());
-    }
-    let body = state.read_body(&req, payload, NATIVE).await?;
-    state.received(NATIVE, 1);
-    let value: Value = serde_json::from_slice(&body)
-        .map_err(|e| state.refuse(NATIVE, IngestError::InvalidJson(malformed(&e)), 1))?;
-    let now = Utc::now();
-    let log =
-        tracing::info_span!("validate", logs = 1).in_scope(|| state.validator.validate(value, now));
-    let log = log.map_err(|e| {
-        state.reject(NATIVE, e.kind, 1);
-        ApiError::invalid_field(e.field, e.reason)
-    })?;
-    let tenant = state.admit(&req, NATIVE, 1)?;
-    let stored = state.append(NATIVE, &tenant, vec![log], now, wait).await?;
-    debug!(%correlation_id, "log accepted");
-    Ok(IngestResponse {
-        success: true,
-        message: "log accepted".into(),
-        correlation_id,
-        accepted: 1,
-        rejected: 0,
-        id: stored.ids.into_iter().next(),
-        ids: Vec::new(),
-        errors: Vec::new(),
-        searchable: stored.searchable,
-    }
-    .accepted())
-}
-
-/// Ingest a batch.
-///
-/// A JSON array of logs (or `{"logs": [...]}`), or NDJSON (one log per
-/// line, `application/x-ndjson`). The valid logs are kept and acknowledged;
-/// each invalid one is listed in `errors` (202 as long as one is valid).
-#[utoipa::path(
-    tag = "ingest",
-    params(IngestParams),
-    request_body(content((BatchDoc = "application/json"), (String = "application/x-ndjson"))),
-    responses((status = 202, body = IngestResponse), WriteErrors)
-)]
-#[post("/logs/batch-ingest")]
-async fn ingest_batch(
-    req: HttpRequest,
-    payload: web::Payload,
-    params: web::Query<IngestParams>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let correlation_id = correlation_id(&req);
-    let wait = wants_refresh(params.refresh.as_deref())?;
-    let kind = body_kind(&req).map_err(|e| state.refuse(NATIVE, e, 1))?;
-    let body = state.read_body(&req, payload, NATIVE).await?;
-    // Each item is a parsed value, or the reason its line is not JSON.
-    let items = split_batch(&body, kind).map_err(|e| {
-        let e = match e {
-            BatchError::InvalidJson(_) => IngestError::InvalidJson(e.to_string()),
-            BatchError::NotABatch => IngestError::InvalidBody(e.to_string()),
-        };
-        state.refuse(NATIVE, e, 1)
-    })?;
-    if items.is_empty() {
-        return Err(ApiError::bad_request(
-            "empty_batch",
-            "the batch holds no logs",
-        ));
-    }
-    state.received(NATIVE, items.len());
-    state.check_batch_len(NATIVE, items.len())?;
-    let now = Utc::now();
-    let total = items.len();
-    let mut valid = Vec::with_capacity(total);
-    let mut errors = Vec::new();
-    let validating = tracing::info_span!("validate", logs = total).entered();
-    for (index, item) in items.into_iter().enumerate() {
-        let result = item
-            .map_err(|reason| FieldError::new("", "invalid_json", reason))
-            .and_then(|value| state.validator.validate(value, now));
-        match result {
-            Ok(log) => valid.push(log),
-            Err(e) => {
-                state.reject(NATIVE, e.kind, 1);
-                errors.push(ItemError {
-                    index,
-                    field: e.field,
-                    reason: e.reason,
-                });
-            }
-        }
-    }
-    drop(validating);
-    let rejected = errors.len();
-    if valid.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_batch",
-            format!("none of the {total} logs is valid"),
-        )
-        .with_extra("accepted", json!(0))
-        .with_extra("rejected", json!(rejected))
-        .with_extra("errors", serde_json::to_value(&errors).unwrap_or_default()));
-    }
-    let accepted = valid.len();
-    let tenant = state.admit(&req, NATIVE, accepted)?;
-    let stored = state.append(NATIVE, &tenant, valid, now, wait).await?;
-    let message = if rejected == 0 {
-        format!("{accepted} logs accepted")
-    } else {
-        format!("{accepted} logs accepted, {rejected} rejected")
-    };
-    debug!(%correlation_id, accepted, rejected, "batch accepted");
-    Ok(IngestResponse {
-        success: true,
-        message,
-        correlation_id,
-        accepted,
-        rejected,
-        id: None,
-        ids: stored.ids,
-        errors,
-        searchable: stored.searchable,
-    }
-    .accepted())
 }
 
 /// `/health`: the process answers.

@@ -3,11 +3,11 @@
 //!
 //! # Layout
 //! - [`config`]: flags and environment variables.
-//! - [`pipeline`]: the one ingest path of every protocol (body, validate,
-//!   enrich, WAL append and fsync, the refusals and their counting).
-//! - [`api`]: the native routes and the service routes.
-//! - [`elastic`]: the Elasticsearch bulk API and the calls shippers make at start.
-//! - [`otlp`]: OTLP/HTTP logs.
+//! - [`doors`]: the protocols logs come in by (native, Elasticsearch bulk,
+//!   OTLP/HTTP); each decodes its request and makes one pipeline call.
+//! - [`pipeline`]: the one ingest path of every door (body, the shared
+//!   rules, enrich, WAL append and fsync, the refusals and their counting).
+//! - [`api`]: the service routes (`/health`, `/ready`, `/metrics`, backup).
 //! - [`wal`]: the write-ahead log with group commit.
 //! - [`indexer`]: WAL reader -> store writer -> commit -> WAL GC.
 //! - [`metrics`]: the `ingestd_*` Prometheus metrics.
@@ -19,10 +19,9 @@
 pub mod api;
 pub mod check;
 pub mod config;
-pub mod elastic;
+pub mod doors;
 pub mod indexer;
 pub mod metrics;
-pub mod otlp;
 pub mod pipeline;
 /// The write-ahead log (the `log-wal` crate).
 pub use log_wal as wal;
@@ -72,9 +71,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     DOC.get_or_init(|| {
         let mut doc = svc_kit::server::openapi(api::API_INFO, |cfg| {
             api::configure(cfg);
-            otlp::configure(cfg);
         });
-        doc.merge(elastic::openapi());
+        doc.merge(doors::elastic::openapi());
         doc
     })
     .clone()
@@ -181,8 +179,7 @@ pub async fn run(
         move |cfg: &mut utoipa_actix_web::service_config::ServiceConfig| {
             cfg.app_data(state.clone());
             api::configure(cfg);
-            otlp::configure(cfg);
-            elastic::configure(cfg);
+            doors::elastic::configure(cfg);
         },
     )?;
     info!(%address, wal = %wal_dir.display(), backend = backend.name(), "ingestd listening");

@@ -1,12 +1,13 @@
-//! The one ingest pipeline every protocol goes through:
-//! body (size limit, `Content-Encoding`) -> parse (the protocol's handler) ->
-//! [`Validator`] -> [`AppState::store`] (enrich, WAL append, fsync)
-//! -> answer. Handlers only translate their protocol's shapes; the limits,
-//! the durability rule and the counting live here.
+//! The one ingest path every door goes through. A door (see
+//! [`crate::doors`]) reads its body with [`AppState::read_body`] (size
+//! limit, `Content-Encoding`), decodes it into logs and per-item refusals,
+//! and makes one call, [`AppState::ingest`]: the rules every log meets
+//! (the time window), the counting, the key's rate, enrichment and the WAL
+//! append (fsync) happen there, and it answers each item's fate.
 //!
 //! Failures of a whole request are an [`IngestError`], which gives the HTTP
 //! status, the JSON error code and the metric label (the same string) in one
-//! place; each protocol renders it in its own error shape. A refused log in
+//! place; each door renders it in its own error shape. A refused log in
 //! an otherwise good request is a [`FieldError`], answered per item.
 
 use std::io::Read;
@@ -18,10 +19,9 @@ use actix_web::{web, HttpRequest};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::Serialize;
-use serde_json::Value;
 use tracing::{error, Instrument};
 
-use log_model::{parse_log, FieldError, Limits, NewLog, StoredLog};
+use log_model::{FieldError, Limits, NewLog, StoredLog};
 use svc_kit::ApiError;
 
 use crate::indexer::IndexerStatus;
@@ -157,19 +157,9 @@ pub struct Validator {
 }
 
 impl Validator {
-    /// Validates one log in the native shape.
-    pub fn validate(&self, value: Value, now: DateTime<Utc>) -> Result<NewLog, FieldError> {
-        let log = parse_log(value, &self.limits, now)?;
-        self.check_time(log, now)
-    }
-
-    /// Validates a log a protocol built itself (the same rules as
-    /// [`Validator::validate`]).
-    pub fn check(&self, log: NewLog, now: DateTime<Utc>) -> Result<NewLog, FieldError> {
-        self.check_time(log_model::check_log(log, &self.limits)?, now)
-    }
-
-    /// The time rules alone.
+    /// The rules every log meets whatever its door (the doors check the
+    /// shape and the size limits as they decode): not older than the
+    /// retention window, not too far in the future.
     pub fn check_time(&self, log: NewLog, now: DateTime<Utc>) -> Result<NewLog, FieldError> {
         let oldest = log_store::oldest_kept_day(now, self.retention);
         if log.timestamp.date_naive() < oldest {
@@ -231,9 +221,41 @@ pub struct WalBatch<'a> {
     pub logs: std::borrow::Cow<'a, [StoredLog]>,
 }
 
+/// One item of a door's request, decoded: a log in the native shape (its
+/// shape and size limits checked), or why the item cannot be one.
+pub type Item = Result<NewLog, FieldError>;
+
+/// What became of a request's items.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Per item, in the request's order: the stored log's id, or why the
+    /// item was refused.
+    pub fates: Vec<Result<String, FieldError>>,
+    /// With `wait`: whether the logs were searchable before the answer.
+    pub searchable: Option<bool>,
+}
+
+impl Outcome {
+    pub fn accepted(&self) -> usize {
+        self.fates.iter().filter(|f| f.is_ok()).count()
+    }
+
+    /// The refused items, with their place in the request.
+    pub fn refusals(&self) -> impl Iterator<Item = (usize, &FieldError)> {
+        self.fates
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.as_ref().err().map(|e| (i, e)))
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.fates.iter().filter_map(|f| f.as_deref().ok())
+    }
+}
+
 /// The logs of a request made durable.
 #[derive(Debug)]
-pub struct Stored {
+struct Stored {
     /// The ids given, in the order of the logs.
     pub ids: Vec<String>,
     /// Whether they were searchable before the answer (asked with `refresh`).
@@ -241,6 +263,53 @@ pub struct Stored {
 }
 
 impl AppState {
+    /// The one call of every door: counts the request's items, refuses a
+    /// batch over `--max-batch-len`, checks the rules every log meets, and
+    /// appends the valid logs to the WAL under the caller's tenant (taking
+    /// them from the key's rate first). `Ok` means every log not refused is
+    /// durable; a refused item is counted and answered in its fate.
+    pub async fn ingest(
+        &self,
+        req: &HttpRequest,
+        protocol: Protocol,
+        items: Vec<Item>,
+        now: DateTime<Utc>,
+        wait: bool,
+    ) -> Result<Outcome, IngestError> {
+        self.received(protocol, items.len());
+        self.check_batch_len(protocol, items.len())?;
+        let mut fates = Vec::with_capacity(items.len());
+        let mut valid = Vec::with_capacity(items.len());
+        for item in items {
+            match item.and_then(|log| self.validator.check_time(log, now)) {
+                Ok(log) => {
+                    valid.push(log);
+                    fates.push(Ok(String::new()));
+                }
+                Err(e) => {
+                    self.reject(protocol, e.kind, 1);
+                    fates.push(Err(e));
+                }
+            }
+        }
+        if valid.is_empty() {
+            return Ok(Outcome {
+                fates,
+                searchable: None,
+            });
+        }
+        let tenant = self.admit(req, protocol, valid.len())?;
+        let stored = self.append(protocol, &tenant, valid, now, wait).await?;
+        let mut ids = stored.ids.into_iter();
+        for fate in fates.iter_mut().filter(|f| f.is_ok()) {
+            *fate = Ok(ids.next().unwrap_or_default());
+        }
+        Ok(Outcome {
+            fates,
+            searchable: stored.searchable,
+        })
+    }
+
     /// WAL bytes acknowledged but not yet committed to the store.
     pub fn backlog(&self) -> u64 {
         let committed = self.indexer.committed.load(Ordering::Acquire);
@@ -254,14 +323,13 @@ impl AppState {
     }
 
     /// Counts `count` logs of `protocol` refused for `reason`.
-    pub fn reject(&self, protocol: Protocol, reason: &str, count: u64) {
+    fn reject(&self, protocol: Protocol, reason: &str, count: u64) {
         self.metrics.reject(protocol.label(), reason, count);
     }
 
-    /// Counts the request's refusal and hands the error back.
     /// Takes `count` logs from the calling key's rate (when it has one);
     /// over it, the logs are refused (429 with `Retry-After`, counted).
-    pub fn admit(
+    fn admit(
         &self,
         req: &actix_web::HttpRequest,
         protocol: Protocol,
@@ -277,13 +345,15 @@ impl AppState {
             .writing())
     }
 
+    /// Counts a whole request's refusal (`count` logs, at least one) and
+    /// hands the error back.
     pub fn refuse(&self, protocol: Protocol, e: IngestError, count: u64) -> IngestError {
         self.reject(protocol, e.code(), count.max(1));
         e
     }
 
     /// Counts logs received in a request, valid or not.
-    pub fn received(&self, protocol: Protocol, count: usize) {
+    fn received(&self, protocol: Protocol, count: usize) {
         self.metrics
             .logs_received
             .with_label_values(&[protocol.label()])
@@ -333,7 +403,7 @@ impl AppState {
     }
 
     /// Refuses a request with more logs than a batch may hold.
-    pub fn check_batch_len(&self, protocol: Protocol, len: usize) -> Result<(), IngestError> {
+    fn check_batch_len(&self, protocol: Protocol, len: usize) -> Result<(), IngestError> {
         if len > self.max_batch_len {
             return Err(self.refuse(
                 protocol,
@@ -350,7 +420,7 @@ impl AppState {
     /// Enriches, appends to the WAL and waits for durability (and, when
     /// `wait`, for searchability). Nothing is acknowledged before this
     /// returns `Ok`: the WAL record is fsync'd by then.
-    pub async fn append(
+    async fn append(
         &self,
         protocol: Protocol,
         tenant: &str,

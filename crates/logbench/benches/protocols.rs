@@ -12,11 +12,12 @@ use std::hint::black_box;
 
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ingestd::elastic::{parse_bulk, validate_bulk};
-use ingestd::otlp::{decode, to_logs, Encoding};
-use ingestd::pipeline::{decode_body, enrich, Validator};
+use ingestd::doors::elastic::model::{decode_bulk, parse_bulk};
+use ingestd::doors::native::decode_batch;
+use ingestd::doors::otlp::{decode, to_logs, Encoding};
+use ingestd::pipeline::{decode_body, enrich, Item, Validator};
 use log_model::mapping::FieldMap;
-use log_model::{split_batch, BatchFormat, Limits, NewLog};
+use log_model::{BatchFormat, Limits, NewLog};
 use logbench::gen::{self, Rng};
 use logbench::protocol::Protocol;
 
@@ -30,28 +31,27 @@ fn validator() -> Validator {
     }
 }
 
-/// Body -> validated logs, by the protocol's own path.
+/// Body -> validated logs, by the door's own decoding and the pipeline's
+/// rules.
 fn logs_of(protocol: Protocol, body: &[u8], validator: &Validator) -> Vec<NewLog> {
     let now = Utc::now();
-    match protocol {
-        Protocol::Native => split_batch(body, BatchFormat::Json)
-            .expect("a batch")
-            .into_iter()
-            .filter_map(|item| validator.validate(item.ok()?, now).ok())
-            .collect(),
+    let limits = &validator.limits;
+    let items: Vec<Item> = match protocol {
+        Protocol::Native => decode_batch(body, BatchFormat::Json, limits, now).expect("a batch"),
         Protocol::Bulk => {
             let mut actions = parse_bulk(body).expect("a bulk body");
-            validate_bulk(&mut actions, None, &FieldMap::default(), validator, now).1
+            decode_bulk(&mut actions, None, &FieldMap::default(), limits, now)
         }
-        Protocol::Otlp => {
-            to_logs(
-                decode(Encoding::Protobuf, body).expect("a request"),
-                validator,
-                now,
-            )
-            .0
-        }
-    }
+        Protocol::Otlp => to_logs(
+            decode(Encoding::Protobuf, body).expect("a request"),
+            limits,
+            now,
+        ),
+    };
+    items
+        .into_iter()
+        .filter_map(|item| validator.check_time(item.ok()?, now).ok())
+        .collect()
 }
 
 fn request(protocol: Protocol, gzip: bool, body: &[u8], validator: &Validator) -> Vec<u8> {

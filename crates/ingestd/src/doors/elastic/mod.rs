@@ -6,9 +6,10 @@
 //! `/{index}/_doc` and `/{index}/_create/{id}`.
 //!
 //! Every answer carries `X-Elastic-Product: Elasticsearch` (the clients'
-//! product check) and Elasticsearch's body shapes; documents are mapped to
-//! the native shape by [`log_model::mapping`] and go through the one
-//! [`crate::pipeline`].
+//! product check) and Elasticsearch's body shapes (in [`model`]); documents
+//! are mapped to the native shape by [`log_model::mapping`] and go through
+//! the one [`crate::pipeline`] call. This is the Elasticsearch *door*; the
+//! Elasticsearch *backend* (where logs may be stored) is log-store's.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -19,14 +20,19 @@ use std::time::Instant;
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use log_model::mapping::{map_log, FieldMap};
-use log_model::FieldError;
+use log_model::mapping::FieldMap;
 
-use crate::pipeline::{AppState, IngestError, Protocol, Validator};
+use crate::pipeline::{AppState, IngestError, Protocol};
+
+pub mod model;
+use model::{
+    created, decode_bulk, decode_document, error_body, parse_bulk, refusal, BulkItem, BulkResponse,
+    ItemBody, ItemError,
+};
 
 /// The Elasticsearch version the ingest port answers as.
 pub const VERSION: &str = "8.17.0";
@@ -362,18 +368,6 @@ fn compatible_with(media_type: &str) -> Option<u8> {
         .or(Some(8))
 }
 
-/// Elasticsearch's error body.
-fn error_body(status: StatusCode, kind: &str, reason: &str) -> Value {
-    json!({
-        "error": {
-            "root_cause": [{"type": kind, "reason": reason}],
-            "type": kind,
-            "reason": reason,
-        },
-        "status": status.as_u16(),
-    })
-}
-
 fn es_error(req: &HttpRequest, e: &IngestError) -> HttpResponse {
     let kind = match e {
         IngestError::WalFull { .. } | IngestError::RateLimited { .. } => {
@@ -658,245 +652,13 @@ async fn write_request(
 ) -> Result<WriteRequest, HttpResponse> {
     let fields = field_map(req, params)
         .map_err(|e| es_error(req, &state.refuse(ES, IngestError::InvalidBody(e), 1)))?;
-    let wait = crate::api::wants_refresh(params.get("refresh").map(String::as_str))
+    let wait = super::wants_refresh(params.get("refresh").map(String::as_str))
         .map_err(|e| es_error(req, &IngestError::InvalidBody(e.detail)))?;
     let body = state
         .read_body(req, payload, ES)
         .await
         .map_err(|e| es_error(req, &e))?;
     Ok(WriteRequest { fields, wait, body })
-}
-
-/// One action of a bulk request.
-pub struct Action<'a> {
-    /// `create`, `index`, `update`, `delete`.
-    name: &'static str,
-    index: Option<Cow<'a, str>>,
-    id: Option<Cow<'a, str>>,
-    /// The document line (`None` for `delete`).
-    doc: Option<Result<Value, String>>,
-}
-
-/// An action line: one of the four names, holding its metadata; any other
-/// shape fails to parse (the request's fault).
-#[derive(Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum ActionLine<'a> {
-    Create(#[serde(borrow)] ActionMeta<'a>),
-    Index(#[serde(borrow)] ActionMeta<'a>),
-    Update(#[serde(borrow)] ActionMeta<'a>),
-    Delete(#[serde(borrow)] ActionMeta<'a>),
-}
-
-/// What an action line says (other members, `routing`, `pipeline`, `_type`,
-/// are accepted and not used). Strings borrow from the body when they can.
-#[derive(Deserialize)]
-struct ActionMeta<'a> {
-    #[serde(default, borrow)]
-    _index: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    _id: Option<Id<'a>>,
-}
-
-/// `_id` as Elasticsearch takes it: a string, or a number written as one.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Id<'a> {
-    Text(#[serde(borrow)] Cow<'a, str>),
-    Number(serde_json::Number),
-}
-
-impl<'a> Id<'a> {
-    fn into_text(self) -> Cow<'a, str> {
-        match self {
-            Id::Text(t) => t,
-            Id::Number(n) => Cow::Owned(n.to_string()),
-        }
-    }
-}
-
-/// Splits a bulk body into actions. A line that is not an action is the
-/// whole request's fault, as in Elasticsearch.
-pub fn parse_bulk(body: &[u8]) -> Result<Vec<Action<'_>>, IngestError> {
-    let mut lines = body
-        .split(|b| *b == b'\n')
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.strip_suffix(b"\r").unwrap_or(l)))
-        .filter(|(_, l)| !l.iter().all(u8::is_ascii_whitespace));
-    let mut actions = Vec::new();
-    while let Some((line_no, line)) = lines.next() {
-        let malformed = |why: String| {
-            IngestError::InvalidBody(format!("Malformed action/metadata line [{line_no}]: {why}"))
-        };
-        let action: ActionLine = serde_json::from_slice(line).map_err(|e| {
-            malformed(format!(
-                "expected one of [create, delete, index, update] holding an object: {e}"
-            ))
-        })?;
-        let (name, meta) = match action {
-            ActionLine::Create(m) => ("create", m),
-            ActionLine::Index(m) => ("index", m),
-            ActionLine::Update(m) => ("update", m),
-            ActionLine::Delete(m) => ("delete", m),
-        };
-        let doc = if name == "delete" {
-            None
-        } else {
-            let Some((_, doc)) = lines.next() else {
-                return Err(malformed(format!("the {name} action has no document line")));
-            };
-            Some(serde_json::from_slice::<Value>(doc).map_err(|e| e.to_string()))
-        };
-        actions.push(Action {
-            name,
-            index: meta._index,
-            id: meta._id.map(Id::into_text),
-            doc,
-        });
-    }
-    Ok(actions)
-}
-
-#[derive(Serialize)]
-struct BulkResponse<'a> {
-    took: u64,
-    errors: bool,
-    items: Vec<Item<'a>>,
-}
-
-/// One action's answer: `{"<action>": {...}}`.
-struct Item<'a> {
-    action: &'a str,
-    body: ItemBody<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(untagged)]
-enum ItemBody<'a> {
-    Created(Created<'a>),
-    Refused {
-        _index: &'a str,
-        _id: Option<&'a str>,
-        status: u16,
-        error: ItemError<'a>,
-    },
-}
-
-/// A stored document's answer, with the members clients read (shard
-/// figures, meaningless here, are left out to keep the answer small).
-#[derive(Serialize)]
-struct Created<'a> {
-    _index: &'a str,
-    _id: &'a str,
-    _version: u32,
-    result: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<u16>,
-}
-
-#[derive(Serialize)]
-struct ItemError<'a> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    reason: String,
-}
-
-impl Serialize for Item<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut map = s.serialize_map(Some(1))?;
-        map.serialize_entry(self.action, &self.body)?;
-        map.end()
-    }
-}
-
-fn created<'a>(index: &'a str, id: &'a str, status: Option<u16>) -> Created<'a> {
-    Created {
-        _index: index,
-        _id: id,
-        _version: 1,
-        result: "created",
-        status,
-    }
-}
-
-/// A document mapped and validated, or why not.
-fn accept_document(
-    validator: &Validator,
-    doc: Result<Value, String>,
-    index: Option<&str>,
-    client_id: Option<&str>,
-    fields: &FieldMap,
-    now: chrono::DateTime<Utc>,
-) -> Result<log_model::NewLog, Refusal> {
-    let doc = doc.map_err(|e| Refusal {
-        reason: "invalid_json",
-        kind: "document_parsing_exception",
-        text: format!("failed to parse the document: {e}"),
-    })?;
-    let refused = |e: FieldError| {
-        let field = if e.field.is_empty() {
-            String::new()
-        } else {
-            format!("[{}] ", e.field)
-        };
-        Refusal {
-            reason: e.kind,
-            kind: "document_parsing_exception",
-            text: format!("{field}{}", e.reason),
-        }
-    };
-    let mut log = map_log(doc, index, fields, &validator.limits, now).map_err(refused)?;
-    // The client's own id is kept (logs get their own; no dedupe by it).
-    if let Some(id) = client_id {
-        log.metadata
-            .get_or_insert_with(Default::default)
-            .insert("_id".into(), Value::String(id.to_string()));
-    }
-    validator.check_time(log, now).map_err(refused)
-}
-
-/// Why a document of a bulk request was refused.
-#[derive(Debug)]
-pub struct Refusal {
-    /// The `reason` label of `ingestd_logs_rejected_total`.
-    pub reason: &'static str,
-    /// Elasticsearch's error type.
-    pub kind: &'static str,
-    pub text: String,
-}
-
-/// Maps and validates the documents of parsed actions (taking them out of
-/// the actions). Per action: the number of its log among the returned
-/// logs, or why it was refused.
-pub fn validate_bulk(
-    actions: &mut [Action<'_>],
-    default_index: Option<&str>,
-    fields: &FieldMap,
-    validator: &Validator,
-    now: chrono::DateTime<Utc>,
-) -> (Vec<Result<usize, Refusal>>, Vec<log_model::NewLog>) {
-    let mut outcomes = Vec::with_capacity(actions.len());
-    let mut valid = Vec::with_capacity(actions.len());
-    for action in actions {
-        let outcome = match (action.name, action.doc.take()) {
-            ("create" | "index", Some(doc)) => {
-                let index = action.index.as_deref().or(default_index);
-                let id = action.id.as_deref();
-                accept_document(validator, doc, index, id, fields, now).map(|log| {
-                    valid.push(log);
-                    valid.len() - 1
-                })
-            }
-            (name, _) => Err(Refusal {
-                reason: "unsupported_action",
-                kind: "illegal_argument_exception",
-                text: format!("logagg's ingest port takes create and index actions; {name} is not supported (logs are immutable)"),
-            }),
-        };
-        outcomes.push(outcome);
-    }
-    (outcomes, valid)
 }
 
 /// `POST|PUT /_bulk`, `/{index}/_bulk`.
@@ -927,49 +689,36 @@ async fn bulk(
         Ok(actions) => actions,
         Err(e) => return es_error(&req, &state.refuse(ES, e, 1)),
     };
-    state.received(ES, actions.len());
-    if let Err(e) = state.check_batch_len(ES, actions.len()) {
-        return es_error(&req, &e);
-    }
     let now = Utc::now();
-    let (outcomes, valid) = {
-        let _validating = tracing::info_span!("validate", logs = actions.len()).entered();
-        validate_bulk(&mut actions, default_index, &fields, &state.validator, now)
+    let items = tracing::info_span!("validate", logs = actions.len()).in_scope(|| {
+        decode_bulk(
+            &mut actions,
+            default_index,
+            &fields,
+            &state.validator.limits,
+            now,
+        )
+    });
+    let outcome = match state.ingest(&req, ES, items, now, wait).await {
+        Ok(outcome) => outcome,
+        Err(e) => return es_error(&req, &e),
     };
-    for refusal in outcomes.iter().filter_map(|o| o.as_ref().err()) {
-        state.reject(ES, refusal.reason, 1);
-    }
-    let ids = if valid.is_empty() {
-        Vec::new()
-    } else {
-        let tenant = match state.admit(&req, ES, valid.len()) {
-            Ok(tenant) => tenant,
-            Err(e) => return es_error(&req, &e),
-        };
-        match state.append(ES, &tenant, valid, now, wait).await {
-            Ok(stored) => stored.ids,
-            Err(e) => return es_error(&req, &e),
-        }
-    };
-    let errors = outcomes.iter().any(Result::is_err);
+    let errors = outcome.refusals().next().is_some();
     let items = actions
         .iter()
-        .zip(outcomes)
-        .map(|(action, outcome)| {
+        .zip(&outcome.fates)
+        .map(|(action, fate)| {
             let index = action.index.as_deref().or(default_index).unwrap_or("logs");
-            let body = match outcome {
-                Ok(k) => ItemBody::Created(created(index, &ids[k], Some(201))),
-                Err(refusal) => ItemBody::Refused {
+            let body = match fate {
+                Ok(id) => ItemBody::Created(created(index, id, Some(201))),
+                Err(e) => ItemBody::Refused {
                     _index: index,
                     _id: action.id.as_deref(),
                     status: 400,
-                    error: ItemError {
-                        kind: refusal.kind,
-                        reason: refusal.text,
-                    },
+                    error: refusal(e),
                 },
             };
-            Item {
+            BulkItem {
                 action: action.name,
                 body,
             }
@@ -1000,63 +749,38 @@ async fn one_doc(
             Ok(request) => request,
             Err(refused) => return refused,
         };
-    state.received(ES, 1);
     let now = Utc::now();
     let doc = serde_json::from_slice::<Value>(&body).map_err(|e| e.to_string());
     let client_id = req.match_info().get("id");
-    let log = match accept_document(&state.validator, doc, Some(index), client_id, &fields, now) {
-        Ok(log) => log,
-        Err(refusal) => {
-            state.reject(ES, refusal.reason, 1);
-            let status = StatusCode::BAD_REQUEST;
-            return answer(
-                &req,
-                status,
-                &error_body(status, refusal.kind, &refusal.text),
-            );
-        }
-    };
-    let tenant = match state.admit(&req, ES, 1) {
-        Ok(tenant) => tenant,
+    let item = decode_document(
+        doc,
+        Some(index),
+        client_id,
+        &fields,
+        &state.validator.limits,
+        now,
+    );
+    let outcome = match state.ingest(&req, ES, vec![item], now, wait).await {
+        Ok(outcome) => outcome,
         Err(e) => return es_error(&req, &e),
     };
-    match state.append(ES, &tenant, vec![log], now, wait).await {
-        Ok(stored) => {
-            let id = stored.ids.into_iter().next().unwrap_or_default();
-            answer(&req, StatusCode::CREATED, &created(index, &id, None))
+    match outcome.fates.first() {
+        Some(Ok(id)) => answer(&req, StatusCode::CREATED, &created(index, id, None)),
+        Some(Err(e)) => {
+            let status = StatusCode::BAD_REQUEST;
+            let ItemError { kind, reason } = refusal(e);
+            answer(&req, status, &error_body(status, kind, &reason))
         }
-        Err(e) => es_error(&req, &e),
+        None => es_error(
+            &req,
+            &IngestError::Internal("the document has no fate".into()),
+        ),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bulk_bodies_split_into_actions() {
-        let body = b"{\"index\":{\"_index\":\"a\"}}\n{\"message\":\"x\"}\r\n\n{\"delete\":{\"_id\":\"1\"}}\n{\"create\":{}}\n{bad\n";
-        let actions = parse_bulk(body).unwrap();
-        assert_eq!(actions.len(), 3);
-        assert_eq!(actions[0].index.as_deref(), Some("a"));
-        assert!(actions[0].doc.as_ref().unwrap().is_ok());
-        assert_eq!(actions[1].name, "delete");
-        assert!(actions[1].doc.is_none());
-        // A bad document is the document's fault...
-        assert!(actions[2].doc.as_ref().unwrap().is_err());
-        // ...a bad action line, the request's.
-        for bad in [
-            &b"{\"index\":{}}\n{}\n{oops}\n{}\n"[..],
-            b"{\"upsert\":{}}\n{}\n",
-            b"{\"index\":{},\"create\":{}}\n{}\n",
-            b"{\"index\":{}}\n",
-            b"[1]\n",
-        ] {
-            let e = parse_bulk(bad).err().expect("refused");
-            assert_eq!(e.status(), StatusCode::BAD_REQUEST);
-            assert!(e.to_string().contains("Malformed action"), "{e}");
-        }
-    }
 
     #[test]
     fn media_types_name_their_version() {

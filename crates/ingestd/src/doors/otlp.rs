@@ -8,7 +8,7 @@
 //! as JSON); `trace_id`/`span_id` as hex; resource and log attributes ->
 //! metadata (a log attribute wins over a resource attribute of the same
 //! key), with the scope name as `otel.scope.name` and the event name as
-//! `event.name`. Records go through the one [`crate::pipeline`].
+//! `event.name`. Records go through the one [`crate::pipeline`] call.
 //!
 //! Refusals follow the OTLP/HTTP spec: 400 with a `google.rpc.Status` body
 //! for what cannot be decoded (not retried), 429 or 503 with `Retry-After`
@@ -25,9 +25,9 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use prost::Message;
 use serde_json::{Map, Value};
 
-use log_model::{FieldError, Level, NewLog};
+use log_model::{check_log, Level, Limits, NewLog};
 
-use crate::pipeline::{AppState, IngestError, Protocol, Validator};
+use crate::pipeline::{AppState, IngestError, Item, Protocol};
 
 const OTLP: Protocol = Protocol::Otlp;
 
@@ -122,7 +122,7 @@ async fn export(
     let mime = req
         .headers()
         .get(header::CONTENT_TYPE)
-        .map(crate::api::mime_of)
+        .map(super::mime_of)
         .unwrap_or_default();
     let encoding = match mime.as_str() {
         "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
@@ -142,38 +142,19 @@ async fn export(
         Ok(request) => request,
         Err(e) => return refusal(encoding, &state.refuse(OTLP, e, 1)),
     };
-    let total: usize = request
-        .resource_logs
-        .iter()
-        .flat_map(|r| &r.scope_logs)
-        .map(|s| s.log_records.len())
-        .sum();
-    state.received(OTLP, total);
-    if let Err(e) = state.check_batch_len(OTLP, total) {
-        return refusal(encoding, &e);
-    }
     let now = Utc::now();
-    let (valid, refused) = {
-        let _validating = tracing::info_span!("validate", logs = total).entered();
-        to_logs(request, &state.validator, now)
+    let items =
+        tracing::info_span!("validate").in_scope(|| to_logs(request, &state.validator.limits, now));
+    let outcome = match state.ingest(&req, OTLP, items, now, false).await {
+        Ok(outcome) => outcome,
+        Err(e) => return refusal(encoding, &e),
     };
-    for (_, e) in &refused {
-        state.reject(OTLP, e.kind, 1);
-    }
-    let rejected = refused.len() as i64;
-    let first_error = refused
-        .first()
+    let rejected = outcome.refusals().count() as i64;
+    let first_error = outcome
+        .refusals()
+        .next()
         .map(|(i, e)| format!("log record {i}: {}: {}", e.field, e.reason))
         .unwrap_or_default();
-    if !valid.is_empty() {
-        let tenant = match state.admit(&req, OTLP, valid.len()) {
-            Ok(tenant) => tenant,
-            Err(e) => return refusal(encoding, &e),
-        };
-        if let Err(e) = state.append(OTLP, &tenant, valid, now, false).await {
-            return refusal(encoding, &e);
-        }
-    }
     let response = ExportLogsServiceResponse {
         partial_success: (rejected > 0).then_some(ExportLogsPartialSuccess {
             rejected_log_records: rejected,
@@ -201,16 +182,14 @@ pub fn decode(encoding: Encoding, body: &[u8]) -> Result<ExportLogsServiceReques
     }
 }
 
-/// Maps and validates every record of a request: the valid logs, and the
-/// refused records by their number in the request.
+/// Maps every record of a request to a log (its size limits checked), in
+/// the request's order.
 pub fn to_logs(
     request: ExportLogsServiceRequest,
-    validator: &Validator,
+    limits: &Limits,
     now: DateTime<Utc>,
-) -> (Vec<NewLog>, Vec<(usize, FieldError)>) {
-    let mut valid = Vec::new();
-    let mut refused = Vec::new();
-    let mut index = 0usize;
+) -> Vec<Item> {
+    let mut items = Vec::new();
     for resource_logs in request.resource_logs {
         let resource = resource_logs
             .resource
@@ -220,16 +199,11 @@ pub fn to_logs(
         for scope_logs in resource_logs.scope_logs {
             let scope = scope_logs.scope.map(|s| s.name).unwrap_or_default();
             for record in scope_logs.log_records {
-                let log = to_log(record, &resource, &scope, now);
-                match validator.check(log, now) {
-                    Ok(log) => valid.push(log),
-                    Err(e) => refused.push((index, e)),
-                }
-                index += 1;
+                items.push(check_log(to_log(record, &resource, &scope, now), limits));
             }
         }
     }
-    (valid, refused)
+    items
 }
 
 /// A resource's attributes, with the two that name the service and the host.
