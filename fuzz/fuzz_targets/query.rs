@@ -7,7 +7,8 @@ use libfuzzer_sys::fuzz_target;
 use log_model::query::MAX_DEPTH;
 use log_model::search::MAX_QUERY_BYTES;
 use log_model::{
-    Cursor, Expr, FacetsRequest, HistogramRequest, PatternsRequest, SearchRequest,
+    Cursor, Expr, FacetsRequest, HistogramRequest, PatternsRequest, ReadRequest, SearchRequest,
+    Tenants,
 };
 
 fn depth(e: &Expr) -> usize {
@@ -31,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = Cursor::parse(&text);
     let now = chrono::Utc::now();
     if let Ok(req) = serde_json::from_slice::<SearchRequest>(data) {
-        if let Ok(q) = req.into_query(now) {
+        if let Ok(q) = req.into_query(now, Tenants::All) {
             assert!(q.limit >= 1 && q.limit <= 1000);
             assert!(q.after.is_some() || q.offset + q.limit <= 10_000);
             if let (Some(s), Some(e)) = (q.filter.start, q.filter.end) {
@@ -40,19 +41,19 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(req) = serde_json::from_slice::<HistogramRequest>(data) {
-        if let Ok(q) = req.into_query(now) {
+        if let Ok(q) = req.into_query(now, Tenants::All) {
             let starts = q.bucket_starts();
             assert!(!starts.is_empty() && starts.len() <= 2001, "{}", starts.len());
             assert!(q.interval_ms >= 1);
         }
     }
     if let Ok(req) = serde_json::from_slice::<FacetsRequest>(data) {
-        if let Ok(q) = req.into_query(now) {
+        if let Ok(q) = req.into_query(now, Tenants::All) {
             assert!((1..=100).contains(&q.size));
         }
     }
     if let Ok(req) = serde_json::from_slice::<PatternsRequest>(data) {
-        if let Ok(q) = req.into_query(now) {
+        if let Ok(q) = req.into_query(now, Tenants::All) {
             assert!(q.start <= q.end);
             for t in [i64::MIN, -1, 0, q.start.timestamp_micros(), q.end.timestamp_micros(), i64::MAX] {
                 assert!(q.bucket_of(t) < q.buckets);

@@ -11,6 +11,8 @@
 //! - [`query`]: the query language: its parser and AST.
 //! - [`search`]: read requests (search, patterns, histogram, facets, export,
 //!   context) and the one [`Filter`] they share.
+//! - [`tenants`]: whose logs a read sees ([`Tenants`]), and the
+//!   [`ReadRequest`]s that need it to become queries.
 //! - [`error`]: [`FieldError`], a rejection that names the field and the reason.
 
 pub mod batch;
@@ -21,6 +23,7 @@ pub mod log;
 pub mod mapping;
 pub mod query;
 pub mod search;
+pub mod tenants;
 
 pub use batch::{split_batch, BatchError, BatchFormat};
 pub use error::FieldError;
@@ -36,3 +39,4 @@ pub use search::{
     FilterParams, HistogramQuery, HistogramRequest, MetadataFilter, PatternsQuery, PatternsRequest,
     ReadBudget, SearchQuery, SearchRequest, SortKey, SortOrder,
 };
+pub use tenants::{ReadRequest, Tenants};

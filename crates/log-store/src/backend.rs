@@ -8,6 +8,7 @@
 //! **Invariant:** only log-store names a backend (a test over the other
 //! crates' sources keeps it so).
 
+use crate::scoped::ScopeChecked;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -119,9 +120,11 @@ impl Backend {
     /// the embedded store it notices commits by polling.
     pub fn reader(&self) -> Result<Arc<dyn LogReader>, StoreError> {
         if self.is_cluster() {
-            Ok(Arc::new(EsReader::new(&self.args.es)?))
+            Ok(Arc::new(ScopeChecked(EsReader::new(&self.args.es)?)))
         } else {
-            Ok(Arc::new(EmbeddedReader::open(&self.args.data_dir)))
+            Ok(Arc::new(ScopeChecked(EmbeddedReader::open(
+                &self.args.data_dir,
+            ))))
         }
     }
 
@@ -134,7 +137,10 @@ impl Backend {
         }
         let reader = EmbeddedReader::open(&self.args.data_dir);
         let reload = reader.clone();
-        Ok((Arc::new(reader), Some(Arc::new(move || reload.committed()))))
+        Ok((
+            Arc::new(ScopeChecked(reader)),
+            Some(Arc::new(move || reload.committed())),
+        ))
     }
 }
 

@@ -21,6 +21,7 @@ pub mod backend;
 pub mod elasticsearch;
 pub mod embedded;
 pub mod model;
+mod scoped;
 
 pub use backend::{wal_checkpoints, Backend, CommitHook, WriterFactory, WriterOptions};
 pub use model::{Facets, Histogram, PatternGroup, PatternsPage, SearchPage};
@@ -85,6 +86,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A read that named no tenants ([`log_model::Tenants::Unscoped`]): a
+    /// bug of the service, refused so that it never reads every tenant.
+    #[error("a read without a tenant scope was refused")]
+    Unscoped,
 }
 
 impl From<tantivy::TantivyError> for StoreError {
@@ -102,6 +107,7 @@ impl StoreError {
             StoreError::Io { .. } => "a storage read or write failed",
             StoreError::Corrupt(_) => "a stored document is damaged",
             StoreError::Unavailable(_) => "the store is unavailable",
+            StoreError::Unscoped => "the read named no tenant",
         }
     }
 

@@ -6,16 +6,15 @@ use std::sync::Arc;
 
 use actix_web::web::Bytes;
 use actix_web::HttpResponse;
-use chrono::Utc;
 use futures_util::stream;
 use tracing::error;
 
 use log_model::search::MAX_LIMIT;
-use log_model::{ExportRequest, Filter, SearchQuery, SortOrder};
+use log_model::{ExportQuery, Filter, SearchQuery, SortOrder};
 use log_store::SearchPage;
 use svc_kit::ApiError;
 
-use crate::api::{invalid, key_of, search_page, AppState};
+use crate::api::{key_of, search_page, AppState};
 use crate::budget::{refused, ExpensiveRead};
 
 struct Export {
@@ -105,13 +104,10 @@ fn error_line(error: &str, detail: &str, missing: &[String]) -> Bytes {
 /// sees a failed transfer, never a short answer that looks whole.
 pub async fn export(
     state: Arc<AppState>,
-    request: ExportRequest,
-    tenant: svc_kit::auth::TenantScope,
+    q: ExportQuery,
+    text: String,
     read: ExpensiveRead,
 ) -> Result<HttpResponse, ApiError> {
-    let text = request.filter.describe();
-    let mut q = request.into_query(Utc::now()).map_err(invalid)?;
-    q.filter.tenant = tenant.0;
     let mut export = Export {
         state: state.clone(),
         filter: q.filter,

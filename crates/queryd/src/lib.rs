@@ -2,7 +2,9 @@
 //!
 //! # Layout
 //! - [`answers`]: the answers' types (the OpenAPI document describes them).
-//! - [`api`]: search, patterns, histogram, facets, context and the service routes.
+//! - [`api`]: the service's state, what every read shares (timing, store
+//!   failures, coverage), the service routes, and [`api::configure`].
+//! - [`reads`]: search, patterns, histogram, facets, context and export.
 //! - [`budget`]: what expensive reads may spend (slots per process and key, deadlines, template caps).
 //! - [`export`]: `/logs/export`, a result set streamed as NDJSON.
 //! - [`tail`]: `/logs/tail`, live tail over Server-Sent Events.
@@ -18,6 +20,7 @@ pub mod api;
 pub mod budget;
 pub mod export;
 pub mod metrics;
+pub mod reads;
 pub mod tail;
 pub mod ui;
 

@@ -33,7 +33,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use log_model::{FilterParams, SearchQuery, SortOrder, StoredLog};
+use log_model::{Filter, FilterParams, SearchQuery, SortOrder, StoredLog};
 use svc_kit::ApiError;
 
 use crate::api::{invalid, key_of, AppState};
@@ -82,6 +82,35 @@ pub struct TailRequest {
     /// As the `Last-Event-ID` header (which wins), for clients that cannot
     /// set headers.
     pub last_event_id: Option<String>,
+}
+
+/// A tail as the caller may read it: the filter over the caller's tenants
+/// (no time range: a tail starts now), and where to resume.
+pub struct TailQuery {
+    pub filter: Filter,
+    pub last_event_id: Option<String>,
+}
+
+impl log_model::ReadRequest for TailRequest {
+    type Query = TailQuery;
+
+    fn describe(&self) -> String {
+        self.filter.describe()
+    }
+
+    fn into_query(
+        self,
+        now: chrono::DateTime<Utc>,
+        tenants: log_model::Tenants,
+    ) -> Result<TailQuery, log_model::FieldError> {
+        let mut filter = self.filter.into_filter(now, tenants)?;
+        filter.start = None;
+        filter.end = None;
+        Ok(TailQuery {
+            filter,
+            last_event_id: self.last_event_id,
+        })
+    }
 }
 
 /// The receipt time (ms) a UUIDv7 id carries; `None` for other ids.
@@ -141,21 +170,21 @@ fn event(log: &StoredLog, high: &str) -> Bytes {
 pub async fn tail(
     state: web::Data<AppState>,
     req: HttpRequest,
-    params: web::Query<TailRequest>,
-    tenant: svc_kit::auth::TenantScope,
+    request: svc_kit::auth::Scoped<TailRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = params.into_inner();
-    let text = params.filter.describe();
-    let mut filter = params.filter.into_filter(Utc::now()).map_err(invalid)?;
-    filter.tenant = tenant.0;
-    filter.start = None;
-    filter.end = None;
+    let (
+        TailQuery {
+            filter,
+            last_event_id,
+        },
+        text,
+    ) = request.into_query().map_err(invalid)?;
     let resume = req
         .headers()
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-        .or(params.last_event_id)
+        .or(last_event_id)
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty());
     if let Some(id) = &resume {

@@ -64,10 +64,44 @@ pub fn openapi(info: ApiInfo, configure: impl Routes) -> OpenApi {
         )
         .build();
     doc.merge(paths);
+    split_get_post(&mut doc);
     doc.merge(crate::error::ErrorDoc::openapi());
     doc.merge(Docs::openapi());
     add_security(&mut doc);
     doc
+}
+
+/// A read route that one handler serves for GET (the query string) and
+/// POST (a JSON body) is written with one `#[utoipa::path]` holding both
+/// the query parameters and the body; here it becomes the two operations
+/// clients see: GET with the parameters, POST with the body, each with an
+/// operation id of its own (`<handler>_get`, `<handler>_post`).
+fn split_get_post(doc: &mut OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::RefOr;
+    for item in doc.paths.paths.values_mut() {
+        let (Some(get), Some(post)) = (&mut item.get, &mut item.post) else {
+            continue;
+        };
+        let Some(id) = get.operation_id.clone() else {
+            continue;
+        };
+        if post.operation_id.as_ref() != Some(&id) {
+            continue;
+        }
+        get.operation_id = Some(format!("{id}_get"));
+        post.operation_id = Some(format!("{id}_post"));
+        get.request_body = None;
+        if let Some(params) = &mut post.parameters {
+            params.retain(|p| !matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query));
+            if params.is_empty() {
+                post.parameters = None;
+            }
+        }
+        if let Some(summary) = &post.summary {
+            post.summary = Some(format!("{} (JSON body).", summary.trim_end_matches('.')));
+        }
+    }
 }
 
 /// The ways to present an API key (see [`crate::auth`]), each enough on

@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use crate::model::SAMPLES;
 use log_model::{
     Expr, FacetsQuery, Filter, HistogramQuery, Keyword, Leaf, NumRange, PatternsQuery, SearchQuery,
-    SortOrder,
+    SortOrder, Tenants,
 };
 
 /// The largest number of services listed per pattern.
@@ -119,8 +119,11 @@ pub fn filter_query(filter: &Filter, extra: Vec<Value>) -> Value {
     if let Some(id) = &filter.id_after {
         clauses.push(json!({"range": {"log_id": {"gt": id}}}));
     }
-    if let Some(tenant) = &filter.tenant {
-        clauses.push(tenant_clause(tenant));
+    match &filter.tenant {
+        Tenants::All => {}
+        Tenants::One(tenant) => clauses.push(tenant_clause(tenant)),
+        // Refused before any read (`ScopeChecked`); nothing, should one get here.
+        Tenants::Unscoped => clauses.push(json!({"bool": {"must_not": [{"match_all": {}}]}})),
     }
     clauses.extend(extra);
     if clauses.is_empty() {

@@ -265,7 +265,20 @@ mod upgrade_tests {
     use super::*;
     use crate::{LogReader, LogWriter};
     use chrono::Utc;
-    use log_model::{Expr, Filter, Keyword, Leaf, Level, MetadataFilter, SearchQuery, StoredLog};
+    use log_model::{
+        Expr, Filter, Keyword, Leaf, Level, MetadataFilter, SearchQuery, StoredLog, Tenants,
+    };
+
+    /// A search over every tenant's logs, the rest as by default.
+    fn all_tenants() -> SearchQuery {
+        SearchQuery {
+            filter: Filter {
+                tenant: Tenants::All,
+                ..Filter::default()
+            },
+            ..SearchQuery::default()
+        }
+    }
 
     fn log(id: &str, trace_id: Option<&str>, metadata: serde_json::Value) -> StoredLog {
         let message = format!("log {id}");
@@ -422,7 +435,7 @@ mod upgrade_tests {
         let mut logs = rt
             .block_on(reader.search(SearchQuery {
                 limit: 10,
-                ..SearchQuery::default()
+                ..all_tenants()
             }))
             .unwrap()
             .logs;
@@ -470,7 +483,7 @@ mod upgrade_tests {
             rt.block_on(reader.search(SearchQuery { limit: 10, ..q }))
                 .unwrap()
         };
-        let all = search(SearchQuery::default());
+        let all = search(all_tenants());
         assert_eq!(all.logs.len(), 2);
         assert!(all.missing.is_empty());
         let by_trace = search(SearchQuery {
@@ -481,8 +494,9 @@ mod upgrade_tests {
                 }),
                 None,
                 None,
+                Tenants::All,
             ),
-            ..SearchQuery::default()
+            ..all_tenants()
         });
         assert_eq!(
             by_trace
@@ -509,8 +523,9 @@ mod upgrade_tests {
                     )),
                     None,
                     None,
+                    Tenants::All,
                 ),
-                ..SearchQuery::default()
+                ..all_tenants()
             });
             assert_eq!(page.logs.len(), hits, "{path}:{value}");
         }
@@ -527,8 +542,8 @@ mod upgrade_tests {
             ("metadata.tags:(a OR b)", 1),
         ] {
             let page = search(SearchQuery {
-                filter: Filter::new(Expr::parse(query).unwrap(), None, None),
-                ..SearchQuery::default()
+                filter: Filter::new(Expr::parse(query).unwrap(), None, None, Tenants::All),
+                ..all_tenants()
             });
             assert_eq!(page.logs.len(), hits, "{query}");
         }
@@ -573,8 +588,8 @@ mod upgrade_tests {
             .build()
             .unwrap();
         let filter = |tenant: Option<&str>| Filter {
-            tenant: tenant.map(str::to_string),
-            ..Filter::new(Expr::All, None, None)
+            tenant: tenant.map_or(Tenants::All, Tenants::one),
+            ..Filter::new(Expr::All, None, None, Tenants::All)
         };
         for (tenant, ids) in [
             (
@@ -592,7 +607,7 @@ mod upgrade_tests {
                 .block_on(reader.search(SearchQuery {
                     filter: filter(tenant),
                     limit: 10,
-                    ..SearchQuery::default()
+                    ..all_tenants()
                 }))
                 .unwrap();
             let mut got: Vec<&str> = page.logs.iter().map(|l| l.id.as_str()).collect();
@@ -672,7 +687,7 @@ mod upgrade_tests {
                 .block_on(reader.search(SearchQuery {
                     filter,
                     limit: 100,
-                    ..SearchQuery::default()
+                    ..all_tenants()
                 }))
                 .unwrap();
             let mut ids: Vec<String> = page.logs.into_iter().map(|l| l.id).collect();
@@ -697,6 +712,7 @@ mod upgrade_tests {
                 }),
                 None,
                 None,
+                Tenants::All,
             )
         };
         for id in &all {
@@ -742,6 +758,7 @@ mod upgrade_tests {
                 }),
                 None,
                 None,
+                Tenants::All,
             );
             if !probe.is_empty() {
                 assert_eq!(
@@ -752,7 +769,7 @@ mod upgrade_tests {
             }
             let after = Filter {
                 id_after: Some(probe.clone()),
-                ..Filter::new(Expr::All, None, None)
+                ..Filter::new(Expr::All, None, None, Tenants::All)
             };
             assert_eq!(
                 found(after),

@@ -12,7 +12,7 @@ use tantivy::{DocAddress, Index, IndexReader, Order, ReloadPolicy, Searcher, Tan
 use tracing::{debug, error, warn};
 
 use log_model::{
-    FacetsQuery, Filter, HistogramQuery, PatternsQuery, SearchQuery, SortOrder, StoredLog,
+    FacetsQuery, Filter, HistogramQuery, PatternsQuery, SearchQuery, SortOrder, StoredLog, Tenants,
 };
 
 use super::aggregate::{
@@ -354,7 +354,7 @@ impl EmbeddedReader {
             if before_tenants
                 && filter
                     .tenant
-                    .as_ref()
+                    .single()
                     .is_some_and(|t| t != log_model::DEFAULT_TENANT)
             {
                 continue;
@@ -1465,11 +1465,14 @@ fn compile_for(
     } else {
         Ids::Terms
     };
-    let Some(tenant) = &filter.tenant else {
-        return compile(fields, ids, analyzer, filter);
+    let tenant = match &filter.tenant {
+        Tenants::All => return compile(fields, ids, analyzer, filter),
+        Tenants::One(tenant) => tenant,
+        // Refused before any read (`check_scope`); nothing, should one get here.
+        Tenants::Unscoped => return Box::new(tantivy::query::EmptyQuery),
     };
     let untenanted = Filter {
-        tenant: None,
+        tenant: Tenants::All,
         ..filter.clone()
     };
     let query = compile(fields, ids, analyzer, &untenanted);

@@ -3,6 +3,17 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use log_model::{Level, SearchQuery, StoredLog};
+
+/// A search over every tenant's logs, the rest as by default.
+fn all_tenants() -> SearchQuery {
+    SearchQuery {
+        filter: log_model::Filter {
+            tenant: log_model::Tenants::All,
+            ..log_model::Filter::default()
+        },
+        ..SearchQuery::default()
+    }
+}
 use log_store::embedded::{EmbeddedReader, EmbeddedSettings, EmbeddedWriter};
 use log_store::{LogReader, LogWriter};
 
@@ -107,9 +118,10 @@ fn a_time_bounded_query_opens_only_its_days() {
             log_model::Expr::All,
             Some(day_start),
             Some(day_start + Duration::days(1)),
+            log_model::Tenants::All,
         ),
         limit: 10,
-        ..SearchQuery::default()
+        ..all_tenants()
     };
     let page = rt().block_on(reader.search(query)).unwrap();
     assert_eq!(
@@ -123,7 +135,7 @@ fn a_time_bounded_query_opens_only_its_days() {
     let page = rt()
         .block_on(reader.search(SearchQuery {
             limit: 10,
-            ..SearchQuery::default()
+            ..all_tenants()
         }))
         .unwrap();
     assert_eq!(
@@ -220,7 +232,7 @@ fn open_partitions_stay_bounded_and_replay_stores_nothing_twice() {
 fn first_ten(reader: &EmbeddedReader) -> log_store::SearchPage {
     rt().block_on(reader.search(SearchQuery {
         limit: 10,
-        ..Default::default()
+        ..all_tenants()
     }))
     .unwrap()
 }
@@ -509,7 +521,7 @@ fn aggregations_past_their_budget_say_why() {
     w.commit().unwrap();
     let reader = EmbeddedReader::open(dir.path());
     let (start, end) = (now - Duration::hours(2), now + Duration::minutes(1));
-    let filter = Filter::new(Expr::All, Some(start), Some(end));
+    let filter = Filter::new(Expr::All, Some(start), Some(end), log_model::Tenants::All);
     let past = ReadBudget {
         deadline: Some(std::time::Instant::now()),
         ..ReadBudget::default()

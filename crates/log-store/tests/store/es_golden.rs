@@ -3,7 +3,7 @@
 //! aggregation responses shaped as in Elasticsearch's documentation.
 
 use chrono::{DateTime, Utc};
-use log_model::{PatternsRequest, SearchRequest};
+use log_model::{PatternsRequest, ReadRequest, SearchRequest, Tenants};
 use log_store::elasticsearch::model::SearchResponse;
 use log_store::elasticsearch::query::{patterns_body, search_body};
 use log_store::elasticsearch::reader::search_page;
@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 fn check(request: Value, expected_query: Value) {
     let req: SearchRequest = serde_json::from_value(request.clone()).unwrap();
-    let body = search_body(&req.into_query(Utc::now()).unwrap());
+    let body = search_body(&req.into_query(Utc::now(), Tenants::All).unwrap());
     assert_eq!(body["query"], expected_query, "request {request}");
 }
 
@@ -82,11 +82,11 @@ fn search_requests_compile_to_bool_queries() {
 #[test]
 fn cursors_continue_with_search_after() {
     let first: SearchRequest = serde_json::from_value(json!({"limit": 2, "order": "asc"})).unwrap();
-    let q = first.into_query(Utc::now()).unwrap();
+    let q = first.into_query(Utc::now(), Tenants::All).unwrap();
     let cursor = q.cursor_after(1_764_324_000_123_456, "0193-b").to_string();
     let next: SearchRequest =
         serde_json::from_value(json!({"limit": 2, "cursor": cursor})).unwrap();
-    let body = search_body(&next.into_query(Utc::now()).unwrap());
+    let body = search_body(&next.into_query(Utc::now(), Tenants::All).unwrap());
     assert_eq!(
         body["search_after"],
         json!([1_764_324_000_123_i64, "0193-b"])
@@ -101,7 +101,7 @@ fn cursors_continue_with_search_after() {
 #[test]
 fn search_paging_and_sort() {
     let req: SearchRequest = serde_json::from_value(json!({"limit": 20, "offset": 40})).unwrap();
-    let body = search_body(&req.into_query(Utc::now()).unwrap());
+    let body = search_body(&req.into_query(Utc::now(), Tenants::All).unwrap());
     assert_eq!(body["from"], json!(40));
     assert_eq!(body["size"], json!(20));
     assert_eq!(body["track_total_hits"], json!(10_000));
@@ -119,7 +119,7 @@ fn patterns_compile_to_a_terms_aggregation() {
         json!({"hours": 24.0, "service": "api", "limit": 10, "query": "timeout"}),
     )
     .unwrap();
-    let body = patterns_body(&req.into_query(now).unwrap());
+    let body = patterns_body(&req.into_query(now, Tenants::All).unwrap());
     assert_eq!(
         body,
         json!({
@@ -162,7 +162,7 @@ fn pattern_details_stay_within_max_buckets() {
             json!({"hours": 24.0, "buckets": buckets, "query": "timeout"}),
         )
         .unwrap()
-        .into_query(now)
+        .into_query(now, Tenants::All)
         .unwrap();
         let per = details_per_request(&q);
         // Each pattern: its bucket, up to 50 services, the trend (+1 at the edges).
@@ -197,7 +197,7 @@ fn new_since_asks_which_patterns_were_seen_before() {
     let now: DateTime<Utc> = "2026-11-28T12:00:00Z".parse().unwrap();
     let req: PatternsRequest =
         serde_json::from_value(json!({"hours": 1.0, "new_since": "2026-11-28T11:00:00Z"})).unwrap();
-    let q = req.into_query(now).unwrap();
+    let q = req.into_query(now, Tenants::All).unwrap();
     let body = log_store::elasticsearch::query::seen_before_body(
         &q,
         q.new_since.unwrap(),
@@ -282,7 +282,7 @@ fn an_empty_window_keeps_valid_histogram_bounds() {
         json!({"start_time": "2026-11-28T10:00:00Z", "end_time": "2026-11-28T10:00:00Z"}),
     )
     .unwrap();
-    let body = patterns_body(&req.into_query(now).unwrap());
+    let body = patterns_body(&req.into_query(now, Tenants::All).unwrap());
     let bounds = &body["aggs"]["patterns"]["aggs"]["trend"]["date_histogram"]["extended_bounds"];
     assert!(bounds["max"].as_i64() >= bounds["min"].as_i64(), "{bounds}");
 }
@@ -292,7 +292,7 @@ fn parses_a_patterns_aggregation_response() {
     let now: DateTime<Utc> = "2025-11-28T11:00:00Z".parse().unwrap();
     let q = serde_json::from_value::<PatternsRequest>(json!({"hours": 2.0, "buckets": 2}))
         .unwrap()
-        .into_query(now)
+        .into_query(now, Tenants::All)
         .unwrap();
     let bucket = |host: &str, user: &str, count: u64, first_ms: f64| {
         json!({"key": log_patterns::pattern_id_of(&format!("Login failed for {user} from <*> on {host}")), "doc_count": count,
@@ -358,7 +358,7 @@ fn a_template_over_ignore_above_comes_back_from_a_sample() {
     let now: DateTime<Utc> = "2025-11-28T11:00:00Z".parse().unwrap();
     let q = serde_json::from_value::<PatternsRequest>(json!({"hours": 2.0, "buckets": 2}))
         .unwrap()
-        .into_query(now)
+        .into_query(now, Tenants::All)
         .unwrap();
     let message = format!("upload of {} failed after 3 tries", "segment ".repeat(2000));
     let expected = log_patterns::pattern_of(&message);
