@@ -25,8 +25,8 @@ use crate::level::Level;
 use crate::search::{words, MetadataFilter, MAX_QUERY_BYTES, MAX_QUERY_WORDS, MAX_WORD_BYTES};
 use crate::FieldError;
 
-/// A parsed query.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// A parsed query. It hashes (a typed cache key of the stores).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub enum Expr {
     /// Every log.
     #[default]
@@ -38,7 +38,7 @@ pub enum Expr {
 }
 
 /// One condition on one field.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Leaf {
     /// A word of `message` as the user typed it; the backend splits it as
     /// the index does (a word that splits in several is a phrase).
@@ -60,7 +60,7 @@ pub enum Leaf {
 }
 
 /// Fields matched whole.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Keyword {
     Service,
     Source,
@@ -82,11 +82,29 @@ impl Keyword {
     }
 }
 
-/// Bounds on a number.
+/// Bounds on a number. The bounds are finite (the parser refuses others),
+/// so equality is an equivalence and the range hashes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NumRange {
     pub lower: Bound<f64>,
     pub upper: Bound<f64>,
+}
+
+impl Eq for NumRange {}
+
+impl std::hash::Hash for NumRange {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for bound in [self.lower, self.upper] {
+            // `+ 0.0` makes -0.0 and 0.0 (equal numbers) hash alike.
+            let (kind, value) = match bound {
+                Bound::Included(x) => (0u8, (x + 0.0).to_bits()),
+                Bound::Excluded(x) => (1, (x + 0.0).to_bits()),
+                Bound::Unbounded => (2, 0),
+            };
+            kind.hash(state);
+            value.hash(state);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -821,6 +839,36 @@ impl Expr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn hash_of(e: &Expr) -> u64 {
+        use std::hash::{BuildHasher, RandomState};
+        // One hasher state for every call of this test run.
+        static STATE: std::sync::OnceLock<RandomState> = std::sync::OnceLock::new();
+        STATE.get_or_init(RandomState::new).hash_one(e)
+    }
+
+    #[test]
+    fn equal_queries_hash_alike_and_different_ones_apart() {
+        let parse = |q: &str| Expr::parse(q).unwrap();
+        assert_eq!(parse("metadata.n>=0"), parse("metadata.n>=-0"));
+        assert_eq!(
+            hash_of(&parse("metadata.n>=0")),
+            hash_of(&parse("metadata.n>=-0"))
+        );
+        assert_eq!(
+            hash_of(&parse("error AND service:api")),
+            hash_of(&parse("error AND service:api"))
+        );
+        for (a, b) in [
+            ("metadata.n>=1", "metadata.n>1"),
+            ("metadata.n>=1", "metadata.n<=1"),
+            ("error", "\"error\""),
+            ("service:api", "source:api"),
+        ] {
+            assert_ne!(parse(a), parse(b), "{a} / {b}");
+            assert_ne!(hash_of(&parse(a)), hash_of(&parse(b)), "{a} / {b}");
+        }
+    }
 
     fn word(w: &str) -> Expr {
         Expr::Leaf(Leaf::Word(w.into()))

@@ -98,7 +98,7 @@ impl Filter {
 }
 
 /// Logs whose metadata holds `value` at the dotted `path`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MetadataFilter {
     pub path: String,
     pub value: String,

@@ -12,7 +12,8 @@ use tantivy::{DocAddress, Index, IndexReader, Order, ReloadPolicy, Searcher, Tan
 use tracing::{debug, error, warn};
 
 use log_model::{
-    FacetsQuery, Filter, HistogramQuery, PatternsQuery, SearchQuery, SortOrder, StoredLog, Tenants,
+    FacetsQuery, Filter, HistogramQuery, PatternsQuery, SearchQuery, SortKey, SortOrder, StoredLog,
+    Tenants,
 };
 
 use super::aggregate::{
@@ -37,6 +38,15 @@ type OpenPartitions = Vec<(PartitionId, Arc<Partition>)>;
 
 /// A partition, its searcher and the request compiled for it.
 type Matching = (PartitionId, Searcher, Box<dyn Query>);
+
+/// A matching log found in one of a day's partitions: its time, the
+/// partition (its place in the day's list) and its address there.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    ts: i64,
+    part: usize,
+    address: DocAddress,
+}
 
 struct Partition {
     index: Index,
@@ -91,7 +101,9 @@ const VALUE_CACHE_SEGMENTS: usize = 4_096;
 type SegmentCounts = Vec<(i64, [u64; 5])>;
 
 /// A segment, a histogram interval (ms) and the query (its debug form).
-type HistogramKey = (tantivy::index::SegmentId, i64, String);
+/// A segment's histogram is kept per segment, interval, tenants and
+/// query (one tenant's counts are never another's).
+type HistogramKey = (tantivy::index::SegmentId, i64, Tenants, log_model::Expr);
 
 /// Most segment histograms kept (the cache is emptied when full).
 const HISTOGRAM_CACHE: usize = 20_000;
@@ -398,8 +410,10 @@ impl EmbeddedReader {
         (total.min(limit), total > limit)
     }
 
+    /// One page of a search: the count over the filter's partitions, the
+    /// logs just after a cursor ([`Self::after_cursor`]), then day by day
+    /// ([`Self::page_of_day`]) until the page is full.
     fn search_blocking(&self, q: &SearchQuery) -> Result<SearchPage, StoreError> {
-        let fields = &self.inner.fields;
         // The filter's partitions, for the count and (without a cursor)
         // the page.
         let (whole, mut missing) = self.matching(&q.filter)?;
@@ -408,65 +422,9 @@ impl EmbeddedReader {
             None => (0, false),
         };
         let mut logs = Vec::with_capacity(q.limit);
-        // After a cursor: first the logs of the cursor's own time whose ids
-        // sort after its id (few), then the logs strictly past that time, a
-        // plain time range (no union over the rest of the day), and no day
-        // past the cursor's is opened.
         let (filter, matching) = match &q.after {
             None => (q.filter.clone(), whole),
-            Some(key) => {
-                let t = DateTime::from_timestamp_micros(key.ts).unwrap_or_default();
-                let just_after = t + chrono::Duration::microseconds(1);
-                let (same_time, unopened) =
-                    self.matching(&q.filter.within(Some(t), Some(just_after)))?;
-                missing.extend(unopened);
-                let mut later: Vec<(String, usize, DocAddress)> = Vec::new();
-                let mut docs: Vec<DocReader<'_>> = same_time
-                    .iter()
-                    .map(|(_, searcher, _)| DocReader::new(searcher, &self.inner))
-                    .collect();
-                for (k, (id, searcher, query)) in same_time.iter().enumerate() {
-                    let ids = &mut docs[k];
-                    let found = searcher
-                        .search(query, &DocSetCollector)
-                        .map_err(StoreError::from)
-                        .and_then(|found| {
-                            found
-                                .into_iter()
-                                .map(|a| Ok((ids.id(a)?, k, a)))
-                                .collect::<Result<Vec<_>, StoreError>>()
-                        });
-                    match found {
-                        Ok(found) => later.extend(found.into_iter().filter(|(id, ..)| {
-                            q.order.apply(id.cmp(&key.id)) == std::cmp::Ordering::Greater
-                        })),
-                        Err(e) => self.unreadable(id, &e, &mut missing),
-                    }
-                }
-                // Only the page's few are read from the document store.
-                later.sort_by(|a, b| q.order.apply(a.0.cmp(&b.0)));
-                later.truncate(q.limit);
-                for (_, k, address) in later {
-                    let (id, ..) = &same_time[k];
-                    match docs[k].load(address) {
-                        Ok(log) => logs.push(log),
-                        Err(e) => self.unreadable(id, &e, &mut missing),
-                    }
-                }
-                sort_logs(&mut logs, q.order);
-                logs.truncate(q.limit);
-                let rest = match q.order {
-                    SortOrder::Desc => q.filter.within(None, Some(t)),
-                    SortOrder::Asc => q.filter.within(Some(just_after), None),
-                };
-                let (matching, unopened) = self.matching(&rest)?;
-                missing.extend(unopened);
-                (rest, matching)
-            }
-        };
-        let order = match q.order {
-            SortOrder::Desc => Order::Desc,
-            SortOrder::Asc => Order::Asc,
+            Some(key) => self.after_cursor(q, key, &mut logs, &mut missing)?,
         };
         let mut days: Vec<&[Matching]> = matching.chunk_by(|a, b| a.0.day == b.0.day).collect();
         if q.order == SortOrder::Asc {
@@ -480,114 +438,7 @@ impl EmbeddedReader {
             if need == 0 {
                 break;
             }
-            if skip > 0 {
-                let mut day_total = 0;
-                for (id, searcher, query) in day {
-                    match searcher.search(query, &Count) {
-                        Ok(n) => day_total += n,
-                        Err(e) => self.unreadable(id, &e.into(), &mut missing),
-                    }
-                }
-                if skip >= day_total {
-                    skip -= day_total;
-                    continue;
-                }
-            }
-            let wanted = skip + need;
-            // The page's logs are the newest (or oldest) of the day: look
-            // near that edge of the day first, in windows that grow, and
-            // read the whole day only when they do not hold a page. A broad
-            // query then reads a minute of logs, not a day of them.
-            let edge = (q.order, day_edge(day, q.order, filter.end, filter.start));
-            let mut hits: Vec<(i64, usize, DocAddress)> = Vec::new();
-            for window in WINDOWS_US.iter().map(Some).chain([None]) {
-                hits.clear();
-                // The filter narrowed to the window: one time range, where
-                // a second range on top of the filter's would scan `ts` twice.
-                let micros = |t: i64| DateTime::from_timestamp_micros(t).unwrap_or_default();
-                let bounded = match (window, edge) {
-                    (Some(w), (SortOrder::Desc, Some(edge))) => {
-                        Some(filter.within(Some(micros(edge.saturating_sub(*w))), None))
-                    }
-                    (Some(w), (SortOrder::Asc, Some(edge))) => Some(filter.within(
-                        None,
-                        Some(micros(edge.saturating_add(*w).saturating_add(1))),
-                    )),
-                    (Some(_), (_, None)) => continue,
-                    (None, _) => None,
-                };
-                for (k, (id, searcher, query)) in day.iter().enumerate() {
-                    let top =
-                        TopDocs::with_limit(wanted).order_by_fast_field::<i64>("ts", order.clone());
-                    let found = match &bounded {
-                        Some(narrowed) => searcher
-                            .index()
-                            .tokenizer_for_field(fields.message)
-                            .and_then(|mut analyzer| {
-                                let query = compile_for(searcher, fields, &mut analyzer, narrowed);
-                                searcher.search(&*query, &top)
-                            }),
-                        None => searcher.search(query, &top),
-                    };
-                    match found {
-                        Ok(found) => hits.extend(found.into_iter().map(|(ts, a)| (ts, k, a))),
-                        Err(e) => self.unreadable(id, &e.into(), &mut missing),
-                    }
-                }
-                if bounded.is_none() || hits.len() >= wanted {
-                    break;
-                }
-            }
-            hits.sort_by(|a, b| q.order.apply(a.0.cmp(&b.0)));
-            // Logs of one time are ordered by id. Where the page ends inside
-            // a run of logs of one time, which of them it holds is decided
-            // by id too: every log of that time is read, so that the next
-            // page (from the cursor) neither skips nor repeats one.
-            if skip == 0 && hits.len() >= wanted {
-                let edge = hits[wanted - 1].0;
-                hits.retain(|h| h.0 != edge);
-                for (k, (id, searcher, query)) in day.iter().enumerate() {
-                    let same_time = tantivy::query::BooleanQuery::intersection(vec![
-                        query.box_clone(),
-                        at_time(fields, edge),
-                    ]);
-                    match searcher.search(&same_time, &DocSetCollector) {
-                        Ok(found) => hits.extend(found.into_iter().map(|a| (edge, k, a))),
-                        Err(e) => self.unreadable(id, &e.into(), &mut missing),
-                    }
-                }
-            }
-            let mut readers: Vec<DocReader<'_>> = day
-                .iter()
-                .map(|(_, searcher, _)| DocReader::new(searcher, &self.inner))
-                .collect();
-            let page: Vec<_> = if skip == 0 {
-                // Ordered by time, then id (read from the id columns, not
-                // the stored documents): only the page's logs are read.
-                let mut keyed = Vec::with_capacity(hits.len());
-                for (ts, k, address) in hits {
-                    match readers[k].id(address) {
-                        Ok(id) => keyed.push((ts, id, k, address)),
-                        Err(e) => self.unreadable(&day[k].0, &e, &mut missing),
-                    }
-                }
-                keyed.sort_by(|a, b| q.order.apply(a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1))));
-                keyed.truncate(need);
-                keyed.into_iter().map(|(ts, _, k, a)| (ts, k, a)).collect()
-            } else {
-                hits.into_iter().skip(skip).take(need).collect()
-            };
-            skip = 0;
-            let mut loaded = Vec::with_capacity(page.len());
-            for (_, k, address) in page {
-                let (id, ..) = &day[k];
-                match readers[k].load(address) {
-                    Ok(log) => loaded.push(log),
-                    Err(e) => self.unreadable(id, &e, &mut missing),
-                }
-            }
-            sort_logs(&mut loaded, q.order);
-            loaded.truncate(need);
+            let loaded = self.page_of_day(day, q, &filter, &mut skip, need, &mut missing);
             need -= loaded.len();
             logs.extend(loaded);
         }
@@ -599,6 +450,206 @@ impl EmbeddedReader {
             total_is_lower_bound: lower_bound,
             missing,
         })
+    }
+
+    /// After a cursor: first the logs of the cursor's own time whose ids
+    /// sort after its id (few; read into `logs`), then the filter of the
+    /// logs strictly past that time, a plain time range (no union over the
+    /// rest of the day), and its partitions; no day past the cursor's is
+    /// opened.
+    fn after_cursor(
+        &self,
+        q: &SearchQuery,
+        key: &SortKey,
+        logs: &mut Vec<StoredLog>,
+        missing: &mut Vec<String>,
+    ) -> Result<(Filter, Vec<Matching>), StoreError> {
+        let t = DateTime::from_timestamp_micros(key.ts).unwrap_or_default();
+        let just_after = t + chrono::Duration::microseconds(1);
+        let (same_time, unopened) = self.matching(&q.filter.within(Some(t), Some(just_after)))?;
+        missing.extend(unopened);
+        let mut later: Vec<(String, usize, DocAddress)> = Vec::new();
+        let mut docs: Vec<DocReader<'_>> = same_time
+            .iter()
+            .map(|(_, searcher, _)| DocReader::new(searcher, &self.inner))
+            .collect();
+        for (k, (id, searcher, query)) in same_time.iter().enumerate() {
+            let ids = &mut docs[k];
+            let found = searcher
+                .search(query, &DocSetCollector)
+                .map_err(StoreError::from)
+                .and_then(|found| {
+                    found
+                        .into_iter()
+                        .map(|a| Ok((ids.id(a)?, k, a)))
+                        .collect::<Result<Vec<_>, StoreError>>()
+                });
+            match found {
+                Ok(found) => later.extend(found.into_iter().filter(|(id, ..)| {
+                    q.order.apply(id.cmp(&key.id)) == std::cmp::Ordering::Greater
+                })),
+                Err(e) => self.unreadable(id, &e, missing),
+            }
+        }
+        // Only the page's few are read from the document store.
+        later.sort_by(|a, b| q.order.apply(a.0.cmp(&b.0)));
+        later.truncate(q.limit);
+        for (_, k, address) in later {
+            let (id, ..) = &same_time[k];
+            match docs[k].load(address) {
+                Ok(log) => logs.push(log),
+                Err(e) => self.unreadable(id, &e, missing),
+            }
+        }
+        sort_logs(logs, q.order);
+        logs.truncate(q.limit);
+        let rest = match q.order {
+            SortOrder::Desc => q.filter.within(None, Some(t)),
+            SortOrder::Asc => q.filter.within(Some(just_after), None),
+        };
+        let (matching, unopened) = self.matching(&rest)?;
+        missing.extend(unopened);
+        Ok((rest, matching))
+    }
+
+    /// The page's logs from one day's partitions (the generations of one
+    /// day, after damage, overlap and are merged): skips `skip` matches
+    /// first (what is left of it stays in `skip`), then reads at most
+    /// `need`, in the query's order.
+    fn page_of_day(
+        &self,
+        day: &[Matching],
+        q: &SearchQuery,
+        filter: &Filter,
+        skip: &mut usize,
+        need: usize,
+        missing: &mut Vec<String>,
+    ) -> Vec<StoredLog> {
+        let fields = &self.inner.fields;
+        let order = match q.order {
+            SortOrder::Desc => Order::Desc,
+            SortOrder::Asc => Order::Asc,
+        };
+        if *skip > 0 {
+            let mut day_total = 0;
+            for (id, searcher, query) in day {
+                match searcher.search(query, &Count) {
+                    Ok(n) => day_total += n,
+                    Err(e) => self.unreadable(id, &e.into(), missing),
+                }
+            }
+            if *skip >= day_total {
+                *skip -= day_total;
+                return Vec::new();
+            }
+        }
+        let wanted = *skip + need;
+        // The page's logs are the newest (or oldest) of the day: look
+        // near that edge of the day first, in windows that grow, and
+        // read the whole day only when they do not hold a page. A broad
+        // query then reads a minute of logs, not a day of them.
+        let edge = (q.order, day_edge(day, q.order, filter.end, filter.start));
+        let mut hits: Vec<Hit> = Vec::new();
+        for window in WINDOWS_US.iter().map(Some).chain([None]) {
+            hits.clear();
+            // The filter narrowed to the window: one time range, where
+            // a second range on top of the filter's would scan `ts` twice.
+            let micros = |t: i64| DateTime::from_timestamp_micros(t).unwrap_or_default();
+            let bounded = match (window, edge) {
+                (Some(w), (SortOrder::Desc, Some(edge))) => {
+                    Some(filter.within(Some(micros(edge.saturating_sub(*w))), None))
+                }
+                (Some(w), (SortOrder::Asc, Some(edge))) => Some(filter.within(
+                    None,
+                    Some(micros(edge.saturating_add(*w).saturating_add(1))),
+                )),
+                (Some(_), (_, None)) => continue,
+                (None, _) => None,
+            };
+            for (k, (id, searcher, query)) in day.iter().enumerate() {
+                let top =
+                    TopDocs::with_limit(wanted).order_by_fast_field::<i64>("ts", order.clone());
+                let found = match &bounded {
+                    Some(narrowed) => searcher
+                        .index()
+                        .tokenizer_for_field(fields.message)
+                        .and_then(|mut analyzer| {
+                            let query = compile_for(searcher, fields, &mut analyzer, narrowed);
+                            searcher.search(&*query, &top)
+                        }),
+                    None => searcher.search(query, &top),
+                };
+                match found {
+                    Ok(found) => hits.extend(found.into_iter().map(|(ts, address)| Hit {
+                        ts,
+                        part: k,
+                        address,
+                    })),
+                    Err(e) => self.unreadable(id, &e.into(), missing),
+                }
+            }
+            if bounded.is_none() || hits.len() >= wanted {
+                break;
+            }
+        }
+        hits.sort_by(|a, b| q.order.apply(a.ts.cmp(&b.ts)));
+        // Logs of one time are ordered by id. Where the page ends inside
+        // a run of logs of one time, which of them it holds is decided
+        // by id too: every log of that time is read, so that the next
+        // page (from the cursor) neither skips nor repeats one.
+        if *skip == 0 && hits.len() >= wanted {
+            let edge = hits[wanted - 1].ts;
+            hits.retain(|h| h.ts != edge);
+            for (k, (id, searcher, query)) in day.iter().enumerate() {
+                let same_time = tantivy::query::BooleanQuery::intersection(vec![
+                    query.box_clone(),
+                    at_time(fields, edge),
+                ]);
+                match searcher.search(&same_time, &DocSetCollector) {
+                    Ok(found) => hits.extend(found.into_iter().map(|address| Hit {
+                        ts: edge,
+                        part: k,
+                        address,
+                    })),
+                    Err(e) => self.unreadable(id, &e.into(), missing),
+                }
+            }
+        }
+        let mut readers: Vec<DocReader<'_>> = day
+            .iter()
+            .map(|(_, searcher, _)| DocReader::new(searcher, &self.inner))
+            .collect();
+        let page: Vec<Hit> = if *skip == 0 {
+            // Ordered by time, then id (read from the id columns, not
+            // the stored documents): only the page's logs are read.
+            let mut keyed = Vec::with_capacity(hits.len());
+            for hit in hits {
+                match readers[hit.part].id(hit.address) {
+                    Ok(id) => keyed.push((hit, id)),
+                    Err(e) => self.unreadable(&day[hit.part].0, &e, missing),
+                }
+            }
+            keyed.sort_by(|a, b| {
+                q.order
+                    .apply(a.0.ts.cmp(&b.0.ts).then_with(|| a.1.cmp(&b.1)))
+            });
+            keyed.truncate(need);
+            keyed.into_iter().map(|(hit, _)| hit).collect()
+        } else {
+            hits.into_iter().skip(*skip).take(need).collect()
+        };
+        *skip = 0;
+        let mut loaded = Vec::with_capacity(page.len());
+        for hit in page {
+            let (id, ..) = &day[hit.part];
+            match readers[hit.part].load(hit.address) {
+                Ok(log) => loaded.push(log),
+                Err(e) => self.unreadable(id, &e, missing),
+            }
+        }
+        sort_logs(&mut loaded, q.order);
+        loaded.truncate(need);
+        loaded
     }
 
     fn histogram_blocking(&self, q: &HistogramQuery) -> Result<Histogram, StoreError> {
@@ -682,9 +733,7 @@ impl EmbeddedReader {
         let first = starts.first().copied().unwrap_or_default();
         let mut out: LevelCounts = vec![[0; 5]; starts.len()];
         let (low, high) = (q.start.timestamp_micros(), q.end.timestamp_micros());
-        // The tenant is part of the query: one tenant's counts are never
-        // another's.
-        let expr = format!("{:?} {:?}", q.filter.tenant, q.filter.expr);
+
         let weight = query.weight(tantivy::query::EnableScoring::disabled_from_searcher(
             searcher,
         ))?;
@@ -692,7 +741,12 @@ impl EmbeddedReader {
             let ts = reader.fast_fields().i64("ts")?;
             let inside =
                 reader.num_deleted_docs() == 0 && ts.min_value() >= low && ts.max_value() < high;
-            let key = (reader.segment_id(), q.interval_ms, expr.clone());
+            let key = (
+                reader.segment_id(),
+                q.interval_ms,
+                q.filter.tenant.clone(),
+                q.filter.expr.clone(),
+            );
             if inside {
                 let cached = self
                     .inner
