@@ -296,7 +296,7 @@ pub trait LogReader: Send + Sync {
         std::time::Duration::from_millis(100)
     }
     /// Whether the store can answer (for `/ready`).
-    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>>;
     /// Parts of the store found unreadable so far (name and reason).
     fn damage(&self) -> Vec<(String, String)> {
         Vec::new()

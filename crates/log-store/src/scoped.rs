@@ -61,8 +61,8 @@ impl<R: LogReader> LogReader for ScopeChecked<R> {
         self.0.tail_poll()
     }
 
-    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
-        self.0.check()
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.0.ping()
     }
 
     fn damage(&self) -> Vec<(String, String)> {

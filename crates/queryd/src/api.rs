@@ -215,7 +215,7 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
             v.pending_bytes
         ));
     }
-    match state.store.check().await {
+    match state.store.ping().await {
         Ok(()) => HttpResponse::Ok().json(ReadyAnswer {
             ready: true,
             warnings,

@@ -407,7 +407,7 @@ impl LogReader for EsReader {
     /// privilege allows (cluster health would need `monitor`, and would
     /// fail on any red index of the cluster, ours or not). No data stream
     /// yet (nothing ingested) is ready too.
-    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             let body = serde_json::json!({"size": 0, "track_total_hits": false});
             self.search_raw(&body).await.map(|_| ())

@@ -280,6 +280,63 @@ mod upgrade_tests {
         }
     }
 
+    #[test]
+    fn a_time_bounded_query_opens_only_its_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let today = Utc::now().date_naive();
+        let at = |days_ago: i64| {
+            (today - chrono::Duration::days(days_ago))
+                .and_hms_opt(12, 0, 0)
+                .unwrap()
+                .and_utc()
+        };
+        let settings = EmbeddedSettings {
+            retention: chrono::Duration::days(30),
+            ..EmbeddedSettings::default()
+        };
+        let mut w = EmbeddedWriter::open(dir.path(), settings).unwrap();
+        let logs: Vec<StoredLog> = [0, 1, 3]
+            .iter()
+            .map(|&d| StoredLog {
+                timestamp: at(d),
+                ..log(&d.to_string(), None, serde_json::json!({}))
+            })
+            .collect();
+        w.write(&logs, 10).unwrap();
+        w.commit().unwrap();
+
+        let reader = EmbeddedReader::open(dir.path());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let day_start = at(1) - chrono::Duration::hours(12);
+        let query = SearchQuery {
+            filter: Filter::new(
+                Expr::All,
+                Some(day_start),
+                Some(day_start + chrono::Duration::days(1)),
+                Tenants::All,
+            ),
+            limit: 10,
+            ..all_tenants()
+        };
+        let page = rt.block_on(reader.search(query)).unwrap();
+        let ids: Vec<&str> = page.logs.iter().map(|l| l.id.as_str()).collect();
+        assert_eq!(ids, vec!["1"]);
+        assert_eq!(reader.open_days(), vec![today - chrono::Duration::days(1)]);
+
+        // Unbounded: every day, newest first.
+        let page = rt
+            .block_on(reader.search(SearchQuery {
+                limit: 10,
+                ..all_tenants()
+            }))
+            .unwrap();
+        let ids: Vec<&str> = page.logs.iter().map(|l| l.id.as_str()).collect();
+        assert_eq!(ids, vec!["0", "1", "3"]);
+        assert_eq!(reader.open_days().len(), 3);
+    }
+
     fn log(id: &str, trace_id: Option<&str>, metadata: serde_json::Value) -> StoredLog {
         let message = format!("log {id}");
         let pattern = log_patterns::pattern_of(&message);

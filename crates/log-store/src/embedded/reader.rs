@@ -318,8 +318,9 @@ impl EmbeddedReader {
         Ok((out, missing))
     }
 
-    /// The days whose partitions are open (for tests and diagnostics).
-    pub fn open_days(&self) -> Vec<NaiveDate> {
+    /// The days whose partitions are open.
+    #[cfg(test)]
+    pub(crate) fn open_days(&self) -> Vec<NaiveDate> {
         let mut days: Vec<NaiveDate> = self
             .inner
             .partitions
@@ -1486,7 +1487,7 @@ impl LogReader for EmbeddedReader {
         EmbeddedReader::verification(self)
     }
 
-    fn check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn ping(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         let this = self.clone();
         Box::pin(async move {
             let root = &this.inner.root;

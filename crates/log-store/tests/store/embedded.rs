@@ -90,62 +90,6 @@ fn replay_after_a_lost_checkpoint_stores_nothing_twice() {
 }
 
 #[test]
-fn a_time_bounded_query_opens_only_its_days() {
-    let dir = tempfile::tempdir().unwrap();
-    let today = Utc::now().date_naive();
-    let at = |days_ago: i64| {
-        (today - Duration::days(days_ago))
-            .and_hms_opt(12, 0, 0)
-            .unwrap()
-            .and_utc()
-    };
-    let mut w = EmbeddedWriter::open(dir.path(), settings(30)).unwrap();
-    w.write(
-        &[
-            log("0", at(0), "zero"),
-            log("1", at(1), "one"),
-            log("3", at(3), "three"),
-        ],
-        10,
-    )
-    .unwrap();
-    w.commit().unwrap();
-
-    let reader = EmbeddedReader::open(dir.path());
-    let day_start = at(1) - Duration::hours(12);
-    let query = SearchQuery {
-        filter: log_model::Filter::new(
-            log_model::Expr::All,
-            Some(day_start),
-            Some(day_start + Duration::days(1)),
-            log_model::Tenants::All,
-        ),
-        limit: 10,
-        ..all_tenants()
-    };
-    let page = rt().block_on(reader.search(query)).unwrap();
-    assert_eq!(
-        page.logs.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
-        vec!["1"]
-    );
-    let one_day: Vec<NaiveDate> = vec![(today - Duration::days(1))];
-    assert_eq!(reader.open_days(), one_day);
-
-    // Unbounded: every day, newest first.
-    let page = rt()
-        .block_on(reader.search(SearchQuery {
-            limit: 10,
-            ..all_tenants()
-        }))
-        .unwrap();
-    assert_eq!(
-        page.logs.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
-        vec!["0", "1", "3"]
-    );
-    assert_eq!(reader.open_days().len(), 3);
-}
-
-#[test]
 fn retention_drops_whole_old_days() {
     let dir = tempfile::tempdir().unwrap();
     let now = Utc::now();
