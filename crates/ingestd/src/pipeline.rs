@@ -236,10 +236,6 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn accepted(&self) -> usize {
-        self.fates.iter().filter(|f| f.is_ok()).count()
-    }
-
     /// The refused items, with their place in the request.
     pub fn refusals(&self) -> impl Iterator<Item = (usize, &FieldError)> {
         self.fates
@@ -248,8 +244,18 @@ impl Outcome {
             .filter_map(|(i, f)| f.as_ref().err().map(|e| (i, e)))
     }
 
-    pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.fates.iter().filter_map(|f| f.as_deref().ok())
+    /// The stored logs' ids in order, and the refused items with their
+    /// place in the request (nothing copied).
+    pub fn into_parts(self) -> (Vec<String>, Vec<(usize, FieldError)>) {
+        let mut ids = Vec::with_capacity(self.fates.len());
+        let mut refused = Vec::new();
+        for (i, fate) in self.fates.into_iter().enumerate() {
+            match fate {
+                Ok(id) => ids.push(id),
+                Err(e) => refused.push((i, e)),
+            }
+        }
+        (ids, refused)
     }
 }
 

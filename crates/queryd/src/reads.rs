@@ -208,24 +208,7 @@ pub async fn facets(
 ) -> Result<HttpResponse, ApiError> {
     let (mut query, text) = request.into_query().map_err(invalid)?;
     query.budget = read.budget;
-    facets_of(&state, query, text).await
-}
-
-/// Logs read (the newest matching ones) to count metadata keys and values.
-pub const METADATA_SAMPLE: usize = 1000;
-/// A metadata key, the sampled logs that have it, its top values.
-type Ranked = (String, u64, Vec<(String, u64)>);
-
-/// Metadata keys listed in facets, most frequent first.
-pub const METADATA_KEYS: usize = 20;
-
-/// Top values of level, service and source (exact counts over every
-/// match), and of metadata keys (over the newest matching logs).
-async fn facets_of(
-    state: &AppState,
-    query: log_model::FacetsQuery,
-    text: String,
-) -> Result<HttpResponse, ApiError> {
+    let state: &AppState = &state;
     let started = Instant::now();
     let size = query.size;
     let sample_query = SearchQuery {
@@ -306,6 +289,14 @@ async fn facets_of(
     });
     Ok(Audit::attach(text, Some(total), response))
 }
+
+/// Logs read (the newest matching ones) to count metadata keys and values.
+pub const METADATA_SAMPLE: usize = 1000;
+/// A metadata key, the sampled logs that have it, its top values.
+type Ranked = (String, u64, Vec<(String, u64)>);
+
+/// Metadata keys listed in facets, most frequent first.
+pub const METADATA_KEYS: usize = 20;
 
 /// A log and its neighbours.
 ///

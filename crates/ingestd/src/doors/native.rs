@@ -236,16 +236,18 @@ async fn ingest_batch(
     }
     let total = items.len();
     let outcome = state.ingest(&req, NATIVE, items, now, wait).await?;
-    let errors: Vec<ItemError> = outcome
-        .refusals()
+    let searchable = outcome.searchable;
+    let (ids, refusals) = outcome.into_parts();
+    let errors: Vec<ItemError> = refusals
+        .into_iter()
         .map(|(index, e)| ItemError {
             index,
-            field: e.field.clone(),
-            reason: e.reason.clone(),
+            field: e.field,
+            reason: e.reason,
         })
         .collect();
     let rejected = errors.len();
-    let accepted = outcome.accepted();
+    let accepted = ids.len();
     if accepted == 0 {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -269,9 +271,9 @@ async fn ingest_batch(
         accepted,
         rejected,
         id: None,
-        ids: outcome.ids().map(str::to_string).collect(),
+        ids,
         errors,
-        searchable: outcome.searchable,
+        searchable,
     }
     .accepted())
 }

@@ -107,6 +107,17 @@ impl Default for SearchQuery {
 }
 
 impl SearchQuery {
+    /// A search of `tenants`' logs, every other setting at its default.
+    pub fn over(tenants: Tenants) -> SearchQuery {
+        SearchQuery {
+            filter: Filter {
+                tenant: tenants,
+                ..Filter::default()
+            },
+            ..SearchQuery::default()
+        }
+    }
+
     /// The cursor that continues after `last` (a log of this page).
     pub fn cursor_after(&self, ts: i64, id: &str) -> Cursor {
         Cursor {

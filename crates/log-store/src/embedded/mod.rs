@@ -269,17 +269,6 @@ mod upgrade_tests {
         Expr, Filter, Keyword, Leaf, Level, MetadataFilter, SearchQuery, StoredLog, Tenants,
     };
 
-    /// A search over every tenant's logs, the rest as by default.
-    fn all_tenants() -> SearchQuery {
-        SearchQuery {
-            filter: Filter {
-                tenant: Tenants::All,
-                ..Filter::default()
-            },
-            ..SearchQuery::default()
-        }
-    }
-
     #[test]
     fn a_time_bounded_query_opens_only_its_days() {
         let dir = tempfile::tempdir().unwrap();
@@ -318,7 +307,7 @@ mod upgrade_tests {
                 Tenants::All,
             ),
             limit: 10,
-            ..all_tenants()
+            ..SearchQuery::over(Tenants::All)
         };
         let page = rt.block_on(reader.search(query)).unwrap();
         let ids: Vec<&str> = page.logs.iter().map(|l| l.id.as_str()).collect();
@@ -329,7 +318,7 @@ mod upgrade_tests {
         let page = rt
             .block_on(reader.search(SearchQuery {
                 limit: 10,
-                ..all_tenants()
+                ..SearchQuery::over(Tenants::All)
             }))
             .unwrap();
         let ids: Vec<&str> = page.logs.iter().map(|l| l.id.as_str()).collect();
@@ -492,7 +481,7 @@ mod upgrade_tests {
         let mut logs = rt
             .block_on(reader.search(SearchQuery {
                 limit: 10,
-                ..all_tenants()
+                ..SearchQuery::over(Tenants::All)
             }))
             .unwrap()
             .logs;
@@ -540,7 +529,7 @@ mod upgrade_tests {
             rt.block_on(reader.search(SearchQuery { limit: 10, ..q }))
                 .unwrap()
         };
-        let all = search(all_tenants());
+        let all = search(SearchQuery::over(Tenants::All));
         assert_eq!(all.logs.len(), 2);
         assert!(all.missing.is_empty());
         let by_trace = search(SearchQuery {
@@ -553,7 +542,7 @@ mod upgrade_tests {
                 None,
                 Tenants::All,
             ),
-            ..all_tenants()
+            ..SearchQuery::over(Tenants::All)
         });
         assert_eq!(
             by_trace
@@ -582,7 +571,7 @@ mod upgrade_tests {
                     None,
                     Tenants::All,
                 ),
-                ..all_tenants()
+                ..SearchQuery::over(Tenants::All)
             });
             assert_eq!(page.logs.len(), hits, "{path}:{value}");
         }
@@ -600,7 +589,7 @@ mod upgrade_tests {
         ] {
             let page = search(SearchQuery {
                 filter: Filter::new(Expr::parse(query).unwrap(), None, None, Tenants::All),
-                ..all_tenants()
+                ..SearchQuery::over(Tenants::All)
             });
             assert_eq!(page.logs.len(), hits, "{query}");
         }
@@ -664,7 +653,7 @@ mod upgrade_tests {
                 .block_on(reader.search(SearchQuery {
                     filter: filter(tenant),
                     limit: 10,
-                    ..all_tenants()
+                    ..SearchQuery::over(Tenants::All)
                 }))
                 .unwrap();
             let mut got: Vec<&str> = page.logs.iter().map(|l| l.id.as_str()).collect();
@@ -744,7 +733,7 @@ mod upgrade_tests {
                 .block_on(reader.search(SearchQuery {
                     filter,
                     limit: 100,
-                    ..all_tenants()
+                    ..SearchQuery::over(Tenants::All)
                 }))
                 .unwrap();
             let mut ids: Vec<String> = page.logs.into_iter().map(|l| l.id).collect();

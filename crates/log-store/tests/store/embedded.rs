@@ -3,17 +3,6 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use log_model::{Level, SearchQuery, StoredLog};
-
-/// A search over every tenant's logs, the rest as by default.
-fn all_tenants() -> SearchQuery {
-    SearchQuery {
-        filter: log_model::Filter {
-            tenant: log_model::Tenants::All,
-            ..log_model::Filter::default()
-        },
-        ..SearchQuery::default()
-    }
-}
 use log_store::embedded::{EmbeddedReader, EmbeddedSettings, EmbeddedWriter};
 use log_store::{LogReader, LogWriter};
 
@@ -176,7 +165,7 @@ fn open_partitions_stay_bounded_and_replay_stores_nothing_twice() {
 fn first_ten(reader: &EmbeddedReader) -> log_store::SearchPage {
     rt().block_on(reader.search(SearchQuery {
         limit: 10,
-        ..all_tenants()
+        ..SearchQuery::over(log_model::Tenants::All)
     }))
     .unwrap()
 }

@@ -329,11 +329,7 @@ async fn a_damaged_day_index_costs_only_that_day_and_later_logs_are_kept() {
             &reader,
             log_model::SearchQuery {
                 limit: 1,
-                filter: log_model::Filter {
-                    tenant: log_model::Tenants::All,
-                    ..Default::default()
-                },
-                ..Default::default()
+                ..log_model::SearchQuery::over(log_model::Tenants::All)
             },
         )
         .await

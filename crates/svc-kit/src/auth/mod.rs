@@ -584,26 +584,6 @@ impl Auth {
         })))
     }
 
-    /// Takes `n` from the caller's bucket of `what`; `Err(seconds to
-    /// wait)` when the key is over its rate. Keys without a rate always
-    /// pass.
-    fn take(&self, caller: &Caller, what: Counted, n: u64) -> Result<(), u64> {
-        let Some(rate) = caller.rates.of(what).or(self.default_rates.of(what)) else {
-            return Ok(());
-        };
-        let now = std::time::Instant::now();
-        let mut buckets = self.buckets[what as usize].lock().expect("buckets lock");
-        if !buckets.contains_key(&caller.key_id) {
-            let full = Bucket {
-                tokens: rate.max(1.0),
-                at: now,
-            };
-            buckets.insert(caller.key_id.clone(), full);
-        }
-        let bucket = buckets.get_mut(&caller.key_id).expect("inserted above");
-        bucket.take(n as f64, rate, now)
-    }
-
     pub fn keys(&self) -> Arc<KeySet> {
         self.keys.read().expect("keys lock").clone()
     }

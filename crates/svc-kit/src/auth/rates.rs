@@ -24,12 +24,12 @@ impl Counted {
 /// second's worth passes, and the key then waits it off.
 #[derive(Debug)]
 pub(super) struct Bucket {
-    pub(super) tokens: f64,
-    pub(super) at: std::time::Instant,
+    tokens: f64,
+    at: std::time::Instant,
 }
 
 impl Bucket {
-    pub(super) fn take(&mut self, n: f64, rate: f64, now: std::time::Instant) -> Result<(), u64> {
+    fn take(&mut self, n: f64, rate: f64, now: std::time::Instant) -> Result<(), u64> {
         let burst = rate.max(1.0);
         let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
         self.tokens = (self.tokens + elapsed * rate).min(burst);
@@ -41,6 +41,28 @@ impl Bucket {
         }
         self.tokens -= n;
         Ok(())
+    }
+}
+
+impl Auth {
+    /// Takes `n` from the caller's bucket of `what`; `Err(seconds to
+    /// wait)` when the key is over its rate. Keys without a rate always
+    /// pass.
+    fn take(&self, caller: &Caller, what: Counted, n: u64) -> Result<(), u64> {
+        let Some(rate) = caller.rates.of(what).or(self.default_rates.of(what)) else {
+            return Ok(());
+        };
+        let now = std::time::Instant::now();
+        let mut buckets = self.buckets[what as usize].lock().expect("buckets lock");
+        if !buckets.contains_key(&caller.key_id) {
+            let full = Bucket {
+                tokens: rate.max(1.0),
+                at: now,
+            };
+            buckets.insert(caller.key_id.clone(), full);
+        }
+        let bucket = buckets.get_mut(&caller.key_id).expect("inserted above");
+        bucket.take(n as f64, rate, now)
     }
 }
 
